@@ -1,0 +1,17 @@
+/* The subcommands of the keratrack program; each parses its own options and prints its own --help.
+ * Each returns the process exit status (0 ok, 1 failure, 2 usage error). */
+#ifndef KT_CLI_COMMANDS_H
+#define KT_CLI_COMMANDS_H
+
+typedef struct kt_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} kt_command;
+
+int kt_cmd_info(int argc, char **argv);
+
+/* Shared by subcommands: prints "keratrack <cmd>: <msg>" and a hint, returns 1. */
+int kt_cli_fail(const char *cmd, const char *msg, const char *hint);
+
+#endif

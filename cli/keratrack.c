@@ -1,0 +1,43 @@
+/* The keratrack program: a thin front over libkeratrack with git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "kt_build_info.h"
+
+static const kt_command commands[] = {
+    {"info", "build facts (backends, BLAS, threads, GPU), or a checkpoint's contents", kt_cmd_info},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+int kt_cli_fail(const char *cmd, const char *msg, const char *hint) {
+    fprintf(stderr, "keratrack %s: %s\n", cmd, msg);
+    if (hint && *hint) fprintf(stderr, "  %s\n", hint);
+    return 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "keratrack %s: train, evaluate and serve ConvNeXt image classifiers, in C.\n\n"
+            "usage: keratrack <command> [options]   (keratrack <command> --help for its options)\n\n"
+            "commands:\n",
+            KT_VERSION);
+    for (int i = 0; i < n_commands; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  help       this text        version    the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("keratrack %s (%s)\n", KT_VERSION, KT_GIT_REV);
+        return 0;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "keratrack: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
