@@ -65,7 +65,7 @@ const char *kt_test_datasets(void) {
 const char *kt_test_tmpdir(void) {
     if (!tmpdir[0]) {
         snprintf(tmpdir, sizeof tmpdir, "%s/kt_tmp_%s_%ld", KT_BINARY_DIR, current, (long)getpid());
-        char cmd[4200];
+        char cmd[8400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmpdir, tmpdir);
         if (system(cmd) != 0) fprintf(stderr, "cannot create %s\n", tmpdir);
     }
@@ -74,7 +74,7 @@ const char *kt_test_tmpdir(void) {
 
 static void cleanup_tmp(void) {
     if (tmpdir[0] && failures == 0 && !getenv("KT_KEEP_TMP")) {
-        char cmd[4200];
+        char cmd[8400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
     }
