@@ -7,6 +7,7 @@
 
 static const kt_command commands[] = {
     {"info", "build facts (backends, BLAS, threads, GPU), or a checkpoint's contents", kt_cmd_info},
+    {"diet", "the diet engine: nutrient targets, 7-day meal plan, supplements (no server)", kt_cmd_diet},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
