@@ -1,0 +1,36 @@
+/* A backend runs planned nodes on one device: a table of functions, like ggml's. The CPU backend
+ * is the reference; the CUDA backend is tested against it. */
+#ifndef KT_BACKEND_H
+#define KT_BACKEND_H
+
+#include <stddef.h>
+
+#include "base/status.h"
+#include "engine/graph.h"
+
+struct kt_backend {
+    const char *name;
+    kt_device device;
+    /* 1 when this backend has a kernel for the node (shape/dtype included) */
+    int (*supports)(const kt_backend *be, const kt_node *n);
+    /* workspace bytes the node's kernel needs while it runs */
+    size_t (*scratch_bytes)(const kt_backend *be, const kt_node *n);
+    kt_status (*alloc)(kt_backend *be, size_t bytes, void **ptr, kt_err *err);
+    void (*release)(kt_backend *be, void *ptr);
+    /* host <-> backend memory copies (plain memcpy on the CPU) */
+    kt_status (*upload)(kt_backend *be, void *dst, const void *src, size_t bytes, kt_err *err);
+    kt_status (*download)(kt_backend *be, void *dst, const void *src, size_t bytes, kt_err *err);
+    kt_status (*memzero)(kt_backend *be, void *dst, size_t bytes, kt_err *err);
+    kt_status (*compute)(kt_backend *be, const kt_graph *g, kt_node *n, kt_err *err);
+    kt_status (*sync)(kt_backend *be, kt_err *err);
+    void (*destroy)(kt_backend *be);
+    void *ctx;
+};
+
+/* The process-wide CPU backend (never destroyed). */
+kt_backend *kt_backend_cpu(void);
+
+/* Key of a dropout / drop-path mask: one per (graph seed, step, forward node). */
+uint64_t kt_dropout_key(const kt_graph *g, int node_id);
+
+#endif

@@ -1,0 +1,268 @@
+/* Memory planning: one pass over the execution order assigns every activation (and every
+ * kernel's scratch) an offset in one arena, reusing blocks whose lifetimes have ended; elementwise
+ * ops write in place over an input that dies at that node. Parameters, their gradients and state
+ * get stable contiguous buffers. After this, runs allocate nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "engine/graph.h"
+#include "engine/graph_internal.h"
+
+#define ALIGN 64
+static size_t align_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+
+typedef struct {
+    size_t off, size;
+} block;
+
+typedef struct {
+    block *free;
+    int n_free, cap;
+    size_t top;
+} arena_sim;
+
+static int sim_alloc(arena_sim *a, size_t size, size_t *off) {
+    int best = -1;
+    for (int i = 0; i < a->n_free; i++)
+        if (a->free[i].size >= size && (best < 0 || a->free[i].size < a->free[best].size)) best = i;
+    if (best >= 0) {
+        *off = a->free[best].off;
+        a->free[best].off += size;
+        a->free[best].size -= size;
+        if (a->free[best].size == 0) a->free[best] = a->free[--a->n_free];
+        return 0;
+    }
+    /* grow: extend a free block that ends at the top, if any */
+    for (int i = 0; i < a->n_free; i++)
+        if (a->free[i].off + a->free[i].size == a->top) {
+            *off = a->free[i].off;
+            a->top = a->free[i].off + size;
+            a->free[i] = a->free[--a->n_free];
+            return 0;
+        }
+    *off = a->top;
+    a->top += size;
+    return 0;
+}
+
+static int sim_free(arena_sim *a, size_t off, size_t size) {
+    /* merge with neighbours */
+    for (int i = 0; i < a->n_free; i++) {
+        if (a->free[i].off + a->free[i].size == off) {
+            off = a->free[i].off;
+            size += a->free[i].size;
+            a->free[i--] = a->free[--a->n_free];
+        } else if (off + size == a->free[i].off) {
+            size += a->free[i].size;
+            a->free[i--] = a->free[--a->n_free];
+        }
+    }
+    if (a->n_free == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 64;
+        block *b = realloc(a->free, sizeof *b * (size_t)cap);
+        if (!b) return -1;
+        a->free = b;
+        a->cap = cap;
+    }
+    a->free[a->n_free++] = (block){off, size};
+    return 0;
+}
+
+enum { HOME_ARENA, HOME_PARAM, HOME_STATE, HOME_GRAD, HOME_INPUTS, HOME_VIEW };
+
+static int home_of(const kt_node *n) {
+    if (n->op == KT_OP_PARAM) return (n->flags & KT_NODE_BUFFER) ? HOME_STATE : HOME_PARAM;
+    if (n->view_of) return HOME_VIEW;
+    if (n->grad_of >= 0) return HOME_GRAD;
+    if (n->op == KT_OP_INPUT || (n->flags & KT_NODE_KEEP)) return HOME_INPUTS;
+    return HOME_ARENA;
+}
+
+static const kt_node *base_of(const kt_node *n) { return n->view_of ? n->view_of : n; }
+
+/* Ops whose kernel may write its output over source 0 (same size, elementwise access). */
+static int inplace_ok(const kt_node *n) {
+    switch (n->op) {
+    case KT_OP_ADD:
+    case KT_OP_SCALE:
+    case KT_OP_BIAS:
+    case KT_OP_GELU:
+    case KT_OP_RELU:
+    case KT_OP_SILU:
+    case KT_OP_SIGMOID:
+    case KT_OP_ACT_BWD:
+    case KT_OP_DROPOUT:
+    case KT_OP_DROPOUT_BWD:
+    case KT_OP_DROP_PATH:
+    case KT_OP_DROP_PATH_BWD:
+        return 1;
+    case KT_OP_MUL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void kt_graph_release_memory(kt_graph *g) {
+    kt_backend *be = g->backend ? g->backend : kt_backend_cpu();
+    if (!g->params_shared) {
+        if (g->param_buf) be->release(be, g->param_buf);
+        if (g->state_buf) be->release(be, g->state_buf);
+    }
+    if (g->grad_buf) be->release(be, g->grad_buf);
+    if (g->arena) be->release(be, g->arena);
+    if (g->inputs_buf) be->release(be, g->inputs_buf);
+    g->param_buf = g->grad_buf = g->state_buf = NULL;
+    g->arena = g->inputs_buf = NULL;
+    g->planned = 0;
+}
+
+static kt_status alloc_zeroed(kt_backend *be, size_t bytes, void **p, const char *what, kt_err *err) {
+    kt_status s = be->alloc(be, bytes, p, err);
+    if (s) return kt_err_prefix(err, "planning %s: ", what);
+    /* zeroing also faults the pages in now, not during the first step */
+    return be->memzero(be, *p, bytes, err);
+}
+
+kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_err *err) {
+    if (g->status) return kt_graph_status(g, err);
+    if (g->planned) return kt_err_set(err, KT_ERR_STATE, "graph is already planned");
+    if (!be) be = kt_backend_cpu();
+    g->backend = be;
+    if (!g->n_forward) g->n_forward = g->n_nodes;
+    int N = g->n_nodes;
+    if (N <= 0) return kt_err_set(err, KT_ERR_STATE, "graph has no nodes");
+
+    for (int i = 0; i < N; i++) {
+        kt_node *n = g->nodes[i];
+        if (!be->supports(be, n))
+            return kt_err_set(err, KT_ERR_UNSUPPORTED, "backend %s has no kernel for %s (node %s)", be->name, kt_op_name(n->op), n->name);
+        n->last_use = n->id;
+        n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of) ? 0 : be->scratch_bytes(be, n);
+    }
+    /* lifetimes: a node's memory lives until its last reader (readers of its views count) */
+    for (int i = 0; i < N; i++) {
+        kt_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_src; k++) {
+            kt_node *b = (kt_node *)base_of(n->src[k]);
+            if (b->last_use < i) b->last_use = i;
+        }
+        if (n->view_of && (n->flags & KT_NODE_KEEP)) ((kt_node *)n->view_of)->flags |= KT_NODE_KEEP;
+    }
+
+    /* offsets */
+    size_t *off = calloc((size_t)(unsigned)N, sizeof(size_t));
+    size_t *scr = calloc((size_t)(unsigned)N, sizeof(size_t));
+    arena_sim a = {0};
+    size_t inputs_top = 0, naive = 0;
+    if (!off || !scr) {
+        free(off);
+        free(scr);
+        return kt_err_set(err, KT_ERR_NOMEM, "no memory for planning");
+    }
+    for (int i = 0; i < N; i++) {
+        kt_node *n = g->nodes[i];
+        int home = home_of(n);
+        naive += align_up(kt_node_bytes(n)) + align_up(n->scratch_bytes);
+        if (home == HOME_INPUTS) {
+            off[i] = inputs_top;
+            inputs_top += align_up(kt_node_bytes(n));
+        } else if (home == HOME_ARENA) {
+            size_t sz = align_up(kt_node_bytes(n));
+            kt_node *s0 = n->n_src ? n->src[0] : NULL;
+            if (s0 && inplace_ok(n) && home_of(s0) == HOME_ARENA && s0->last_use == i && kt_node_bytes(s0) == kt_node_bytes(n) &&
+                s0->dtype == n->dtype) {
+                off[i] = off[s0->id]; /* take over the block: it is not freed at s0's death */
+                s0->last_use = -1; /* block now belongs to n */
+            } else {
+                sim_alloc(&a, sz, &off[i]);
+            }
+        }
+        if (n->scratch_bytes) sim_alloc(&a, align_up(n->scratch_bytes), &scr[i]);
+        /* frees after node i runs: its scratch, and arena blocks whose last reader is i */
+        if (n->scratch_bytes) sim_free(&a, scr[i], align_up(n->scratch_bytes));
+        for (int k = 0; k < n->n_src; k++) {
+            kt_node *b = (kt_node *)base_of(n->src[k]);
+            if (home_of(b) == HOME_ARENA && b->last_use == i) {
+                b->last_use = -2; /* freed once */
+                sim_free(&a, off[b->id], align_up(kt_node_bytes(b)));
+            }
+        }
+        if (home == HOME_ARENA && n->last_use == i) { /* nobody reads it: free right away */
+            n->last_use = -2;
+            sim_free(&a, off[i], align_up(kt_node_bytes(n)));
+        }
+    }
+    free(a.free);
+
+    kt_status st = KT_OK;
+    size_t pbytes = (size_t)g->n_param_elems * sizeof(float), sbytes = (size_t)g->n_buffer_elems * sizeof(float);
+    int any_grad = 0;
+    for (int i = 0; i < N; i++) any_grad |= g->nodes[i]->grad_of >= 0;
+    g->arena_bytes = a.top;
+    g->inputs_bytes = inputs_top;
+    if (share) {
+        g->params_shared = 1;
+        for (int p = 0; p < g->n_params && !st; p++) {
+            kt_node *pn = g->params[p].node, *other = kt_param_find(share, pn->name);
+            char s1[128], s2[128];
+            if (!other || !share->planned)
+                st = kt_err_set(err, KT_ERR_ARG, "sharing parameters: %s is not in the other (planned) graph", pn->name);
+            else if (other->ndim != pn->ndim || memcmp(other->shape, pn->shape, sizeof(int64_t) * (size_t)pn->ndim))
+                st = kt_err_set(err, KT_ERR_SHAPE, "sharing parameters: %s is %s here but %s there", pn->name,
+                                kt_node_shape_str(pn, s1, sizeof s1), kt_node_shape_str(other, s2, sizeof s2));
+            else pn->data = other->data;
+        }
+    } else {
+        if (!st && pbytes) st = alloc_zeroed(be, pbytes, (void **)&g->param_buf, "parameters", err);
+        if (!st && sbytes) st = alloc_zeroed(be, sbytes, (void **)&g->state_buf, "state buffers", err);
+    }
+    if (!st && any_grad && pbytes) st = alloc_zeroed(be, pbytes, (void **)&g->grad_buf, "gradients", err);
+    if (!st) st = alloc_zeroed(be, g->arena_bytes ? g->arena_bytes : ALIGN, &g->arena, "activations", err);
+    if (!st) st = alloc_zeroed(be, g->inputs_bytes ? g->inputs_bytes : ALIGN, &g->inputs_buf, "inputs", err);
+    if (st) {
+        free(off);
+        free(scr);
+        kt_graph_release_memory(g);
+        return st;
+    }
+    for (int i = 0; i < N; i++) {
+        kt_node *n = g->nodes[i];
+        switch (home_of(n)) {
+        case HOME_PARAM:
+            if (!share) n->data = g->param_buf + g->params[n->param_index].offset;
+            break;
+        case HOME_STATE:
+            if (!share) n->data = g->state_buf + g->params[n->param_index].offset;
+            break;
+        case HOME_GRAD: n->data = g->grad_buf + g->params[n->grad_of].offset; break;
+        case HOME_INPUTS: n->data = (char *)g->inputs_buf + off[i]; break;
+        case HOME_VIEW: n->data = n->view_of->data; break;
+        default: n->data = (char *)g->arena + off[i]; break;
+        }
+        n->scratch = n->scratch_bytes ? (char *)g->arena + scr[i] : NULL;
+    }
+    free(off);
+    free(scr);
+    g->planned = 1;
+    if (g->loss_grad) {
+        float one = 1.0f;
+        st = be->upload(be, g->loss_grad->data, &one, sizeof one, err);
+        if (st) return st;
+    }
+    g->naive_bytes = naive;
+    return KT_OK;
+}
+
+void kt_graph_plan_stats(const kt_graph *g, kt_plan_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->arena_bytes = g->arena_bytes;
+    st->inputs_bytes = g->inputs_bytes;
+    st->param_bytes = g->params_shared ? 0 : (size_t)g->n_param_elems * sizeof(float);
+    st->grad_bytes = g->grad_buf ? (size_t)g->n_param_elems * sizeof(float) : 0;
+    st->state_bytes = g->params_shared ? 0 : (size_t)g->n_buffer_elems * sizeof(float);
+    st->naive_bytes = g->naive_bytes;
+    st->n_nodes = g->n_nodes;
+    for (int i = 0; i < g->n_nodes; i++) st->n_views += g->nodes[i]->view_of != NULL;
+}

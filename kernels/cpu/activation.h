@@ -1,0 +1,14 @@
+/* Pointwise activations and their derivatives on contiguous f32 buffers (y may alias x). */
+#ifndef KT_CPU_ACTIVATION_H
+#define KT_CPU_ACTIVATION_H
+
+#include <stdint.h>
+
+typedef enum { KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID } kt_act;
+
+/* GELU is the erf form (PyTorch's default approximate='none'). */
+void kt_cpu_act_fwd(kt_act a, float *y, const float *x, int64_t n);
+/* dx = dy * f'(v), where v is the input x (GELU, ReLU, SiLU) or the output y (sigmoid). dx may alias dy. */
+void kt_cpu_act_bwd(kt_act a, float *dx, const float *dy, const float *v, int64_t n);
+
+#endif
