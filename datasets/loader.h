@@ -1,0 +1,63 @@
+/* A batch loader: worker threads decode and transform images into a preallocated ring of NHWC
+ * float batches while the model computes. Deterministic for a (seed, epoch) whatever the worker count,
+ * restartable at any (epoch, batch), no allocation per batch once running. */
+#ifndef KT_LOADER_H
+#define KT_LOADER_H
+
+#include <stdint.h>
+
+#include "base/status.h"
+#include "datasets/augment.h"
+#include "datasets/roboflow.h"
+
+typedef struct kt_loader_config {
+    int batch_size;     /* images per batch (B), >= 1 */
+    int workers;        /* decoding threads, >= 1 */
+    int prefetch;       /* batches in the ring (being filled or waiting); 0 = workers + 2 */
+    int shuffle;        /* 1: a fresh seeded order every epoch (training); 0: item order (evaluation) */
+    int drop_last;      /* 1: leave out the last, partial batch */
+    int strict;         /* 1: a bad image fails kt_loader_next; 0: it is replaced by the next good
+                         * image of the epoch order, and counted */
+    uint64_t seed;      /* shuffling and augmentation */
+    kt_aug_config aug;  /* transform and output size (train or eval) */
+} kt_loader_config;
+
+/* Defaults: batch 16, 2 workers, shuffle on, drop_last off, not strict, seed 42, the training
+ * augmentation at size. For evaluation: set shuffle = 0 and kt_aug_default_eval(&cfg.aug, size). */
+void kt_loader_config_default(kt_loader_config *c, int size);
+
+typedef struct kt_batch {
+    int n;             /* images in this batch: batch_size, or fewer for the last one */
+    int64_t epoch;     /* the epoch and the batch's position in it */
+    int64_t index;
+    float *images;     /* (B, H, W, 3) normalised, NHWC; only the first n are filled */
+    int32_t *labels;   /* (B) class index per image (single-label datasets; -1 for multi-label) */
+    float *targets;    /* (B, C) 0/1 targets per image: one-hot or multi-hot */
+    int64_t *items;    /* (B) dataset item index per image (after any replacement) */
+    int n_replaced;    /* images of this batch that failed and were replaced */
+} kt_batch;
+
+typedef struct kt_loader kt_loader;
+
+/* Creates the loader over items[0..n_items) of ds (copied; ds must outlive the loader), allocates
+ * and touches the whole ring, and starts the workers (idle until kt_loader_start). */
+kt_status kt_loader_open(kt_loader **out, const kt_dataset *ds, const int64_t *items, int64_t n_items,
+                         const kt_loader_config *cfg, kt_err *err);
+/* Stops the workers and frees everything (batches returned earlier become invalid). */
+void kt_loader_close(kt_loader *ld);
+
+/* Batches in an epoch (drop_last taken into account). */
+int64_t kt_loader_num_batches(const kt_loader *ld);
+/* Begins (or restarts) epoch `epoch` at batch first_batch (0 for a fresh epoch; a resumed run
+ * passes the batch it stopped at and gets exactly the batches it would have got). Any batches still
+ * in flight from before are dropped. */
+kt_status kt_loader_start(kt_loader *ld, int64_t epoch, int64_t first_batch, kt_err *err);
+/* Waits for the next batch of the epoch. *batch = NULL (and KT_OK) when the epoch is over. The batch
+ * stays valid until the next call of kt_loader_next / kt_loader_start / kt_loader_close. */
+kt_status kt_loader_next(kt_loader *ld, const kt_batch **batch, kt_err *err);
+
+/* Distinct items that failed to decode so far, and the message of the latest failure ("" if none). */
+int64_t kt_loader_bad_images(const kt_loader *ld);
+void kt_loader_last_error(const kt_loader *ld, char *buf, int n);
+
+#endif
