@@ -56,9 +56,9 @@ static void param_problem(const kt_st_file *f, const kt_param_ref *p, const kt_s
         snprintf(why, len, "parameter '%s' is missing from the file", full);
         return;
     }
-    if (t->dtype != KT_DT_F32 && t->dtype != KT_DT_F16 && t->dtype != KT_DT_BF16) {
+    if (t->dtype != KT_ST_F32 && t->dtype != KT_ST_F16 && t->dtype != KT_ST_BF16) {
         snprintf(why, len, "tensor '%s' has dtype %s; a parameter must be F32, F16 or BF16", full,
-                 kt_dtype_name(t->dtype));
+                 kt_st_dtype_name(t->dtype));
         return;
     }
     if (!shape_ok(p, t)) {
@@ -101,7 +101,7 @@ kt_status kt_model_load_from(const kt_st_file *f, const char *prefix, const kt_p
         if (t) used[t - f->tensors] = 1;
         if (!strcmp(p->name, "head.fc.weight") && t && t->ndim >= 1) rep->file_classes = t->shape[0];
         param_problem(f, p, t, full, why, sizeof why);
-        int dtype_bad = t && why[0] && t->dtype != KT_DT_F32 && t->dtype != KT_DT_F16 && t->dtype != KT_DT_BF16;
+        int dtype_bad = t && why[0] && t->dtype != KT_ST_F32 && t->dtype != KT_ST_F16 && t->dtype != KT_ST_BF16;
         if (why[0] && mode == KT_LOAD_FINETUNE && p->is_head && !dtype_bad) {
             rep->n_kept++; /* a new head: keep the model's fresh values */
             continue;
@@ -146,11 +146,11 @@ kt_status kt_model_load_from(const kt_st_file *f, const char *prefix, const kt_p
                         "%s: %s%s [%s load of %d parameters%s%s]", f->path, first, tail,
                         mode == KT_LOAD_STRICT ? "strict" : "fine-tuning", n, pl ? " under prefix " : "", prefix);
     } else {
-        kt_dtype dts[3] = {KT_DT_F32, KT_DT_F16, KT_DT_BF16};
+        kt_st_dtype dts[3] = {KT_ST_F32, KT_ST_F16, KT_ST_BF16};
         int count[3] = {0, 0, 0};
         for (int i = 0; i < n; i++) {
             if (!src[i]) continue;
-            kt_dtype_convert_to_f32(src[i]->dtype, src[i]->data, params[i].data, kt_param_numel(&params[i]));
+            kt_st_to_f32(src[i]->dtype, src[i]->data, params[i].data, kt_param_numel(&params[i]));
             rep->n_loaded++;
             for (int k = 0; k < 3; k++) count[k] += src[i]->dtype == dts[k];
         }
@@ -160,8 +160,8 @@ kt_status kt_model_load_from(const kt_st_file *f, const char *prefix, const kt_p
         int k0 = 1;
         for (int k = 0; k < 3; k++)
             if (count[k]) {
-                appendf(rep->text, sizeof rep->text, "%s%d %s%s", k0 ? "" : ", ", count[k], kt_dtype_name(dts[k]),
-                        dts[k] == KT_DT_F32 ? "" : " converted to f32");
+                appendf(rep->text, sizeof rep->text, "%s%d %s%s", k0 ? "" : ", ", count[k], kt_st_dtype_name(dts[k]),
+                        dts[k] == KT_ST_F32 ? "" : " converted to f32");
                 k0 = 0;
             }
         appendf(rep->text, sizeof rep->text, ")\n");
@@ -201,9 +201,9 @@ kt_status kt_model_load(const char *path, const char *prefix, const kt_param_ref
 }
 
 kt_status kt_model_add_to_writer(kt_st_writer *w, const char *prefix, const kt_param_ref *params, int n,
-                                 kt_dtype dtype, kt_err *err) {
-    if (dtype != KT_DT_F32 && dtype != KT_DT_F16 && dtype != KT_DT_BF16)
-        return kt_err_set(err, KT_ERR_ARG, "parameters are saved as F32, F16 or BF16, not %s", kt_dtype_name(dtype));
+                                 kt_st_dtype dtype, kt_err *err) {
+    if (dtype != KT_ST_F32 && dtype != KT_ST_F16 && dtype != KT_ST_BF16)
+        return kt_err_set(err, KT_ERR_ARG, "parameters are saved as F32, F16 or BF16, not %s", kt_st_dtype_name(dtype));
     if (!prefix) prefix = "";
     char name[4096];
     for (int i = 0; i < n; i++) {
@@ -220,13 +220,13 @@ kt_status kt_model_add_to_writer(kt_st_writer *w, const char *prefix, const kt_p
             return kt_err_set(err, KT_ERR_SHAPE, "parameter '%s': file_shape and shape hold different element counts",
                               p->name);
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        kt_status st = kt_st_writer_add(w, name, dtype, nd, shape, KT_DT_F32, p->data, err);
+        kt_status st = kt_st_writer_add(w, name, dtype, nd, shape, KT_ST_F32, p->data, err);
         if (st != KT_OK) return st;
     }
     return KT_OK;
 }
 
-kt_status kt_model_save(const char *path, const kt_param_ref *params, int n, kt_dtype dtype, const kt_ckpt_meta *meta,
+kt_status kt_model_save(const char *path, const kt_param_ref *params, int n, kt_st_dtype dtype, const kt_ckpt_meta *meta,
                         kt_err *err) {
     kt_st_writer w;
     kt_st_writer_init(&w);

@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 #include "checkpoints/ckpt_meta.h"
-#include "checkpoints/dtype.h"
+#include "checkpoints/st_dtype.h"
 #include "checkpoints/safetensors.h"
 
 #define KT_PARAM_MAX_DIMS 4
@@ -61,9 +61,9 @@ kt_status kt_model_load_from(const kt_st_file *f, const char *prefix, const kt_p
 /* Adds every parameter to w under prefix + name, stored as dtype (F32, F16 or BF16), in its
  * file_shape when set (so timm reads it as is). The data pointers must stay valid until saved. */
 kt_status kt_model_add_to_writer(kt_st_writer *w, const char *prefix, const kt_param_ref *params, int n,
-                                 kt_dtype dtype, kt_err *err);
+                                 kt_st_dtype dtype, kt_err *err);
 /* Saves params (and meta, when not NULL) to path atomically. */
-kt_status kt_model_save(const char *path, const kt_param_ref *params, int n, kt_dtype dtype, const kt_ckpt_meta *meta,
+kt_status kt_model_save(const char *path, const kt_param_ref *params, int n, kt_st_dtype dtype, const kt_ckpt_meta *meta,
                         kt_err *err);
 
 /* A 64-bit hash of the parameters' names, shapes and f32 values: pairs a training state with the

@@ -55,7 +55,7 @@ static kt_status parse_tensor(const kt_st_file *f, const cJSON *item, kt_st_tens
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(jd))
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s': missing or non-string \"dtype\"", path, name);
-    if (!kt_dtype_parse(jd->valuestring, &t->dtype))
+    if (!kt_st_dtype_parse(jd->valuestring, &t->dtype))
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s': unknown dtype \"%s\"", path, name, jd->valuestring);
     if (!cJSON_IsArray(js))
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s': missing or non-array \"shape\"", path, name);
@@ -77,7 +77,7 @@ static kt_status parse_tensor(const kt_st_file *f, const cJSON *item, kt_st_tens
         numel *= d;
         t->shape[i++] = (int64_t)d;
     }
-    uint64_t esz = (uint64_t)kt_dtype_size(t->dtype);
+    uint64_t esz = (uint64_t)kt_st_dtype_size(t->dtype);
     if (numel > (uint64_t)INT64_MAX / esz)
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s': shape overflows", path, name);
     t->numel = (int64_t)numel;
@@ -305,24 +305,24 @@ const char *kt_st_meta(const kt_st_file *f, const char *key) {
 }
 
 kt_status kt_st_read_f32(const kt_st_file *f, const kt_st_tensor *t, float *out, int64_t n, kt_err *err) {
-    if (!kt_dtype_is_float(t->dtype))
+    if (!kt_st_dtype_is_float(t->dtype))
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected a float dtype (F32/F16/BF16/F64)",
-                          f->path, t->name, kt_dtype_name(t->dtype));
+                          f->path, t->name, kt_st_dtype_name(t->dtype));
     if (n != t->numel)
         return kt_err_set(err, KT_ERR_SHAPE, "%s: tensor '%s' has %lld elements, expected %lld", f->path, t->name,
                           (long long)t->numel, (long long)n);
-    kt_dtype_convert_to_f32(t->dtype, t->data, out, n);
+    kt_st_to_f32(t->dtype, t->data, out, n);
     return KT_OK;
 }
 
 kt_status kt_st_read_i64(const kt_st_file *f, const kt_st_tensor *t, int64_t *out, int64_t n, kt_err *err) {
-    if (!kt_dtype_is_int(t->dtype))
+    if (!kt_st_dtype_is_int(t->dtype))
         return kt_err_set(err, KT_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected an integer dtype", f->path,
-                          t->name, kt_dtype_name(t->dtype));
+                          t->name, kt_st_dtype_name(t->dtype));
     if (n != t->numel)
         return kt_err_set(err, KT_ERR_SHAPE, "%s: tensor '%s' has %lld elements, expected %lld", f->path, t->name,
                           (long long)t->numel, (long long)n);
-    kt_dtype_convert_to_i64(t->dtype, t->data, out, n);
+    kt_st_to_i64(t->dtype, t->data, out, n);
     return KT_OK;
 }
 
@@ -354,16 +354,16 @@ void kt_st_writer_free(kt_st_writer *w) {
     memset(w, 0, sizeof *w);
 }
 
-kt_status kt_st_writer_add(kt_st_writer *w, const char *name, kt_dtype dtype, int ndim, const int64_t *shape,
-                           kt_dtype src_dtype, const void *src, kt_err *err) {
+kt_status kt_st_writer_add(kt_st_writer *w, const char *name, kt_st_dtype dtype, int ndim, const int64_t *shape,
+                           kt_st_dtype src_dtype, const void *src, kt_err *err) {
     if (!name || !*name) return kt_err_set(err, KT_ERR_ARG, "safetensors writer: empty tensor name");
     if (!strcmp(name, "__metadata__"))
         return kt_err_set(err, KT_ERR_ARG, "safetensors writer: \"__metadata__\" is reserved, not a tensor name");
-    if ((unsigned)dtype >= KT_DT_COUNT || (unsigned)src_dtype >= KT_DT_COUNT)
+    if ((unsigned)dtype >= KT_ST_COUNT || (unsigned)src_dtype >= KT_ST_COUNT)
         return kt_err_set(err, KT_ERR_ARG, "safetensors writer: tensor '%s': bad dtype", name);
-    if (src_dtype != dtype && !(src_dtype == KT_DT_F32 && (dtype == KT_DT_F16 || dtype == KT_DT_BF16)))
+    if (src_dtype != dtype && !(src_dtype == KT_ST_F32 && (dtype == KT_ST_F16 || dtype == KT_ST_BF16)))
         return kt_err_set(err, KT_ERR_ARG, "safetensors writer: tensor '%s': cannot store %s data as %s", name,
-                          kt_dtype_name(src_dtype), kt_dtype_name(dtype));
+                          kt_st_dtype_name(src_dtype), kt_st_dtype_name(dtype));
     if (ndim < 0 || ndim > KT_ST_MAX_DIMS)
         return kt_err_set(err, KT_ERR_ARG, "safetensors writer: tensor '%s': %d dimensions", name, ndim);
     int64_t numel = 1;
@@ -433,13 +433,13 @@ kt_status kt_st_writer_meta(kt_st_writer *w, const char *key, const char *value,
 /* Larger elements first keeps every tensor aligned to its element size; ties keep insertion order. */
 static int cmp_entry_layout(const void *a, const void *b) {
     const kt_st_entry *x = *(const kt_st_entry *const *)a, *y = *(const kt_st_entry *const *)b;
-    int sx = kt_dtype_size(x->dtype), sy = kt_dtype_size(y->dtype);
+    int sx = kt_st_dtype_size(x->dtype), sy = kt_st_dtype_size(y->dtype);
     if (sx != sy) return sy - sx;
     return x < y ? -1 : x > y;
 }
 
 static int write_entry(FILE *fp, const kt_st_entry *e) {
-    size_t esz = (size_t)kt_dtype_size(e->dtype);
+    size_t esz = (size_t)kt_st_dtype_size(e->dtype);
     if (e->numel == 0) return 1;
     if (e->dtype == e->src_dtype) return fwrite(e->src, esz, (size_t)e->numel, fp) == (size_t)e->numel;
     enum { CHUNK = 16384 };
@@ -447,7 +447,7 @@ static int write_entry(FILE *fp, const kt_st_entry *e) {
     const float *src = e->src;
     for (int64_t at = 0; at < e->numel; at += CHUNK) {
         int64_t k = e->numel - at < CHUNK ? e->numel - at : CHUNK;
-        kt_dtype_convert_from_f32(e->dtype, src + at, buf, k);
+        kt_st_from_f32(e->dtype, src + at, buf, k);
         if (fwrite(buf, esz, (size_t)k, fp) != (size_t)k) return 0;
     }
     return 1;
@@ -469,7 +469,7 @@ kt_status kt_st_writer_save(const kt_st_writer *w, const char *path, kt_err *err
     for (int k = 0; k < w->n; k++) {
         const kt_st_entry *e = order[k];
         begin[e - w->entries] = at;
-        at += (uint64_t)e->numel * (uint64_t)kt_dtype_size(e->dtype);
+        at += (uint64_t)e->numel * (uint64_t)kt_st_dtype_size(e->dtype);
     }
     if (w->n_meta > 0) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
@@ -485,10 +485,10 @@ kt_status kt_st_writer_save(const kt_st_writer *w, const char *path, kt_err *err
         cJSON *o = cJSON_AddObjectToObject(root, e->name);
         cJSON *shape = o ? cJSON_AddArrayToObject(o, "shape") : NULL;
         cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
-        int ok = o && shape && offs && cJSON_AddStringToObject(o, "dtype", kt_dtype_name(e->dtype));
+        int ok = o && shape && offs && cJSON_AddStringToObject(o, "dtype", kt_st_dtype_name(e->dtype));
         for (int d = 0; ok && d < e->ndim; d++)
             ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
-        uint64_t end = begin[i] + (uint64_t)e->numel * (uint64_t)kt_dtype_size(e->dtype);
+        uint64_t end = begin[i] + (uint64_t)e->numel * (uint64_t)kt_st_dtype_size(e->dtype);
         ok = ok && cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)begin[i])) &&
              cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)end));
         if (!ok) {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "base/status.h"
-#include "checkpoints/dtype.h"
+#include "checkpoints/st_dtype.h"
 
 #define KT_ST_MAX_DIMS 8
 /* The reference implementation refuses headers over 100 MB; so do we (a guard against garbage). */
@@ -21,12 +21,12 @@
 
 typedef struct kt_st_tensor {
     char *name;                     /* owned, NUL-terminated */
-    kt_dtype dtype;
+    kt_st_dtype dtype;
     int ndim;                       /* 0 for a scalar (shape []) */
     int64_t shape[KT_ST_MAX_DIMS];  /* (ndim) */
     int64_t numel;                  /* product of shape (1 for a scalar) */
     const uint8_t *data;            /* view into the mapping: nbytes bytes, little-endian, maybe unaligned */
-    uint64_t nbytes;                /* numel * kt_dtype_size(dtype) */
+    uint64_t nbytes;                /* numel * kt_st_dtype_size(dtype) */
     uint64_t begin;                 /* data_offsets[0], relative to the data section */
 } kt_st_tensor;
 
@@ -64,8 +64,8 @@ kt_status kt_st_get_i64(const kt_st_file *f, const char *name, int64_t *out, int
  * tensor is aligned to its element size in the file (the header is padded to 8 bytes). */
 typedef struct kt_st_entry {
     char *name;                     /* owned */
-    kt_dtype dtype;                 /* dtype stored in the file */
-    kt_dtype src_dtype;             /* dtype of src: equal to dtype, or F32 for F32 -> F16/BF16 */
+    kt_st_dtype dtype;                 /* dtype stored in the file */
+    kt_st_dtype src_dtype;             /* dtype of src: equal to dtype, or F32 for F32 -> F16/BF16 */
     int ndim;
     int64_t shape[KT_ST_MAX_DIMS];
     int64_t numel;
@@ -84,8 +84,8 @@ void kt_st_writer_free(kt_st_writer *w);
 /* Adds a tensor stored as dtype; src holds numel(shape) elements of src_dtype. src_dtype must be
  * dtype, or F32 when dtype is F16 or BF16 (converted with round-to-nearest-even while saving).
  * Rejects empty, duplicate or reserved ("__metadata__") names and negative dims. */
-kt_status kt_st_writer_add(kt_st_writer *w, const char *name, kt_dtype dtype, int ndim, const int64_t *shape,
-                           kt_dtype src_dtype, const void *src, kt_err *err);
+kt_status kt_st_writer_add(kt_st_writer *w, const char *name, kt_st_dtype dtype, int ndim, const int64_t *shape,
+                           kt_st_dtype src_dtype, const void *src, kt_err *err);
 /* Sets a metadata pair (a later call with the same key replaces the value). */
 kt_status kt_st_writer_meta(kt_st_writer *w, const char *key, const char *value, kt_err *err);
 /* Writes path atomically (temp file, fsync, rename): on failure any old file is left untouched. */

@@ -110,9 +110,9 @@ kt_status kt_train_state_save(const char *path, const kt_param_ref *params, int 
             break;
         }
         snprintf(name, sizeof name, "adam_m.%s", p->name);
-        st = kt_st_writer_add(&w, name, KT_DT_F32, p->ndim, p->shape, KT_DT_F32, m[i], err);
+        st = kt_st_writer_add(&w, name, KT_ST_F32, p->ndim, p->shape, KT_ST_F32, m[i], err);
         snprintf(name, sizeof name, "adam_v.%s", p->name);
-        if (st == KT_OK) st = kt_st_writer_add(&w, name, KT_DT_F32, p->ndim, p->shape, KT_DT_F32, v[i], err);
+        if (st == KT_OK) st = kt_st_writer_add(&w, name, KT_ST_F32, p->ndim, p->shape, KT_ST_F32, v[i], err);
     }
     /* Scalars are borrowed by the writer until save: keep them in this frame. */
     const struct {
@@ -123,17 +123,17 @@ kt_status kt_train_state_save(const char *path, const kt_param_ref *params, int 
                 {"state.sched_step", &s->sched_step}, {"state.sched_total", &s->sched_total},
                 {"state.loss_scale_good_steps", &s->loss_scale_good_steps}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && st == KT_OK; i++)
-        st = kt_st_writer_add(&w, ints[i].name, KT_DT_I64, 0, NULL, KT_DT_I64, ints[i].val, err);
-    if (st == KT_OK) st = kt_st_writer_add(&w, "state.loss_scale", KT_DT_F64, 0, NULL, KT_DT_F64, &s->loss_scale, err);
-    if (st == KT_OK) st = kt_st_writer_add(&w, "state.best_metric", KT_DT_F64, 0, NULL, KT_DT_F64, &s->best_metric, err);
+        st = kt_st_writer_add(&w, ints[i].name, KT_ST_I64, 0, NULL, KT_ST_I64, ints[i].val, err);
+    if (st == KT_OK) st = kt_st_writer_add(&w, "state.loss_scale", KT_ST_F64, 0, NULL, KT_ST_F64, &s->loss_scale, err);
+    if (st == KT_OK) st = kt_st_writer_add(&w, "state.best_metric", KT_ST_F64, 0, NULL, KT_ST_F64, &s->best_metric, err);
     const int64_t four = 4;
     for (int i = 0; i < s->n_rng && st == KT_OK; i++) {
         snprintf(name, sizeof name, "rng.%s", s->rng_names[i]);
-        st = kt_st_writer_add(&w, name, KT_DT_I64, 1, &four, KT_DT_I64, s->rng[i].s, err);
+        st = kt_st_writer_add(&w, name, KT_ST_I64, 1, &four, KT_ST_I64, s->rng[i].s, err);
     }
     for (int i = 0; i < s->n_arrays && st == KT_OK; i++) {
         snprintf(name, sizeof name, "array.%s", s->arrays[i].name);
-        st = kt_st_writer_add(&w, name, KT_DT_I64, 1, &s->arrays[i].n, KT_DT_I64, s->arrays[i].data, err);
+        st = kt_st_writer_add(&w, name, KT_ST_I64, 1, &s->arrays[i].n, KT_ST_I64, s->arrays[i].data, err);
     }
     if (st == KT_OK) st = kt_st_writer_meta(&w, "kind", KIND, err);
     if (st == KT_OK) st = kt_st_writer_meta(&w, "version", "1", err);
@@ -152,9 +152,9 @@ kt_status kt_train_state_save(const char *path, const kt_param_ref *params, int 
 static kt_status get_scalar_i64(const kt_st_file *f, const char *name, int64_t *out, kt_err *err) {
     const kt_st_tensor *t = kt_st_find(f, name);
     if (!t) return kt_err_set(err, KT_ERR_FORMAT, "%s: training state lacks '%s'", f->path, name);
-    if (t->dtype != KT_DT_I64 || t->numel != 1)
+    if (t->dtype != KT_ST_I64 || t->numel != 1)
         return kt_err_set(err, KT_ERR_FORMAT, "%s: '%s' must be one I64 value (is %s, %lld elements)", f->path, name,
-                          kt_dtype_name(t->dtype), (long long)t->numel);
+                          kt_st_dtype_name(t->dtype), (long long)t->numel);
     memcpy(out, t->data, 8);
     return KT_OK;
 }
@@ -162,9 +162,9 @@ static kt_status get_scalar_i64(const kt_st_file *f, const char *name, int64_t *
 static kt_status get_scalar_f64(const kt_st_file *f, const char *name, double *out, kt_err *err) {
     const kt_st_tensor *t = kt_st_find(f, name);
     if (!t) return kt_err_set(err, KT_ERR_FORMAT, "%s: training state lacks '%s'", f->path, name);
-    if (t->dtype != KT_DT_F64 || t->numel != 1)
+    if (t->dtype != KT_ST_F64 || t->numel != 1)
         return kt_err_set(err, KT_ERR_FORMAT, "%s: '%s' must be one F64 value (is %s, %lld elements)", f->path, name,
-                          kt_dtype_name(t->dtype), (long long)t->numel);
+                          kt_st_dtype_name(t->dtype), (long long)t->numel);
     memcpy(out, t->data, 8);
     return KT_OK;
 }
@@ -179,10 +179,10 @@ static kt_status find_moment(const kt_st_file *f, const char *kind, const kt_par
     const kt_st_tensor *t = kt_st_find(f, name);
     if (!t) return kt_err_set(err, KT_ERR_FORMAT, "%s: training state has no '%s' for parameter '%s'", f->path, name,
                               p->name);
-    int ok = t->dtype == KT_DT_F32 && t->ndim == p->ndim;
+    int ok = t->dtype == KT_ST_F32 && t->ndim == p->ndim;
     for (int d = 0; ok && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
     if (!ok) return kt_err_set(err, KT_ERR_SHAPE, "%s: '%s' (%s, %d dims, %lld elements) does not match parameter '%s' "
-                               "(F32, %d dims, %lld elements)", f->path, name, kt_dtype_name(t->dtype), t->ndim,
+                               "(F32, %d dims, %lld elements)", f->path, name, kt_st_dtype_name(t->dtype), t->ndim,
                                (long long)t->numel, p->name, p->ndim, (long long)kt_param_numel(p));
     *out = t;
     return KT_OK;
@@ -226,14 +226,14 @@ static kt_status load_validated(const kt_st_file *f, const kt_param_ref *params,
         const kt_st_tensor *t = &f->tensors[i];
         if (starts(t->name, "adam_m.") || starts(t->name, "adam_v.")) n_moments++;
         else if (starts(t->name, "rng.")) {
-            if (t->dtype != KT_DT_I64 || t->ndim != 1 || t->shape[0] != 4)
+            if (t->dtype != KT_ST_I64 || t->ndim != 1 || t->shape[0] != 4)
                 return kt_err_set(err, KT_ERR_FORMAT, "%s: RNG stream '%s' must be I64 [4]", f->path, t->name);
             if (!name_ok(t->name + 4)) return kt_err_set(err, KT_ERR_FORMAT, "%s: bad RNG name '%s'", f->path, t->name);
             kt_rng r;
             memcpy(r.s, t->data, sizeof r.s);
             if ((st = kt_train_state_set_rng(s, t->name + 4, &r, err)) != KT_OK) return kt_err_prefix(err, "%s: ", f->path);
         } else if (starts(t->name, "array.")) {
-            if (t->dtype != KT_DT_I64 || t->ndim != 1)
+            if (t->dtype != KT_ST_I64 || t->ndim != 1)
                 return kt_err_set(err, KT_ERR_FORMAT, "%s: array '%s' must be I64 1-D", f->path, t->name);
             if (!name_ok(t->name + 6)) return kt_err_set(err, KT_ERR_FORMAT, "%s: bad array name '%s'", f->path, t->name);
             int64_t *tmp = malloc((size_t)(t->numel > 0 ? t->numel : 1) * 8);
@@ -265,8 +265,8 @@ static kt_status load_validated(const kt_st_file *f, const kt_param_ref *params,
     }
     if (st == KT_OK)
         for (int i = 0; i < n; i++) {
-            kt_dtype_convert_to_f32(KT_DT_F32, tm[i]->data, m[i], tm[i]->numel);
-            kt_dtype_convert_to_f32(KT_DT_F32, tv[i]->data, v[i], tv[i]->numel);
+            kt_st_to_f32(KT_ST_F32, tm[i]->data, m[i], tm[i]->numel);
+            kt_st_to_f32(KT_ST_F32, tv[i]->data, v[i], tv[i]->numel);
         }
     free(tm);
     free(tv);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "checkpoints/dtype.h"
+#include "checkpoints/st_dtype.h"
 #include "checkpoints/safetensors.h"
 #include "kt_test.h"
 
@@ -21,7 +21,7 @@ KT_TEST(test_dtype_bf16_matches_pytorch) {
     kt_st_file f;
     KT_REQUIRE_OK(kt_st_open(&f, path, &err), &err);
     const kt_st_tensor *x = kt_st_find(&f, "f32"), *b = kt_st_find(&f, "bf16");
-    KT_REQUIRE(x && b && x->dtype == KT_DT_F32 && b->dtype == KT_DT_BF16 && x->numel == b->numel && x->numel > 250);
+    KT_REQUIRE(x && b && x->dtype == KT_ST_F32 && b->dtype == KT_ST_BF16 && x->numel == b->numel && x->numel > 250);
     int bad = 0;
     for (int64_t i = 0; i < x->numel; i++) {
         float v;
@@ -44,7 +44,7 @@ KT_TEST(test_dtype_f16_matches_pytorch) {
     kt_st_file f;
     KT_REQUIRE_OK(kt_st_open(&f, path, &err), &err);
     const kt_st_tensor *x = kt_st_find(&f, "f32"), *h = kt_st_find(&f, "f16");
-    KT_REQUIRE(x && h && h->dtype == KT_DT_F16 && x->numel == h->numel);
+    KT_REQUIRE(x && h && h->dtype == KT_ST_F16 && x->numel == h->numel);
     int bad = 0;
     for (int64_t i = 0; i < x->numel; i++) {
         float v;
@@ -100,11 +100,11 @@ KT_TEST(test_dtype_nan_and_specials) {
 }
 
 KT_TEST(test_dtype_names_and_ints) {
-    kt_dtype d;
-    KT_CHECK(kt_dtype_parse("BF16", &d) && d == KT_DT_BF16 && kt_dtype_size(d) == 2);
-    KT_CHECK(kt_dtype_parse("I64", &d) && d == KT_DT_I64 && kt_dtype_size(d) == 8);
-    KT_CHECK(!kt_dtype_parse("F31", &d) && !kt_dtype_parse("f32", &d));
-    KT_CHECK(!strcmp(kt_dtype_name(KT_DT_F8_E4M3), "F8_E4M3"));
+    kt_st_dtype d;
+    KT_CHECK(kt_st_dtype_parse("BF16", &d) && d == KT_ST_BF16 && kt_st_dtype_size(d) == 2);
+    KT_CHECK(kt_st_dtype_parse("I64", &d) && d == KT_ST_I64 && kt_st_dtype_size(d) == 8);
+    KT_CHECK(!kt_st_dtype_parse("F31", &d) && !kt_st_dtype_parse("f32", &d));
+    KT_CHECK(!strcmp(kt_st_dtype_name(KT_ST_F8_E4M3), "F8_E4M3"));
     /* Integer tensors PyTorch wrote (labels are I64): read through the safetensors reader. */
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/golden/checkpoints/dtype_rounding.safetensors", kt_test_root());

@@ -30,27 +30,27 @@ KT_TEST(test_model_io_roundtrip_three_dtypes) {
     ckt_atto_init(&a, 6, 1);
     ckt_atto_init(&b, 6, 2);
     kt_err err;
-    const kt_dtype dts[3] = {KT_DT_F32, KT_DT_BF16, KT_DT_F16};
+    const kt_st_dtype dts[3] = {KT_ST_F32, KT_ST_BF16, KT_ST_F16};
     for (int k = 0; k < 3; k++) {
         const char *path = tmp_path("m.safetensors");
         KT_REQUIRE_OK(kt_model_save(path, a.p, a.n, dts[k], NULL, &err), &err);
         kt_load_report rep;
         KT_REQUIRE_OK(kt_model_load(path, NULL, b.p, b.n, KT_LOAD_STRICT, &rep, &err), &err);
         KT_CHECK(rep.n_loaded == a.n && rep.n_kept == 0 && !rep.head_replaced && rep.file_classes == 6);
-        KT_CHECK(strstr(rep.text, kt_dtype_name(dts[k])) != NULL, "%s", rep.text);
+        KT_CHECK(strstr(rep.text, kt_st_dtype_name(dts[k])) != NULL, "%s", rep.text);
         int64_t total = kt_params_count(a.p, a.n), bad = 0;
         double max_rel = 0;
         for (int64_t i = 0; i < total; i++) {
             float x = a.storage[i], y = b.storage[i];
-            float want = dts[k] == KT_DT_F32 ? x : dts[k] == KT_DT_BF16 ? kt_bf16_to_f32(kt_f32_to_bf16(x))
+            float want = dts[k] == KT_ST_F32 ? x : dts[k] == KT_ST_BF16 ? kt_bf16_to_f32(kt_f32_to_bf16(x))
                                                                       : kt_f16_to_f32(kt_f32_to_f16(x));
             if (y != want) bad++;
             if (x != 0) max_rel = fmax(max_rel, fabs((double)y - x) / fabs(x));
         }
-        KT_CHECK(bad == 0, "%s: %lld values differ from the rounded originals", kt_dtype_name(dts[k]), (long long)bad);
+        KT_CHECK(bad == 0, "%s: %lld values differ from the rounded originals", kt_st_dtype_name(dts[k]), (long long)bad);
         /* bf16 keeps 8 significant bits, f16 11 (these values are well inside f16's normal range) */
-        double bound = dts[k] == KT_DT_F32 ? 0 : dts[k] == KT_DT_BF16 ? 1.0 / 256 : 1.0 / 2048;
-        KT_CHECK(max_rel <= bound * 1.0001 || dts[k] == KT_DT_F16, "%s max rel %g", kt_dtype_name(dts[k]), max_rel);
+        double bound = dts[k] == KT_ST_F32 ? 0 : dts[k] == KT_ST_BF16 ? 1.0 / 256 : 1.0 / 2048;
+        KT_CHECK(max_rel <= bound * 1.0001 || dts[k] == KT_ST_F16, "%s max rel %g", kt_st_dtype_name(dts[k]), max_rel);
     }
     /* The 1x1-conv MLP weights are stored 4-D like timm's atto, and the 2-D form loads too. */
     kt_st_file f;
@@ -60,7 +60,7 @@ KT_TEST(test_model_io_roundtrip_three_dtypes) {
     KT_CHECK(t && t->ndim == 4 && t->shape[0] == 640 && t->shape[1] == 160 && t->shape[2] == 1 && t->shape[3] == 1);
     kt_st_close(&f);
     for (int i = 0; i < a.n; i++) a.p[i].file_ndim = 0; /* save the plain 2-D form */
-    KT_REQUIRE_OK(kt_model_save(path, a.p, a.n, KT_DT_F32, NULL, &err), &err);
+    KT_REQUIRE_OK(kt_model_save(path, a.p, a.n, KT_ST_F32, NULL, &err), &err);
     KT_REQUIRE_OK(kt_st_open(&f, path, &err), &err);
     t = kt_st_find(&f, "stages.2.blocks.5.mlp.fc1.weight");
     KT_CHECK(t && t->ndim == 2);
@@ -86,22 +86,22 @@ static const char *save_edited(const ckt_model *a, const char *file, edit_kind k
         if (!strcmp(p->name, target)) {
             if (kind == DROP) continue;
             if (kind == RENAME) {
-                kt_st_writer_add(&w, "stages.9.renamed.weight", KT_DT_F32, nd, sh, KT_DT_F32, p->data, &err);
+                kt_st_writer_add(&w, "stages.9.renamed.weight", KT_ST_F32, nd, sh, KT_ST_F32, p->data, &err);
                 continue;
             }
             if (kind == RESHAPE) {
                 int64_t s2[2] = {sh[0] / 2, kt_param_numel(p) / (sh[0] / 2)};
-                kt_st_writer_add(&w, p->name, KT_DT_F32, 2, s2, KT_DT_F32, p->data, &err);
+                kt_st_writer_add(&w, p->name, KT_ST_F32, 2, s2, KT_ST_F32, p->data, &err);
                 continue;
             }
             if (kind == RETYPE) {
-                kt_st_writer_add(&w, p->name, KT_DT_I64, nd, sh, KT_DT_I64, i64data, &err);
+                kt_st_writer_add(&w, p->name, KT_ST_I64, nd, sh, KT_ST_I64, i64data, &err);
                 continue;
             }
         }
-        kt_st_writer_add(&w, p->name, KT_DT_F32, nd, sh, KT_DT_F32, p->data, &err);
+        kt_st_writer_add(&w, p->name, KT_ST_F32, nd, sh, KT_ST_F32, p->data, &err);
     }
-    if (kind == EXTRA) kt_st_writer_add(&w, target, KT_DT_F32, 1, (int64_t[]){2}, KT_DT_F32, a->p[0].data, &err);
+    if (kind == EXTRA) kt_st_writer_add(&w, target, KT_ST_F32, 1, (int64_t[]){2}, KT_ST_F32, a->p[0].data, &err);
     KT_CHECK_OK(kt_st_writer_save(&w, path, &err), &err);
     kt_st_writer_free(&w);
     return path;
@@ -160,7 +160,7 @@ KT_TEST(test_model_io_finetune_replaces_head) {
     ckt_atto_init(&ft, 6, 2);
     kt_err err;
     const char *path = tmp_path("imagenet.safetensors");
-    KT_REQUIRE_OK(kt_model_save(path, pre.p, pre.n, KT_DT_BF16, NULL, &err), &err);
+    KT_REQUIRE_OK(kt_model_save(path, pre.p, pre.n, KT_ST_BF16, NULL, &err), &err);
     float fresh_fc = ft.p[ft.n - 2].data[7];
     /* strict refuses, naming the head */
     KT_CHECK(kt_model_load(path, NULL, ft.p, ft.n, KT_LOAD_STRICT, NULL, &err) == KT_ERR_SHAPE);
@@ -196,8 +196,8 @@ KT_TEST(test_model_io_prefix_and_open_file) {
     kt_err err;
     kt_st_writer w;
     kt_st_writer_init(&w);
-    KT_CHECK_OK(kt_model_add_to_writer(&w, "param.", a.p, a.n, KT_DT_F32, &err), &err);
-    KT_CHECK_OK(kt_model_add_to_writer(&w, "grad.", a.p, a.n, KT_DT_F32, &err), &err);
+    KT_CHECK_OK(kt_model_add_to_writer(&w, "param.", a.p, a.n, KT_ST_F32, &err), &err);
+    KT_CHECK_OK(kt_model_add_to_writer(&w, "grad.", a.p, a.n, KT_ST_F32, &err), &err);
     const char *path = tmp_path("pref.safetensors");
     KT_REQUIRE_OK(kt_st_writer_save(&w, path, &err), &err);
     kt_st_writer_free(&w);
@@ -234,7 +234,7 @@ KT_TEST(test_ckpt_meta_roundtrip) {
     KT_CHECK(kt_ckpt_meta_set_extra(&m, "epoch", "2", &err) == KT_ERR_ARG);
     KT_CHECK(kt_ckpt_meta_set_metrics(&m, "[1,2]", &err) == KT_ERR_ARG);
     const char *path = tmp_path("meta.safetensors");
-    KT_REQUIRE_OK(kt_model_save(path, a.p, a.n, KT_DT_F32, &m, &err), &err);
+    KT_REQUIRE_OK(kt_model_save(path, a.p, a.n, KT_ST_F32, &m, &err), &err);
     kt_st_file f;
     KT_REQUIRE_OK(kt_st_open(&f, path, &err), &err);
     KT_CHECK(!strcmp(kt_st_meta(&f, "format"), "pt"));

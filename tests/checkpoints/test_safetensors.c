@@ -19,13 +19,13 @@ KT_TEST(test_safetensors_roundtrip_all_dtypes) {
     kt_st_writer w;
     kt_st_writer_init(&w);
     kt_err err;
-    KT_CHECK_OK(kt_st_writer_add(&w, "a.f32", KT_DT_F32, 2, s23, KT_DT_F32, a, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "a.bf16", KT_DT_BF16, 2, s23, KT_DT_F32, a, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "a.f16", KT_DT_F16, 2, s23, KT_DT_F32, a, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "labels", KT_DT_I64, 1, s3, KT_DT_I64, lab, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "scalar", KT_DT_F64, 0, NULL, KT_DT_F64, &d, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "bytes", KT_DT_U8, 1, s3, KT_DT_U8, u, &err), &err);
-    KT_CHECK_OK(kt_st_writer_add(&w, "empty", KT_DT_F32, 1, (int64_t[]){0}, KT_DT_F32, NULL, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "a.f32", KT_ST_F32, 2, s23, KT_ST_F32, a, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "a.bf16", KT_ST_BF16, 2, s23, KT_ST_F32, a, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "a.f16", KT_ST_F16, 2, s23, KT_ST_F32, a, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "labels", KT_ST_I64, 1, s3, KT_ST_I64, lab, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "scalar", KT_ST_F64, 0, NULL, KT_ST_F64, &d, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "bytes", KT_ST_U8, 1, s3, KT_ST_U8, u, &err), &err);
+    KT_CHECK_OK(kt_st_writer_add(&w, "empty", KT_ST_F32, 1, (int64_t[]){0}, KT_ST_F32, NULL, &err), &err);
     KT_CHECK_OK(kt_st_writer_meta(&w, "note", "h\xc3\xa9llo \"quoted\"", &err), &err);
     char path[4096];
     snprintf(path, sizeof path, "%s/rt.safetensors", kt_test_tmpdir());
@@ -38,7 +38,7 @@ KT_TEST(test_safetensors_roundtrip_all_dtypes) {
     int data_aligned = (8 + f.header_len) % 8 == 0;
     KT_CHECK(data_aligned, "data section starts 8-byte aligned");
     for (int i = 0; i < f.n_tensors; i++) {
-        int aligned = f.tensors[i].begin % (uint64_t)kt_dtype_size(f.tensors[i].dtype) == 0;
+        int aligned = f.tensors[i].begin % (uint64_t)kt_st_dtype_size(f.tensors[i].dtype) == 0;
         KT_CHECK(aligned, "%s aligned", f.tensors[i].name);
     }
     float out[6];
@@ -51,7 +51,7 @@ KT_TEST(test_safetensors_roundtrip_all_dtypes) {
     for (int i = 0; i < 6; i++) KT_CHECK(out[i] == kt_f16_to_f32(kt_f32_to_f16(a[i])), "f16 %d", i);
     KT_CHECK(out[3] == 0.0f && out[4] == 65504.0f, "f16 underflow to 0 and max finite");
     const kt_st_tensor *t = kt_st_find(&f, "a.bf16");
-    KT_CHECK(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 && t->dtype == KT_DT_BF16 && t->nbytes == 12);
+    KT_CHECK(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 && t->dtype == KT_ST_BF16 && t->nbytes == 12);
     int64_t li[3];
     KT_CHECK_OK(kt_st_get_i64(&f, "labels", li, 3, &err), &err);
     KT_CHECK(li[0] == 0 && li[1] == 5 && li[2] == -7);
@@ -75,12 +75,12 @@ KT_TEST(test_safetensors_writer_rejects_bad_input) {
     kt_err err;
     float x[2] = {1, 2};
     int64_t s2[1] = {2}, neg[1] = {-1};
-    KT_CHECK_OK(kt_st_writer_add(&w, "x", KT_DT_F32, 1, s2, KT_DT_F32, x, &err), &err);
-    KT_CHECK(kt_st_writer_add(&w, "x", KT_DT_F32, 1, s2, KT_DT_F32, x, &err) == KT_ERR_ARG && strstr(err.msg, "twice"));
-    KT_CHECK(kt_st_writer_add(&w, "", KT_DT_F32, 1, s2, KT_DT_F32, x, &err) == KT_ERR_ARG);
-    KT_CHECK(kt_st_writer_add(&w, "__metadata__", KT_DT_F32, 1, s2, KT_DT_F32, x, &err) == KT_ERR_ARG);
-    KT_CHECK(kt_st_writer_add(&w, "n", KT_DT_F32, 1, neg, KT_DT_F32, x, &err) == KT_ERR_ARG);
-    KT_CHECK(kt_st_writer_add(&w, "c", KT_DT_I64, 1, s2, KT_DT_F32, x, &err) == KT_ERR_ARG &&
+    KT_CHECK_OK(kt_st_writer_add(&w, "x", KT_ST_F32, 1, s2, KT_ST_F32, x, &err), &err);
+    KT_CHECK(kt_st_writer_add(&w, "x", KT_ST_F32, 1, s2, KT_ST_F32, x, &err) == KT_ERR_ARG && strstr(err.msg, "twice"));
+    KT_CHECK(kt_st_writer_add(&w, "", KT_ST_F32, 1, s2, KT_ST_F32, x, &err) == KT_ERR_ARG);
+    KT_CHECK(kt_st_writer_add(&w, "__metadata__", KT_ST_F32, 1, s2, KT_ST_F32, x, &err) == KT_ERR_ARG);
+    KT_CHECK(kt_st_writer_add(&w, "n", KT_ST_F32, 1, neg, KT_ST_F32, x, &err) == KT_ERR_ARG);
+    KT_CHECK(kt_st_writer_add(&w, "c", KT_ST_I64, 1, s2, KT_ST_F32, x, &err) == KT_ERR_ARG &&
              strstr(err.msg, "cannot store F32 data as I64"), "%s", err.msg);
     /* Saving into a folder that does not exist fails cleanly and leaves nothing behind. */
     char path[4096];
@@ -100,7 +100,7 @@ KT_TEST(test_safetensors_save_is_atomic) {
         kt_st_writer w;
         kt_st_writer_init(&w);
         x[0] = (float)round;
-        KT_CHECK_OK(kt_st_writer_add(&w, "x", KT_DT_F32, 1, s3, KT_DT_F32, x, &err), &err);
+        KT_CHECK_OK(kt_st_writer_add(&w, "x", KT_ST_F32, 1, s3, KT_ST_F32, x, &err), &err);
         KT_CHECK_OK(kt_st_writer_save(&w, path, &err), &err);
         kt_st_writer_free(&w);
     }

@@ -129,7 +129,7 @@ KT_TEST(test_train_state_rejects_mismatches) {
     /* weights are not a training state */
     char wpath[4096];
     snprintf(wpath, sizeof wpath, "%s/w.safetensors", kt_test_tmpdir());
-    KT_REQUIRE_OK(kt_model_save(wpath, a.m.p, a.m.n, KT_DT_F32, NULL, &err), &err);
+    KT_REQUIRE_OK(kt_model_save(wpath, a.m.p, a.m.n, KT_ST_F32, NULL, &err), &err);
     KT_CHECK(kt_train_state_load(wpath, b.m.p, b.m.n, b.mom, b.vel, 0, &r, &err) == KT_ERR_FORMAT &&
                  strstr(err.msg, "not a training state"), "%s", err.msg);
     /* without the hash check the right-shaped state loads */
