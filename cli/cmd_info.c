@@ -1,9 +1,13 @@
-/* keratrack info: what this build can do on this machine (backends, BLAS, threads, GPU). */
+/* keratrack info: what this build can do on this machine (backends, BLAS, threads, GPU), or what a
+ * checkpoint file holds (architecture, parameters, classes, metadata). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoints/ckpt_inspect.h"
+#include "checkpoints/ckpt_meta.h"
+#include "checkpoints/safetensors.h"
 #include "cli/commands.h"
 #include "kt_build_info.h"
 #ifdef KT_HAVE_CUDA
@@ -15,7 +19,11 @@ static void help(void) {
          "Without a file: prints the version, build type, backends built, the BLAS library with its\n"
          "core type and thread count, OpenMP threads, CUDA/cuBLAS/cuDNN versions when built with\n"
          "CUDA, and whether a GPU is present.\n"
-         "With a checkpoint: prints its architecture, parameter count, classes and metadata.\n\n"
+         "With a checkpoint (a .safetensors file written by keratrack or by timm/PyTorch): prints its\n"
+         "architecture (from our metadata, or inferred from timm's parameter names and shapes: ConvNeXt\n"
+         "atto, femto, pico, nano, tiny, small, base, large, xlarge), parameter count and dtypes, classes\n"
+         "(names from the metadata, or the rows of head.fc.weight), image size, mean/std, epoch, metrics\n"
+         "and every metadata key. The file is validated first; a malformed one is reported, not read.\n\n"
          "Threads follow OMP_NUM_THREADS (our kernels and OpenBLAS share one OpenMP pool).");
 }
 
@@ -59,16 +67,123 @@ static void print_build_facts(void) {
 #endif
 }
 
+/* 3376446 -> "3,376,446" */
+static void fmt_count(char *buf, size_t len, int64_t v) {
+    char raw[32];
+    snprintf(raw, sizeof raw, "%lld", (long long)v);
+    size_t n = strlen(raw), at = 0;
+    for (size_t i = 0; i < n && at + 2 < len; i++) {
+        if (i > 0 && raw[0] != '-' && (n - i) % 3 == 0) buf[at++] = ',';
+        buf[at++] = raw[i];
+    }
+    buf[at] = '\0';
+}
+
+static void print_architecture(const kt_ckpt_meta *m, const kt_ckpt_summary *s) {
+    char shape[256] = "";
+    if (s->is_convnext) {
+        size_t at = (size_t)snprintf(shape, sizeof shape, "depths ");
+        for (int i = 0; i < s->n_stages && at < sizeof shape; i++)
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%d", i ? "," : "", s->depths[i]);
+        at += (size_t)snprintf(shape + at, sizeof shape - at, ", dims ");
+        for (int i = 0; i < s->n_stages && at < sizeof shape; i++)
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", i ? "," : "", (long long)s->dims[i]);
+        snprintf(shape + at, sizeof shape - at, "%s", s->conv_mlp ? ", 1x1-conv MLP" : "");
+    }
+    if (m->arch) {
+        if (s->inferred[0] && strcmp(s->inferred, m->arch))
+            printf("architecture    %s (from metadata; but the tensors look like %s: %s)\n", m->arch, s->inferred,
+                   shape);
+        else printf("architecture    %s (from metadata%s%s)\n", m->arch, shape[0] ? "; " : "", shape);
+    } else if (s->inferred[0]) printf("architecture    %s (inferred from names and shapes: %s)\n", s->inferred, shape);
+    else if (s->is_convnext) printf("architecture    ConvNeXt of no known variant (%s)\n", shape);
+    else printf("architecture    unknown (no \"architecture\" in the metadata, no ConvNeXt names)\n");
+}
+
+static int print_checkpoint(const char *path) {
+    kt_err err;
+    kt_err_clear(&err);
+    kt_st_file f;
+    if (kt_st_open(&f, path, &err) != KT_OK)
+        return kt_cli_fail("info", err.msg,
+                           "check the path; a checkpoint is a .safetensors file written by keratrack or timm/PyTorch");
+    kt_ckpt_summary s;
+    kt_ckpt_inspect(&f, &s);
+    kt_ckpt_meta m;
+    kt_status mst = kt_ckpt_meta_from_file(&f, &m, &err);
+    if (mst != KT_OK) kt_ckpt_meta_init(&m);
+    char cnt[32];
+    printf("checkpoint      %s (%.1f MB, %d tensors)\n", path, (double)f.map_len / 1e6, f.n_tensors);
+    print_architecture(&m, &s);
+    fmt_count(cnt, sizeof cnt, s.n_params);
+    if (s.is_convnext && s.prefix[0])
+        printf("parameters      %s (%s) in %d tensors under \"%s\"; %d other tensors\n", cnt, s.dtypes,
+               s.n_model_tensors, s.prefix, s.n_other_tensors);
+    else if (s.is_convnext) printf("parameters      %s (%s) in %d tensors\n", cnt, s.dtypes, s.n_model_tensors);
+    else printf("tensors         %d (%s), %s elements in all\n", s.n_model_tensors, s.dtypes[0] ? s.dtypes : "none", cnt);
+    if (m.class_names) {
+        printf("classes         %d:", m.n_classes);
+        for (int i = 0; i < m.n_classes; i++) printf("%s %s", i ? "," : "", m.class_names[i]);
+        printf("\n");
+        if (s.n_classes >= 0 && s.n_classes != m.n_classes)
+            printf("                (but head.fc.weight has %lld rows)\n", (long long)s.n_classes);
+    } else if (m.n_classes > 0) printf("classes         %d (names not stored)\n", m.n_classes);
+    else if (s.n_classes >= 0)
+        printf("classes         %lld (rows of head.fc.weight; names not stored)\n", (long long)s.n_classes);
+    else printf("classes         unknown (no head.fc.weight, no metadata)\n");
+    if (m.img_h > 0) printf("image size      %dx%d (H x W)\n", m.img_h, m.img_w);
+    else printf("image size      not stored\n");
+    if (m.has_norm)
+        printf("mean / std      %.4g %.4g %.4g / %.4g %.4g %.4g\n", m.mean[0], m.mean[1], m.mean[2], m.std[0], m.std[1],
+               m.std[2]);
+    else printf("mean / std      not stored\n");
+    if (m.epoch >= 0) printf("epoch           %d\n", m.epoch);
+    if (m.metrics_json) printf("metrics         %s\n", m.metrics_json);
+    if (mst != KT_OK) printf("warning         %s\n", err.msg);
+    printf("metadata        %d key%s%s\n", f.n_meta, f.n_meta == 1 ? "" : "s", f.n_meta ? ":" : "");
+    /* Sorted by key: writers (PyTorch's included) store the map in no fixed order. */
+    int order[256], n_show = f.n_meta < 256 ? f.n_meta : 256;
+    for (int i = 0; i < n_show; i++) order[i] = i;
+    for (int i = 1; i < n_show; i++)
+        for (int j = i; j > 0 && strcmp(f.meta_keys[order[j - 1]], f.meta_keys[order[j]]) > 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int k = 0; k < n_show; k++) {
+        int i = order[k];
+        const char *v = f.meta_vals[i];
+        size_t vl = strlen(v);
+        printf("  %-14s%s%.*s%s\n", f.meta_keys[i], strlen(f.meta_keys[i]) >= 14 ? " " : "", vl > 300 ? 300 : (int)vl, v,
+               vl > 300 ? " ..." : "");
+    }
+    if (f.n_meta > n_show) printf("  ... and %d more keys\n", f.n_meta - n_show);
+    kt_ckpt_meta_free(&m);
+    kt_st_close(&f);
+    return 0;
+}
+
 int kt_cmd_info(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
         }
-    if (argc == 1) {
+        if (argv[i][0] == '-') {
+            fprintf(stderr, "keratrack info: unknown option '%s'\n  see `keratrack info --help`\n", argv[i]);
+            return 2;
+        }
+        if (file) {
+            fprintf(stderr, "keratrack info: one checkpoint at a time ('%s' and '%s' given)\n"
+                            "  run `keratrack info FILE.safetensors` once per file\n", file, argv[i]);
+            return 2;
+        }
+        file = argv[i];
+    }
+    if (!file) {
         print_build_facts();
         return 0;
     }
-    return kt_cli_fail("info", "checkpoint inspection is not built into this version",
-                       "run `keratrack info` without arguments for the build facts");
+    return print_checkpoint(file);
 }
