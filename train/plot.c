@@ -34,6 +34,11 @@ kt_status kt_plot_confusion(const char *path, const int64_t *cm, int c, const ch
     kt_status st = check_names("confusion matrix plot", names, c, err);
     if (st != KT_OK) return st;
     if (!cm) return kt_err_set(err, KT_ERR_ARG, "confusion matrix plot: matrix is NULL");
+    if (width == 0 && height == 0) { /* grow with the class count so cells stay legible */
+        int side = c > 95 ? 4000 : 200 + 40 * c;
+        width = height = side < KT_PLOT_CONFUSION_SIZE ? KT_PLOT_CONFUSION_SIZE
+                                                       : (side > 4000 ? 4000 : side);
+    }
     size_or_default(&width, &height, KT_PLOT_CONFUSION_SIZE, KT_PLOT_CONFUSION_SIZE);
     size_t uc = (size_t)c;
     double *val = malloc(uc * uc * sizeof *val);
@@ -63,24 +68,27 @@ kt_status kt_plot_confusion(const char *path, const int64_t *cm, int c, const ch
         return st;
     }
     cairo_t *cr = cv.cr;
-    double s = cv.scale, fs = 12.0 * s;
-    double maxw = 0.0;
-    for (int i = 0; i < c; i++) {
-        double w = kt_canvas_text_width(&cv, names[i], fs, 0);
-        if (w > maxw) maxw = w;
-    }
+    double s = cv.scale, fs = 12.0 * s, maxw = 0.0, left = 0, right = 0, top = 52 * s, bottom = 0;
+    double cell = 0.0;
+    int rotate = 0;
     char buf[64];
-    snprintf(buf, sizeof buf, normalize ? "%.2f" : "%.0f", cmax);
-    double bar_label_w = kt_canvas_text_width(&cv, buf, fs, 0);
-    double left = 24 * s + 16 * s + maxw + 10 * s;
-    double right = 22 * s + 18 * s + 8 * s + bar_label_w + 12 * s;
-    double top = 52 * s;
-    double bottom = fs * 1.6 + 36 * s;
-    double cell = fmin((width - left - right) / c, (height - top - bottom) / c);
-    int rotate = maxw > cell * 0.92;
-    if (rotate) { /* 45-degree names need more room below */
-        bottom = maxw * 0.7071 + fs + 40 * s;
+    /* Lay out twice at most: with many classes the names shrink to the row height. */
+    for (int pass = 0; pass < 2; pass++) {
+        maxw = 0.0;
+        for (int i = 0; i < c; i++) maxw = fmax(maxw, kt_canvas_text_width(&cv, names[i], fs, 0));
+        snprintf(buf, sizeof buf, normalize ? "%.2f" : "%.0f", cmax);
+        double bar_label_w = kt_canvas_text_width(&cv, buf, 12.0 * s, 0);
+        left = 24 * s + 16 * s + maxw + 10 * s;
+        right = 22 * s + 18 * s + 8 * s + bar_label_w + 12 * s;
+        bottom = fs * 1.6 + 36 * s;
         cell = fmin((width - left - right) / c, (height - top - bottom) / c);
+        rotate = maxw > cell * 0.92;
+        if (rotate) { /* 45-degree names need more room below */
+            bottom = maxw * 0.7071 + fs + 40 * s;
+            cell = fmin((width - left - right) / c, (height - top - bottom) / c);
+        }
+        if (fs <= cell * 0.8 || pass == 1) break;
+        fs = fmax(5.0, cell * 0.75);
     }
     if (cell < 2.0) {
         kt_canvas_abort(&cv);

@@ -13,7 +13,8 @@
 #include "train/metrics_binary.h"
 #include "train/report_log.h"
 
-#define KT_PLOT_CONFUSION_SIZE 760   /* default width = height of the confusion heat maps */
+/* Default side of the confusion heat maps: max(760, 200 + 40 C), at most 4000 pixels. */
+#define KT_PLOT_CONFUSION_SIZE 760
 #define KT_PLOT_RELIABILITY_W 720
 #define KT_PLOT_RELIABILITY_H 760
 #define KT_PLOT_CURVES_W 1200

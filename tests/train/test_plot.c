@@ -71,7 +71,32 @@ KT_TEST(test_plot_confusion_raw_and_normalized_png) {
         long_names[i] = store[i];
     }
     KT_REQUIRE_OK(kt_plot_confusion(raw, big, C, long_names, 0, NULL, 0, 0, &err), &err);
-    check_png(raw, KT_PLOT_CONFUSION_SIZE, KT_PLOT_CONFUSION_SIZE, 40);
+    check_png(raw, 200 + 40 * C, 200 + 40 * C, 40); /* the default side grows with C */
+}
+
+/* 60 classes: the default canvas grows and the names shrink to fit; 300 classes still plot. */
+KT_TEST(test_plot_confusion_many_classes) {
+    enum { C = 300 };
+    int64_t *cm = malloc(sizeof(int64_t) * C * C);
+    const char **names = malloc(sizeof *names * C);
+    char (*store)[24] = malloc(sizeof *store * C);
+    for (int i = 0; i < C; i++) {
+        snprintf(store[i], sizeof store[i], "class_%03d", i);
+        names[i] = store[i];
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cm60.png", kt_test_tmpdir());
+    kt_err err = {0};
+    fill_cm(cm, 60);
+    KT_CHECK_OK(kt_plot_confusion(path, cm, 60, names, 1, NULL, 0, 0, &err), &err);
+    check_png(path, 2600, 2600, 20);
+    fill_cm(cm, C);
+    snprintf(path, sizeof path, "%s/cm300.png", kt_test_tmpdir());
+    KT_CHECK_OK(kt_plot_confusion(path, cm, C, names, 0, NULL, 0, 0, &err), &err);
+    check_png(path, 4000, 4000, 10);
+    free(cm);
+    free(names);
+    free(store);
 }
 
 static void make_bins(kt_calib_bins *b, double shift) {
