@@ -37,7 +37,7 @@ kt_status kt_bench_model_run(const kt_bench_case *c, int warmup, int iters, int 
     kt_status s = kt_model_create(&m, &o, NULL, err);
     if (s) return s;
     m.g.training = c->train;
-    kt_model_init_weights(&m, 1);
+    kt_model_init_weights(&m, 1, err);
     float *x = kt_node_f32(m.input);
     for (int64_t i = 0; i < kt_node_numel(m.input); i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (c->train)

@@ -22,6 +22,12 @@ struct kt_backend {
     kt_status (*download)(kt_backend *be, void *dst, const void *src, size_t bytes, kt_err *err);
     kt_status (*memzero)(kt_backend *be, void *dst, size_t bytes, kt_err *err);
     kt_status (*compute)(kt_backend *be, const kt_graph *g, kt_node *n, kt_err *err);
+    /* Optimizer sweeps over parameter-sized buffers in backend memory (PyTorch's AdamW update;
+     * the bias corrections use the given beta1, which OneCycleLR may cycle). */
+    kt_status (*adamw)(kt_backend *be, float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
+                       float beta2, float eps, float weight_decay, int64_t step, kt_err *err);
+    kt_status (*sumsq)(kt_backend *be, const float *x, int64_t n, double *out, kt_err *err); /* sum of squares */
+    kt_status (*scale)(kt_backend *be, float *x, int64_t n, float s, kt_err *err);          /* x *= s in place */
     kt_status (*sync)(kt_backend *be, kt_err *err);
     void (*destroy)(kt_backend *be);
     void *ctx;

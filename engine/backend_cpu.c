@@ -5,6 +5,7 @@
 #include "base/rng.h"
 #include "engine/backend.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/adamw.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/dwconv.h"
@@ -333,6 +334,29 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     return KT_OK;
 }
 
+static kt_status cpu_adamw(kt_backend *be, float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
+                           float beta2, float eps, float wd, int64_t step, kt_err *err) {
+    (void)be;
+    (void)err;
+    kt_adamw_hp hp = {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = wd, .step = step};
+    kt_cpu_adamw(p, g, m, v, n, &hp);
+    return KT_OK;
+}
+
+static kt_status cpu_sumsq(kt_backend *be, const float *x, int64_t n, double *out, kt_err *err) {
+    (void)be;
+    (void)err;
+    *out = kt_cpu_sumsq(x, n);
+    return KT_OK;
+}
+
+static kt_status cpu_scale(kt_backend *be, float *x, int64_t n, float s, kt_err *err) {
+    (void)be;
+    (void)err;
+    kt_cpu_scale(x, x, s, n);
+    return KT_OK;
+}
+
 static kt_backend cpu_backend = {
     .name = "cpu",
     .device = KT_CPU,
@@ -344,6 +368,9 @@ static kt_backend cpu_backend = {
     .download = cpu_copy,
     .memzero = cpu_memzero,
     .compute = cpu_compute,
+    .adamw = cpu_adamw,
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
     .sync = cpu_sync,
     .destroy = NULL,
     .ctx = NULL,

@@ -122,17 +122,17 @@ kt_node *kt_convnext_build(kt_graph *g, const kt_convnext_cfg *cfg, const kt_con
     return logits;
 }
 
-void kt_convnext_init(kt_graph *g, float ls_init, kt_rng *rng) {
+void kt_convnext_init(const kt_graph *g, float *params, float ls_init, kt_rng *rng) {
     for (int p = 0; p < g->n_params; p++) {
         kt_node *n = g->params[p].node;
-        float *d = kt_node_f32(n);
+        if (n->flags & KT_NODE_BUFFER) continue;
+        float *d = params + g->params[p].offset;
         int64_t k = kt_node_numel(n);
         const char *nm = n->name;
         size_t L = strlen(nm);
         int is_bias = L > 5 && !strcmp(nm + L - 5, ".bias");
         int is_gamma = L > 6 && !strcmp(nm + L - 6, ".gamma");
         int is_norm = strstr(nm, "norm") != NULL || !strncmp(nm, "stem.1.", 7) || strstr(nm, "downsample.0.") != NULL;
-        if (n->flags & KT_NODE_BUFFER) continue;
         for (int64_t i = 0; i < k; i++) {
             if (is_gamma) d[i] = ls_init;
             else if (is_bias) d[i] = 0.0f;

@@ -31,8 +31,9 @@ typedef struct kt_convnext_opts {
 kt_node *kt_convnext_build(kt_graph *g, const kt_convnext_cfg *cfg, const kt_convnext_opts *o, kt_node *x);
 
 /* timm's initialisation: conv and linear weights truncated normal (std 0.02, cut at +-2),
- * biases 0, LayerNorm weight 1 / bias 0, gamma = ls_init. */
-void kt_convnext_init(kt_graph *g, float ls_init, kt_rng *rng);
+ * biases 0, LayerNorm weight 1 / bias 0, gamma = ls_init. Writes host memory: params is the
+ * host copy of g's parameter buffer (g->param_buf on the CPU backend). */
+void kt_convnext_init(const kt_graph *g, float *params, float ls_init, kt_rng *rng);
 
 /* Parameter count of a config with the given class count (without building a graph). */
 int64_t kt_convnext_param_count(const kt_convnext_cfg *cfg, int num_classes);

@@ -36,10 +36,29 @@ static kt_status build_refs(kt_model *m, kt_err *err) {
             r->file_shape[1] = n->shape[1];
             r->file_shape[2] = r->file_shape[3] = 1;
         }
-        r->data = kt_node_f32(n);
+        r->data = ((n->flags & KT_NODE_BUFFER) ? m->host_state : m->host_params) + g->params[p].offset;
         r->is_head = (n->flags & KT_NODE_HEAD) != 0;
     }
     m->n_refs = g->n_params;
+    return KT_OK;
+}
+
+static kt_status make_mirrors(kt_model *m, const kt_model *share, kt_err *err) {
+    kt_graph *g = &m->g;
+    if (share) {
+        m->host_params = share->host_params;
+        m->host_state = share->host_state;
+        return KT_OK;
+    }
+    if (g->backend->device == KT_CPU) {
+        m->host_params = g->param_buf;
+        m->host_state = g->state_buf;
+        return KT_OK;
+    }
+    m->own_mirrors = 1;
+    m->host_params = calloc((size_t)g->n_param_elems + 1, sizeof(float));
+    m->host_state = calloc((size_t)g->n_buffer_elems + 1, sizeof(float));
+    if (!m->host_params || !m->host_state) return kt_err_set(err, KT_ERR_NOMEM, "no memory for host copies of the parameters");
     return KT_OK;
 }
 
@@ -85,7 +104,8 @@ kt_status kt_model_create(kt_model *m, const kt_model_opts *o, const kt_model *s
     } else {
         s = kt_graph_status(g, err);
     }
-    if (!s) s = kt_graph_plan(g, share ? share->g.backend : NULL, share ? &share->g : NULL, err);
+    if (!s) s = kt_graph_plan(g, o->backend, share ? &share->g : NULL, err);
+    if (!s) s = make_mirrors(m, share, err);
     if (!s) s = build_refs(m, err);
     if (s) {
         kt_err_prefix(err, "building %s: ", m->arch);
@@ -98,20 +118,72 @@ void kt_model_free(kt_model *m) {
     if (!m) return;
     kt_graph_free(&m->g);
     free(m->refs);
+    if (m->own_mirrors) {
+        free(m->host_params);
+        free(m->host_state);
+    }
     memset(m, 0, sizeof *m);
 }
 
-void kt_model_init_weights(kt_model *m, uint64_t seed) {
+kt_status kt_model_init_weights(kt_model *m, uint64_t seed, kt_err *err) {
     kt_rng rng;
     kt_rng_seed(&rng, seed);
-    if (kt_convnext_find(m->arch)) kt_convnext_init(&m->g, 1e-6f, &rng);
-    else kt_smallcnn_init(&m->g, &rng);
+    if (kt_convnext_find(m->arch)) kt_convnext_init(&m->g, m->host_params, 1e-6f, &rng);
+    else kt_smallcnn_init(&m->g, m->host_params, m->host_state, &rng);
+    return m->g.params_shared ? KT_OK : kt_model_upload_params(m, err);
+}
+
+static kt_status xfer(kt_model *m, int up, kt_err *err) {
+    kt_graph *g = &m->g;
+    kt_backend *be = g->backend;
+    if (be->device == KT_CPU) return KT_OK;
+    size_t pb = (size_t)g->n_param_elems * sizeof(float), sb = (size_t)g->n_buffer_elems * sizeof(float);
+    kt_status s = KT_OK;
+    /* a graph sharing another's parameters moves them through the owner */
+    if (g->params_shared) return kt_err_set(err, KT_ERR_STATE, "move parameters through the model that owns them");
+    float *dp = g->param_buf;
+    if (pb) s = up ? be->upload(be, dp, m->host_params, pb, err) : be->download(be, m->host_params, dp, pb, err);
+    if (!s && sb) s = up ? be->upload(be, g->state_buf, m->host_state, sb, err) : be->download(be, m->host_state, g->state_buf, sb, err);
+    return s;
+}
+
+kt_status kt_model_upload_params(kt_model *m, kt_err *err) { return xfer(m, 1, err); }
+kt_status kt_model_download_params(kt_model *m, kt_err *err) { return xfer(m, 0, err); }
+
+static kt_status put(const kt_model *m, kt_node *n, const void *src, size_t bytes, kt_err *err) {
+    kt_backend *be = m->g.backend;
+    if (!n) return kt_err_set(err, KT_ERR_STATE, "this model has no such input (built without training?)");
+    return be->upload(be, n->data, src, bytes, err);
+}
+
+kt_status kt_model_set_input(kt_model *m, const float *x, kt_err *err) { return put(m, m->input, x, kt_node_bytes(m->input), err); }
+
+kt_status kt_model_set_labels(kt_model *m, const int32_t *y, kt_err *err) {
+    if (m->o.multilabel) return kt_err_set(err, KT_ERR_STATE, "a multi-label model takes targets, not class labels");
+    return put(m, m->labels, y, m->labels ? kt_node_bytes(m->labels) : 0, err);
+}
+
+kt_status kt_model_set_targets(kt_model *m, const float *t, kt_err *err) {
+    if (!m->o.multilabel) return kt_err_set(err, KT_ERR_STATE, "a single-label model takes class labels, not targets");
+    return put(m, m->labels, t, m->labels ? kt_node_bytes(m->labels) : 0, err);
+}
+
+kt_status kt_model_get_logits(const kt_model *m, float *out, kt_err *err) {
+    kt_backend *be = m->g.backend;
+    return be->download(be, out, m->logits->data, kt_node_bytes(m->logits), err);
+}
+
+kt_status kt_model_get_loss(const kt_model *m, float *out, kt_err *err) {
+    if (!m->loss) return kt_err_set(err, KT_ERR_STATE, "this model was built without a loss");
+    kt_backend *be = m->g.backend;
+    return be->download(be, out, m->loss->data, sizeof(float), err);
 }
 
 int64_t kt_model_param_count(const kt_model *m) { return m->g.n_param_elems; }
 
 kt_status kt_model_load_weights(kt_model *m, const char *path, int finetune, kt_load_report *rep, kt_err *err) {
-    return kt_model_load(path, NULL, m->refs, m->n_refs, finetune ? KT_LOAD_FINETUNE : KT_LOAD_STRICT, rep, err);
+    kt_status s = kt_model_load(path, NULL, m->refs, m->n_refs, finetune ? KT_LOAD_FINETUNE : KT_LOAD_STRICT, rep, err);
+    return s ? s : kt_model_upload_params(m, err);
 }
 
 kt_status kt_model_save_weights(const kt_model *m, const char *path, kt_ckpt_meta *meta, kt_err *err) {

@@ -7,6 +7,7 @@
 #include "base/status.h"
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/model_io.h"
+#include "engine/backend.h"
 #include "engine/graph.h"
 
 typedef struct kt_model_opts {
@@ -19,6 +20,7 @@ typedef struct kt_model_opts {
     float drop_path_rate;    /* ConvNeXt stochastic depth (train) */
     float head_drop_rate;    /* dropout before the classifier */
     int recompute;           /* recompute GELU and LayerNorm outputs in backward instead of storing them */
+    kt_backend *backend;     /* NULL: the CPU backend */
 } kt_model_opts;
 
 typedef struct kt_model {
@@ -31,6 +33,11 @@ typedef struct kt_model {
     kt_node *loss;   /* train: (1) */
     kt_param_ref *refs; /* (n_refs) every parameter and state buffer, timm names, host f32 data */
     int n_refs;
+    /* Host copies of the parameter and state buffers: the graph's own buffers on the CPU backend,
+     * separate mirrors on a device backend (kept in step by kt_model_upload/download_params). */
+    float *host_params; /* (n_param_elems) */
+    float *host_state;  /* (n_buffer_elems) */
+    int own_mirrors;
 } kt_model;
 
 /* Lists the architectures kt_model_create accepts (for --help). */
@@ -44,13 +51,25 @@ int kt_model_size_multiple(const char *arch);
  * architecture whose parameters this one uses (e.g. an evaluation graph of another batch size). */
 kt_status kt_model_create(kt_model *m, const kt_model_opts *o, const kt_model *share, kt_err *err);
 void kt_model_free(kt_model *m);
-/* The architecture's own initialisation (timm's for ConvNeXt), seeded. */
-void kt_model_init_weights(kt_model *m, uint64_t seed);
+/* The architecture's own initialisation (timm's for ConvNeXt), seeded; uploaded to the backend. */
+kt_status kt_model_init_weights(kt_model *m, uint64_t seed, kt_err *err);
 int64_t kt_model_param_count(const kt_model *m); /* trainable elements */
+
+/* Host mirror <-> backend parameter buffers (no-ops on the CPU backend). Call upload after
+ * init or load, download before saving or reading parameters on the host. */
+kt_status kt_model_upload_params(kt_model *m, kt_err *err);
+kt_status kt_model_download_params(kt_model *m, kt_err *err);
+/* Batch I/O from host memory, whatever the backend. */
+kt_status kt_model_set_input(kt_model *m, const float *x /* (N, H, W, 3) */, kt_err *err);
+kt_status kt_model_set_labels(kt_model *m, const int32_t *labels /* (N) */, kt_err *err);
+kt_status kt_model_set_targets(kt_model *m, const float *targets /* (N, classes) multilabel */, kt_err *err);
+kt_status kt_model_get_logits(const kt_model *m, float *out /* (N, classes) */, kt_err *err);
+kt_status kt_model_get_loss(const kt_model *m, float *out, kt_err *err);
 
 /* Loads weights (timm names; F32/F16/BF16; 2-D or timm's 4-D 1x1-conv MLP weights). finetune: a
  * head of another class count keeps its fresh values (and rep says so). */
 kt_status kt_model_load_weights(kt_model *m, const char *path, int finetune, kt_load_report *rep, kt_err *err);
+/* Loads go to the host mirror and are uploaded. Saves write the host mirror (download first on a device). */
 /* Saves weights (atomic) with metadata; the architecture and class count are filled in. */
 kt_status kt_model_save_weights(const kt_model *m, const char *path, kt_ckpt_meta *meta, kt_err *err);
 

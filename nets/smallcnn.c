@@ -39,10 +39,10 @@ kt_node *kt_smallcnn_build(kt_graph *g, int num_classes, float drop, kt_node *x)
     return logits;
 }
 
-void kt_smallcnn_init(kt_graph *g, kt_rng *rng) {
+void kt_smallcnn_init(const kt_graph *g, float *params, float *state, kt_rng *rng) {
     for (int p = 0; p < g->n_params; p++) {
         kt_node *n = g->params[p].node;
-        float *d = kt_node_f32(n);
+        float *d = ((n->flags & KT_NODE_BUFFER) ? state : params) + g->params[p].offset;
         int64_t k = kt_node_numel(n);
         const char *nm = n->name;
         if (strstr(nm, "running_var")) {

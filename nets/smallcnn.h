@@ -11,6 +11,7 @@
 
 kt_node *kt_smallcnn_build(kt_graph *g, int num_classes, float drop, kt_node *x);
 /* Kaiming-uniform conv/fc weights (PyTorch's default), BN weight 1 bias 0, running var 1. */
-void kt_smallcnn_init(kt_graph *g, kt_rng *rng);
+/* params, state: host copies of g's parameter and state buffers. */
+void kt_smallcnn_init(const kt_graph *g, float *params, float *state, kt_rng *rng);
 
 #endif

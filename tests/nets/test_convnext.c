@@ -72,8 +72,8 @@ KT_TEST(test_convnext_recompute_same_gradients_less_memory) {
     KT_REQUIRE_OK(kt_model_create(&a, &o, NULL, &err), &err);
     o.recompute = 1;
     KT_REQUIRE_OK(kt_model_create(&b, &o, NULL, &err), &err);
-    kt_model_init_weights(&a, 3);
-    kt_model_init_weights(&b, 3);
+    kt_model_init_weights(&a, 3, &err);
+    kt_model_init_weights(&b, 3, &err);
     for (int64_t i = 0; i < kt_node_numel(a.input); i++) kt_node_f32(a.input)[i] = kt_node_f32(b.input)[i] = sinf((float)i * 0.37f);
     for (int i = 0; i < 2; i++) ((int32_t *)a.labels->data)[i] = ((int32_t *)b.labels->data)[i] = i + 1;
     KT_CHECK_OK(kt_graph_run(&a.g, &err), &err);
