@@ -10,6 +10,7 @@ typedef struct kt_command {
 } kt_command;
 
 int kt_cmd_info(int argc, char **argv);
+int kt_cmd_predict(int argc, char **argv);
 int kt_cmd_diet(int argc, char **argv);
 
 /* Shared by subcommands: prints "keratrack <cmd>: <msg>" and a hint, returns 1. */

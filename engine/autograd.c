@@ -284,11 +284,13 @@ kt_status kt_graph_backward(kt_graph *g, kt_node *loss, kt_err *err) {
     }
     for (int i = 0; i < nf && !g->status; i++) {
         kt_node *n = g->nodes[i];
-        if (n->op == KT_OP_INPUT && (n->flags & KT_NODE_REQUIRES_GRAD) && c.grad[i]) {
+        int wanted = (n->op == KT_OP_INPUT && (n->flags & KT_NODE_REQUIRES_GRAD)) || (n->flags & KT_NODE_KEEP_GRAD);
+        if (wanted && c.grad[i]) {
             kt_node *d = c.grad[i];
-            if (d->view_of || d->op == KT_OP_INPUT) d = kt_copy(g, d);
+            if (d->view_of || d->op == KT_OP_INPUT || d->grad_of >= 0) d = kt_copy(g, d);
             kt_keep(d);
             n->grad = d;
+            if (n->flags & KT_NODE_KEEP_GRAD) kt_keep(n);
         }
     }
     for (int i = nf; i < g->n_nodes; i++) g->nodes[i]->flags |= KT_NODE_BACKWARD;

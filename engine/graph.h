@@ -24,6 +24,7 @@ enum {
     KT_NODE_RECOMPUTE = 1u << 5,     /* cheap to recompute in backward instead of storing */
     KT_NODE_BACKWARD = 1u << 6,      /* created by kt_graph_backward */
     KT_NODE_FILE_4D = 1u << 7,       /* PARAM stored as (out, in, 1, 1) in timm files (1x1-conv MLPs) */
+    KT_NODE_KEEP_GRAD = 1u << 8,     /* backward keeps this activation's gradient in ->grad (Grad-CAM) */
 };
 
 typedef struct kt_node {

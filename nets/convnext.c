@@ -109,6 +109,7 @@ kt_node *kt_convnext_build(kt_graph *g, const kt_convnext_cfg *cfg, const kt_con
         }
     }
     int64_t CF = cfg->dims[3], NC = o->num_classes;
+    kt_node_set_name(h, "features"); /* last stage output (N, H/32, W/32, C): Grad-CAM reads it */
     h = kt_global_avgpool(g, h);
     h = ln(g, h, CF, "head.norm");
     if (o->head_drop_rate > 0) h = kt_dropout(g, h, o->head_drop_rate);

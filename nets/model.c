@@ -80,6 +80,7 @@ kt_status kt_model_create(kt_model *m, const kt_model_opts *o, const kt_model *s
     if (s) return s;
     kt_graph *g = &m->g;
     g->recompute = o->recompute;
+    g->training = o->train; /* inference graphs: no dropout, BatchNorm on running statistics */
     const kt_convnext_cfg *cfg = kt_convnext_find(o->arch);
     snprintf(m->arch, sizeof m->arch, "%s", cfg ? cfg->name : o->arch);
     m->o.arch = m->arch;
@@ -91,7 +92,14 @@ kt_status kt_model_create(kt_model *m, const kt_model_opts *o, const kt_model *s
     } else {
         m->logits = kt_smallcnn_build(g, o->num_classes, o->train ? o->head_drop_rate : 0, m->input);
     }
-    if (o->train) {
+    for (int i = 0; i < g->n_nodes && !m->features; i++)
+        if (!strcmp(g->nodes[i]->name, "features")) m->features = g->nodes[i];
+    if (o->gradcam && !o->train) {
+        m->onehot = kt_input(g, "onehot", KT_F32, 2, (int64_t[]){o->batch, o->num_classes});
+        if (m->features) m->features->flags |= KT_NODE_KEEP_GRAD;
+        m->loss = kt_sum(g, kt_mul(g, m->logits, m->onehot), 1.0f);
+        s = kt_graph_backward(g, m->loss, err);
+    } else if (o->train) {
         if (o->multilabel) {
             m->labels = kt_input(g, "targets", KT_F32, 2, (int64_t[]){o->batch, o->num_classes});
             m->loss = kt_bce_logits(g, m->logits, m->labels);

@@ -21,6 +21,7 @@ typedef struct kt_model_opts {
     float head_drop_rate;    /* dropout before the classifier */
     int recompute;           /* recompute GELU and LayerNorm outputs in backward instead of storing them */
     kt_backend *backend;     /* NULL: the CPU backend */
+    int gradcam;             /* instead of a loss: d(sum(logits * onehot))/d(features) for Grad-CAM */
 } kt_model_opts;
 
 typedef struct kt_model {
@@ -31,6 +32,8 @@ typedef struct kt_model {
     kt_node *logits; /* (N, classes) */
     kt_node *labels; /* train: (N) i32, or (N, classes) f32 for multilabel */
     kt_node *loss;   /* train: (1) */
+    kt_node *onehot;   /* gradcam: (N, classes) f32 weights of the logits to explain */
+    kt_node *features; /* last feature map (N, h, w, C); with gradcam its gradient is features->grad */
     kt_param_ref *refs; /* (n_refs) every parameter and state buffer, timm names, host f32 data */
     int n_refs;
     /* Host copies of the parameter and state buffers: the graph's own buffers on the CPU backend,

@@ -26,6 +26,7 @@ kt_node *kt_smallcnn_build(kt_graph *g, int num_classes, float drop, kt_node *x)
     kt_node *h = conv_block(g, x, 0, 3, 32);
     h = conv_block(g, h, 4, 32, 64);
     h = conv_block(g, h, 8, 64, 128);
+    kt_node_set_name(h, "features"); /* last block output: Grad-CAM reads it */
     h = kt_global_avgpool(g, h);
     if (drop > 0) h = kt_dropout(g, h, drop);
     int64_t C = num_classes;

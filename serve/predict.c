@@ -1,0 +1,290 @@
+/* The predictor: checkpoints -> inference models (same forward graph as training), the training
+ * evaluation preprocessing, softmax averaged over an ensemble, a mutex for concurrent callers. */
+#include "serve/predict.h"
+
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoints/ckpt_inspect.h"
+#include "checkpoints/ckpt_meta.h"
+#include "checkpoints/safetensors.h"
+#include "datasets/augment.h"
+#include "nets/model.h"
+#include "serve/gradcam.h"
+
+struct kt_predictor {
+    pthread_mutex_t mu;
+    int n, batch, classes, size;
+    kt_model *models; /* (n) */
+    kt_model cam;     /* Grad-CAM graph sharing models[0]'s parameters, built on first use */
+    int cam_ready;
+    char arch[64], device[16];
+    char **class_names; /* (classes) */
+    kt_aug_config eval;
+    kt_aug_ctx aug;
+    float *x;      /* (batch, size, size, 3) */
+    float *logits; /* (batch, classes) */
+};
+
+/* Reads what a checkpoint says about itself: architecture, classes, input size, normalisation. */
+static kt_status read_meta(const char *path, kt_ckpt_meta *meta, char *arch, size_t arch_len, kt_err *err) {
+    kt_st_file f;
+    kt_status s = kt_st_open(&f, path, err);
+    if (s) return s;
+    s = kt_ckpt_meta_from_file(&f, meta, err);
+    if (!s) {
+        kt_ckpt_summary sum;
+        kt_ckpt_inspect(&f, &sum);
+        if (meta->arch) snprintf(arch, arch_len, "%s", meta->arch);
+        else if (sum.inferred[0]) snprintf(arch, arch_len, "%s", sum.inferred);
+        else s = kt_err_set(err, KT_ERR_FORMAT, "%s: no architecture in its metadata and none recognised from its tensor names", path);
+        if (!s && meta->n_classes <= 0) meta->n_classes = (int)sum.n_classes;
+        if (!s && meta->n_classes <= 0) s = kt_err_set(err, KT_ERR_FORMAT, "%s: cannot tell its number of classes", path);
+        if (!s && sum.prefix[0]) s = kt_err_set(err, KT_ERR_FORMAT, "%s: tensors sit under '%s', not a plain model checkpoint", path, sum.prefix);
+    }
+    kt_st_close(&f);
+    return s;
+}
+
+static void free_names(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+void kt_predictor_free(kt_predictor *p) {
+    if (!p) return;
+    if (p->cam_ready) kt_model_free(&p->cam);
+    for (int i = 0; i < p->n; i++) kt_model_free(&p->models[i]);
+    free(p->models);
+    free_names(p->class_names, p->classes);
+    kt_aug_ctx_free(&p->aug);
+    free(p->x);
+    free(p->logits);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_err *err, kt_status *st) {
+    *st = KT_OK;
+    if (!device || !strcmp(device, "cpu") || !strcmp(device, "auto")) {
+        snprintf(name, len, "cpu");
+        return NULL;
+    }
+    if (!strcmp(device, "cuda")) {
+        *st = kt_err_set(err, KT_ERR_UNSUPPORTED, "inference on cuda is not wired into the predictor of this build; use --device cpu");
+        return NULL;
+    }
+    *st = kt_err_set(err, KT_ERR_ARG, "unknown device '%s' (cpu, cuda or auto)", device);
+    return NULL;
+}
+
+kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths, int n, const char *device, int threads,
+                                    int batch, kt_err *err) {
+    *out = NULL;
+    if (n < 1) return kt_err_set(err, KT_ERR_ARG, "no checkpoint given");
+    if (batch < 1) return kt_err_set(err, KT_ERR_ARG, "batch %d must be at least 1", batch);
+    kt_predictor *p = calloc(1, sizeof *p);
+    if (!p) return kt_err_set(err, KT_ERR_NOMEM, "no memory for a predictor");
+    pthread_mutex_init(&p->mu, NULL);
+    p->models = calloc((size_t)n, sizeof *p->models);
+    kt_status s = p->models ? kt_aug_ctx_init(&p->aug, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory for models");
+    if (s) {
+        free(p->models);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return s;
+    }
+    if (threads > 0) omp_set_num_threads(threads);
+    kt_backend *be = pick_backend(device, p->device, sizeof p->device, err, &s);
+    p->batch = batch;
+    for (int i = 0; i < n && !s; i++) {
+        kt_ckpt_meta meta;
+        char arch[64] = "";
+        kt_ckpt_meta_init(&meta);
+        s = read_meta(paths[i], &meta, arch, sizeof arch, err);
+        int size = meta.img_h > 0 ? meta.img_h : 224;
+        if (!s && meta.img_w > 0 && meta.img_w != size)
+            s = kt_err_set(err, KT_ERR_UNSUPPORTED, "%s: non-square input %dx%d is not supported for prediction", paths[i], meta.img_h, meta.img_w);
+        if (!s && i == 0) {
+            p->classes = meta.n_classes;
+            p->size = size;
+            snprintf(p->arch, sizeof p->arch, "%s", arch);
+            kt_aug_default_eval(&p->eval, size);
+            if (meta.has_norm) {
+                memcpy(p->eval.mean, meta.mean, sizeof meta.mean);
+                memcpy(p->eval.std, meta.std, sizeof meta.std);
+            }
+            p->class_names = calloc((size_t)p->classes, sizeof(char *));
+            for (int c = 0; p->class_names && c < p->classes; c++) {
+                char buf[32];
+                snprintf(buf, sizeof buf, "class_%d", c);
+                p->class_names[c] = strdup(meta.class_names ? meta.class_names[c] : buf);
+            }
+        } else if (!s) {
+            if (meta.n_classes != p->classes || size != p->size)
+                s = kt_err_set(err, KT_ERR_ARG, "%s: %d classes at %d px, but %s has %d classes at %d px: an ensemble needs one task",
+                               paths[i], meta.n_classes, size, paths[0], p->classes, p->size);
+            for (int c = 0; !s && meta.class_names && c < p->classes; c++)
+                if (strcmp(meta.class_names[c], p->class_names[c]))
+                    s = kt_err_set(err, KT_ERR_ARG, "%s: class %d is '%s' but '%s' in %s", paths[i], c, meta.class_names[c],
+                                   p->class_names[c], paths[0]);
+        }
+        if (!s) {
+            kt_model_opts o = {.arch = arch, .num_classes = p->classes, .batch = batch, .img_h = size, .img_w = size, .backend = be};
+            s = kt_model_create(&p->models[i], &o, NULL, err);
+            if (!s) {
+                p->n = i + 1;
+                s = kt_model_load_weights(&p->models[i], paths[i], 0, NULL, err);
+            }
+        }
+        kt_ckpt_meta_free(&meta);
+    }
+    if (!s) {
+        p->x = calloc((size_t)batch * (size_t)p->size * (size_t)p->size * 3, sizeof(float));
+        p->logits = calloc((size_t)batch * (size_t)p->classes, sizeof(float));
+        if (!p->x || !p->logits || !p->class_names) s = kt_err_set(err, KT_ERR_NOMEM, "no memory for prediction buffers");
+    }
+    if (s) {
+        kt_predictor_free(p);
+        return s;
+    }
+    *out = p;
+    return KT_OK;
+}
+
+kt_status kt_predictor_open(kt_predictor **out, const char *const *paths, int n, const char *device, int threads, kt_err *err) {
+    return kt_predictor_open_batched(out, paths, n, device, threads, 1, err);
+}
+
+int kt_predictor_num_classes(const kt_predictor *p) { return p->classes; }
+const char *kt_predictor_class_name(const kt_predictor *p, int i) { return i >= 0 && i < p->classes ? p->class_names[i] : ""; }
+const char *kt_predictor_arch(const kt_predictor *p) { return p->arch; }
+const char *kt_predictor_device(const kt_predictor *p) { return p->device; }
+int kt_predictor_image_size(const kt_predictor *p) { return p->size; }
+
+/* Runs every model on p->x (k images filled) and writes averaged softmax rows to probs (k, C). */
+static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) {
+    int C = p->classes;
+    memset(probs, 0, sizeof(float) * (size_t)k * (size_t)C);
+    for (int i = 0; i < p->n; i++) {
+        kt_model *m = &p->models[i];
+        kt_status s = kt_model_set_input(m, p->x, err);
+        if (!s) s = kt_graph_forward(&m->g, err);
+        if (!s) s = kt_model_get_logits(m, p->logits, err);
+        if (s) return s;
+        for (int r = 0; r < k; r++) {
+            const float *z = p->logits + (size_t)r * C;
+            double mx = z[0], sum = 0;
+            for (int c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
+            for (int c = 0; c < C; c++) sum += exp(z[c] - mx);
+            for (int c = 0; c < C; c++) probs[(size_t)r * C + c] += (float)(exp(z[c] - mx) / sum / p->n);
+        }
+    }
+    return KT_OK;
+}
+
+kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err) {
+    pthread_mutex_lock(&p->mu);
+    size_t img = (size_t)p->size * p->size * 3;
+    kt_status s = kt_aug_run(&p->aug, &p->eval, 0, bytes, len, p->x, err);
+    if (!s) {
+        if (p->batch > 1) memset(p->x + img, 0, sizeof(float) * img * (size_t)(p->batch - 1));
+        float *all = p->batch > 1 ? malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes) : probs;
+        s = all ? forward_all(p, p->batch, all, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+        if (all && all != probs) {
+            memcpy(probs, all, sizeof(float) * (size_t)p->classes);
+            free(all);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err) {
+    pthread_mutex_lock(&p->mu);
+    size_t img = (size_t)p->size * p->size * 3;
+    float *tmp = malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes);
+    kt_status s = tmp ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+    for (int i0 = 0; i0 < n && !s; i0 += p->batch) {
+        int k = n - i0 < p->batch ? n - i0 : p->batch;
+        for (int j = 0; j < k && !s; j++) s = kt_aug_run_file(&p->aug, &p->eval, 0, paths[i0 + j], p->x + img * (size_t)j, err);
+        if (s) break;
+        if (k < p->batch) memset(p->x + img * (size_t)k, 0, sizeof(float) * img * (size_t)(p->batch - k));
+        s = forward_all(p, p->batch, tmp, err);
+        if (!s) memcpy(probs + (size_t)i0 * p->classes, tmp, sizeof(float) * (size_t)k * (size_t)p->classes);
+    }
+    free(tmp);
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+kt_status kt_predictor_gradcam(kt_predictor *p, const char *path, int cls, const char *out_png, int *cls_out, kt_err *err) {
+    pthread_mutex_lock(&p->mu);
+    kt_status s = KT_OK;
+    kt_model *m0 = &p->models[0];
+    if (!p->cam_ready) {
+        kt_model_opts o = m0->o;
+        o.batch = 1;
+        o.gradcam = 1;
+        s = kt_model_create(&p->cam, &o, m0, err);
+        if (!s && (!p->cam.features || !p->cam.features->grad))
+            s = kt_err_set(err, KT_ERR_UNSUPPORTED, "%s has no feature map for Grad-CAM", p->arch);
+        if (!s) p->cam_ready = 1;
+    }
+    kt_model *m = &p->cam;
+    size_t npx = (size_t)p->size * p->size;
+    float *x = s ? NULL : malloc(sizeof(float) * npx * 3);
+    float *onehot = s ? NULL : calloc((size_t)p->classes, sizeof(float));
+    if (!s && (!x || !onehot)) s = kt_err_set(err, KT_ERR_NOMEM, "no memory for Grad-CAM");
+    if (!s) s = kt_aug_run_file(&p->aug, &p->eval, 0, path, x, err);
+    if (!s) s = kt_model_set_input(m, x, err);
+    if (!s && cls < 0) { /* explain the predicted class */
+        float *z = malloc(sizeof(float) * (size_t)p->classes);
+        s = z ? kt_graph_forward(&m->g, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+        if (!s) s = kt_model_get_logits(m, z, err);
+        if (!s) {
+            cls = 0;
+            for (int c = 1; c < p->classes; c++)
+                if (z[c] > z[cls]) cls = c;
+        }
+        free(z);
+    }
+    if (!s && cls >= p->classes) s = kt_err_set(err, KT_ERR_ARG, "class %d out of range (the model has %d)", cls, p->classes);
+    if (!s) {
+        onehot[cls] = 1.0f;
+        s = m->g.backend->upload(m->g.backend, m->onehot->data, onehot, sizeof(float) * (size_t)p->classes, err);
+    }
+    if (!s) s = kt_graph_run(&m->g, err);
+    if (!s) {
+        kt_node *A = m->features, *dA = m->features->grad;
+        int64_t h = A->shape[1], w = A->shape[2], C = A->shape[3];
+        float *a = malloc(kt_node_bytes(A)), *da = malloc(kt_node_bytes(dA));
+        float *cam = calloc((size_t)(h * w), sizeof(float));
+        if (!a || !da || !cam) s = kt_err_set(err, KT_ERR_NOMEM, "no memory for Grad-CAM");
+        if (!s) s = m->g.backend->download(m->g.backend, a, A->data, kt_node_bytes(A), err);
+        if (!s) s = m->g.backend->download(m->g.backend, da, dA->data, kt_node_bytes(dA), err);
+        if (!s) {
+            /* weights = spatial mean of the gradient; map = ReLU(sum_c weight_c * A_c) */
+            for (int64_t c = 0; c < C; c++) {
+                double wc = 0;
+                for (int64_t i = 0; i < h * w; i++) wc += da[i * C + c];
+                wc /= (double)(h * w);
+                for (int64_t i = 0; i < h * w; i++) cam[i] += (float)(wc * a[i * C + c]);
+            }
+            for (int64_t i = 0; i < h * w; i++) cam[i] = cam[i] > 0 ? cam[i] : 0;
+            s = kt_gradcam_write_png(path, cam, (int)h, (int)w, p->class_names[cls], out_png, err);
+        }
+        free(a);
+        free(da);
+        free(cam);
+    }
+    if (!s && cls_out) *cls_out = cls;
+    free(x);
+    free(onehot);
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}

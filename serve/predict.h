@@ -1,0 +1,37 @@
+/* Inference for the CLI and the server: one checkpoint or a fold ensemble, images in (JPEG/PNG
+ * bytes or files), class probabilities out, preprocessed exactly as training's evaluation path. */
+#ifndef KT_PREDICT_H
+#define KT_PREDICT_H
+
+#include <stddef.h>
+
+#include "base/status.h"
+
+typedef struct kt_predictor kt_predictor;
+
+/* Opens n_ckpt checkpoints (all with the same classes) on device "cpu", "cuda" or "auto"
+ * (cuda when built with it and a GPU is present). threads <= 0 keeps the OpenMP default.
+ * batch: images per forward pass (>= 1). */
+kt_status kt_predictor_open(kt_predictor **out, const char *const *ckpt_paths, int n_ckpt, const char *device, int threads,
+                            kt_err *err);
+kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *ckpt_paths, int n_ckpt, const char *device,
+                                    int threads, int batch, kt_err *err);
+int kt_predictor_num_classes(const kt_predictor *p);
+const char *kt_predictor_class_name(const kt_predictor *p, int i);
+const char *kt_predictor_arch(const kt_predictor *p);
+const char *kt_predictor_device(const kt_predictor *p);
+int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixels */
+
+/* Decodes JPEG/PNG bytes, preprocesses as in training, runs the (ensemble) forward; probs has
+ * num_classes floats (softmax, averaged over the ensemble). Thread-safe (calls are serialised). */
+kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err);
+/* Files in batches of the predictor's batch size; probs is (n, num_classes). A file that cannot
+ * be decoded fails the call with its path named. */
+kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err);
+/* Grad-CAM of class cls (-1: the predicted class) for one image, from the first checkpoint of the
+ * ensemble: writes a PNG of the image with the heat map over it. *cls_out gets the class used. */
+kt_status kt_predictor_gradcam(kt_predictor *p, const char *image_path, int cls, const char *out_png, int *cls_out,
+                               kt_err *err);
+void kt_predictor_free(kt_predictor *p);
+
+#endif

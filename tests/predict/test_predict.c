@@ -1,0 +1,156 @@
+/* The predictor: checkpoint metadata drives the model and preprocessing; probabilities are a
+ * softmax of the same forward graph; ensembles average; bad input is an error naming the file. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/fileio.h"
+#include "checkpoints/ckpt_meta.h"
+#include "datasets/augment.h"
+#include "datasets/synth.h"
+#include "kt_test.h"
+#include "nets/model.h"
+#include "serve/predict.h"
+
+static const char *names3[] = {"LEVEL_2", "LEVEL_3", "LEVEL_4"};
+
+/* A convnext_atto checkpoint (3 classes, 64 px) and a tiny synthetic dataset to feed it. */
+static int make_fixture(char *ckpt, char *img, size_t len, uint64_t seed, int classes) {
+    kt_err err;
+    const char *tmp = kt_test_tmpdir();
+    kt_model m;
+    kt_model_opts o = {.arch = "convnext_atto", .num_classes = classes, .batch = 1, .img_h = 64, .img_w = 64};
+    if (kt_model_create(&m, &o, NULL, &err) || kt_model_init_weights(&m, seed, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "model: %s", err.msg);
+        return 0;
+    }
+    /* timm's gamma 1e-6 makes all images look alike; larger gammas make the test meaningful */
+    for (int p = 0; p < m.n_refs; p++)
+        if (strstr(m.refs[p].name, "gamma"))
+            for (int64_t i = 0; i < kt_param_numel(&m.refs[p]); i++) m.refs[p].data[i] = 0.5f;
+    kt_ckpt_meta meta;
+    kt_ckpt_meta_init(&meta);
+    kt_ckpt_meta_set_classes(&meta, names3, classes, &err);
+    meta.img_h = meta.img_w = 64;
+    snprintf(ckpt, len, "%s/model_%llu_%d.safetensors", tmp, (unsigned long long)seed, classes);
+    kt_status s = kt_model_save_weights(&m, ckpt, &meta, &err);
+    kt_ckpt_meta_free(&meta);
+    kt_model_free(&m);
+    if (s) {
+        kt_test_fail(__FILE__, __LINE__, "save: %s", err.msg);
+        return 0;
+    }
+    char ds[4096];
+    snprintf(ds, sizeof ds, "%s/synth", tmp);
+    if (!kt_dir_exists(ds)) {
+        kt_synth_opts so;
+        kt_synth_opts_default(&so);
+        so.out = ds;
+        so.classes = 3;
+        so.per_class = 2;
+        so.size = 80;
+        if (kt_synth_write(&so, NULL, &err)) {
+            kt_test_fail(__FILE__, __LINE__, "synth: %s", err.msg);
+            return 0;
+        }
+    }
+    /* any JPEG of the train split */
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "ls %s/train/*.jpg | head -n 1", ds);
+    FILE *f = popen(cmd, "r");
+    int ok = f && fgets(img, (int)len, f);
+    if (f) pclose(f);
+    if (ok) img[strcspn(img, "\n")] = 0;
+    return ok;
+}
+
+KT_TEST(test_predict_matches_model_forward) {
+    char ckpt[4096], img[4096];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 0, &err), &err);
+    KT_CHECK(kt_predictor_num_classes(p) == 3 && !strcmp(kt_predictor_class_name(p, 1), "LEVEL_3"), "classes from metadata");
+    KT_CHECK(!strcmp(kt_predictor_arch(p), "convnext_atto") && kt_predictor_image_size(p) == 64, "arch and size from metadata");
+    float pf[3], pb[3];
+    KT_CHECK_OK(kt_predictor_run_files(p, (const char *[]){img}, 1, pf, &err), &err);
+    char *bytes;
+    size_t n;
+    KT_REQUIRE_OK(kt_file_read(img, &bytes, &n, &err), &err);
+    KT_CHECK_OK(kt_predictor_run_bytes(p, bytes, n, pb, &err), &err);
+    KT_CHECK(fabsf(pf[0] + pf[1] + pf[2] - 1.0f) < 1e-5f, "probabilities sum to 1");
+    for (int c = 0; c < 3; c++) KT_CHECK(pf[c] == pb[c], "file and bytes paths agree: %g vs %g", pf[c], pb[c]);
+    /* the same through a model built by hand: eval preprocessing + forward + softmax */
+    kt_model m;
+    kt_model_opts o = {.arch = "convnext_atto", .num_classes = 3, .batch = 1, .img_h = 64, .img_w = 64};
+    KT_REQUIRE_OK(kt_model_create(&m, &o, NULL, &err), &err);
+    KT_CHECK_OK(kt_model_load_weights(&m, ckpt, 0, NULL, &err), &err);
+    kt_aug_config cfg;
+    kt_aug_ctx ctx;
+    kt_aug_default_eval(&cfg, 64);
+    kt_aug_ctx_init(&ctx, &err);
+    KT_CHECK_OK(kt_aug_run(&ctx, &cfg, 0, (const uint8_t *)bytes, n, kt_node_f32(m.input), &err), &err);
+    KT_CHECK_OK(kt_graph_forward(&m.g, &err), &err);
+    const float *z = kt_node_f32(m.logits);
+    double mx = fmax(z[0], fmax(z[1], z[2])), sum = exp(z[0] - mx) + exp(z[1] - mx) + exp(z[2] - mx);
+    for (int c = 0; c < 3; c++) KT_CHECK_NEAR(pf[c], exp(z[c] - mx) / sum, 1e-6);
+    /* a non-image body is an error, not a crash */
+    KT_CHECK(kt_predictor_run_bytes(p, "not an image", 12, pb, &err) != KT_OK, "text accepted as an image");
+    KT_CHECK(kt_predictor_run_files(p, (const char *[]){"/nonexistent/x.jpg"}, 1, pb, &err) != KT_OK &&
+                 strstr(err.msg, "/nonexistent/x.jpg"),
+             "missing file named: %s", err.msg);
+    kt_aug_ctx_free(&ctx);
+    kt_model_free(&m);
+    free(bytes);
+    kt_predictor_free(p);
+}
+
+KT_TEST(test_predict_ensemble_averages) {
+    char c1[4096], c2[4096], img[4096], c4[4096];
+    KT_REQUIRE(make_fixture(c1, img, sizeof c1, 1, 3) && make_fixture(c2, img, sizeof c2, 2, 3), "fixtures");
+    kt_err err;
+    kt_predictor *a, *b, *e;
+    KT_REQUIRE_OK(kt_predictor_open(&a, (const char *[]){c1}, 1, "cpu", 0, &err), &err);
+    KT_REQUIRE_OK(kt_predictor_open(&b, (const char *[]){c2}, 1, "cpu", 0, &err), &err);
+    KT_REQUIRE_OK(kt_predictor_open_batched(&e, (const char *[]){c1, c2}, 2, "cpu", 0, 2, &err), &err);
+    float pa[3], pb[3], pe[6];
+    kt_predictor_run_files(a, (const char *[]){img}, 1, pa, &err);
+    kt_predictor_run_files(b, (const char *[]){img}, 1, pb, &err);
+    KT_CHECK_OK(kt_predictor_run_files(e, (const char *[]){img, img}, 2, pe, &err), &err);
+    for (int c = 0; c < 3; c++) {
+        KT_CHECK_NEAR(pe[c], 0.5 * (pa[c] + pb[c]), 1e-6);
+        KT_CHECK(fabsf(pe[c] - pe[3 + c]) < 1e-6f, "same image twice in a batch: %.9g vs %.9g", pe[c], pe[3 + c]);
+    }
+    KT_CHECK(fabsf(pa[0] - pb[0]) > 1e-4f, "differently seeded models should disagree");
+    /* an ensemble mixing class counts is refused with both files named */
+    kt_predictor_free(a);
+    kt_predictor_free(b);
+    kt_predictor_free(e);
+    KT_REQUIRE(make_fixture(c4, img, sizeof c4, 3, 2), "fixture");
+    KT_CHECK(kt_predictor_open(&e, (const char *[]){c1, c4}, 2, "cpu", 0, &err) == KT_ERR_ARG && strstr(err.msg, c4),
+             "mixed ensemble error: %s", err.msg);
+    KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "tpu", 0, &err) == KT_ERR_ARG, "unknown device refused");
+}
+
+KT_TEST(test_predict_gradcam_png) {
+    char ckpt[4096], img[4096], out[4200];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 5, 3), "fixture");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 0, &err), &err);
+    snprintf(out, sizeof out, "%s/cam.png", kt_test_tmpdir());
+    int cls = -1;
+    KT_CHECK_OK(kt_predictor_gradcam(p, img, -1, out, &cls, &err), &err);
+    float pr[3];
+    kt_predictor_run_files(p, (const char *[]){img}, 1, pr, &err);
+    int best = pr[1] > pr[0] ? 1 : 0;
+    best = pr[2] > pr[best] ? 2 : best;
+    KT_CHECK(cls == best, "Grad-CAM explains the predicted class %d (got %d)", best, cls);
+    char *png;
+    size_t n;
+    KT_REQUIRE_OK(kt_file_read(out, &png, &n, &err), &err);
+    KT_CHECK(n > 1000 && !memcmp(png, "\x89PNG", 4), "a PNG was written (%zu bytes)", n);
+    free(png);
+    KT_CHECK(kt_predictor_gradcam(p, img, 7, out, &cls, &err) == KT_ERR_ARG, "class out of range refused");
+    kt_predictor_free(p);
+}
