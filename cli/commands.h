@@ -12,6 +12,8 @@ typedef struct kt_command {
 int kt_cmd_info(int argc, char **argv);
 int kt_cmd_predict(int argc, char **argv);
 int kt_cmd_diet(int argc, char **argv);
+int kt_cmd_synth(int argc, char **argv);
+int kt_cmd_bench(int argc, char **argv);
 
 /* Shared by subcommands: prints "keratrack <cmd>: <msg>" and a hint, returns 1. */
 int kt_cli_fail(const char *cmd, const char *msg, const char *hint);

@@ -16,6 +16,10 @@ typedef struct kt_resizer {
     size_t kx_cap, ky_cap, bx_cap, by_cap; /* elements allocated */
     int ksx, ksy;         /* taps per output pixel */
     float keyx[4], keyy[4]; /* geometry of the cached tables: in size, box lo, box hi, out size */
+    int32_t *k8;          /* (out_w, kw, 4) horizontal weights expanded for the SIMD pass */
+    int32_t *sx;          /* (out_w) first source pixel of each SIMD window */
+    size_t k8_cap, sx_cap; /* elements allocated */
+    int kw;               /* SIMD window in pixels (even); 0 = scalar pass */
     uint8_t *tmp;         /* (rows, out_w, 3) horizontal-pass result */
     size_t tmp_cap;       /* bytes */
 } kt_resizer;

@@ -175,19 +175,19 @@ static kt_status write_bytes(const char *path, const void *data, size_t len, kt_
 }
 
 kt_status kt_synth_write(const kt_synth_opts *o, FILE *progress, kt_err *err) {
-    if (!o->out || !*o->out) return kt_err_set(err, KT_ERR_ARG, "synth: no output folder given");
+    if (!o->out || !*o->out) return kt_err_set(err, KT_ERR_ARG, "no output folder given");
     if (o->classes < 2 || o->classes > KT_SYNTH_MAX_CLASSES)
-        return kt_err_set(err, KT_ERR_ARG, "synth: %d classes, need 2..%d", o->classes, KT_SYNTH_MAX_CLASSES);
+        return kt_err_set(err, KT_ERR_ARG, "%d classes, need 2..%d", o->classes, KT_SYNTH_MAX_CLASSES);
     if (o->per_class < 1 || o->per_class > 100000)
-        return kt_err_set(err, KT_ERR_ARG, "synth: %d images per class, need 1..100000", o->per_class);
-    if (o->size < 16 || o->size > 1024) return kt_err_set(err, KT_ERR_ARG, "synth: size %d, need 16..1024", o->size);
+        return kt_err_set(err, KT_ERR_ARG, "%d images per class, need 1..100000", o->per_class);
+    if (o->size < 16 || o->size > 1024) return kt_err_set(err, KT_ERR_ARG, "size %d, need 16..1024", o->size);
     if (o->quality < 1 || o->quality > 100)
-        return kt_err_set(err, KT_ERR_ARG, "synth: JPEG quality %d, need 1..100", o->quality);
+        return kt_err_set(err, KT_ERR_ARG, "JPEG quality %d, need 1..100", o->quality);
     struct stat st;
     int exists = stat(o->out, &st) == 0;
-    if (exists && !S_ISDIR(st.st_mode)) return kt_err_set(err, KT_ERR_ARG, "synth: %s exists and is not a folder", o->out);
+    if (exists && !S_ISDIR(st.st_mode)) return kt_err_set(err, KT_ERR_ARG, "%s exists and is not a folder", o->out);
     if (exists && !dir_is_empty(o->out) && !o->overwrite)
-        return kt_err_set(err, KT_ERR_ARG, "synth: %s exists and is not empty (pass --force to replace it)", o->out);
+        return kt_err_set(err, KT_ERR_ARG, "%s exists and is not empty (pass --force to replace it)", o->out);
 
     char tmp[4096], path[4200], old[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", o->out, (int)getpid());
@@ -198,7 +198,7 @@ kt_status kt_synth_write(const kt_synth_opts *o, FILE *progress, kt_err *err) {
     int side = o->size;
     uint8_t *rgb = malloc((size_t)side * side * 3);
     if (!tj || !rgb) {
-        s = kt_err_set(err, KT_ERR_NOMEM, "synth: cannot set up the JPEG encoder");
+        s = kt_err_set(err, KT_ERR_NOMEM, "cannot set up the JPEG encoder");
         goto fail;
     }
     int per_eval = o->per_class / 4 < 2 ? 2 : o->per_class / 4;
@@ -231,7 +231,7 @@ kt_status kt_synth_write(const kt_synth_opts *o, FILE *progress, kt_err *err) {
             unsigned char *jpg = NULL;
             unsigned long jlen = 0;
             if (tjCompress2(tj, rgb, side, 0, side, TJPF_RGB, &jpg, &jlen, TJSAMP_420, o->quality, 0) != 0) {
-                s = kt_err_set(err, KT_ERR_FORMAT, "synth: JPEG encoding failed: %s", tjGetErrorStr2(tj));
+                s = kt_err_set(err, KT_ERR_FORMAT, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
                 tjFree(jpg);
                 fclose(csv);
                 goto fail;

@@ -4,8 +4,10 @@
 Run from the repository root:  /usr/bin/python3 tests/reference/make_resize_golden.py
 Writes tests/golden/datasets/:
   resize_src.png             a 97x73 synthetic RGB image (gradients + seeded noise)
-  resize_cases.txt           one line per case: name out_w out_h x0 y0 x1 y1 (box, source pixels)
-  resize_<name>.u8           Pillow's Image.resize((w, h), BILINEAR, box) of resize_src.png, (h, w, 3) uint8
+  resize_cases.txt           one line per case: name out_w out_h x0 y0 x1 y1 offset (box in source
+                             pixels; offset of the case's bytes in resize_all.u8)
+  resize_all.u8              the cases' outputs back to back: Pillow's Image.resize((w, h), BILINEAR,
+                             box) of resize_src.png, each (h, w, 3) uint8
   real_cases.txt             one line per case: name dataset-relative-path out_w out_h
   real_<name>.u8             Image.open(path) -> exif_transpose -> convert("RGB") -> resize BILINEAR
   norm_<name>.f32            for the nail64 case: torchvision's ToTensor + Normalize(ImageNet) of
@@ -47,14 +49,26 @@ cases = [
     ("box_40x30", 40, 30, (10.5, 3.25, 80.0, 60.0)),
     ("box_int_64x64", 64, 64, (12.0, 0.0, 85.0, 73.0)),
 ]
+# Random geometry: sizes from 1 pixel up, fractional boxes (float32-representable values, as the
+# C side passes floats), so every window position (left edge, right edge, wide and narrow) occurs.
+for i in range(16):
+    x0 = float(np.float32(rng.uniform(0, W / 2))) if i % 2 else 0.0
+    y0 = float(np.float32(rng.uniform(0, H / 2))) if i % 3 else 0.0
+    x1 = float(np.float32(rng.uniform(x0 + 1, W)))
+    y1 = float(np.float32(rng.uniform(y0 + 1, H)))
+    w = int(rng.integers(1, 48)) if i % 4 else int(rng.integers(60, 140))
+    h = int(rng.integers(1, 40))
+    cases.append((f"random{i}", w, h, (x0, y0, x1, y1)))
 img = Image.open(os.path.join(OUT, "resize_src.png"))
 assert img.mode == "RGB"
-with open(os.path.join(OUT, "resize_cases.txt"), "w") as f:
+offset = 0
+with open(os.path.join(OUT, "resize_cases.txt"), "w") as f, open(os.path.join(OUT, "resize_all.u8"), "wb") as raw:
     for name, w, h, box in cases:
-        out = img.resize((w, h), Image.BILINEAR, box=box)
-        np.asarray(out, dtype=np.uint8).tofile(os.path.join(OUT, f"resize_{name}.u8"))
+        out = np.asarray(img.resize((w, h), Image.BILINEAR, box=box), dtype=np.uint8)
+        raw.write(out.tobytes())
         bx = box if box is not None else (0.0, 0.0, float(W), float(H))
-        f.write(f"{name} {w} {h} {bx[0]!r} {bx[1]!r} {bx[2]!r} {bx[3]!r}\n")
+        f.write(f"{name} {w} {h} {bx[0]!r} {bx[1]!r} {bx[2]!r} {bx[3]!r} {offset}\n")
+        offset += out.size
 
 # ---- real images: decode + resize, as a training pipeline built on PIL would --------------------
 real = [

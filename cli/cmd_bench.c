@@ -1,0 +1,204 @@
+/* keratrack bench: named benchmark cases, each printing one table and the command that made it.
+ * To add a case: write `static int case_X(int argc, char **argv)` with an option table parsed by
+ * parse_opts (which also prints its --help), and add one line to the cases[] table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/loader.h"
+#include "cli/commands.h"
+#include "datasets/image.h"
+#include "datasets/roboflow.h"
+
+/* ---- a small table-driven option parser shared by the cases ---------------------------------- */
+
+typedef enum { OPT_INT, OPT_STR, OPT_FLAG } opt_kind;
+
+typedef struct bench_opt {
+    const char *name; /* "--workers" */
+    opt_kind kind;
+    void *dst;        /* int* (OPT_INT, OPT_FLAG) or const char ** (OPT_STR) */
+    int min, max;     /* OPT_INT range */
+    const char *arg;  /* "N", "DIR" (for the help text) */
+    const char *help;
+} bench_opt;
+
+static void print_opts(FILE *f, const bench_opt *opts, int n) {
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].kind == OPT_FLAG ? "" : " ",
+                 opts[i].kind == OPT_FLAG ? "" : opts[i].arg);
+        fprintf(f, "  %-22s %s\n", left, opts[i].help);
+    }
+}
+
+/* Returns 0 when parsed, 1 when --help was printed (exit 0), 2 on a usage error (printed). */
+static int parse_opts(const char *what, int argc, char **argv, const bench_opt *opts, int n, void (*help)(void)) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help();
+            return 1;
+        }
+        const bench_opt *o = NULL;
+        for (int k = 0; k < n && !o; k++)
+            if (!strcmp(argv[i], opts[k].name)) o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "keratrack bench %s: unknown option '%s'\n  see keratrack bench %s --help\n", what, argv[i],
+                    what);
+            return 2;
+        }
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "keratrack bench %s: %s needs a value (%s)\n", what, o->name, o->arg);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (o->kind == OPT_STR) {
+            *(const char **)o->dst = v;
+            continue;
+        }
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || x < o->min || x > o->max) {
+            fprintf(stderr, "keratrack bench %s: %s %s: need a whole number in %d..%d\n", what, o->name, v, o->min, o->max);
+            return 2;
+        }
+        *(int *)o->dst = (int)x;
+    }
+    return 0;
+}
+
+static void print_command(int argc, char **argv) {
+    printf("command: keratrack bench");
+    for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
+    printf("\n");
+}
+
+/* ---- case: loader ---------------------------------------------------------------------------- */
+
+static struct {
+    const char *data;
+    int workers, img_size, batches, batch_size, warmup, no_fast, mode_eval;
+} L;
+
+static const bench_opt loader_opts[] = {
+    {"--data", OPT_STR, &L.data, 0, 0, "DIR", "dataset folder (default ../shared/datasets/nail-disease)"},
+    {"--workers", OPT_INT, &L.workers, 0, 256, "N", "decoding threads; 0 = rows for 1 and 2 (default 0)"},
+    {"--img-size", OPT_INT, &L.img_size, 8, 4096, "N", "output side in pixels (default 224)"},
+    {"--batches", OPT_INT, &L.batches, 1, 1000000, "N", "timed batches per row (default 40)"},
+    {"--batch-size", OPT_INT, &L.batch_size, 1, 4096, "N", "images per batch (default 16, the seed recipe's)"},
+    {"--warmup", OPT_INT, &L.warmup, 0, 1000, "N", "untimed batches before timing (default 4)"},
+    {"--no-fast-decode", OPT_FLAG, &L.no_fast, 0, 0, "", "decode every JPEG at full size in training too"},
+    {"--eval", OPT_FLAG, &L.mode_eval, 0, 0, "", "also time the eval transform (full decode + PIL-exact resize)"},
+};
+static const int n_loader_opts = (int)(sizeof loader_opts / sizeof loader_opts[0]);
+
+static void loader_help(void) {
+    puts("usage: keratrack bench loader [--data DIR] [--workers N] [--img-size N] [--batches N]\n"
+         "                              [--batch-size N] [--warmup N] [--no-fast-decode] [--eval]\n\n"
+         "Measures the data loader alone: JPEG files of the TRAIN split -> decode -> training\n"
+         "augmentation (random resized crop, flips, rotation, colour) -> normalised (B, H, W, 3) float\n"
+         "batches, with nothing consuming them. Prints images/s, ms per batch and CPU use per row.\n"
+         "Compare images/s with a training step's images/s: the loader must be the faster of the two.\n");
+    print_opts(stdout, loader_opts, n_loader_opts);
+    puts("\nExample: keratrack bench loader --data ../shared/datasets/nail-disease --batches 40\n"
+         "Exit status: 0 ok, 1 the dataset cannot be read, 2 usage error.");
+}
+
+static int run_row(const kt_dataset *ds, int workers, int train) {
+    kt_bench_loader_opts o = {.workers = workers, .img_size = L.img_size, .batch_size = L.batch_size,
+                              .batches = L.batches, .warmup = L.warmup, .train = train, .fast_decode = !L.no_fast};
+    kt_bench_loader_result r;
+    kt_err err = {0};
+    if (kt_bench_loader_run(ds, &o, &r, &err) != KT_OK) return kt_cli_fail("bench loader", err.msg, "");
+    printf("%-7d %-22s %8d %8lld %9.2f %10.1f %9.1f %8.0f%% %5lld\n", workers,
+           train ? (L.no_fast ? "train (full decode)" : "train (fast decode)") : "eval (PIL-exact)", L.batches,
+           (long long)r.images, r.seconds, r.imgs_per_s, r.ms_per_batch, r.seconds > 0 ? 100 * r.cpu_s / r.seconds : 0,
+           (long long)r.bad_images);
+    fflush(stdout);
+    return 0;
+}
+
+static int case_loader(int argc, char **argv) {
+    L.data = NULL, L.workers = 0, L.img_size = 224, L.batches = 40, L.batch_size = 16, L.warmup = 4;
+    L.no_fast = L.mode_eval = 0;
+    int pr = parse_opts("loader", argc, argv, loader_opts, n_loader_opts, loader_help);
+    if (pr) return pr == 1 ? 0 : 2;
+    const char *data = L.data ? L.data : "../shared/datasets/nail-disease";
+    kt_dataset ds;
+    kt_dataset_opts dopt;
+    kt_dataset_opts_default(&dopt);
+    dopt.verify = KT_VERIFY_EXISTS;
+    kt_err err = {0};
+    if (kt_dataset_open(&ds, data, &dopt, &err) != KT_OK)
+        return kt_cli_fail("bench loader", err.msg,
+                           "pass --data DIR: a Roboflow export, or make one with `keratrack synth --out DIR`");
+    /* The source size of the first image, for the table title. */
+    char first[64] = "";
+    kt_decoder dec;
+    if (kt_decoder_init(&dec, &err) == KT_OK) {
+        char path[8192];
+        const uint8_t *bytes;
+        size_t len;
+        kt_image_header hdr;
+        if (kt_dataset_item_path(&ds, ds.split_first[0], path, sizeof path, &err) == KT_OK &&
+            kt_decoder_read_file(&dec, path, &bytes, &len, &err) == KT_OK &&
+            kt_image_probe(&dec, bytes, len, NULL, &hdr, &err) == KT_OK)
+            snprintf(first, sizeof first, " (first %dx%d)", hdr.w, hdr.h);
+        kt_decoder_free(&dec);
+    }
+    printf("loader: %s, TRAIN split %lld images%s -> %dx%d float NHWC, batch %d, %ld CPUs online\n", ds.root,
+           (long long)ds.split_count[0], first, L.img_size, L.img_size, L.batch_size, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("%-7s %-22s %8s %8s %9s %10s %9s %9s %5s\n", "workers", "transform", "batches", "images", "seconds",
+           "images/s", "ms/batch", "CPU", "bad");
+    int rc = 0;
+    int wlist[2] = {1, 2}, nw = 2;
+    if (L.workers > 0) wlist[0] = L.workers, nw = 1;
+    for (int i = 0; i < nw && !rc; i++) rc = run_row(&ds, wlist[i], 1);
+    for (int i = 0; i < nw && !rc && L.mode_eval; i++) rc = run_row(&ds, wlist[i], 0);
+    print_command(argc, argv);
+    kt_dataset_close(&ds);
+    return rc;
+}
+
+/* ---- the case table -------------------------------------------------------------------------- */
+
+typedef struct bench_case {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the case name */
+} bench_case;
+
+static const bench_case cases[] = {
+    {"loader", "images/s of the data loader alone (decode + augment + normalise)", case_loader},
+};
+static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
+
+static void help(FILE *f) {
+    fprintf(f, "usage: keratrack bench <case> [options]   (keratrack bench <case> --help for its options)\n\n"
+               "Runs one benchmark case and prints one table plus the command that made it. Timings\n"
+               "depend on what else runs on the machine: compare rows of one run, not across runs.\n\n"
+               "cases:\n");
+    for (int i = 0; i < n_cases; i++) fprintf(f, "  %-10s %s\n", cases[i].name, cases[i].summary);
+    fprintf(f, "\nExit status: 0 ok, 1 the case failed (the message says why), 2 usage error.\n");
+}
+
+int kt_cmd_bench(int argc, char **argv) {
+    if (argc < 2) {
+        help(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        help(stdout);
+        return 0;
+    }
+    for (int i = 0; i < n_cases; i++)
+        if (!strcmp(argv[1], cases[i].name)) return cases[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "keratrack bench: unknown case '%s'\n", argv[1]);
+    help(stderr);
+    return 2;
+}
