@@ -12,6 +12,7 @@ typedef struct kt_command {
 int kt_cmd_info(int argc, char **argv);
 int kt_cmd_predict(int argc, char **argv);
 int kt_cmd_diet(int argc, char **argv);
+int kt_cmd_serve(int argc, char **argv);
 int kt_cmd_synth(int argc, char **argv);
 int kt_cmd_bench(int argc, char **argv);
 

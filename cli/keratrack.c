@@ -9,6 +9,7 @@ static const kt_command commands[] = {
     {"info", "build facts (backends, BLAS, threads, GPU), or a checkpoint's contents", kt_cmd_info},
     {"predict", "class probabilities (and a Grad-CAM heat map) for images from a checkpoint or ensemble", kt_cmd_predict},
     {"diet", "the diet engine: nutrient targets, 7-day meal plan, supplements (no server)", kt_cmd_diet},
+    {"serve", "the HTTP API, web page and SQLite history (predictions, accounts, diet)", kt_cmd_serve},
     {"synth", "write a synthetic Roboflow-format dataset of drawn shapes (no real data needed)", kt_cmd_synth},
     {"bench", "benchmark cases: loader (images/s of decode + augment), ...", kt_cmd_bench},
 };

@@ -50,6 +50,8 @@ kt_status kt_db_user_by_id(kt_db *db, int64_t id, kt_db_user *out, kt_err *err);
  * {id, user_id, image_path, predicted_stage, confidence, probabilities, created_at}. */
 kt_status kt_db_prediction_add(kt_db *db, int64_t user_id, const char *image_path, const char *stage, double confidence,
                                const char *probabilities_json, int64_t now_us, cJSON **row, kt_err *err);
+/* One of the user's predictions; KT_ERR_NOTFOUND when it does not exist or belongs to another user. */
+kt_status kt_db_prediction_get(kt_db *db, int64_t user_id, int64_t id, cJSON **row, kt_err *err);
 /* The user's predictions, newest first, at most limit (<= 0: all). */
 kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **rows, kt_err *err);
 
@@ -61,7 +63,8 @@ typedef struct kt_db_stage_at {
 kt_status kt_db_prediction_stages(kt_db *db, int64_t user_id, kt_db_stage_at *out, int n_max, int *n, kt_err *err);
 
 /* ---- diet assessments ------------------------------------------------------------------------ */
-/* a: a validated POST /diet/assessment body. Stores it with assessment_date = the UTC date of now. */
+/* a: a validated POST /diet/assessment body. Stores it with assessment_date = the UTC date of now and,
+ * in the same transaction, deactivates the user's active recommendation (it was made for the old one). */
 kt_status kt_db_assessment_add(kt_db *db, int64_t user_id, const cJSON *a, int64_t now_us, cJSON **row, kt_err *err);
 /* The newest assessment row (lists decoded back to arrays); KT_ERR_NOTFOUND if none. */
 kt_status kt_db_assessment_latest(kt_db *db, int64_t user_id, cJSON **row, kt_err *err);

@@ -170,6 +170,20 @@ static kt_status list_rows(kt_db *db, sqlite3_stmt *q, const char *const *json_c
     return KT_OK;
 }
 
+kt_status kt_db_prediction_get(kt_db *db, int64_t user_id, int64_t id, cJSON **row, kt_err *err) {
+    *row = NULL;
+    sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_BY_ID_USER, err);
+    if (!q) return err ? err->code : KT_ERR_IO;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, user_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *row = kt_db_row_json(q, pred_json);
+    sqlite3_reset(q);
+    if (rc == SQLITE_DONE) return kt_err_set(err, KT_ERR_NOTFOUND, "no such prediction");
+    if (rc != SQLITE_ROW) return kt_db_fail(db, err, "reading a prediction");
+    return *row ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+}
+
 kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **rows, kt_err *err) {
     sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_LIST, err);
     if (!q) return err ? err->code : KT_ERR_IO;
@@ -235,6 +249,21 @@ kt_status kt_db_assessment_add(kt_db *db, int64_t user_id, const cJSON *a, int64
         goto out;
     }
     if ((st = kt_db_begin(db, err))) goto out;
+    /* A new assessment retires the active plan, so the next GET /diet/recommendations uses it. */
+    sqlite3_stmt *up = kt_db_stmt(db, KT_SQL_REC_DEACTIVATE, err);
+    if (!up) {
+        kt_db_rollback(db);
+        st = err ? err->code : KT_ERR_IO;
+        goto out;
+    }
+    sqlite3_bind_int64(up, 1, user_id);
+    int rc = sqlite3_step(up);
+    sqlite3_reset(up);
+    if (rc != SQLITE_DONE) {
+        st = kt_db_fail(db, err, "retiring the active recommendation");
+        kt_db_rollback(db);
+        goto out;
+    }
     sqlite3_stmt *ins = kt_db_stmt(db, KT_SQL_ASSESS_INSERT, err);
     if (!ins) {
         kt_db_rollback(db);

@@ -20,7 +20,7 @@ typedef enum {
 const char *kt_trend_name(kt_trend t); /* "insufficient_data", "stable", "improving", "worsening" */
 
 #define KT_DIET_HISTORY_MAX 6 /* the report uses the user's last 6 predictions */
-#define KT_DIET_STAGE_MAX 32
+#define KT_DIET_STAGE_MAX 64
 
 /* LEVEL_2 0.2, LEVEL_3 0.4, LEVEL_4 0.6, LEVEL_5 0.8, LEVEL_6 0.9, LEVEL_7 1.0 (API.md). Any other
  * string is KT_ERR_NOTFOUND with a message listing the known stages. */
