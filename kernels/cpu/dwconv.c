@@ -4,11 +4,15 @@
 
 #include <string.h>
 
+#include "kernels/cpu/dwconv_fast.h"
 #include "kernels/cpu/kt_par.h"
 
 #define DW_MAX_BLOCKS 64
 
-size_t kt_cpu_dwconv_scratch(const kt_conv_shape *s) { return (size_t)(s->kh * s->kw * s->Ci) * sizeof(float); }
+size_t kt_cpu_dwconv_scratch(const kt_conv_shape *s) {
+    if (kt_dw_fast_ok(s)) return kt_dw_fast_scratch(s, 0);
+    return (size_t)(s->kh * s->kw * s->Ci) * sizeof(float);
+}
 
 static int64_t wblocks(const kt_conv_shape *s) {
     int64_t rows = s->N * s->Ho;
@@ -16,6 +20,7 @@ static int64_t wblocks(const kt_conv_shape *s) {
 }
 
 size_t kt_cpu_dwconv_bwd_weight_scratch(const kt_conv_shape *s) {
+    if (kt_dw_fast_ok(s)) return kt_dw_fast_scratch(s, 1);
     return (size_t)(wblocks(s) * s->kh * s->kw * s->Ci) * sizeof(float);
 }
 
@@ -29,6 +34,10 @@ static void transpose_w(const kt_conv_shape *s, const float *w, float *wt) {
 #define CB 256
 
 void kt_cpu_dwconv_fwd(const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y, void *scratch) {
+    if (kt_dw_fast_ok(s)) {
+        kt_dw_fast_fwd(s, x, w, b, y, scratch);
+        return;
+    }
     int64_t C = s->Ci, H = s->H, W = s->W;
     float *wt = scratch;
     transpose_w(s, w, wt);
@@ -60,6 +69,10 @@ void kt_cpu_dwconv_fwd(const kt_conv_shape *s, const float *x, const float *w, c
 }
 
 void kt_cpu_dwconv_bwd_data(const kt_conv_shape *s, const float *dy, const float *w, float *dx, void *scratch) {
+    if (kt_dw_fast_ok(s)) {
+        kt_dw_fast_bwd_data(s, dy, w, dx, scratch);
+        return;
+    }
     int64_t C = s->Ci, H = s->H, W = s->W;
     float *wt = scratch;
     transpose_w(s, w, wt);
@@ -94,6 +107,10 @@ void kt_cpu_dwconv_bwd_data(const kt_conv_shape *s, const float *dy, const float
 }
 
 void kt_cpu_dwconv_bwd_weight(const kt_conv_shape *s, const float *dy, const float *x, float *dw, void *scratch) {
+    if (kt_dw_fast_ok(s)) {
+        kt_dw_fast_bwd_weight(s, dy, x, dw, scratch);
+        return;
+    }
     int64_t C = s->Ci, H = s->H, W = s->W, khw = s->kh * s->kw;
     int64_t rows = s->N * s->Ho, nb = wblocks(s);
     float *part = scratch; /* (nb, kh, kw, C) */
