@@ -159,6 +159,11 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     case KT_OP_LINEAR: {
         int64_t K = s[1]->shape[1], O = s[1]->shape[0], M = kt_node_numel(s[0]) / K;
         float beta = 0.0f;
+        if (n->fuse_next) { /* GEMM, then bias + GELU in one pass writing both outputs */
+            kt_cpu_gemm(0, 1, M, O, K, 1.0f, F(s[0]), K, F(s[1]), K, 0.0f, F(n), O);
+            kt_cpu_bias_gelu(F(n), F(n->fuse_next), n->n_src > 2 ? F(s[2]) : NULL, M, O);
+            break;
+        }
         if (n->n_src > 2) {
             const float *b = F(s[2]);
             float *y = F(n);

@@ -9,7 +9,7 @@ static kt_status run_range(kt_graph *g, int from, int to, kt_err *err) {
     kt_backend *be = g->backend;
     for (int i = from; i < to; i++) {
         kt_node *n = g->nodes[i];
-        if (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of) continue;
+        if (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of || n->fused) continue;
         double t0 = g->profile ? kt_now() : 0;
         kt_status s = be->compute(be, g, n, err);
         if (s) return kt_err_prefix(err, "node %d (%s %s): ", n->id, kt_op_name(n->op), n->name);

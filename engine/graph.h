@@ -47,6 +47,10 @@ typedef struct kt_node {
     size_t scratch_bytes;    /* workspace the kernel needs during this node only */
     void *scratch;
     int last_use; /* planner: id of the last node reading this memory */
+    /* Backend fusion chosen at plan time: this LINEAR also computes its sole consumer, the GELU
+     * node fuse_next (bias and GELU in one pass after the GEMM); that node is then skipped. */
+    struct kt_node *fuse_next;
+    int fused; /* computed by the node before it */
 } kt_node;
 
 typedef struct kt_param_entry {

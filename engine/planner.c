@@ -141,6 +141,18 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         n->last_use = n->id;
         n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of) ? 0 : be->scratch_bytes(be, n);
     }
+    /* fusion: LINEAR -> GELU, adjacent and the GELU the only forward reader of the linear output */
+    for (int i = 0; i + 1 < N; i++) {
+        kt_node *n = g->nodes[i], *nx = g->nodes[i + 1];
+        if (n->op != KT_OP_LINEAR || nx->op != KT_OP_GELU || nx->src[0] != n || be->device != KT_CPU) continue;
+        int readers = 0;
+        for (int j = i + 1; j < g->n_forward; j++)
+            for (int k = 0; k < g->nodes[j]->n_src; k++) readers += base_of(g->nodes[j]->src[k]) == n;
+        if (readers == 1 && !(n->flags & KT_NODE_KEEP)) {
+            n->fuse_next = nx;
+            nx->fused = 1;
+        }
+    }
     /* lifetimes: a node's memory lives until its last reader (readers of its views count) */
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];

@@ -11,4 +11,7 @@ void kt_cpu_act_fwd(kt_act a, float *y, const float *x, int64_t n);
 /* dx = dy * f'(v), where v is the input x (GELU, ReLU, SiLU) or the output y (sigmoid). dx may alias dy. */
 void kt_cpu_act_bwd(kt_act a, float *dx, const float *dy, const float *v, int64_t n);
 
+/* z (rows, C) += b (C) (b may be NULL); y = GELU(z). y may alias z (then z ends as GELU(z + b)). */
+void kt_cpu_bias_gelu(float *z, float *y, const float *b, int64_t rows, int64_t C);
+
 #endif
