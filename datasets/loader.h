@@ -10,6 +10,27 @@
 #include "datasets/augment.h"
 #include "datasets/roboflow.h"
 
+/* Typical use (a K-fold training run; errors elided):
+ *
+ *   kt_dataset ds;  kt_dataset_open(&ds, "data/nail-disease", NULL, &err);
+ *   kt_folds f;     kt_folds_build(&f, &ds, NULL, &err);           // k=5, TRAIN+VALID, seed 42
+ *   int64_t *tr = malloc(ds.n_items * sizeof *tr), *va = malloc(ds.n_items * sizeof *va);
+ *   int64_t ntr = kt_folds_train_items(&f, fold, tr), nva = kt_folds_val_items(&f, fold, va);
+ *
+ *   kt_loader_config tc;  kt_loader_config_default(&tc, 224);    // shuffled, augmented
+ *   kt_loader_config vc = tc;  vc.shuffle = 0;  kt_aug_default_eval(&vc.aug, 224);
+ *   kt_loader *train, *val;
+ *   kt_loader_open(&train, &ds, tr, ntr, &tc, &err);  kt_loader_open(&val, &ds, va, nva, &vc, &err);
+ *
+ *   for (epoch = 0; epoch < epochs; epoch++) {
+ *       kt_loader_start(train, epoch, 0, &err);      // resume: (saved epoch, saved batch index)
+ *       const kt_batch *b;
+ *       while (kt_loader_next(train, &b, &err) == KT_OK && b)
+ *           step(b->images, b->n, ds.kind == KT_LABELS_SINGLE ? b->labels : NULL, b->targets);
+ *   }
+ *   kt_loader_close(train); kt_loader_close(val); kt_folds_free(&f); kt_dataset_close(&ds);
+ */
+
 typedef struct kt_loader_config {
     int batch_size;     /* images per batch (B), >= 1 */
     int workers;        /* decoding threads, >= 1 */

@@ -3,6 +3,14 @@
  * uint8 result is bit-exact; then a torchvision-exact normalisation through a lookup table. */
 #include "datasets/resize.h"
 
+/* Bit-exactness needs Pillow's double rounding: no fused multiply-adds in the coefficients, even
+ * if someone builds with -ffp-contract=fast (GCC's default outside strict ISO mode). */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
