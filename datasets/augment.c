@@ -229,12 +229,11 @@ static void rotate(const uint8_t *src, uint8_t *dst, int w, int h, float deg) {
     double th = deg * (M_PI / 180.0), cs = cos(th), sn = sin(th);
     double cx = w * 0.5, cy = h * 0.5;
     for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            /* Output pixel centre, rotated back into the source (counter-clockwise on screen,
-             * where y grows downwards, is a clockwise turn of the sampling grid). */
-            double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-            double sx = cs * dx - sn * dy + cx - 0.5;
-            double sy = sn * dx + cs * dy + cy - 0.5;
+        /* Output pixel centre, rotated back into the source (counter-clockwise on screen, where
+         * y grows downwards, is a clockwise turn of the sampling grid); stepping x adds (cs, sn). */
+        double dy = y + 0.5 - cy, dx0 = 0.5 - cx;
+        double sx = cs * dx0 - sn * dy + cx - 0.5, sy = sn * dx0 + cs * dy + cy - 0.5;
+        for (int x = 0; x < w; x++, sx += cs, sy += sn) {
             int x0 = (int)floor(sx), y0 = (int)floor(sy);
             float fx = (float)(sx - x0), fy = (float)(sy - y0);
             float acc[3] = {0, 0, 0};
