@@ -11,12 +11,32 @@
 #include "nets/convnext.h"
 #include "nets/model.h"
 
+/* The PyTorch yardstick's names (bench/pytorch_bench.py): infer_b16_tiny, train_b8_64_atto. */
+static int parse_yardstick_name(const char *spec, kt_bench_case *c) {
+    char kind[16], arch[32];
+    int b, sz = 224;
+    if (sscanf(spec, "%15[a-z]_b%d_%d_%31s", kind, &b, &sz, arch) == 4 ||
+        (sz = 224, sscanf(spec, "%15[a-z]_b%d_%31s", kind, &b, arch) == 3)) {
+        if (strcmp(kind, "train") && strcmp(kind, "infer")) return 0;
+        snprintf(c->arch, sizeof c->arch, "convnext_%s", arch);
+        c->batch = b;
+        c->h = c->w = sz;
+        c->train = !strcmp(kind, "train");
+        return kt_model_arch_known(c->arch);
+    }
+    return 0;
+}
+
 kt_status kt_bench_case_parse(const char *spec, kt_bench_case *c, kt_err *err) {
+    memset(c, 0, sizeof *c);
+    if (parse_yardstick_name(spec, c)) return KT_OK;
     memset(c, 0, sizeof *c);
     char kind[16];
     int n = sscanf(spec, "%15[^:]:%47[^:]:%d:%d", kind, c->arch, &c->batch, &c->h);
     if (n != 4 || (strcmp(kind, "train") && strcmp(kind, "infer")) || c->batch < 1 || c->h < 32)
-        return kt_err_set(err, KT_ERR_ARG, "bad case '%s': expected train|infer:ARCH:BATCH:SIZE, e.g. train:convnext_tiny:16:224",
+        return kt_err_set(err, KT_ERR_ARG,
+                          "bad case '%s': expected train|infer:ARCH:BATCH:SIZE (train:convnext_tiny:16:224) or a yardstick "
+                          "name (infer_b1_atto, train_b8_64_atto)",
                           spec);
     c->w = c->h;
     c->train = !strcmp(kind, "train");

@@ -25,7 +25,8 @@ typedef struct kt_bench_result {
     char profile[2048]; /* top ops by time, when asked for */
 } kt_bench_result;
 
-/* Parses "train:convnext_tiny:16:224" or "infer:convnext_atto:1:224[:HxW]". */
+/* Parses "train:convnext_tiny:16:224", "infer:convnext_atto:1:224", or the PyTorch yardstick's
+ * names "infer_b16_tiny", "train_b8_64_atto" (bench/pytorch_bench.py). */
 kt_status kt_bench_case_parse(const char *spec, kt_bench_case *c, kt_err *err);
 /* Runs the case in this process (warmup then iters timed runs). */
 kt_status kt_bench_model_run(const kt_bench_case *c, int warmup, int iters, int profile, kt_bench_result *r, kt_err *err);

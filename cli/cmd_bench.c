@@ -6,7 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+#include <omp.h>
+
+#include "base/fileio.h"
 #include "bench/loader.h"
+#include "bench/model_bench.h"
+#include "cJSON.h"
 #include "cli/commands.h"
 #include "datasets/image.h"
 #include "datasets/roboflow.h"
@@ -165,6 +171,137 @@ static int case_loader(int argc, char **argv) {
     return rc;
 }
 
+/* ---- case: model ----------------------------------------------------------------------------- */
+
+static struct {
+    const char *cases, *compare, *json;
+    int threads, iters, warmup, profile, recompute;
+} M;
+
+static const bench_opt model_opts[] = {
+    {"--cases", OPT_STR, &M.cases, 0, 0, "LIST", "comma-separated cases (default: the issue's list, see below)"},
+    {"--threads", OPT_INT, &M.threads, 0, 256, "N", "OpenMP + OpenBLAS threads (default: OMP_NUM_THREADS or all)"},
+    {"--iters", OPT_INT, &M.iters, 1, 100000, "N", "timed runs per case (default 10 inference, 5 training)"},
+    {"--warmup", OPT_INT, &M.warmup, 0, 1000, "N", "untimed runs first (default 2)"},
+    {"--profile", OPT_FLAG, &M.profile, 0, 0, "", "print the time per op type of each case"},
+    {"--recompute", OPT_FLAG, &M.recompute, 0, 0, "", "training: recompute GELU/LayerNorm in backward (less memory)"},
+    {"--compare", OPT_STR, &M.compare, 0, 0, "FILE", "PyTorch results (bench/pytorch_bench.py --json) for ratio columns"},
+    {"--json", OPT_STR, &M.json, 0, 0, "FILE", "also write our results as JSON"},
+};
+static const int n_model_opts = (int)(sizeof model_opts / sizeof model_opts[0]);
+
+#define DEFAULT_MODEL_CASES                                                                                        \
+    "infer_b1_atto,infer_b1_tiny,infer_b1_base,infer_b16_atto,infer_b16_tiny,infer_b16_base,train_b16_atto,"     \
+    "train_b16_tiny,train_b8_64_atto"
+
+static void model_help(void) {
+    puts("usage: keratrack bench model [--cases LIST] [--threads N] [--iters N] [--warmup N] [--profile]\n"
+         "                             [--recompute] [--compare pytorch.json] [--json FILE]\n\n"
+         "Times ConvNeXt inference (forward only, eval mode) and training steps (forward, cross-entropy\n"
+         "with label smoothing 0.1, backward, AdamW) with 6 classes; each case runs in its own child\n"
+         "process so its peak RSS is its own. Reports the median time, images/s, GFLOP/s (2 per\n"
+         "multiply-add of convolutions and linears; a training step counts 3x forward) and peak RSS.\n"
+         "With --compare, adds PyTorch's numbers from bench/pytorch_bench.py --json and the ratios\n"
+         "ours/PyTorch (time: lower is better; memory: lower is better).\n\n"
+         "Cases: train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:16:224) or the yardstick's names\n"
+         "(infer_b1_atto, train_b16_tiny, train_b8_64_atto, ...). Default:\n  " DEFAULT_MODEL_CASES "\n");
+    print_opts(stdout, model_opts, n_model_opts);
+    puts("\nExample: keratrack bench model --cases infer_b1_atto,train_b8_64_atto --threads 2\n"
+         "Exit status: 0 ok, 1 a case failed, 2 usage error.");
+}
+
+/* Finds case `name` in a pytorch_bench.py JSON document; NULL when absent. */
+static cJSON *torch_result(cJSON *doc, const char *name) {
+    cJSON *res = cJSON_GetObjectItem(doc, "results"), *r;
+    cJSON_ArrayForEach(r, res) {
+        cJSON *c = cJSON_GetObjectItem(r, "case");
+        if (cJSON_IsString(c) && !strcmp(c->valuestring, name) && cJSON_GetObjectItem(r, "median_s")) return r;
+    }
+    return NULL;
+}
+
+static int case_model(int argc, char **argv) {
+    memset(&M, 0, sizeof M);
+    M.warmup = 2;
+    int pr = parse_opts("model", argc, argv, model_opts, n_model_opts, model_help);
+    if (pr) return pr == 1 ? 0 : 2;
+    if (M.threads > 0) {
+        omp_set_num_threads(M.threads);
+        openblas_set_num_threads(M.threads);
+    }
+    cJSON *torch = NULL;
+    if (M.compare) {
+        char *txt;
+        size_t len;
+        kt_err err;
+        if (kt_file_read(M.compare, &txt, &len, &err)) return kt_cli_fail("bench model", err.msg, "make it with bench/pytorch_bench.py --json FILE");
+        torch = cJSON_Parse(txt);
+        free(txt);
+        if (!torch) return kt_cli_fail("bench model", "the --compare file is not JSON", "make it with bench/pytorch_bench.py --json FILE");
+    }
+    char *list = strdup(M.cases ? M.cases : DEFAULT_MODEL_CASES);
+    cJSON *out = cJSON_CreateArray();
+    printf("keratrack model benchmark: %d threads (OpenBLAS core %s), %ld CPUs online\n", omp_get_max_threads(),
+           openblas_get_corename(), sysconf(_SC_NPROCESSORS_ONLN));
+    printf("| case | median | images/s | GFLOP/s | peak RSS | arena |%s\n",
+           torch ? " PyTorch median | PyTorch RSS | time ratio | memory ratio |" : "");
+    printf("|---|---|---|---|---|---|%s\n", torch ? "---|---|---|---|" : "");
+    int rc = 0;
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        kt_bench_case c;
+        kt_bench_result r;
+        kt_err err;
+        if (kt_bench_case_parse(tok, &c, &err)) {
+            rc = kt_cli_fail("bench model", err.msg, "see keratrack bench model --help");
+            break;
+        }
+        c.recompute = M.recompute;
+        int iters = M.iters ? M.iters : (c.train ? 5 : 10);
+        if (kt_bench_model_run_isolated(&c, M.warmup, iters, M.profile, &r, &err)) {
+            printf("| %s | failed: %s |\n", tok, err.msg);
+            rc = 1;
+            continue;
+        }
+        char t[32];
+        if (r.median_s < 1) snprintf(t, sizeof t, "%.1f ms", r.median_s * 1e3);
+        else snprintf(t, sizeof t, "%.2f s", r.median_s);
+        printf("| %s | %s | %.1f | %.0f | %.2f GB | %.0f MB |", tok, t, r.imgs_per_s, r.gflops, r.peak_rss_gb, r.arena_mb);
+        cJSON *tr = torch ? torch_result(torch, tok) : NULL;
+        if (tr) {
+            double tm = cJSON_GetObjectItem(tr, "median_s")->valuedouble;
+            cJSON *rs = cJSON_GetObjectItem(tr, "peak_rss_bytes");
+            double trss = rs ? rs->valuedouble / 1073741824.0 : 0;
+            printf(" %.1f ms | %.2f GB | %.2f | %.2f |", tm * 1e3, trss, r.median_s / tm, trss > 0 ? r.peak_rss_gb / trss : 0);
+        } else if (torch) {
+            printf(" - | - | - | - |");
+        }
+        printf("\n");
+        if (M.profile) printf("\n%s\n", r.profile);
+        fflush(stdout);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "case", tok);
+        cJSON_AddNumberToObject(o, "median_s", r.median_s);
+        cJSON_AddNumberToObject(o, "min_s", r.min_s);
+        cJSON_AddNumberToObject(o, "iters", r.iters);
+        cJSON_AddNumberToObject(o, "images_per_s", r.imgs_per_s);
+        cJSON_AddNumberToObject(o, "gflop_per_s", r.gflops);
+        cJSON_AddNumberToObject(o, "peak_rss_bytes", r.peak_rss_gb * 1073741824.0);
+        cJSON_AddNumberToObject(o, "arena_bytes", r.arena_mb * 1048576.0);
+        cJSON_AddItemToArray(out, o);
+    }
+    print_command(argc, argv);
+    if (M.json) {
+        char *txt = cJSON_Print(out);
+        kt_err err;
+        if (kt_file_write_atomic(M.json, txt, strlen(txt), &err)) rc = kt_cli_fail("bench model", err.msg, NULL);
+        free(txt);
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(torch);
+    free(list);
+    return rc;
+}
+
 /* ---- the case table -------------------------------------------------------------------------- */
 
 typedef struct bench_case {
@@ -175,6 +312,7 @@ typedef struct bench_case {
 
 static const bench_case cases[] = {
     {"loader", "images/s of the data loader alone (decode + augment + normalise)", case_loader},
+    {"model", "ConvNeXt inference and training-step time, GFLOP/s, peak RSS (vs PyTorch)", case_model},
 };
 static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
 
