@@ -181,6 +181,10 @@ static void horizontal_avx2(const uint8_t *src, int sw, int sh, int y0, int rows
                             const int32_t *k8, const int32_t *sx, int kw) {
     const uint8_t *end = src + (size_t)sw * sh * 3;
     const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i pair01 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1, /* pixel 0 */
+                                            3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1); /* pixel 1 */
+    const __m256i pair23 = _mm256_setr_epi8(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1,
+                                            9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
     const __m128i half = _mm_set1_epi32(1 << (PRECISION_BITS - 1));
     const __m128i zero = _mm_setzero_si128(), top = _mm_set1_epi32(255);
     for (int yy = 0; yy < rows; yy++) {
@@ -192,10 +196,13 @@ static void horizontal_avx2(const uint8_t *src, int sw, int sh, int y0, int rows
             __m256i acc = _mm256_setzero_si256();
             __m256i acc2 = _mm256_setzero_si256();
             int j = 0;
-            /* 8-byte loads read 2 bytes past the pair: fine while inside the image buffer. */
-            for (; j + 4 <= kw && p + 6 + 8 <= end; j += 4, p += 12, k += 16) {
-                __m256i a = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p), spread));
-                __m256i b = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(p + 6)), spread));
+            /* Four taps per step: one 16-byte load (12 bytes used) copied to both 128-bit lanes,
+             * then one in-lane byte shuffle per pixel pair lands each channel zero-extended in
+             * its own int32 lane. The 4 spare bytes must lie inside the image buffer. */
+            for (; j + 4 <= kw && p + 16 <= end; j += 4, p += 12, k += 16) {
+                __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+                __m256i a = _mm256_shuffle_epi8(raw, pair01);
+                __m256i b = _mm256_shuffle_epi8(raw, pair23);
                 acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(a, _mm256_loadu_si256((const __m256i *)k)));
                 acc2 = _mm256_add_epi32(acc2, _mm256_mullo_epi32(b, _mm256_loadu_si256((const __m256i *)(k + 8))));
             }
