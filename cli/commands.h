@@ -10,6 +10,8 @@ typedef struct kt_command {
 } kt_command;
 
 int kt_cmd_info(int argc, char **argv);
+int kt_cmd_train(int argc, char **argv);
+int kt_cmd_eval(int argc, char **argv);
 int kt_cmd_predict(int argc, char **argv);
 int kt_cmd_diet(int argc, char **argv);
 int kt_cmd_serve(int argc, char **argv);

@@ -7,6 +7,8 @@
 
 static const kt_command commands[] = {
     {"info", "build facts (backends, BLAS, threads, GPU), or a checkpoint's contents", kt_cmd_info},
+    {"train", "K-fold training with the seed's recipe (AdamW, OneCycleLR, label smoothing), checkpoints, reports", kt_cmd_train},
+    {"eval", "evaluation report (metrics, plots, temperature scaling) of a checkpoint or fold ensemble", kt_cmd_eval},
     {"predict", "class probabilities (and a Grad-CAM heat map) for images from a checkpoint or ensemble", kt_cmd_predict},
     {"diet", "the diet engine: nutrient targets, 7-day meal plan, supplements (no server)", kt_cmd_diet},
     {"serve", "the HTTP API, web page and SQLite history (predictions, accounts, diet)", kt_cmd_serve},
