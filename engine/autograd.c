@@ -17,7 +17,11 @@ typedef struct bw_ctx {
 static kt_node *R(bw_ctx *c, kt_node *x) {
     if (!c->g->recompute || !(x->flags & KT_NODE_RECOMPUTE) || x->id >= c->g->n_forward) return x;
     if (c->clone[x->id]) return c->clone[x->id];
-    kt_node *n = kt_node_make(c->g, x->op, x->ndim, x->shape, x->n_src, x->src);
+    /* the copy reads recomputed sources too, so no stored forward value of a chain of cheap
+     * nodes (depthwise conv -> LayerNorm) is kept alive for backward */
+    kt_node *srcs[KT_MAX_SRC];
+    for (int i = 0; i < x->n_src; i++) srcs[i] = R(c, x->src[i]);
+    kt_node *n = kt_node_make(c->g, x->op, x->ndim, x->shape, x->n_src, srcs);
     if (!n) return x;
     memcpy(n->ip, x->ip, sizeof n->ip);
     memcpy(n->fp, x->fp, sizeof n->fp);

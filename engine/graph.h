@@ -79,6 +79,7 @@ typedef struct kt_graph {
     void *arena;       /* activations, gradients of activations, scratch */
     size_t arena_bytes;
     size_t naive_bytes; /* one buffer per node, for the planner's report */
+    int peak_node;      /* node at which the activation arena reaches its size */
     void *inputs_buf;  /* inputs and KEEP outputs, never reused */
     size_t inputs_bytes;
     int planned;
@@ -151,6 +152,7 @@ typedef struct kt_plan_stats {
     size_t arena_bytes, inputs_bytes, param_bytes, grad_bytes, state_bytes;
     size_t naive_bytes; /* what one buffer per node would take */
     int n_nodes, n_views;
+    int peak_node; /* where the arena reaches its high-water mark */
 } kt_plan_stats;
 
 /* Assigns memory to every node. backend NULL = CPU. If share_from is non-NULL, PARAMs (by name

@@ -167,7 +167,7 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
     size_t *off = calloc((size_t)(unsigned)N, sizeof(size_t));
     size_t *scr = calloc((size_t)(unsigned)N, sizeof(size_t));
     arena_sim a = {0};
-    size_t inputs_top = 0, naive = 0;
+    size_t inputs_top = 0, naive = 0, peak_top = 0;
     if (!off || !scr) {
         free(off);
         free(scr);
@@ -192,6 +192,10 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
             }
         }
         if (n->scratch_bytes) sim_alloc(&a, align_up(n->scratch_bytes), &scr[i]);
+        if (a.top > peak_top) {
+            peak_top = a.top;
+            g->peak_node = i;
+        }
         /* frees after node i runs: its scratch, and arena blocks whose last reader is i */
         if (n->scratch_bytes) sim_free(&a, scr[i], align_up(n->scratch_bytes));
         for (int k = 0; k < n->n_src; k++) {
@@ -276,5 +280,6 @@ void kt_graph_plan_stats(const kt_graph *g, kt_plan_stats *st) {
     st->state_bytes = g->params_shared ? 0 : (size_t)g->n_buffer_elems * sizeof(float);
     st->naive_bytes = g->naive_bytes;
     st->n_nodes = g->n_nodes;
+    st->peak_node = g->peak_node;
     for (int i = 0; i < g->n_nodes; i++) st->n_views += g->nodes[i]->view_of != NULL;
 }

@@ -1,0 +1,21 @@
+/* The CUDA backend: every op of engine/op.h on one NVIDIA GPU (cuBLAS GEMMs, cuDNN for general
+ * convolutions, our own kernels for the rest), tested against the CPU backend. */
+#ifndef KT_BACKEND_CUDA_H
+#define KT_BACKEND_CUDA_H
+
+#include "base/status.h"
+#include "engine/backend.h"
+
+/* A backend on GPU `device` (0 = first). Fails with KT_ERR_UNSUPPORTED in builds without CUDA and
+ * KT_ERR_CUDA when no usable device is present (the message says why). Free with be->destroy(be)
+ * after every graph planned on it is freed. Not thread-safe: one thread drives a backend. */
+kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err);
+/* Lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores (faster, ~1e-3 relative error; off
+ * by default). Set it before planning graphs: cuDNN plans and their workspaces depend on it. */
+kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err);
+/* 1 when be runs on a CUDA device. */
+int kt_backend_is_cuda(const kt_backend *be);
+/* 1 when this build has the CUDA backend and a usable device is present. */
+int kt_backend_cuda_available(void);
+
+#endif
