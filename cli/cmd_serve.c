@@ -31,7 +31,6 @@ static void help(void) {
          "                        (probabilities averaged). Without one, POST /predict answers 503.\n"
          "  --device D            auto (GPU when present), cpu or cuda (default auto)\n"
          "  --model-threads N     CPU threads for one forward pass (default: all cores)\n"
-         "  --inference-slots N   forward passes run at once (default 1; others queue)\n"
          "  --db FILE             SQLite database, created and migrated if needed (default keratrack.db)\n"
          "  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 for all IPv4)\n"
          "  --port N              port (default 8000; 0 picks a free one and prints it)\n"
@@ -72,7 +71,7 @@ int kt_cmd_serve(int argc, char **argv) {
     const char *models[MAX_MODELS], *origins[MAX_ORIGINS];
     int n_models = 0, n_origins = 0, quiet = 0;
     const char *device = "auto";
-    long port = 8000, threads = 4, model_threads = 0, slots = 1, upload_mb = 20, token_hours = 24;
+    long port = 8000, threads = 4, model_threads = 0, upload_mb = 20, token_hours = 24;
     kt_http_config cfg = {0};
     cfg.db_path = "keratrack.db";
     cfg.host = "127.0.0.1";
@@ -118,7 +117,6 @@ int kt_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--port")) { if (!parse_int(a, v, 0, 65535, &port)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!parse_int(a, v, 1, 256, &threads)) return 2; }
         else if (!strcmp(a, "--model-threads")) { if (!parse_int(a, v, 1, 1024, &model_threads)) return 2; }
-        else if (!strcmp(a, "--inference-slots")) { if (!parse_int(a, v, 1, 64, &slots)) return 2; }
         else if (!strcmp(a, "--max-upload-mb")) { if (!parse_int(a, v, 1, 1024, &upload_mb)) return 2; }
         else if (!strcmp(a, "--token-hours")) { if (!parse_int(a, v, 1, 24 * 365, &token_hours)) return 2; }
         else {
@@ -132,7 +130,6 @@ int kt_cmd_serve(int argc, char **argv) {
     }
     cfg.port = (int)port;
     cfg.threads = (int)threads;
-    cfg.inference_slots = (int)slots;
     cfg.max_upload_bytes = (size_t)upload_mb << 20;
     cfg.token_ttl_s = token_hours * 3600;
     cfg.cors_origins = origins;

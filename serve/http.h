@@ -22,7 +22,6 @@ typedef struct kt_http_config {
     size_t max_json_bytes;             /* JSON/form body limit (default 64 KiB) */
     int64_t token_ttl_s;               /* bearer token lifetime (default 1 day) */
     struct kt_predictor *predictor;    /* NULL: POST /predict answers 503 */
-    int inference_slots;               /* forwards run at once (default 1) */
     const char *meals_path;            /* NULL: the built-in meal library */
     const char *web_dir;               /* NULL: the page embedded in the program */
     void (*log)(void *ctx, const char *line); /* access and error log lines (NULL: silent) */

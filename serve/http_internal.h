@@ -24,9 +24,6 @@ struct kt_http_server {
     kt_metrics *metrics;
     kt_meal_lib meals;
     kt_diet_facts facts;
-    pthread_mutex_t infer_mu;    /* bounds concurrent forwards to cfg.inference_slots */
-    pthread_cond_t infer_cv;
-    int infer_busy;
 };
 
 typedef enum { KT_BODY_NONE = 0, KT_BODY_JSON, KT_BODY_FORM } kt_body_kind;

@@ -82,17 +82,10 @@ void kt_h_predict(kt_http_req *r) {
     }
     kt_err err = {0};
     kt_http_server *s = r->srv;
-    pthread_mutex_lock(&s->infer_mu);
-    while (s->infer_busy >= s->cfg.inference_slots) pthread_cond_wait(&s->infer_cv, &s->infer_mu);
-    s->infer_busy++;
-    pthread_mutex_unlock(&s->infer_mu);
+    /* The predictor serialises concurrent calls itself; the time includes any wait for it. */
     double t0 = kt_now();
     kt_status st = kt_predictor_run_bytes(p, r->file, r->file_len, probs, &err);
     double dt = kt_now() - t0;
-    pthread_mutex_lock(&s->infer_mu);
-    s->infer_busy--;
-    pthread_cond_signal(&s->infer_cv);
-    pthread_mutex_unlock(&s->infer_mu);
     if (st) {
         free(probs);
         if (st == KT_ERR_FORMAT || st == KT_ERR_ARG || st == KT_ERR_UNSUPPORTED) {

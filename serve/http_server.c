@@ -496,8 +496,6 @@ static void free_server(kt_http_server *s) {
     free(s->keep_dir);
     free(s->meals_path);
     free(s->web_dir);
-    pthread_mutex_destroy(&s->infer_mu);
-    pthread_cond_destroy(&s->infer_cv);
     sodium_memzero(s->key, sizeof s->key);
     free(s);
 }
@@ -507,8 +505,6 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
     if (!cfg->db_path) return kt_err_set(err, KT_ERR_ARG, "no database path");
     kt_http_server *s = calloc(1, sizeof *s);
     if (!s) return kt_err_set(err, KT_ERR_NOMEM, "no memory for the server");
-    pthread_mutex_init(&s->infer_mu, NULL);
-    pthread_cond_init(&s->infer_cv, NULL);
     s->cfg = *cfg;
     s->cfg.n_cors_origins = 0;
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
@@ -538,7 +534,6 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
     if (!s->cfg.max_upload_bytes) s->cfg.max_upload_bytes = (size_t)20 << 20;
     if (!s->cfg.max_json_bytes) s->cfg.max_json_bytes = (size_t)64 << 10;
     if (s->cfg.token_ttl_s <= 0) s->cfg.token_ttl_s = 24 * 3600;
-    if (s->cfg.inference_slots <= 0) s->cfg.inference_slots = 1;
 
     kt_status st;
     if ((st = kt_auth_init(0, err)) || (st = kt_db_pool_open(&s->pool, s->db_path, s->cfg.threads, err))) {

@@ -27,7 +27,7 @@ for split in train valid test; do
   awk -F', *' 'NR == 1 { printf "filename"; for (i = 2; i <= NF; i++) printf ", LEVEL_%d", i; print ""; next } { print }' \
     "$csv" >"$csv.new" && mv "$csv.new" "$csv"
 done
-"$kt" train --data "$out/data" --arch smallcnn --out "$out/run" --folds 2 --epochs 1 --batch 8 --img-size 64 \
+"$kt" train --data "$out/data" --model smallcnn --out "$out/run" --folds 2 --epochs 2 --batch 8 --img-size 64 --quiet \
   --no-plots >"$out/train.log" 2>&1 || { echo "keratrack train failed:" >&2; tail -20 "$out/train.log" >&2; exit 1; }
 ckpt=$(ls "$out"/run/*_fold1_best.safetensors 2>/dev/null | head -1)
 [[ -n $ckpt ]] || { echo "keratrack train wrote no *_fold1_best.safetensors in $out/run" >&2; exit 1; }

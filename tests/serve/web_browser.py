@@ -3,6 +3,7 @@ sign up, save a diet assessment and read the plan off the dashboard, then (with 
 real photo and read the stage, its probability bars and the history chart off the page.
 Run by test_web_browser.sh with /usr/bin/python3:  web_browser.py URL IMAGE|- """
 import json
+import os
 import sys
 import urllib.request
 
@@ -60,10 +61,17 @@ try:
     print("plan:", driver.find_element(By.ID, "plan-summary").text)
     print("iron:", iron)
 
+    def check_console():
+        # Content-Security-Policy violations and script errors show up as SEVERE console entries.
+        severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
+        if severe:
+            fail("browser console errors: " + "; ".join(e["message"] for e in severe))
+
+    check_console()
     if image == "-":
         print("no model: the upload part is not run")
         sys.exit(0)
-    driver.find_element(By.ID, "photo-file").send_keys(image)
+    driver.find_element(By.ID, "photo-file").send_keys(os.path.realpath(image))  # chromedriver wants a canonical path
     driver.find_element(By.ID, "predict-btn").click()
     wait.until(lambda d: d.find_element(By.ID, "predict-stage").text.strip() != "")
     stage = driver.find_element(By.ID, "predict-stage").text.strip()
@@ -73,6 +81,9 @@ try:
     if len(bars) != len(classes):
         fail(f"{len(bars)} probability bars for {len(classes)} classes")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history-chart circle.dot")) == 1)
+    check_console()
+    if os.environ.get("KT_WEB_SCREENSHOT"):  # for a human look at the page
+        driver.save_screenshot(os.environ["KT_WEB_SCREENSHOT"])
     print("stage read off the page:", stage, driver.find_element(By.ID, "predict-confidence").text)
 finally:
     driver.quit()
