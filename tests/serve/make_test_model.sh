@@ -15,8 +15,8 @@ if ! "$kt" train --help >/dev/null 2>&1; then
   echo "keratrack train is not built yet: the cases that need a trained model are skipped" >&2
   exit 77
 fi
-ckpt=$(ls "$out"/run/*_fold1_best.safetensors 2>/dev/null | head -1)
-if [[ -n $ckpt ]]; then echo "$ckpt"; exit 0; fi
+# Reuse a finished run only (the marker is written after train exited 0).
+if [[ -f $out/done ]]; then cat "$out/done"; exit 0; fi
 rm -rf "$out"; mkdir -p "$out"
 "$kt" synth --out "$out/data" --classes 4 --per-class 16 --size 64 --seed 3 >"$out/synth.log" 2>&1 ||
   { echo "keratrack synth failed:" >&2; cat "$out/synth.log" >&2; exit 1; }
@@ -31,4 +31,5 @@ done
   --no-plots >"$out/train.log" 2>&1 || { echo "keratrack train failed:" >&2; tail -20 "$out/train.log" >&2; exit 1; }
 ckpt=$(ls "$out"/run/*_fold1_best.safetensors 2>/dev/null | head -1)
 [[ -n $ckpt ]] || { echo "keratrack train wrote no *_fold1_best.safetensors in $out/run" >&2; exit 1; }
+echo "$ckpt" >"$out/done"
 echo "$ckpt"
