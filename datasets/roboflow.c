@@ -537,3 +537,16 @@ int64_t kt_dataset_class_count(const kt_dataset *ds, int split, int c) {
         if ((split < 0 || ds->items[i].split == split) && kt_dataset_target(ds, i)[c] > 0.5f) n++;
     return n;
 }
+
+void kt_dataset_summary(const kt_dataset *ds, char *buf, size_t n) {
+    char counts[KT_SPLIT_COUNT][24];
+    for (int s = 0; s < KT_SPLIT_COUNT; s++) {
+        if (ds->has_split[s]) snprintf(counts[s], sizeof counts[s], "%lld", (long long)ds->split_count[s]);
+        else snprintf(counts[s], sizeof counts[s], "-");
+    }
+    snprintf(buf, n, "%s: %s, %s, %d classes, train %s / valid %s / test %s, %lld bad row%s, %lld bad image%s",
+             ds->root ? ds->root : "?", ds->layout == KT_LAYOUT_FOLDERS ? "class folders" : "Roboflow CSV",
+             ds->kind == KT_LABELS_MULTI ? "multi-label" : "single-label", ds->n_classes, counts[0], counts[1],
+             counts[2], (long long)ds->n_bad_rows, ds->n_bad_rows == 1 ? "" : "s", (long long)ds->n_bad_images,
+             ds->n_bad_images == 1 ? "" : "s");
+}

@@ -76,6 +76,10 @@ KT_TEST(test_roboflow_csv_quirks_crlf_quotes_no_spaces_missing_split) {
     i = kt_dataset_find(&ds, "valid/v2.jpg");
     KT_CHECK(i >= 0 && ds.items[i].label == 0, "v2 label");
     KT_CHECK(kt_dataset_class_count(&ds, KT_SPLIT_TRAIN, 1) == 2, "train class 1 count");
+    char line[1024];
+    kt_dataset_summary(&ds, line, sizeof line);
+    KT_CHECK(strstr(line, "Roboflow CSV, single-label, 3 classes, train 4 / valid 2 / test -, 0 bad rows, 0 bad images") != NULL,
+             "summary: %s", line);
     kt_dataset_close(&ds);
 }
 
@@ -129,6 +133,9 @@ KT_TEST(test_roboflow_bad_rows) {
     KT_CHECK(has_message(&ds, "train/_classes.csv:6:", "duplicate file name 'a.jpg' (first at line 2)"), "duplicate");
     KT_CHECK(has_message(&ds, "train/_classes.csv:7:", "not a plain name"), "path escape");
     KT_CHECK(ds.items[0].label == 0 && ds.items[1].label == 1, "kept rows keep their labels");
+    char line[1024];
+    kt_dataset_summary(&ds, line, sizeof line);
+    KT_CHECK(strstr(line, "5 bad rows, 0 bad images") != NULL, "summary: %s", line);
     kt_dataset_close(&ds);
     kt_dataset_opts o;
     kt_dataset_opts_default(&o);
