@@ -1,53 +1,198 @@
-// Elementwise kernels: add and GELU (erf form, as PyTorch's default) with its derivative.
-#include <cuda_runtime.h>
-#include <stdio.h>
+// Elementwise kernels: arithmetic, activations (GELU in erf form, as PyTorch's default), dropout
+// masks from the counter hash, AdamW, and their bf16 variants (f32 math, round to nearest even).
+// Grid-stride loops; every output element is written by exactly one thread.
+#include "kernels/cuda/kt_cuda_internal.cuh"
 
-#include "kernels/cuda/kt_cuda.h"
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
 
-static int launch_check(const char *what, char *msg, size_t n) {
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    if (msg && n) snprintf(msg, n, "%s: %s", what, cudaGetErrorString(e));
-    return (int)e;
+#define LAUNCH(kernel, n, ...)                                                                  \
+    do {                                                                                        \
+        kernel<<<kt_cu_blocks((n), KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(__VA_ARGS__); \
+        return kt_cu_launched(c, #kernel);                                                      \
+    } while (0)
+
+__global__ void k_add(float *y, const float *a, const float *b, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = a[i] + b[i];
 }
 
-static unsigned blocks_for(int64_t n, int threads) {
-    int64_t b = (n + threads - 1) / threads;
-    return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
+__global__ void k_mul(float *y, const float *a, const float *b, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = a[i] * b[i];
 }
 
-__global__ void add_f32(float *y, const float *a, const float *b, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = a[i] + b[i];
+/* Broadcast kernels index with I = uint32_t when the buffer allows (64-bit division is slow on GPUs). */
+#define LOOP_I(i, n) for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < (n); i += (I)gridDim.x * blockDim.x)
+
+template <typename I> __global__ void k_mul_bcast(float *y, const float *a, const float *b, I n, I C) {
+    LOOP_I(i, n) y[i] = a[i] * b[i % C];
 }
 
-__global__ void gelu_f32(float *y, const float *x, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+__global__ void k_scale(float *y, const float *x, float s, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = x[i] * s;
+}
+
+template <typename I> __global__ void k_bias(float *y, const float *x, const float *b, I n, I C) {
+    LOOP_I(i, n) y[i] = x[i] + b[i % C];
+}
+
+template <typename I> __global__ void k_fill_rows(float *y, const float *b, I n, I C) {
+    LOOP_I(i, n) y[i] = b[i % C];
+}
+
+static int small(int64_t n) { return n < ((int64_t)1 << 31); }
+
+#define LAUNCH_I(kernel, n, ...)                                                                                \
+    do {                                                                                                        \
+        if (small(n)) kernel<uint32_t><<<kt_cu_blocks((n), KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(__VA_ARGS__); \
+        else kernel<int64_t><<<kt_cu_blocks((n), KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(__VA_ARGS__);           \
+        return kt_cu_launched(c, #kernel);                                                                      \
+    } while (0)
+
+__global__ void k_fill_scaled(float *dx, const float *dy, int64_t n, float scale) {
+    float v = dy[0] * scale;
+    KT_CU_LOOP(i, n) dx[i] = v;
+}
+
+extern "C" int kt_cuda_add(kt_cuda_ctx *c, float *y, const float *a, const float *b, int64_t n) { LAUNCH(k_add, n, y, a, b, n); }
+extern "C" int kt_cuda_mul(kt_cuda_ctx *c, float *y, const float *a, const float *b, int64_t n) { LAUNCH(k_mul, n, y, a, b, n); }
+extern "C" int kt_cuda_mul_bcast(kt_cuda_ctx *c, float *y, const float *a, const float *b, int64_t rows, int64_t C) {
+    LAUNCH_I(k_mul_bcast, rows * C, y, a, b, rows * C, C);
+}
+extern "C" int kt_cuda_scale(kt_cuda_ctx *c, float *y, const float *x, float s, int64_t n) { LAUNCH(k_scale, n, y, x, s, n); }
+extern "C" int kt_cuda_bias(kt_cuda_ctx *c, float *y, const float *x, const float *b, int64_t rows, int64_t C) {
+    LAUNCH_I(k_bias, rows * C, y, x, b, rows * C, C);
+}
+extern "C" int kt_cuda_fill_rows(kt_cuda_ctx *c, float *y, const float *b, int64_t rows, int64_t C) {
+    LAUNCH_I(k_fill_rows, rows * C, y, b, rows * C, C);
+}
+extern "C" int kt_cuda_fill_scaled(kt_cuda_ctx *c, float *dx, const float *dy, int64_t n, float scale) {
+    LAUNCH(k_fill_scaled, n, dx, dy, n, scale);
+}
+
+/* ---- activations: the formulas of kernels/cpu/activation.c ---- */
+
+__device__ __forceinline__ float act_f(int a, float v) {
+    switch (a) {
+    case KT_ACT_GELU: return 0.5f * v * (1.0f + erff(v * INV_SQRT2));
+    case KT_ACT_RELU: return v > 0 ? v : 0.0f;
+    case KT_ACT_SILU: return v / (1.0f + expf(-v));
+    default: return 1.0f / (1.0f + expf(-v));
     }
 }
 
-__global__ void gelu_bwd_f32(float *dx, const float *dy, const float *x, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+/* derivative times dy; v is the input (GELU, ReLU, SiLU) or the output (sigmoid) */
+__device__ __forceinline__ float act_b(int a, float d, float v) {
+    switch (a) {
+    case KT_ACT_GELU: {
+        float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
+        return d * (cdf + v * pdf);
+    }
+    case KT_ACT_RELU: return v > 0 ? d : 0.0f;
+    case KT_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-v));
+        return d * s * (1.0f + v * (1.0f - s));
+    }
+    default: return d * v * (1.0f - v);
     }
 }
 
-extern "C" int kt_cuda_add_f32(float *y, const float *a, const float *b, int64_t n, char *msg, size_t ml) {
-    add_f32<<<blocks_for(n, 256), 256>>>(y, a, b, n);
-    return launch_check("add_f32", msg, ml);
+__global__ void k_act_fwd(int a, float *y, const float *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = act_f(a, x[i]);
 }
 
-extern "C" int kt_cuda_gelu_f32(float *y, const float *x, int64_t n, char *msg, size_t ml) {
-    gelu_f32<<<blocks_for(n, 256), 256>>>(y, x, n);
-    return launch_check("gelu_f32", msg, ml);
+__global__ void k_act_bwd(int a, float *dx, const float *dy, const float *v, int64_t n) {
+    KT_CU_LOOP(i, n) dx[i] = act_b(a, dy[i], v[i]);
 }
 
-extern "C" int kt_cuda_gelu_bwd_f32(float *dx, const float *dy, const float *x, int64_t n, char *msg, size_t ml) {
-    gelu_bwd_f32<<<blocks_for(n, 256), 256>>>(dx, dy, x, n);
-    return launch_check("gelu_bwd_f32", msg, ml);
+extern "C" int kt_cuda_act_fwd(kt_cuda_ctx *c, kt_act a, float *y, const float *x, int64_t n) {
+    LAUNCH(k_act_fwd, n, (int)a, y, x, n);
+}
+
+extern "C" int kt_cuda_act_bwd(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t n) {
+    LAUNCH(k_act_bwd, n, (int)a, dx, dy, v, n);
+}
+
+/* ---- dropout and drop path: keep = uniform(key, index) >= p, as kernels/cpu/dropout.c ---- */
+
+__global__ void k_dropout(float *y, const float *x, int64_t n, float p, float scale, uint64_t key) {
+    KT_CU_LOOP(i, n) y[i] = kt_cu_hash_uniform(key, (uint64_t)i) >= p ? x[i] * scale : 0.0f;
+}
+
+template <typename I> __global__ void k_drop_path(float *y, const float *x, I n, I per, float p, float scale, uint64_t key) {
+    LOOP_I(i, n) {
+        float m = kt_cu_hash_uniform(key, (uint64_t)(i / per)) >= p ? scale : 0.0f;
+        y[i] = x[i] * m;
+    }
+}
+
+extern "C" int kt_cuda_dropout(kt_cuda_ctx *c, float *y, const float *x, int64_t n, float p, uint64_t key) {
+    float scale = 1.0f / (1.0f - p);
+    LAUNCH(k_dropout, n, y, x, n, p, scale, key);
+}
+
+extern "C" int kt_cuda_drop_path(kt_cuda_ctx *c, float *y, const float *x, int64_t N, int64_t per, float p, uint64_t key) {
+    float scale = 1.0f / (1.0f - p);
+    LAUNCH_I(k_drop_path, N * per, y, x, N * per, per, p, scale, key);
+}
+
+/* ---- AdamW: the float formula of kernels/cpu/adamw.c ---- */
+
+__global__ void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2, float eps, float step_size,
+                        float inv_sqrt_bc2, float decay) {
+    KT_CU_LOOP(i, n) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) * inv_sqrt_bc2 + eps;
+        p[i] = p[i] * decay - step_size * mi / denom;
+    }
+}
+
+extern "C" int kt_cuda_adamw(kt_cuda_ctx *c, float *p, const float *g, float *m, float *v, int64_t n, const kt_adamw_hp *hp) {
+    double bc1 = 1.0 - pow((double)hp->beta1, (double)hp->step);
+    double bc2 = 1.0 - pow((double)hp->beta2, (double)hp->step);
+    float step_size = (float)(hp->lr / bc1);
+    float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    float decay = 1.0f - hp->lr * hp->weight_decay;
+    LAUNCH(k_adamw, n, p, g, m, v, n, hp->beta1, hp->beta2, hp->eps, step_size, inv_sqrt_bc2, decay);
+}
+
+/* ---- bf16 ---- */
+
+__global__ void k_f32_to_bf16(__nv_bfloat16 *y, const float *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void k_bf16_to_f32(float *y, const __nv_bfloat16 *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = __bfloat162float(x[i]);
+}
+
+__global__ void k_add_bf16(__nv_bfloat16 *y, const __nv_bfloat16 *a, const __nv_bfloat16 *b, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(__bfloat162float(a[i]) + __bfloat162float(b[i]));
+}
+
+__global__ void k_act_fwd_bf16(int a, __nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(act_f(a, __bfloat162float(x[i])));
+}
+
+__global__ void k_act_bwd_bf16(int a, __nv_bfloat16 *dx, const __nv_bfloat16 *dy, const __nv_bfloat16 *v, int64_t n) {
+    KT_CU_LOOP(i, n) dx[i] = __float2bfloat16_rn(act_b(a, __bfloat162float(dy[i]), __bfloat162float(v[i])));
+}
+
+#define BF(p) ((__nv_bfloat16 *)(p))
+#define CBF(p) ((const __nv_bfloat16 *)(p))
+
+extern "C" int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n) { LAUNCH(k_f32_to_bf16, n, BF(y), x, n); }
+extern "C" int kt_cuda_bf16_to_f32(kt_cuda_ctx *c, float *y, const uint16_t *x, int64_t n) { LAUNCH(k_bf16_to_f32, n, y, CBF(x), n); }
+extern "C" int kt_cuda_add_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *a, const uint16_t *b, int64_t n) {
+    LAUNCH(k_add_bf16, n, BF(y), CBF(a), CBF(b), n);
+}
+extern "C" int kt_cuda_act_fwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const uint16_t *x, int64_t n) {
+    LAUNCH(k_act_fwd_bf16, n, (int)a, BF(y), CBF(x), n);
+}
+extern "C" int kt_cuda_act_bwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *dx, const uint16_t *dy, const uint16_t *v, int64_t n) {
+    LAUNCH(k_act_bwd_bf16, n, (int)a, BF(dx), CBF(dy), CBF(v), n);
 }

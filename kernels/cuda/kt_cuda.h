@@ -1,10 +1,16 @@
 /* C interface of the CUDA kernels and runtime helpers (compiled by nvcc, called from C).
- * Every function returns 0 on success, or a nonzero code with a message in msg (may be NULL). */
+ * Runtime helpers return 0 or a nonzero code with a message in msg; kernels take a context and
+ * return 0 or nonzero with the message (what failed, CUDA's words) in kt_cuda_ctx_error(ctx). */
 #ifndef KT_CUDA_H
 #define KT_CUDA_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kernels/cpu/activation.h" /* kt_act */
+#include "kernels/cpu/adamw.h"      /* kt_adamw_hp */
+#include "kernels/cpu/conv.h"       /* kt_conv_shape: one conv geometry for every backend */
+#include "kernels/cpu/pool.h"       /* kt_pool_shape */
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,10 +42,150 @@ int kt_cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, char *msg, size
 int kt_cuda_memset(void *dst, int value, size_t bytes, char *msg, size_t msg_len);
 int kt_cuda_sync(char *msg, size_t msg_len);
 
-/* Elementwise kernels (n elements, device pointers). */
-int kt_cuda_add_f32(float *y, const float *a, const float *b, int64_t n, char *msg, size_t msg_len);
-int kt_cuda_gelu_f32(float *y, const float *x, int64_t n, char *msg, size_t msg_len);
-int kt_cuda_gelu_bwd_f32(float *dx, const float *dy, const float *x, int64_t n, char *msg, size_t msg_len);
+/* ---- context: device, stream, cuBLAS and cuDNN handles, cuBLAS workspace, cuDNN plans ---- */
+
+typedef struct kt_cuda_ctx kt_cuda_ctx;
+typedef enum { KT_CUDA_F32 = 0, KT_CUDA_BF16 } kt_cuda_dtype;
+
+int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size_t msg_len);
+void kt_cuda_ctx_destroy(kt_cuda_ctx *c);
+/* The message of the last failure on this context. */
+const char *kt_cuda_ctx_error(const kt_cuda_ctx *c);
+/* 1: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores (about 1e-3 relative error). */
+void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on);
+int kt_cuda_ctx_tf32(const kt_cuda_ctx *c);
+int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
+void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
+/* Copies in any direction (host or device pointers); returns after a host destination is filled. */
+int kt_cuda_ctx_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes);
+int kt_cuda_ctx_memset(kt_cuda_ctx *c, void *dst, int byte, size_t bytes);
+/* Waits for all queued work; reports errors of kernels that failed while running. */
+int kt_cuda_ctx_sync(kt_cuda_ctx *c);
+
+/* ---- elementwise (all f32 device pointers; outputs may alias the first input) ---- */
+int kt_cuda_add(kt_cuda_ctx *c, float *y, const float *a, const float *b, int64_t n);
+int kt_cuda_mul(kt_cuda_ctx *c, float *y, const float *a, const float *b, int64_t n);
+int kt_cuda_mul_bcast(kt_cuda_ctx *c, float *y, const float *a, const float *b /* (C) */, int64_t rows, int64_t C);
+int kt_cuda_scale(kt_cuda_ctx *c, float *y, const float *x, float s, int64_t n);
+int kt_cuda_bias(kt_cuda_ctx *c, float *y, const float *x, const float *b /* (C) */, int64_t rows, int64_t C);
+/* y (rows, C) = b (C) in every row (the start of a GEMM with beta 1). */
+int kt_cuda_fill_rows(kt_cuda_ctx *c, float *y, const float *b, int64_t rows, int64_t C);
+/* dx (n) = dy[0] * scale, dy a device scalar */
+int kt_cuda_fill_scaled(kt_cuda_ctx *c, float *dx, const float *dy, int64_t n, float scale);
+int kt_cuda_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes);
+/* Activations as kernels/cpu/activation.h (GELU in erf form; sigmoid's derivative from its output). */
+int kt_cuda_act_fwd(kt_cuda_ctx *c, kt_act a, float *y, const float *x, int64_t n);
+int kt_cuda_act_bwd(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t n);
+/* Dropout masks from the counter hash of base/rng.h: the same masks as the CPU backend. */
+int kt_cuda_dropout(kt_cuda_ctx *c, float *y, const float *x, int64_t n, float p, uint64_t key);
+int kt_cuda_drop_path(kt_cuda_ctx *c, float *y, const float *x, int64_t N, int64_t per_sample, float p, uint64_t key);
+/* PyTorch's AdamW over n elements in one launch (bias corrections as kernels/cpu/adamw.c). */
+int kt_cuda_adamw(kt_cuda_ctx *c, float *p, const float *g, float *m, float *v, int64_t n, const kt_adamw_hp *hp);
+
+/* ---- bf16 building blocks (bf16 storage as uint16_t, f32 math, round to nearest even) ---- */
+int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n);
+int kt_cuda_bf16_to_f32(kt_cuda_ctx *c, float *y, const uint16_t *x, int64_t n);
+int kt_cuda_add_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *a, const uint16_t *b, int64_t n);
+int kt_cuda_act_fwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const uint16_t *x, int64_t n);
+int kt_cuda_act_bwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *dx, const uint16_t *dy, const uint16_t *v, int64_t n);
+
+/* ---- deterministic reductions (fixed blocks, fixed order: the same bits every run) ---- */
+size_t kt_cuda_reduce_rows_scratch(int64_t rows, int64_t C);
+/* out (C) = sum over rows of x (rows, C) */
+int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, int64_t rows, int64_t C, void *scratch);
+/* out (C) = sum over rows of dy * a */
+int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,
+                          void *scratch);
+size_t kt_cuda_sum_scratch(int64_t n);
+/* out (1) = scale * sum of x (n), double accumulation */
+int kt_cuda_sum(kt_cuda_ctx *c, float *out, const float *x, int64_t n, float scale, void *scratch);
+/* Sum of squares of x (n) into *host_out (waits for the result). */
+int kt_cuda_sumsq(kt_cuda_ctx *c, const float *x, int64_t n, double *host_out);
+/* (N, HW, C) -> (N, C) mean, and its backward broadcast. */
+int kt_cuda_gap_fwd(kt_cuda_ctx *c, const float *x, float *y, int64_t N, int64_t HW, int64_t C);
+int kt_cuda_gap_bwd(kt_cuda_ctx *c, const float *dy, float *dx, int64_t N, int64_t HW, int64_t C);
+
+/* ---- normalisation over the last axis of (rows, C) ---- */
+int kt_cuda_layernorm_fwd(kt_cuda_ctx *c, float *y, const float *x, const float *w, const float *b, int64_t rows, int64_t C,
+                          float eps);
+int kt_cuda_layernorm_bwd_x(kt_cuda_ctx *c, float *dx, const float *dy, const float *x, const float *w, int64_t rows,
+                            int64_t C, float eps);
+size_t kt_cuda_layernorm_bwd_wb_scratch(int64_t rows, int64_t C);
+/* dwb (2, C): row 0 sum dy * xhat, row 1 sum dy */
+int kt_cuda_layernorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float *dy, const float *x, int64_t rows, int64_t C, float eps,
+                             void *scratch);
+/* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
+int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
+                               int64_t C, float eps);
+int kt_cuda_layernorm_bwd_x_bf16(kt_cuda_ctx *c, uint16_t *dx, const uint16_t *dy, const uint16_t *x, const float *w,
+                                 int64_t rows, int64_t C, float eps);
+size_t kt_cuda_batchnorm_scratch(int64_t rows, int64_t C);
+/* As kernels/cpu/norm.h: training uses batch statistics and updates the running ones (unbiased variance). */
+int kt_cuda_batchnorm_fwd(kt_cuda_ctx *c, float *y, const float *x, const float *w, const float *b, float *running_mean,
+                          float *running_var, int64_t rows, int64_t C, float eps, float momentum, int training,
+                          void *scratch);
+int kt_cuda_batchnorm_bwd_x(kt_cuda_ctx *c, float *dx, const float *dy, const float *x, const float *w,
+                            const float *running_var, int64_t rows, int64_t C, float eps, int training, void *scratch);
+int kt_cuda_batchnorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float *dy, const float *x, const float *running_mean,
+                             const float *running_var, int64_t rows, int64_t C, float eps, int training, void *scratch);
+
+/* ---- softmax and losses over rows of (N, C) ---- */
+int kt_cuda_softmax(kt_cuda_ctx *c, float *y, const float *x, int64_t rows, int64_t C);
+int kt_cuda_softmax_bwd(kt_cuda_ctx *c, float *dx, const float *dy, const float *y, int64_t rows, int64_t C);
+size_t kt_cuda_softmax_ce_scratch(int64_t N);
+/* loss (1) as kt_cpu_softmax_ce. *bad_row: -1, or the first row whose label is outside [0, C) with
+ * that label in *bad_label (this waits for the check). */
+int kt_cuda_softmax_ce(kt_cuda_ctx *c, float *loss, const float *logits, const int32_t *labels, int64_t N, int64_t C,
+                       float smoothing, void *scratch, int64_t *bad_row, int32_t *bad_label);
+int kt_cuda_softmax_ce_bwd(kt_cuda_ctx *c, float *dlogits, const float *dloss, const float *logits, const int32_t *labels,
+                           int64_t N, int64_t C, float smoothing);
+int kt_cuda_bce_logits(kt_cuda_ctx *c, float *loss, const float *logits, const float *targets, int64_t n, void *scratch);
+int kt_cuda_bce_logits_bwd(kt_cuda_ctx *c, float *dlogits, const float *dloss, const float *logits, const float *targets,
+                           int64_t n);
+
+/* ---- pooling (NHWC) ---- */
+int kt_cuda_avgpool_fwd(kt_cuda_ctx *c, const kt_pool_shape *s, const float *x, float *y);
+int kt_cuda_avgpool_bwd(kt_cuda_ctx *c, const kt_pool_shape *s, const float *dy, float *dx);
+int kt_cuda_maxpool_fwd(kt_cuda_ctx *c, const kt_pool_shape *s, const float *x, float *y);
+int kt_cuda_maxpool_bwd(kt_cuda_ctx *c, const kt_pool_shape *s, const float *dy, const float *x, float *dx);
+
+/* ---- data movement ---- */
+/* y = x with axes permuted (y.shape[i] = x.shape[perm[i]]), elem bytes 1, 2, 4 or 8. */
+int kt_cuda_permute(kt_cuda_ctx *c, void *y, const void *x, int ndim, const int64_t *xshape, const int *perm, int elem);
+/* height rows of width floats: dst[r * dst_pitch + i] = src[r * src_pitch + i] (concat, slice). */
+int kt_cuda_copy_rows(kt_cuda_ctx *c, float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t width,
+                      int64_t height);
+
+/* ---- GEMM through cuBLAS, row-major as cblas: C = alpha op(A) op(B) + beta C ----
+ * ab: type of A and B; cty: type of C. f32 uses FP32 (or TF32 when enabled) compute, bf16 FP32 compute. */
+int kt_cuda_gemm(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                 int64_t lda, const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab,
+                 kt_cuda_dtype cty);
+/* batch products of contiguous (M,K)x(K,N) operands (shapes before the transposes, as kt_cpu_gemm_batched). */
+int kt_cuda_gemm_batched(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                         const void *A, const void *B, void *C, kt_cuda_dtype ab, kt_cuda_dtype cty);
+
+/* ---- depthwise convolution (NHWC, weight (C, 1, kh, kw)): our own kernels ---- */
+size_t kt_cuda_dwconv_scratch(const kt_conv_shape *s);
+int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                       void *scratch);
+int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
+                            void *scratch);
+size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s);
+/* Two stages: per-row-block partial sums, then a fixed-order sum over the blocks (deterministic). */
+int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
+                              void *scratch);
+
+/* ---- general convolution through cuDNN (NHWC data, weights reordered to (Co, kh, kw, Ci/g) in scratch) ----
+ * kind: 0 forward, 1 data gradient, 2 weight gradient. Planning chooses the algorithm once per geometry
+ * (cudnnFind, deterministic algorithms only) and says how much scratch the call needs. */
+int kt_cuda_conv_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s, size_t *scratch_bytes);
+int kt_cuda_conv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                     void *scratch, size_t scratch_bytes);
+int kt_cuda_conv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx, void *scratch,
+                          size_t scratch_bytes);
+int kt_cuda_conv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
+                            void *scratch, size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

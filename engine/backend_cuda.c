@@ -1,0 +1,483 @@
+/* The CUDA backend: maps each op to its kernel in kernels/cuda/ (the geometry derived from the node
+ * exactly as backend_cpu.c does). Memory comes from the planner through alloc, once; runs allocate
+ * nothing. Every kernel failure comes back as KT_ERR_CUDA with CUDA's message (exec names the node). */
+#include "engine/backend_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef KT_HAVE_CUDA
+
+#include "kernels/cuda/kt_cuda.h"
+
+static kt_cuda_ctx *CTX(const kt_backend *be) { return (kt_cuda_ctx *)be->ctx; }
+static float *F(const kt_node *n) { return (float *)n->data; }
+static int64_t rows_of(const kt_node *n) { return kt_node_numel(n) / n->shape[n->ndim - 1]; }
+static int64_t last(const kt_node *n) { return n->shape[n->ndim - 1]; }
+static kt_cuda_dtype cdt(const kt_node *n) { return n->dtype == KT_BF16 ? KT_CUDA_BF16 : KT_CUDA_F32; }
+
+static kt_status failed(kt_backend *be, kt_err *err) { return kt_err_set(err, KT_ERR_CUDA, "%s", kt_cuda_ctx_error(CTX(be))); }
+#define CK(call)                                   \
+    do {                                           \
+        if (call) return failed(be, err);          \
+    } while (0)
+
+static kt_conv_shape conv_shape_of(const kt_node *n, const kt_node *x, const kt_node *w) {
+    kt_conv_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .Ci = x->shape[3], .Co = w->shape[0],
+                       .kh = w->shape[2], .kw = w->shape[3], .sh = n->ip[0], .sw = n->ip[1], .ph = n->ip[2],
+                       .pw = n->ip[3], .groups = n->ip[4]};
+    kt_conv_shape_finish(&s);
+    return s;
+}
+
+/* forward (x, w), data gradient (dy, w; x dims in ip = this node's shape), weight gradient (dy, x) */
+static kt_conv_shape conv_geom(const kt_node *n) {
+    switch (n->op) {
+    case KT_OP_CONV2D: return conv_shape_of(n, n->src[0], n->src[1]);
+    case KT_OP_CONV2D_BWD_DATA: return conv_shape_of(n, n, n->src[1]);
+    default: return conv_shape_of(n, n->src[1], n);
+    }
+}
+
+static int conv_kind(const kt_node *n) { return n->op == KT_OP_CONV2D ? 0 : (n->op == KT_OP_CONV2D_BWD_DATA ? 1 : 2); }
+
+static int is_pointwise(const kt_conv_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0 && s->groups == 1;
+}
+
+static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) && !is_pointwise(s); }
+
+static kt_pool_shape pool_geom(const kt_node *n, const kt_node *x) {
+    kt_pool_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .kh = n->ip[0],
+                       .kw = n->ip[1], .sh = n->ip[2], .sw = n->ip[3], .ph = n->ip[4], .pw = n->ip[5],
+                       .count_include_pad = n->ip[6]};
+    s.Ho = (s.H + 2 * s.ph - s.kh) / s.sh + 1;
+    s.Wo = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
+    return s;
+}
+
+static kt_act act_of(int op) {
+    switch (op) {
+    case KT_OP_RELU: return KT_ACT_RELU;
+    case KT_OP_SILU: return KT_ACT_SILU;
+    case KT_OP_SIGMOID: return KT_ACT_SIGMOID;
+    default: return KT_ACT_GELU;
+    }
+}
+
+static void around_axis(const kt_node *n, int axis, int64_t *outer, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= n->shape[i];
+    for (int i = axis + 1; i < n->ndim; i++) *inner *= n->shape[i];
+}
+
+/* ---- what runs where ---- */
+
+static int all_dtype(const kt_node *n, kt_dtype dt) {
+    if (n->dtype != dt) return 0;
+    for (int i = 0; i < n->n_src; i++)
+        if (n->src[i]->dtype != dt) return 0;
+    return 1;
+}
+
+/* bf16 building blocks: activations in bf16, LayerNorm weights and biases in f32 */
+static int bf16_ok(const kt_node *n) {
+    const kt_node *const *s = (const kt_node *const *)n->src;
+    switch (n->op) {
+    case KT_OP_LINEAR: /* bf16 x and w, no bias, bf16 or f32 output */
+        return n->n_src == 2 && s[0]->dtype == KT_BF16 && s[1]->dtype == KT_BF16 && (n->dtype == KT_BF16 || n->dtype == KT_F32);
+    case KT_OP_MATMUL: return s[0]->dtype == KT_BF16 && s[1]->dtype == KT_BF16 && (n->dtype == KT_BF16 || n->dtype == KT_F32);
+    case KT_OP_GELU:
+    case KT_OP_RELU:
+    case KT_OP_SILU:
+    case KT_OP_SIGMOID:
+    case KT_OP_ADD:
+    case KT_OP_ACT_BWD: return all_dtype(n, KT_BF16);
+    case KT_OP_LAYERNORM:
+        return n->dtype == KT_BF16 && s[0]->dtype == KT_BF16 && (n->n_src == 1 || (s[1]->dtype == KT_F32 && s[2]->dtype == KT_F32));
+    case KT_OP_LAYERNORM_BWD_X:
+        return n->dtype == KT_BF16 && s[0]->dtype == KT_BF16 && s[1]->dtype == KT_BF16 && (n->n_src == 2 || s[2]->dtype == KT_F32);
+    default: return 0;
+    }
+}
+
+static int cuda_supports(const kt_backend *be, const kt_node *n) {
+    switch (n->op) {
+    case KT_OP_INPUT:
+    case KT_OP_PARAM:
+    case KT_OP_RESHAPE: return 1;
+    case KT_OP_PERMUTE:
+    case KT_OP_COPY: return n->dtype == n->src[0]->dtype;
+    case KT_OP_SOFTMAX_CE: return n->dtype == KT_F32 && n->src[0]->dtype == KT_F32 && n->src[1]->dtype == KT_I32;
+    case KT_OP_SOFTMAX_CE_BWD:
+        return n->dtype == KT_F32 && n->src[0]->dtype == KT_F32 && n->src[1]->dtype == KT_F32 && n->src[2]->dtype == KT_I32;
+    case KT_OP_CONV2D:
+    case KT_OP_CONV2D_BWD_DATA:
+    case KT_OP_CONV2D_BWD_WEIGHT: {
+        if (!all_dtype(n, KT_F32)) return 0;
+        kt_conv_shape s = conv_geom(n);
+        size_t bytes;
+        return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0;
+    }
+    default:
+        if (n->op <= KT_OP_NONE || n->op >= KT_OP_COUNT) return 0;
+        return all_dtype(n, KT_F32) || bf16_ok(n);
+    }
+}
+
+static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
+    switch (n->op) {
+    case KT_OP_CONV2D:
+    case KT_OP_CONV2D_BWD_DATA:
+    case KT_OP_CONV2D_BWD_WEIGHT: {
+        kt_conv_shape s = conv_geom(n);
+        size_t bytes = 0;
+        if (kt_conv_is_depthwise(&s))
+            return n->op == KT_OP_CONV2D_BWD_WEIGHT ? kt_cuda_dwconv_bwd_weight_scratch(&s) : kt_cuda_dwconv_scratch(&s);
+        if (is_pointwise(&s)) return 0;
+        return kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0 ? bytes : 0;
+    }
+    case KT_OP_REDUCE_ROWS:
+    case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(rows_of(n->src[0]), last(n->src[0]));
+    case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(rows_of(n->src[1]), n->shape[1]);
+    case KT_OP_BATCHNORM:
+    case KT_OP_BATCHNORM_BWD_X:
+    case KT_OP_BATCHNORM_BWD_WB: {
+        const kt_node *x = n->op == KT_OP_BATCHNORM ? n->src[0] : n->src[1];
+        return kt_cuda_batchnorm_scratch(rows_of(x), last(x));
+    }
+    case KT_OP_SUM: return kt_cuda_sum_scratch(kt_node_numel(n->src[0]));
+    case KT_OP_BCE_LOGITS: return kt_cuda_sum_scratch(kt_node_numel(n->src[0]));
+    case KT_OP_SOFTMAX_CE: return kt_cuda_softmax_ce_scratch(n->src[0]->shape[0]);
+    default: return 0;
+    }
+}
+
+/* ---- running ---- */
+
+static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
+    kt_cuda_ctx *c = CTX(be);
+    kt_node **s = n->src;
+    kt_conv_shape cs = conv_geom(n);
+    int64_t M = cs.N * cs.Ho * cs.Wo;
+    if (n->op == KT_OP_CONV2D) {
+        const float *b = n->n_src > 2 ? F(s[2]) : NULL;
+        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch));
+        else if (!is_pointwise(&cs)) CK(kt_cuda_conv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch, n->scratch_bytes));
+        else {
+            if (b) CK(kt_cuda_fill_rows(c, F(n), b, M, cs.Co));
+            /* y (M, Co) = x (M, Ci) w^T */
+            CK(kt_cuda_gemm(c, 0, 1, M, cs.Co, cs.Ci, 1.0f, F(s[0]), cs.Ci, F(s[1]), cs.Ci, b ? 1.0f : 0.0f, F(n), cs.Co,
+                            KT_CUDA_F32, KT_CUDA_F32));
+        }
+    } else if (n->op == KT_OP_CONV2D_BWD_DATA) {
+        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch));
+        else if (!is_pointwise(&cs)) CK(kt_cuda_conv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch, n->scratch_bytes));
+        else /* dx (M, Ci) = dy (M, Co) w (Co, Ci) */
+            CK(kt_cuda_gemm(c, 0, 0, M, cs.Ci, cs.Co, 1.0f, F(s[0]), cs.Co, F(s[1]), cs.Ci, 0.0f, F(n), cs.Ci, KT_CUDA_F32,
+                            KT_CUDA_F32));
+    } else {
+        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_bwd_weight(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch));
+        else if (!is_pointwise(&cs)) CK(kt_cuda_conv_bwd_weight(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch, n->scratch_bytes));
+        else /* dw (Co, Ci) = dy^T (Co, M) x (M, Ci) */
+            CK(kt_cuda_gemm(c, 1, 0, cs.Co, cs.Ci, M, 1.0f, F(s[0]), cs.Co, F(s[1]), cs.Ci, 0.0f, F(n), cs.Ci, KT_CUDA_F32,
+                            KT_CUDA_F32));
+    }
+    return KT_OK;
+}
+
+/* Dropout and drop path: identity outside training (or p = 0), else the CPU backend's masks. */
+static kt_status dropout_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_err *err) {
+    kt_cuda_ctx *c = CTX(be);
+    int fwd = n->op == KT_OP_DROPOUT || n->op == KT_OP_DROP_PATH;
+    int path = n->op == KT_OP_DROP_PATH || n->op == KT_OP_DROP_PATH_BWD;
+    int64_t numel = kt_node_numel(n);
+    if (!g->training || n->fp[0] == 0.0f) CK(kt_cuda_copy(c, n->data, n->src[0]->data, kt_node_bytes(n)));
+    else {
+        uint64_t key = kt_dropout_key(g, fwd ? n->id : n->ip[0]);
+        if (path) CK(kt_cuda_drop_path(c, F(n), F(n->src[0]), n->shape[0], numel / n->shape[0], n->fp[0], key));
+        else CK(kt_cuda_dropout(c, F(n), F(n->src[0]), numel, n->fp[0], key));
+    }
+    return KT_OK;
+}
+
+static kt_status shape_compute(kt_backend *be, kt_node *n, kt_err *err) {
+    kt_cuda_ctx *c = CTX(be);
+    kt_node **s = n->src;
+    int64_t outer, inner;
+    switch (n->op) {
+    case KT_OP_PERMUTE: {
+        int perm[KT_MAX_DIMS];
+        for (int i = 0; i < n->ndim; i++) perm[i] = n->ip[i];
+        CK(kt_cuda_permute(c, n->data, s[0]->data, s[0]->ndim, s[0]->shape, perm, (int)kt_dtype_size(n->dtype)));
+        break;
+    }
+    case KT_OP_CONCAT: {
+        int axis = n->ip[0];
+        around_axis(n, axis, &outer, &inner);
+        int64_t total = n->shape[axis], off = 0;
+        for (int i = 0; i < n->n_src; i++) {
+            int64_t len = s[i]->shape[axis];
+            CK(kt_cuda_copy_rows(c, F(n) + off * inner, total * inner, F(s[i]), len * inner, len * inner, outer));
+            off += len;
+        }
+        break;
+    }
+    case KT_OP_SLICE: {
+        int64_t axis_len = s[0]->shape[n->ip[0]], start = n->ip[1], len = n->ip[2];
+        around_axis(s[0], n->ip[0], &outer, &inner);
+        CK(kt_cuda_copy_rows(c, F(n), len * inner, F(s[0]) + start * inner, axis_len * inner, len * inner, outer));
+        break;
+    }
+    default: { /* KT_OP_SLICE_BWD */
+        int64_t axis_len = n->shape[n->ip[0]], start = n->ip[1], len = n->ip[2];
+        around_axis(n, n->ip[0], &outer, &inner);
+        CK(kt_cuda_ctx_memset(c, n->data, 0, kt_node_bytes(n)));
+        CK(kt_cuda_copy_rows(c, F(n) + start * inner, axis_len * inner, F(s[0]), len * inner, len * inner, outer));
+        break;
+    }
+    }
+    return KT_OK;
+}
+
+static kt_status bf16_compute(kt_backend *be, kt_node *n, kt_err *err) {
+    kt_cuda_ctx *c = CTX(be);
+    kt_node **s = n->src;
+    int64_t numel = kt_node_numel(n);
+    switch (n->op) {
+    case KT_OP_ADD: CK(kt_cuda_add_bf16(c, n->data, s[0]->data, s[1]->data, numel)); break;
+    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd_bf16(c, act_of(n->ip[0]), n->data, s[0]->data, s[1]->data, numel)); break;
+    case KT_OP_LAYERNORM:
+        CK(kt_cuda_layernorm_fwd_bf16(c, n->data, s[0]->data, n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL,
+                                      rows_of(n), last(n), n->fp[0]));
+        break;
+    case KT_OP_LAYERNORM_BWD_X:
+        CK(kt_cuda_layernorm_bwd_x_bf16(c, n->data, s[0]->data, s[1]->data, n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), last(n),
+                                        n->fp[0]));
+        break;
+    default: CK(kt_cuda_act_fwd_bf16(c, act_of(n->op), n->data, s[0]->data, numel)); break;
+    }
+    return KT_OK;
+}
+
+static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_err *err) {
+    kt_cuda_ctx *c = CTX(be);
+    kt_node **s = n->src;
+    int64_t numel = kt_node_numel(n);
+    if (n->dtype == KT_BF16 && n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL && n->op != KT_OP_PERMUTE && n->op != KT_OP_COPY)
+        return bf16_compute(be, n, err);
+    switch (n->op) {
+    case KT_OP_CONV2D:
+    case KT_OP_CONV2D_BWD_DATA:
+    case KT_OP_CONV2D_BWD_WEIGHT: return conv_compute(be, n, err);
+    case KT_OP_LINEAR: {
+        int64_t K = s[1]->shape[1], O = s[1]->shape[0], M = kt_node_numel(s[0]) / K;
+        int bias = n->n_src > 2;
+        if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
+        CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, s[0]->data, K, s[1]->data, K, bias ? 1.0f : 0.0f, n->data, O, cdt(s[0]), cdt(n)));
+        break;
+    }
+    case KT_OP_MATMUL: {
+        int ta = n->ip[0], tb = n->ip[1], o = n->ndim - 2;
+        int64_t M = n->shape[o], N = n->shape[o + 1], K = ta ? s[0]->shape[o] : s[0]->shape[o + 1];
+        CK(kt_cuda_gemm_batched(c, ta, tb, o ? n->shape[0] : 1, M, N, K, s[0]->data, s[1]->data, n->data, cdt(s[0]), cdt(n)));
+        break;
+    }
+    case KT_OP_LAYERNORM:
+        CK(kt_cuda_layernorm_fwd(c, F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, rows_of(n),
+                                 last(n), n->fp[0]));
+        break;
+    case KT_OP_LAYERNORM_BWD_X:
+        CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), last(n), n->fp[0]));
+        break;
+    case KT_OP_LAYERNORM_BWD_WB:
+        CK(kt_cuda_layernorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), rows_of(s[1]), n->shape[1], n->fp[0], n->scratch));
+        break;
+    case KT_OP_BATCHNORM:
+        CK(kt_cuda_batchnorm_fwd(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), rows_of(n), last(n), n->fp[0], n->fp[1],
+                                 g->training, n->scratch));
+        break;
+    case KT_OP_BATCHNORM_BWD_X:
+        CK(kt_cuda_batchnorm_bwd_x(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[4]), rows_of(n), last(n), n->fp[0], g->training,
+                                   n->scratch));
+        break;
+    case KT_OP_BATCHNORM_BWD_WB:
+        CK(kt_cuda_batchnorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), rows_of(s[1]), n->shape[1], n->fp[0],
+                                    g->training, n->scratch));
+        break;
+    case KT_OP_GELU:
+    case KT_OP_RELU:
+    case KT_OP_SILU:
+    case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, act_of(n->op), F(n), F(s[0]), numel)); break;
+    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd(c, act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), numel)); break;
+    case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
+    case KT_OP_MUL:
+        if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
+        else CK(kt_cuda_mul_bcast(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n)));
+        break;
+    case KT_OP_MUL_BCAST_BWD: CK(kt_cuda_mul_bcast_bwd(c, F(n), F(s[0]), F(s[1]), rows_of(s[0]), n->shape[0], n->scratch)); break;
+    case KT_OP_SCALE: CK(kt_cuda_scale(c, F(n), F(s[0]), n->fp[0], numel)); break;
+    case KT_OP_BIAS: CK(kt_cuda_bias(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n))); break;
+    case KT_OP_REDUCE_ROWS: CK(kt_cuda_reduce_rows(c, F(n), F(s[0]), rows_of(s[0]), n->shape[0], n->scratch)); break;
+    case KT_OP_AVGPOOL2D: {
+        kt_pool_shape ps = pool_geom(n, s[0]);
+        CK(kt_cuda_avgpool_fwd(c, &ps, F(s[0]), F(n)));
+        break;
+    }
+    case KT_OP_AVGPOOL2D_BWD: {
+        kt_pool_shape ps = pool_geom(n, n);
+        CK(kt_cuda_avgpool_bwd(c, &ps, F(s[0]), F(n)));
+        break;
+    }
+    case KT_OP_MAXPOOL2D: {
+        kt_pool_shape ps = pool_geom(n, s[0]);
+        CK(kt_cuda_maxpool_fwd(c, &ps, F(s[0]), F(n)));
+        break;
+    }
+    case KT_OP_MAXPOOL2D_BWD: {
+        kt_pool_shape ps = pool_geom(n, n);
+        CK(kt_cuda_maxpool_bwd(c, &ps, F(s[0]), F(s[1]), F(n)));
+        break;
+    }
+    case KT_OP_GLOBAL_AVGPOOL:
+        CK(kt_cuda_gap_fwd(c, F(s[0]), F(n), s[0]->shape[0], s[0]->shape[1] * s[0]->shape[2], s[0]->shape[3]));
+        break;
+    case KT_OP_GLOBAL_AVGPOOL_BWD: CK(kt_cuda_gap_bwd(c, F(s[0]), F(n), n->shape[0], n->shape[1] * n->shape[2], n->shape[3])); break;
+    case KT_OP_DROPOUT:
+    case KT_OP_DROPOUT_BWD:
+    case KT_OP_DROP_PATH:
+    case KT_OP_DROP_PATH_BWD: return dropout_compute(be, g, n, err);
+    case KT_OP_SOFTMAX: CK(kt_cuda_softmax(c, F(n), F(s[0]), rows_of(n), last(n))); break;
+    case KT_OP_SOFTMAX_BWD: CK(kt_cuda_softmax_bwd(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n))); break;
+    case KT_OP_SOFTMAX_CE: {
+        int64_t bad = -1;
+        int32_t label = 0;
+        CK(kt_cuda_softmax_ce(c, F(n), F(s[0]), (const int32_t *)s[1]->data, s[0]->shape[0], s[0]->shape[1], n->fp[0], n->scratch,
+                              &bad, &label));
+        if (bad >= 0)
+            return kt_err_set(err, KT_ERR_ARG, "label %d of row %lld is outside the %lld classes of %s", label, (long long)bad,
+                              (long long)s[0]->shape[1], s[1]->name);
+        break;
+    }
+    case KT_OP_SOFTMAX_CE_BWD:
+        CK(kt_cuda_softmax_ce_bwd(c, F(n), F(s[0]), F(s[1]), (const int32_t *)s[2]->data, n->shape[0], n->shape[1], n->fp[0]));
+        break;
+    case KT_OP_BCE_LOGITS: CK(kt_cuda_bce_logits(c, F(n), F(s[0]), F(s[1]), kt_node_numel(s[0]), n->scratch)); break;
+    case KT_OP_BCE_LOGITS_BWD: CK(kt_cuda_bce_logits_bwd(c, F(n), F(s[0]), F(s[1]), F(s[2]), numel)); break;
+    case KT_OP_SUM: CK(kt_cuda_sum(c, F(n), F(s[0]), kt_node_numel(s[0]), n->fp[0], n->scratch)); break;
+    case KT_OP_SUM_BWD: CK(kt_cuda_fill_scaled(c, F(n), F(s[0]), numel, n->fp[0])); break;
+    case KT_OP_PERMUTE:
+    case KT_OP_CONCAT:
+    case KT_OP_SLICE:
+    case KT_OP_SLICE_BWD: return shape_compute(be, n, err);
+    case KT_OP_COPY: CK(kt_cuda_copy(c, n->data, s[0]->data, kt_node_bytes(n))); break;
+    default: return kt_err_set(err, KT_ERR_UNSUPPORTED, "cuda backend: no kernel for op %s", kt_op_name(n->op));
+    }
+    return KT_OK;
+}
+
+/* ---- memory and sweeps ---- */
+
+static kt_status cuda_alloc(kt_backend *be, size_t bytes, void **ptr, kt_err *err) {
+    if (kt_cuda_ctx_alloc(CTX(be), ptr, bytes)) return kt_err_set(err, KT_ERR_NOMEM, "%s", kt_cuda_ctx_error(CTX(be)));
+    return KT_OK;
+}
+
+static void cuda_release(kt_backend *be, void *ptr) { kt_cuda_ctx_free(CTX(be), ptr); }
+
+static kt_status cuda_copy(kt_backend *be, void *dst, const void *src, size_t bytes, kt_err *err) {
+    CK(kt_cuda_ctx_copy(CTX(be), dst, src, bytes));
+    return KT_OK;
+}
+
+static kt_status cuda_memzero(kt_backend *be, void *dst, size_t bytes, kt_err *err) {
+    CK(kt_cuda_ctx_memset(CTX(be), dst, 0, bytes));
+    return KT_OK;
+}
+
+static kt_status cuda_adamw(kt_backend *be, float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
+                            float beta2, float eps, float wd, int64_t step, kt_err *err) {
+    kt_adamw_hp hp = {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = wd, .step = step};
+    CK(kt_cuda_adamw(CTX(be), p, g, m, v, n, &hp));
+    return KT_OK;
+}
+
+static kt_status cuda_sumsq(kt_backend *be, const float *x, int64_t n, double *out, kt_err *err) {
+    CK(kt_cuda_sumsq(CTX(be), x, n, out));
+    return KT_OK;
+}
+
+static kt_status cuda_scale(kt_backend *be, float *x, int64_t n, float s, kt_err *err) {
+    CK(kt_cuda_scale(CTX(be), x, x, s, n));
+    return KT_OK;
+}
+
+static kt_status cuda_sync(kt_backend *be, kt_err *err) {
+    CK(kt_cuda_ctx_sync(CTX(be)));
+    return KT_OK;
+}
+
+static void cuda_destroy(kt_backend *be) {
+    if (!be) return;
+    kt_cuda_ctx_destroy(CTX(be));
+    free(be);
+}
+
+kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
+    *out = NULL;
+    char msg[512];
+    kt_cuda_ctx *c = NULL;
+    if (kt_cuda_ctx_create(&c, device, msg, sizeof msg)) return kt_err_set(err, KT_ERR_CUDA, "cuda backend: %s", msg);
+    kt_backend *be = calloc(1, sizeof *be);
+    if (!be) {
+        kt_cuda_ctx_destroy(c);
+        return kt_err_set(err, KT_ERR_NOMEM, "no memory for the cuda backend");
+    }
+    *be = (kt_backend){.name = "cuda",
+                       .device = KT_CUDA,
+                       .supports = cuda_supports,
+                       .scratch_bytes = cuda_scratch,
+                       .alloc = cuda_alloc,
+                       .release = cuda_release,
+                       .upload = cuda_copy,
+                       .download = cuda_copy,
+                       .memzero = cuda_memzero,
+                       .compute = cuda_compute,
+                       .adamw = cuda_adamw,
+                       .sumsq = cuda_sumsq,
+                       .scale = cuda_scale,
+                       .sync = cuda_sync,
+                       .destroy = cuda_destroy,
+                       .ctx = c};
+    *out = be;
+    return KT_OK;
+}
+
+kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err) {
+    if (!kt_backend_is_cuda(be)) return kt_err_set(err, KT_ERR_ARG, "TF32 is a setting of the cuda backend, not of %s", be ? be->name : "NULL");
+    kt_cuda_ctx_set_tf32(CTX(be), on);
+    return KT_OK;
+}
+
+int kt_backend_cuda_available(void) { return kt_cuda_available(); }
+
+#else /* a build without CUDA: the backend is absent, and says so */
+
+kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
+    (void)device;
+    *out = NULL;
+    return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend (configure with a CUDA toolkit and -DKT_CUDA=ON)");
+}
+
+kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err) {
+    (void)be;
+    (void)on;
+    return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
+
+int kt_backend_cuda_available(void) { return 0; }
+
+#endif
+
+int kt_backend_is_cuda(const kt_backend *be) { return be && be->device == KT_CUDA && be->name && !strcmp(be->name, "cuda"); }

@@ -1,0 +1,160 @@
+// The CUDA context of a backend: device, stream, cuBLAS/cuDNN handles and the workspaces that keep
+// runs free of allocations; error messages for every failure.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/kt_cuda_internal.cuh"
+
+void kt_cuda_conv_plans_free(kt_cuda_ctx *c); /* conv_cudnn.cu */
+
+#define BLAS_WS_BYTES (32u << 20) /* NVIDIA's recommended cuBLAS workspace for Hopper */
+
+int kt_cu_errf(kt_cuda_ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+int kt_cu_check(kt_cuda_ctx *c, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return 0;
+    return kt_cu_errf(c, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+int kt_cu_launched(kt_cuda_ctx *c, const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return 0;
+    return kt_cu_errf(c, "launching %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+static void say(char *msg, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t n, const char *fmt, ...) {
+    if (!msg || !n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, n, fmt, ap);
+    va_end(ap);
+}
+
+extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size_t ml) {
+    *out = NULL;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        say(msg, ml, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "the driver lists none");
+        return 1;
+    }
+    if (device < 0 || device >= count) {
+        say(msg, ml, "CUDA device %d does not exist (this machine has %d)", device, count);
+        return 1;
+    }
+    kt_cuda_ctx *c = (kt_cuda_ctx *)calloc(1, sizeof *c);
+    if (!c) {
+        say(msg, ml, "no host memory for a CUDA context");
+        return 1;
+    }
+    c->device = device;
+    c->stream = 0; /* the legacy default stream: plain cudaMemcpy calls stay ordered with kernels */
+    const char *what = "cudaSetDevice";
+    e = cudaSetDevice(device);
+    if (e == cudaSuccess) {
+        what = "cudaDeviceGetAttribute";
+        e = cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device);
+    }
+    if (e == cudaSuccess) {
+        what = "cuBLAS workspace";
+        e = cudaMalloc(&c->blas_ws, BLAS_WS_BYTES);
+    }
+    if (e == cudaSuccess) {
+        what = "reduction slots";
+        e = cudaMalloc((void **)&c->red, sizeof(double) * (KT_CU_SUM_BLOCKS + 1));
+    }
+    if (e != cudaSuccess) {
+        say(msg, ml, "%s: %s", what, cudaGetErrorString(e));
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
+    c->blas_ws_bytes = BLAS_WS_BYTES;
+    cublasStatus_t bs = cublasCreate(&c->blas);
+    if (bs != CUBLAS_STATUS_SUCCESS) c->blas = NULL;
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        say(msg, ml, "cuBLAS setup failed: %s", cublasGetStatusString(bs));
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
+    cudnnStatus_t ds = cudnnCreate(&c->dnn);
+    if (ds != CUDNN_STATUS_SUCCESS) c->dnn = NULL;
+    if (ds == CUDNN_STATUS_SUCCESS) ds = cudnnSetStream(c->dnn, c->stream);
+    if (ds != CUDNN_STATUS_SUCCESS) {
+        say(msg, ml, "cuDNN setup failed: %s", cudnnGetErrorString(ds));
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
+    *out = c;
+    return 0;
+}
+
+extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
+    if (!c) return;
+    cudaSetDevice(c->device);
+    cudaDeviceSynchronize();
+    kt_cuda_conv_plans_free(c);
+    if (c->dnn) cudnnDestroy(c->dnn);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->blas_ws) cudaFree(c->blas_ws);
+    if (c->red) cudaFree(c->red);
+    cudaGetLastError();
+    free(c);
+}
+
+extern "C" const char *kt_cuda_ctx_error(const kt_cuda_ctx *c) { return c ? c->err : "no CUDA context"; }
+
+extern "C" void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on) {
+    if (c->tf32 != (on != 0)) kt_cuda_conv_plans_free(c); /* cuDNN choices depend on the math mode */
+    c->tf32 = on != 0;
+}
+
+extern "C" int kt_cuda_ctx_tf32(const kt_cuda_ctx *c) { return c->tf32; }
+
+extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
+    cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 256);
+    if (e == cudaSuccess) return 0;
+    *ptr = NULL;
+    cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+    size_t fr = 0, tot = 0;
+    cudaMemGetInfo(&fr, &tot);
+    return kt_cu_errf(c, "cannot allocate %.1f MiB on GPU %d (%.1f of %.1f MiB free): %s", (double)bytes / 1048576.0, c->device,
+                      (double)fr / 1048576.0, (double)tot / 1048576.0, cudaGetErrorString(e));
+}
+
+extern "C" void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr) {
+    (void)c;
+    if (ptr) cudaFree(ptr);
+}
+
+extern "C" int kt_cuda_ctx_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return 0;
+    /* cudaMemcpyDefault: unified addressing tells host from device pointers */
+    return kt_cu_check(c, cudaMemcpy(dst, src, bytes, cudaMemcpyDefault), "copy between host and GPU");
+}
+
+extern "C" int kt_cuda_ctx_memset(kt_cuda_ctx *c, void *dst, int byte, size_t bytes) {
+    if (!bytes) return 0;
+    return kt_cu_check(c, cudaMemsetAsync(dst, byte, bytes, c->stream), "cudaMemsetAsync");
+}
+
+extern "C" int kt_cuda_ctx_sync(kt_cuda_ctx *c) {
+    return kt_cu_check(c, cudaStreamSynchronize(c->stream), "waiting for the GPU (a kernel failed while running)");
+}
+
+extern "C" int kt_cuda_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return 0;
+    return kt_cu_check(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream), "copy on the GPU");
+}

@@ -1,0 +1,104 @@
+// Shared by the .cu files only: the context struct, error helpers, launch sizing, warp reductions
+// and the device copy of base/rng.h's counter hash (dropout masks equal to the CPU backend's).
+#ifndef KT_CUDA_INTERNAL_CUH
+#define KT_CUDA_INTERNAL_CUH
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stdint.h>
+
+#include "kernels/cuda/kt_cuda.h"
+
+struct kt_cu_convplan; /* conv_cudnn.cu */
+
+struct kt_cuda_ctx {
+    int device;
+    int sm_count;
+    cudaStream_t stream;         /* every launch, cuBLAS and cuDNN call goes here (in order) */
+    cublasHandle_t blas;
+    cudnnHandle_t dnn;
+    void *blas_ws;               /* cuBLAS workspace (device), set once so GEMMs never allocate */
+    size_t blas_ws_bytes;
+    double *red;                 /* (KT_CU_SUM_BLOCKS + 1) device doubles for sumsq */
+    int tf32;
+    struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
+    int n_plans, cap_plans;
+    char err[768];
+};
+
+/* Records a message in c->err and returns 1. */
+int kt_cu_errf(kt_cuda_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns 0 for cudaSuccess, else records "what: CUDA's message" and returns 1. */
+int kt_cu_check(kt_cuda_ctx *c, cudaError_t e, const char *what);
+/* After a launch: 0, or the launch error named by what. */
+int kt_cu_launched(kt_cuda_ctx *c, const char *what);
+
+#define KT_CU_THREADS 256
+#define KT_CU_SUM_BLOCKS 256 /* most blocks of a full reduction (partials summed in order) */
+
+/* Blocks for a grid-stride loop over n items. */
+static inline unsigned kt_cu_blocks(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > (1 << 20)) b = 1 << 20;
+    return (unsigned)b;
+}
+
+#define KT_CU_LOOP(i, n) \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+/* Row blocks of a column reduction over rows: depends on rows only, so results are the same bits
+ * whatever the device. */
+static inline int64_t kt_cu_row_blocks(int64_t rows) {
+    int64_t b = (rows + 63) / 64;
+    return b < 1 ? 1 : (b > 1024 ? 1024 : b);
+}
+
+__device__ __forceinline__ float kt_cu_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ double kt_cu_warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float kt_cu_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* base/rng.c's splitmix64 and kt_hash_u64, bit for bit. */
+__device__ __forceinline__ uint64_t kt_cu_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ float kt_cu_hash_uniform(uint64_t key, uint64_t counter) {
+    uint64_t x = key ^ (counter * 0xD1B54A32D192ED03ull);
+    uint64_t a = kt_cu_splitmix64(&x);
+    uint64_t h = a ^ kt_cu_splitmix64(&x);
+    return (float)(h >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Column reductions over rows of (rows, C) (reduce.cu), deterministic:
+ *   SUM    out0 = sum a                       DOT   out0 = sum a*b
+ *   SQDEV  out0 = sum (a - cm[c])^2           BNGRAD out0 = sum a, out1 = sum a*(b - cm[c])*cr[c]
+ *   LNWB   out0 = sum a*(b - rs[2r])*rs[2r+1], out1 = sum a   (rs: per-row float mean, rstd)
+ * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
+enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB };
+size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);
+int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+                 int64_t rows, int64_t C, double *part, double div, float *outf, double *outd);
+/* loss (1) = mean BCE-with-logits term over n; part: kt_cuda_sum_scratch(n) bytes */
+int kt_cu_bce_sum(kt_cuda_ctx *c, float *loss, const float *logits, const float *targets, int64_t n, double *part);
+
+/* Rounds up to a multiple of 256 bytes (sub-buffers carved out of one scratch block). */
+static inline size_t kt_cu_align(size_t n) { return (n + 255) & ~(size_t)255; }
+
+#endif

@@ -1,0 +1,202 @@
+// Deterministic reductions. Column sums over rows of (rows, C) run in two stages: a grid of
+// (32 channels x row block) tiles writes double partials, then one thread per output sums the
+// blocks in block order. Full sums do the same over element blocks. Block counts depend on the
+// problem size only, so every run (and every GPU) adds the same numbers in the same order.
+#include "kernels/cuda/kt_cuda_internal.cuh"
+
+#define TY 8 /* row phases per column tile */
+
+static int nout_of(int mode) { return mode == KT_CR_BNGRAD || mode == KT_CR_LNWB ? 2 : 1; }
+
+size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
+    return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
+}
+
+/* Row r's contribution to output 0 / 1 of column c. */
+template <int MODE>
+__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+                                        int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
+    int64_t i = r * C + c;
+    if (MODE == KT_CR_SUM) {
+        *t0 = a[i];
+    } else if (MODE == KT_CR_DOT) {
+        *t0 = a[i] * b[i]; /* float product, as the CPU's p += dy * a */
+    } else if (MODE == KT_CR_SQDEV) {
+        double d = (double)a[i] - cm[c];
+        *t0 = d * d;
+    } else if (MODE == KT_CR_BNGRAD) { /* a = dy, b = x */
+        double d = a[i];
+        *t0 = d;
+        *t1 = d * ((double)b[i] - cm[c]) * cr[c];
+    } else { /* KT_CR_LNWB: a = dy, b = x, rs = (rows, 2) float mean, rstd */
+        *t0 = a[i] * (b[i] - rs[2 * r]) * rs[2 * r + 1]; /* the CPU's order of operations */
+        *t1 = a[i];
+    }
+}
+
+template <int MODE>
+__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, int64_t rows,
+                         int64_t C, int64_t nb, double *part) {
+    __shared__ double s0[TY][33], s1[TY][33];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int64_t c = blockIdx.x * 32 + tx, blk = blockIdx.y;
+    int64_t r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
+    double acc0 = 0, acc1 = 0;
+    if (c < C)
+        for (int64_t r = r0 + ty; r < r1; r += TY) {
+            double t0 = 0, t1 = 0;
+            cr_term<MODE>(a, b, cm, cr, rs, r, c, C, &t0, &t1);
+            acc0 += t0;
+            acc1 += t1;
+        }
+    s0[ty][tx] = acc0;
+    s1[ty][tx] = acc1;
+    __syncthreads();
+    if (ty == 0 && c < C) {
+        double t0 = 0, t1 = 0;
+        for (int k = 0; k < TY; k++) {
+            t0 += s0[k][tx];
+            t1 += s1[k][tx];
+        }
+        const int nout = (MODE == KT_CR_BNGRAD || MODE == KT_CR_LNWB) ? 2 : 1;
+        part[(blk * nout) * C + c] = t0;
+        if (nout == 2) part[(blk * nout + 1) * C + c] = t1;
+    }
+}
+
+__global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, double *outd) {
+    KT_CU_LOOP(i, nout * C) {
+        int64_t k = i / C, c = i % C;
+        double s = 0;
+        for (int64_t b = 0; b < nb; b++) s += part[(b * nout + k) * C + c];
+        s = s / div;
+        if (outf) outf[i] = (float)s;
+        if (outd) outd[i] = s;
+    }
+}
+
+int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+                 int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
+    int64_t nb = kt_cu_row_blocks(rows);
+    dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb), block(32, TY);
+    switch (mode) {
+    case KT_CR_SUM: k_colred<KT_CR_SUM><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    case KT_CR_DOT: k_colred<KT_CR_DOT><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    case KT_CR_SQDEV: k_colred<KT_CR_SQDEV><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    case KT_CR_BNGRAD: k_colred<KT_CR_BNGRAD><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    default: k_colred<KT_CR_LNWB><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    }
+    if (kt_cu_launched(c, "column reduction (partials)")) return 1;
+    int nout = nout_of(mode);
+    k_colred_final<<<kt_cu_blocks(nout * C, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outd);
+    return kt_cu_launched(c, "column reduction (final)");
+}
+
+extern "C" size_t kt_cuda_reduce_rows_scratch(int64_t rows, int64_t C) { return kt_cu_colred_scratch(KT_CR_SUM, rows, C); }
+
+extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, int64_t rows, int64_t C, void *scratch) {
+    return kt_cu_colred(c, KT_CR_SUM, x, NULL, NULL, NULL, NULL, rows, C, (double *)scratch, 1.0, out, NULL);
+}
+
+extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,
+                                     void *scratch) {
+    return kt_cu_colred(c, KT_CR_DOT, dy, a, NULL, NULL, NULL, rows, C, (double *)scratch, 1.0, out, NULL);
+}
+
+/* ---- full sums ---- */
+
+enum { FS_SUM, FS_SUMSQ, FS_BCE };
+
+static int64_t sum_blocks(int64_t n) {
+    int64_t b = (n + 2047) / 2048;
+    return b < 1 ? 1 : (b > KT_CU_SUM_BLOCKS ? KT_CU_SUM_BLOCKS : b);
+}
+
+template <int MODE> __device__ __forceinline__ double fs_term(const float *a, const float *b, int64_t i) {
+    if (MODE == FS_SUM) return a[i];
+    if (MODE == FS_SUMSQ) return (double)a[i] * a[i];
+    double x = a[i], t = b[i]; /* BCE with logits, as kernels/cpu/loss.c */
+    return (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
+}
+
+template <int MODE> __global__ void k_sum_partial(const float *a, const float *b, int64_t n, int64_t nb, double *part) {
+    __shared__ double sh[KT_CU_THREADS];
+    int t = threadIdx.x;
+    int64_t blk = blockIdx.x, i0 = n * blk / nb, i1 = n * (blk + 1) / nb;
+    double acc = 0;
+    for (int64_t i = i0 + t; i < i1; i += KT_CU_THREADS) acc += fs_term<MODE>(a, b, i);
+    sh[t] = acc;
+    __syncthreads();
+    for (int s = KT_CU_THREADS / 2; s > 0; s >>= 1) {
+        if (t < s) sh[t] += sh[t + s];
+        __syncthreads();
+    }
+    if (t == 0) part[blk] = sh[0];
+}
+
+/* one thread: out = sum * mul, or sum / div when div != 0 */
+__global__ void k_sum_final(const double *part, int64_t nb, double mul, double div, float *outf, double *outd) {
+    if (blockIdx.x || threadIdx.x) return;
+    double s = 0;
+    for (int64_t b = 0; b < nb; b++) s += part[b];
+    s = div != 0 ? s / div : s * mul;
+    if (outf) outf[0] = (float)s;
+    if (outd) outd[0] = s;
+}
+
+static int full_sum(kt_cuda_ctx *c, int mode, const float *a, const float *b, int64_t n, double *part, double mul, double div,
+                    float *outf, double *outd) {
+    int64_t nb = sum_blocks(n);
+    if (mode == FS_SUM) k_sum_partial<FS_SUM><<<(unsigned)nb, KT_CU_THREADS, 0, c->stream>>>(a, b, n, nb, part);
+    else if (mode == FS_SUMSQ) k_sum_partial<FS_SUMSQ><<<(unsigned)nb, KT_CU_THREADS, 0, c->stream>>>(a, b, n, nb, part);
+    else k_sum_partial<FS_BCE><<<(unsigned)nb, KT_CU_THREADS, 0, c->stream>>>(a, b, n, nb, part);
+    if (kt_cu_launched(c, "sum (partials)")) return 1;
+    k_sum_final<<<1, 1, 0, c->stream>>>(part, nb, mul, div, outf, outd);
+    return kt_cu_launched(c, "sum (final)");
+}
+
+extern "C" size_t kt_cuda_sum_scratch(int64_t n) { return kt_cu_align((size_t)sum_blocks(n) * sizeof(double)); }
+
+extern "C" int kt_cuda_sum(kt_cuda_ctx *c, float *out, const float *x, int64_t n, float scale, void *scratch) {
+    return full_sum(c, FS_SUM, x, NULL, n, (double *)scratch, (double)scale, 0.0, out, NULL);
+}
+
+extern "C" int kt_cuda_sumsq(kt_cuda_ctx *c, const float *x, int64_t n, double *host_out) {
+    *host_out = 0;
+    if (full_sum(c, FS_SUMSQ, x, NULL, n, c->red, 1.0, 0.0, NULL, c->red + KT_CU_SUM_BLOCKS)) return 1;
+    return kt_cu_check(c, cudaMemcpy(host_out, c->red + KT_CU_SUM_BLOCKS, sizeof(double), cudaMemcpyDeviceToHost),
+                       "reading the sum of squares");
+}
+
+int kt_cu_bce_sum(kt_cuda_ctx *c, float *loss, const float *logits, const float *targets, int64_t n, double *part) {
+    return full_sum(c, FS_BCE, logits, targets, n, part, 1.0, (double)n, loss, NULL);
+}
+
+/* ---- global average pooling ---- */
+
+__global__ void k_gap_fwd(const float *x, float *y, int64_t N, int64_t HW, int64_t C, float inv) {
+    KT_CU_LOOP(i, N * C) {
+        int64_t n = i / C, c = i % C;
+        const float *xr = x + n * HW * C + c;
+        float s = 0;
+        for (int64_t p = 0; p < HW; p++) s += xr[p * C];
+        y[i] = s * inv;
+    }
+}
+
+__global__ void k_gap_bwd(const float *dy, float *dx, int64_t N, int64_t HW, int64_t C, float inv) {
+    KT_CU_LOOP(i, N * HW * C) {
+        int64_t n = i / (HW * C), c = i % C;
+        dx[i] = dy[n * C + c] * inv;
+    }
+}
+
+extern "C" int kt_cuda_gap_fwd(kt_cuda_ctx *c, const float *x, float *y, int64_t N, int64_t HW, int64_t C) {
+    k_gap_fwd<<<kt_cu_blocks(N * C, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(x, y, N, HW, C, 1.0f / (float)HW);
+    return kt_cu_launched(c, "global average pool");
+}
+
+extern "C" int kt_cuda_gap_bwd(kt_cuda_ctx *c, const float *dy, float *dx, int64_t N, int64_t HW, int64_t C) {
+    k_gap_bwd<<<kt_cu_blocks(N * HW * C, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dy, dx, N, HW, C, 1.0f / (float)HW);
+    return kt_cu_launched(c, "global average pool backward");
+}
