@@ -1,0 +1,296 @@
+/* Whole models and the optimizer sweeps on the GPU against the CPU backend: a ConvNeXt-atto and a
+ * small-CNN training step (loss, logits and every parameter gradient within 1e-4 of each tensor's
+ * scale, GPU buffers NaN-poisoned first), inference, recomputation, determinism, AdamW / sum of
+ * squares / scale over parameter-sized buffers, and the errors a user can meet. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_twin.h"
+#include "engine/backend_cuda.h"
+#include "kernels/cpu/adamw.h"
+#include "kernels/cpu/elementwise.h"
+#include "kt_test.h"
+#include "nets/model.h"
+
+#define MODEL_TOL 1e-4 /* per tensor, relative to its largest value */
+
+/* Runs on every machine: without a GPU the backend refuses with a message that says why. */
+KT_TEST(test_cuda_backend_create_says_why) {
+    kt_backend *be = NULL;
+    kt_err err;
+    kt_status s = kt_backend_cuda_create(&be, 0, &err);
+    if (kt_backend_cuda_available()) {
+        KT_REQUIRE_OK(s, &err);
+        KT_CHECK(kt_backend_is_cuda(be) && be->device == KT_CUDA, "a cuda backend");
+        KT_CHECK(!kt_backend_is_cuda(kt_backend_cpu()), "the CPU backend is not cuda");
+        be->destroy(be);
+        kt_backend *none = NULL;
+        KT_CHECK(kt_backend_cuda_create(&none, 999, &err) == KT_ERR_CUDA && !none && strstr(err.msg, "999"),
+                 "device 999 refused by number: %s", err.msg);
+    } else {
+        KT_CHECK(s == KT_ERR_CUDA || s == KT_ERR_UNSUPPORTED, "status %s", kt_status_name(s));
+        KT_CHECK(be == NULL, "no backend handed out");
+        KT_CHECK(strstr(err.msg, "no CUDA device") || strstr(err.msg, "no CUDA backend"), "message says why: %s", err.msg);
+        KT_CHECK(kt_backend_cuda_set_tf32(kt_backend_cpu(), 1, &err) != KT_OK, "TF32 is no CPU setting");
+    }
+}
+
+/* Compares every parameter gradient (grad_buf) of a GPU model with the CPU model's. */
+static int compare_grads(const kt_model *cpu, const kt_model *gpu, double tol, const char *label) {
+    const kt_graph *g = &gpu->g;
+    int64_t n = g->n_param_elems;
+    float *got = malloc((size_t)n * sizeof(float));
+    kt_err err;
+    if (!got || g->backend->download(g->backend, got, g->grad_buf, (size_t)n * sizeof(float), &err)) {
+        kt_test_fail(__FILE__, __LINE__, "%s: reading gradients back failed", label);
+        free(got);
+        return 1;
+    }
+    int bad = 0;
+    double worst = 0;
+    const char *worst_name = "";
+    for (int p = 0; p < cpu->g.n_params; p++) {
+        const kt_param_entry *e = &cpu->g.params[p];
+        if (e->node->flags & KT_NODE_BUFFER) continue;
+        double rel = kt_twin_rel_err(got + e->offset, cpu->g.grad_buf + e->offset, e->numel);
+        if (rel > worst || isinf(rel)) {
+            worst = rel;
+            worst_name = e->node->name;
+        }
+        if (!(rel <= tol)) {
+            if (bad < 8) kt_test_fail(__FILE__, __LINE__, "%s: gradient of %s differs by %.3g of its scale (bound %.0e)", label,
+                                      e->node->name, rel, tol);
+            bad++;
+        }
+    }
+    printf("%s: worst gradient %s at %.2g of its scale\n", label, worst_name, worst);
+    free(got);
+    return bad;
+}
+
+typedef struct step_case {
+    const char *arch;
+    int classes, batch, size;
+    float drop_path, head_drop;
+    int recompute;
+} step_case;
+
+static void make_batch(const step_case *sc, float *x, int32_t *y, int64_t nx) {
+    for (int64_t i = 0; i < nx; i++) x[i] = sinf((float)i * 0.37f) + 0.3f * cosf((float)i * 0.011f);
+    for (int i = 0; i < sc->batch; i++) y[i] = (i * 3 + 1) % sc->classes;
+}
+
+/* Builds the model on a backend, initialises (seed 7), feeds the batch (after poisoning on the GPU)
+ * and runs one forward + backward. On failure the model is freed and err says why. */
+static int run_step(kt_model *m, const step_case *sc, kt_backend *be, int train, kt_err *err) {
+    kt_model_opts o = {.arch = sc->arch, .num_classes = sc->classes, .batch = sc->batch, .img_h = sc->size, .img_w = sc->size,
+                       .train = train, .label_smoothing = 0.1f, .drop_path_rate = sc->drop_path, .head_drop_rate = sc->head_drop,
+                       .recompute = sc->recompute, .backend = be};
+    if (kt_model_create(m, &o, NULL, err)) return 1;
+    m->g.training = train;
+    m->g.step = 3;
+    int64_t nx = kt_node_numel(m->input);
+    float *x = malloc((size_t)nx * sizeof(float));
+    int32_t *y = malloc((size_t)sc->batch * sizeof(int32_t));
+    int rc = (!x || !y) && kt_err_set(err, KT_ERR_NOMEM, "no memory for the batch");
+    if (!rc) {
+        make_batch(sc, x, y, nx);
+        rc = kt_model_init_weights(m, 7, err) != KT_OK;
+        if (!rc && be) rc = kt_twin_poison(&m->g, err);
+        if (!rc) rc = kt_model_set_input(m, x, err) != KT_OK;
+        if (!rc && train) rc = kt_model_set_labels(m, y, err) != KT_OK;
+        if (!rc) rc = (train ? kt_graph_run(&m->g, err) : kt_graph_forward(&m->g, err)) != KT_OK;
+    }
+    free(x);
+    free(y);
+    if (rc) kt_model_free(m); /* callers free only models that ran */
+    return rc;
+}
+
+static void check_logits_loss(kt_model *cpu, kt_model *gpu, const char *label, int train) {
+    kt_err err;
+    int64_t n = kt_node_numel(cpu->logits);
+    float *got = malloc((size_t)n * sizeof(float));
+    KT_REQUIRE(got, "memory");
+    KT_CHECK_OK(kt_model_get_logits(gpu, got, &err), &err);
+    double rel = kt_twin_rel_err(got, kt_node_f32(cpu->logits), n);
+    KT_CHECK(rel <= MODEL_TOL, "%s: logits differ by %.3g of their scale", label, rel);
+    if (train) {
+        float lg = 0, lc = kt_node_f32(cpu->loss)[0];
+        KT_CHECK_OK(kt_model_get_loss(gpu, &lg, &err), &err);
+        KT_CHECK(fabs((double)lg - lc) <= MODEL_TOL * fabs((double)lc), "%s: loss %.8g on the GPU, %.8g on the CPU", label, lg, lc);
+        printf("%s: loss GPU %.8f CPU %.8f, logits within %.2g of scale\n", label, lg, lc, rel);
+    }
+    free(got);
+}
+
+static void step_twin(const step_case *sc, const char *label) {
+    kt_backend *be = kt_twin_backend();
+    kt_model cpu, gpu;
+    kt_err err;
+    KT_REQUIRE_OK(run_step(&cpu, sc, NULL, 1, &err) ? KT_ERR_STATE : KT_OK, &err);
+    if (run_step(&gpu, sc, be, 1, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "%s on the GPU: %s", label, err.msg);
+        kt_model_free(&cpu);
+        return;
+    }
+    check_logits_loss(&cpu, &gpu, label, 1);
+    KT_CHECK(compare_grads(&cpu, &gpu, MODEL_TOL, label) == 0, "%s: gradients (details above)", label);
+    /* BatchNorm running statistics (if any) moved the same way */
+    if (cpu.g.n_buffer_elems) {
+        float *st = malloc((size_t)cpu.g.n_buffer_elems * sizeof(float));
+        KT_CHECK(st && !gpu.g.backend->download(gpu.g.backend, st, gpu.g.state_buf, (size_t)cpu.g.n_buffer_elems * sizeof(float), &err),
+                 "state download");
+        if (st) {
+            double rel = kt_twin_rel_err(st, cpu.g.state_buf, cpu.g.n_buffer_elems);
+            KT_CHECK(rel <= MODEL_TOL, "%s: running statistics differ by %.3g", label, rel);
+        }
+        free(st);
+    }
+    kt_model_free(&gpu);
+    kt_model_free(&cpu);
+}
+
+KT_TEST(test_cuda_convnext_atto_train_step_matches_cpu) {
+    step_case sc = {"convnext_atto", 5, 2, 64, 0.1f, 0.2f, 0};
+    step_twin(&sc, "convnext_atto b2 64x64 train step");
+}
+
+KT_TEST(test_cuda_smallcnn_train_step_matches_cpu) {
+    step_case sc = {"smallcnn", 4, 4, 32, 0, 0.3f, 0};
+    step_twin(&sc, "smallcnn b4 32x32 train step (BatchNorm, max pool)");
+}
+
+KT_TEST(test_cuda_convnext_atto_inference_matches_cpu) {
+    kt_backend *be = kt_twin_backend();
+    step_case sc = {"convnext_atto", 3, 3, 96, 0, 0, 0};
+    kt_model cpu, gpu;
+    kt_err err;
+    KT_REQUIRE_OK(run_step(&cpu, &sc, NULL, 0, &err) ? KT_ERR_STATE : KT_OK, &err);
+    if (run_step(&gpu, &sc, be, 0, &err)) kt_test_fail(__FILE__, __LINE__, "GPU inference: %s", err.msg);
+    else {
+        check_logits_loss(&cpu, &gpu, "convnext_atto b3 96x96 inference", 0);
+        kt_model_free(&gpu);
+    }
+    kt_model_free(&cpu);
+}
+
+/* Recomputing GELU/LayerNorm/depthwise outputs in backward gives the same gradient bits on the GPU
+ * (deterministic kernels), twice in a row too. */
+KT_TEST(test_cuda_convnext_recompute_and_rerun_same_bits) {
+    kt_backend *be = kt_twin_backend();
+    step_case sc = {"convnext_atto", 4, 2, 64, 0.1f, 0, 0};
+    kt_model a, b;
+    kt_err err;
+    KT_REQUIRE_OK(run_step(&a, &sc, be, 1, &err) ? KT_ERR_STATE : KT_OK, &err);
+    sc.recompute = 1;
+    if (run_step(&b, &sc, be, 1, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "recompute model: %s", err.msg);
+        kt_model_free(&a);
+        return;
+    }
+    int64_t n = a.g.n_param_elems;
+    float *ga = malloc((size_t)n * sizeof(float)), *gb = malloc((size_t)n * sizeof(float)), *gc = malloc((size_t)n * sizeof(float));
+    KT_REQUIRE(ga && gb && gc, "memory");
+    KT_CHECK_OK(be->download(be, ga, a.g.grad_buf, (size_t)n * sizeof(float), &err), &err);
+    KT_CHECK_OK(be->download(be, gb, b.g.grad_buf, (size_t)n * sizeof(float), &err), &err);
+    KT_CHECK(memcmp(ga, gb, (size_t)n * sizeof(float)) == 0, "recomputed backward gives other gradient bits");
+    KT_CHECK_OK(kt_graph_run(&a.g, &err), &err);
+    KT_CHECK_OK(be->download(be, gc, a.g.grad_buf, (size_t)n * sizeof(float), &err), &err);
+    KT_CHECK(memcmp(ga, gc, (size_t)n * sizeof(float)) == 0, "a second identical step gives other gradient bits");
+    kt_plan_stats sa, sb;
+    kt_graph_plan_stats(&a.g, &sa);
+    kt_graph_plan_stats(&b.g, &sb);
+    KT_CHECK(sb.arena_bytes < sa.arena_bytes, "recompute arena %zu not below %zu", sb.arena_bytes, sa.arena_bytes);
+    free(ga);
+    free(gb);
+    free(gc);
+    kt_model_free(&a);
+    kt_model_free(&b);
+}
+
+/* TF32 tensor cores: the same model step within a looser bound (10-bit mantissa products). */
+KT_TEST(test_cuda_tf32_train_step_close_to_cpu) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    KT_REQUIRE_OK(kt_backend_cuda_set_tf32(be, 1, &err), &err);
+    step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, 0};
+    kt_model cpu, gpu;
+    int have_cpu = !run_step(&cpu, &sc, NULL, 1, &err), have_gpu = have_cpu && !run_step(&gpu, &sc, be, 1, &err);
+    if (have_gpu) {
+        float lg = 0;
+        KT_CHECK_OK(kt_model_get_loss(&gpu, &lg, &err), &err);
+        double lc = kt_node_f32(cpu.loss)[0];
+        KT_CHECK(fabs(lg - lc) <= 1e-2 * fabs(lc), "TF32 loss %.6g vs %.6g", lg, lc);
+        KT_CHECK(compare_grads(&cpu, &gpu, 2e-2, "tf32 atto step") == 0, "TF32 gradients within 2e-2 of scale");
+        kt_model_free(&gpu);
+    } else {
+        kt_test_fail(__FILE__, __LINE__, "tf32 step: %s", err.msg);
+    }
+    if (have_cpu) kt_model_free(&cpu);
+    KT_CHECK_OK(kt_backend_cuda_set_tf32(be, 0, &err), &err);
+}
+
+/* AdamW, sum of squares and scale over parameter-sized device buffers, against the CPU sweeps. */
+KT_TEST(test_cuda_optimizer_sweeps_match_cpu) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    const int64_t n = 1000003;
+    float *h[4], *d[4] = {0};
+    unsigned seed = 5;
+    for (int i = 0; i < 4; i++) {
+        h[i] = malloc((size_t)n * sizeof(float));
+        KT_REQUIRE(h[i], "memory");
+        kt_twin_fill(h[i], n, i == 3 ? 0.0f : -1.0f, 1.0f, 0.0f, &seed); /* v >= 0 */
+        KT_REQUIRE_OK(be->alloc(be, (size_t)n * sizeof(float), (void **)&d[i], &err), &err);
+        KT_REQUIRE_OK(be->upload(be, d[i], h[i], (size_t)n * sizeof(float), &err), &err);
+    }
+    kt_adamw_hp hp = {.lr = 3e-4f, .beta1 = 0.91f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f, .step = 7};
+    KT_CHECK_OK(be->adamw(be, d[0], d[1], d[2], d[3], n, hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weight_decay, hp.step, &err), &err);
+    kt_cpu_adamw(h[0], h[1], h[2], h[3], n, &hp);
+    float *back = malloc((size_t)n * sizeof(float));
+    KT_REQUIRE(back, "memory");
+    const char *names[4] = {"parameters", "gradients", "first moments", "second moments"};
+    for (int i = 0; i < 4; i++) {
+        KT_CHECK_OK(be->download(be, back, d[i], (size_t)n * sizeof(float), &err), &err);
+        double rel = kt_twin_rel_err(back, h[i], n);
+        KT_CHECK(rel <= 1e-6, "AdamW %s differ by %.3g of scale", names[i], rel);
+    }
+    double gs = 0, cs = kt_cpu_sumsq(h[1], n);
+    KT_CHECK_OK(be->sumsq(be, d[1], n, &gs, &err), &err);
+    KT_CHECK(fabs(gs - cs) <= 1e-12 * cs, "sum of squares %.17g vs %.17g", gs, cs);
+    KT_CHECK_OK(be->scale(be, d[1], n, 0.37f, &err), &err);
+    kt_cpu_scale(h[1], h[1], 0.37f, n);
+    KT_CHECK_OK(be->download(be, back, d[1], (size_t)n * sizeof(float), &err), &err);
+    KT_CHECK(memcmp(back, h[1], (size_t)n * sizeof(float)) == 0, "scale is one exact multiply per element");
+    for (int i = 0; i < 4; i++) {
+        be->release(be, d[i]);
+        free(h[i]);
+    }
+    free(back);
+}
+
+/* A label outside the classes is refused as on the CPU: an error naming the label and row. */
+KT_TEST(test_cuda_bad_label_is_an_error) {
+    kt_backend *be = kt_twin_backend();
+    kt_graph g;
+    kt_err err;
+    kt_graph_init(&g, &err);
+    kt_node *z = kt_param(&g, "logits", 2, (int64_t[]){3, 4}, 0);
+    kt_node *y = kt_input(&g, "labels", KT_I32, 1, (int64_t[]){3});
+    kt_node *loss = kt_softmax_ce(&g, z, y, 0.0f);
+    KT_REQUIRE_OK(kt_graph_backward(&g, loss, &err), &err);
+    KT_REQUIRE_OK(kt_graph_plan(&g, be, NULL, &err), &err);
+    int32_t labels[3] = {1, 7, 2};
+    float logits[12] = {0};
+    KT_REQUIRE_OK(be->upload(be, y->data, labels, sizeof labels, &err), &err);
+    KT_REQUIRE_OK(be->upload(be, z->data, logits, sizeof logits, &err), &err);
+    kt_status s = kt_graph_forward(&g, &err);
+    KT_CHECK(s == KT_ERR_ARG && strstr(err.msg, "label 7 of row 1") && strstr(err.msg, "4 classes"), "got %s: %s",
+             kt_status_name(s), err.msg);
+    labels[1] = 3;
+    KT_REQUIRE_OK(be->upload(be, y->data, labels, sizeof labels, &err), &err);
+    KT_CHECK_OK(kt_graph_run(&g, &err), &err);
+    kt_graph_free(&g);
+}
