@@ -10,6 +10,7 @@
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/dwconv.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/fused.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/norm.h"
@@ -74,6 +75,10 @@ static int cpu_supports(const kt_backend *be, const kt_node *n) {
 
 static size_t cpu_scratch(const kt_backend *be, const kt_node *n) {
     (void)be;
+    if (n->fuse_next || n->fuse_colsum) { /* the fused kernels' column-sum partials */
+        int64_t C = n->shape[n->ndim - 1];
+        return kt_cpu_colsum_scratch(rows_of(n), n->op == KT_OP_LAYERNORM_BWD_X ? 3 * C : (n->op == KT_OP_MUL ? 2 * C : C));
+    }
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA: {
@@ -187,6 +192,12 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
                              n->shape[n->ndim - 1], n->fp[0]);
         break;
     case KT_OP_LAYERNORM_BWD_X:
+        if (n->fuse_next || n->fuse_colsum) {
+            kt_cpu_layernorm_bwd_fused(F(n), n->fuse_next ? F(n->fuse_next) : NULL, n->fuse_colsum ? F(n->fuse_colsum) : NULL,
+                                       F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), n->shape[n->ndim - 1],
+                                       n->fp[0], n->scratch);
+            break;
+        }
         kt_cpu_layernorm_bwd_x(F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), n->shape[n->ndim - 1],
                                n->fp[0]);
         break;
@@ -212,12 +223,24 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
         kt_cpu_act_fwd(act_of(n->op), F(n), F(s[0]), numel);
         break;
     case KT_OP_ACT_BWD:
-        kt_cpu_act_bwd(act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), numel);
+        if (n->fuse_colsum)
+            kt_cpu_act_bwd_colsum(act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1],
+                                  F(n->fuse_colsum), n->scratch);
+        else kt_cpu_act_bwd(act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), numel);
         break;
     case KT_OP_ADD:
         kt_cpu_add(F(n), F(s[0]), F(s[1]), numel);
         break;
     case KT_OP_MUL:
+        if (n->fuse_next) { /* backward of a * gamma: da and dgamma (and the bias sum of da) in one pass */
+            kt_cpu_mul_bcast_bwd_both(F(n), F(n->fuse_next), n->fuse_colsum ? F(n->fuse_colsum) : NULL, F(s[0]),
+                                      F(n->fuse_next->src[1]), F(s[1]), rows_of(n), n->shape[n->ndim - 1], n->scratch);
+            break;
+        }
+        if (n->fuse_colsum) {
+            kt_cpu_mul_bcast_colsum(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1], F(n->fuse_colsum), n->scratch);
+            break;
+        }
         if (kt_node_numel(s[1]) == numel) kt_cpu_mul(F(n), F(s[0]), F(s[1]), numel);
         else kt_cpu_mul_bcast(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1]);
         break;

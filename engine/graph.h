@@ -47,10 +47,13 @@ typedef struct kt_node {
     size_t scratch_bytes;    /* workspace the kernel needs during this node only */
     void *scratch;
     int last_use; /* planner: id of the last node reading this memory */
-    /* Backend fusion chosen at plan time: this LINEAR also computes its sole consumer, the GELU
-     * node fuse_next (bias and GELU in one pass after the GEMM); that node is then skipped. */
+    /* Backend fusions chosen at plan time (CPU): this node also computes the node right after it
+     * (Linear -> GELU, LayerNorm data grad -> weight grads, layer-scale data grad -> gamma grad),
+     * and/or the column sums of its own output into fuse_colsum, a REDUCE_ROWS whose output is a
+     * parameter gradient (bias gradients). Nodes computed that way have `fused` set and are skipped. */
     struct kt_node *fuse_next;
-    int fused; /* computed by the node before it */
+    struct kt_node *fuse_colsum;
+    int fused;
 } kt_node;
 
 typedef struct kt_param_entry {

@@ -104,6 +104,47 @@ static int inplace_ok(const kt_node *n) {
     }
 }
 
+static int only_forward_reader(const kt_graph *g, const kt_node *n, const kt_node *reader) {
+    for (int j = n->id + 1; j < g->n_forward; j++)
+        for (int k = 0; k < g->nodes[j]->n_src; k++)
+            if (base_of(g->nodes[j]->src[k]) == n && g->nodes[j] != reader) return 0;
+    return 1;
+}
+
+static int is_bcast_mul(const kt_node *n) { return n->op == KT_OP_MUL && n->src[1]->ndim == 1 && n->ndim > 1; }
+
+/* Picks the fused pairs and column sums described at kt_node::fuse_next (CPU kernels exist for these). */
+static void choose_fusions(kt_graph *g) {
+    for (int i = 0; i + 1 < g->n_nodes; i++) {
+        kt_node *n = g->nodes[i], *nx = g->nodes[i + 1];
+        int pair = 0;
+        if (n->op == KT_OP_LINEAR && nx->op == KT_OP_GELU && nx->src[0] == n && !(n->flags & KT_NODE_KEEP) &&
+            only_forward_reader(g, n, nx))
+            pair = 1;
+        if (n->op == KT_OP_LAYERNORM_BWD_X && nx->op == KT_OP_LAYERNORM_BWD_WB && nx->src[0] == n->src[0] && nx->src[1] == n->src[1])
+            pair = 1;
+        if (is_bcast_mul(n) && nx->op == KT_OP_MUL_BCAST_BWD && nx->src[0] == n->src[0] && (n->flags & KT_NODE_BACKWARD))
+            pair = 1;
+        if (pair && !nx->view_of && !(n->flags & KT_NODE_KEEP)) {
+            n->fuse_next = nx;
+            nx->fused = 1;
+            i++; /* a node computes at most one follower */
+        }
+    }
+    /* bias gradients: a REDUCE_ROWS straight into the gradient buffer, of an activation-gradient,
+     * layer-scale or LayerNorm-data-gradient output, is summed while that output is written */
+    for (int i = 0; i < g->n_nodes; i++) {
+        kt_node *r = g->nodes[i];
+        if (r->op != KT_OP_REDUCE_ROWS || r->grad_of < 0 || r->fused) continue;
+        kt_node *p = r->src[0];
+        int ok = p->op == KT_OP_ACT_BWD || p->op == KT_OP_LAYERNORM_BWD_X || (is_bcast_mul(p) && (p->flags & KT_NODE_BACKWARD));
+        if (ok && !p->fused && !p->fuse_colsum && !p->view_of && p->op != KT_OP_INPUT) {
+            p->fuse_colsum = r;
+            r->fused = 1;
+        }
+    }
+}
+
 void kt_graph_release_memory(kt_graph *g) {
     kt_backend *be = g->backend ? g->backend : kt_backend_cpu();
     if (!g->params_shared) {
@@ -139,19 +180,13 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         if (!be->supports(be, n))
             return kt_err_set(err, KT_ERR_UNSUPPORTED, "backend %s has no kernel for %s (node %s)", be->name, kt_op_name(n->op), n->name);
         n->last_use = n->id;
-        n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of) ? 0 : be->scratch_bytes(be, n);
+        n->fuse_next = n->fuse_colsum = NULL;
+        n->fused = 0;
     }
-    /* fusion: LINEAR -> GELU, adjacent and the GELU the only forward reader of the linear output */
-    for (int i = 0; i + 1 < N; i++) {
-        kt_node *n = g->nodes[i], *nx = g->nodes[i + 1];
-        if (n->op != KT_OP_LINEAR || nx->op != KT_OP_GELU || nx->src[0] != n || be->device != KT_CPU) continue;
-        int readers = 0;
-        for (int j = i + 1; j < g->n_forward; j++)
-            for (int k = 0; k < g->nodes[j]->n_src; k++) readers += base_of(g->nodes[j]->src[k]) == n;
-        if (readers == 1 && !(n->flags & KT_NODE_KEEP)) {
-            n->fuse_next = nx;
-            nx->fused = 1;
-        }
+    if (be->device == KT_CPU) choose_fusions(g);
+    for (int i = 0; i < N; i++) {
+        kt_node *n = g->nodes[i];
+        n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of || n->fused) ? 0 : be->scratch_bytes(be, n);
     }
     /* lifetimes: a node's memory lives until its last reader (readers of its views count) */
     for (int i = 0; i < N; i++) {
@@ -196,18 +231,25 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
             peak_top = a.top;
             g->peak_node = i;
         }
-        /* frees after node i runs: its scratch, and arena blocks whose last reader is i */
-        if (n->scratch_bytes) sim_free(&a, scr[i], align_up(n->scratch_bytes));
-        for (int k = 0; k < n->n_src; k++) {
-            kt_node *b = (kt_node *)base_of(n->src[k]);
-            if (home_of(b) == HOME_ARENA && b->last_use == i) {
-                b->last_use = -2; /* freed once */
-                sim_free(&a, off[b->id], align_up(kt_node_bytes(b)));
+        /* frees after node i runs: its scratch, and arena blocks whose last reader is i. A node that
+         * also computes its follower frees nothing until the follower's memory is placed, so the
+         * follower's output (written by this node's kernel) never lands on memory still in use. */
+        if (n->fuse_next) continue;
+        int first = (i > 0 && g->nodes[i - 1]->fuse_next == n) ? i - 1 : i;
+        for (int j = first; j <= i; j++) {
+            kt_node *m = g->nodes[j];
+            if (m->scratch_bytes) sim_free(&a, scr[j], align_up(m->scratch_bytes));
+            for (int k = 0; k < m->n_src; k++) {
+                kt_node *b = (kt_node *)base_of(m->src[k]);
+                if (home_of(b) == HOME_ARENA && b->last_use == j) {
+                    b->last_use = -2; /* freed once */
+                    sim_free(&a, off[b->id], align_up(kt_node_bytes(b)));
+                }
             }
-        }
-        if (home == HOME_ARENA && n->last_use == i) { /* nobody reads it: free right away */
-            n->last_use = -2;
-            sim_free(&a, off[i], align_up(kt_node_bytes(n)));
+            if (home_of(m) == HOME_ARENA && m->last_use == j) { /* nobody reads it: free right away */
+                m->last_use = -2;
+                sim_free(&a, off[j], align_up(kt_node_bytes(m)));
+            }
         }
     }
     free(a.free);

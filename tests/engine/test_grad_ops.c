@@ -335,3 +335,18 @@ KT_TEST(test_dwconv_fast_matches_generic) {
     kt_graph_free(&a);
     kt_graph_free(&b);
 }
+
+/* Bias gradients summed inside the activation backward pass (a CPU fusion): GELU, ReLU, SiLU, sigmoid. */
+KT_TEST(test_grad_fused_bias_activation) {
+    kt_node *(*acts[4])(kt_graph *, kt_node *) = {kt_gelu, kt_relu, kt_silu, kt_sigmoid};
+    const char *names[4] = {"linear+bias -> gelu", "linear+bias -> relu", "linear+bias -> silu", "linear+bias -> sigmoid"};
+    for (int k = 0; k < 4; k++) {
+        kt_gc_case c;
+        kt_gc_begin(&c);
+        c.eps = k == 1 ? 1e-3f : KT_GC_EPS; /* keep ReLU's kink out of reach */
+        kt_node *x = P(&c.g, "x", 3, 4, 6), *w = P(&c.g, "w", 5, 6), *b = P(&c.g, "b", 5);
+        c.out = acts[k](&c.g, kt_linear(&c.g, x, w, b));
+        c.wrt[0] = x, c.wrt[1] = w, c.wrt[2] = b, c.n_wrt = 3;
+        check(&c, names[k]);
+    }
+}
