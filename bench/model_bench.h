@@ -12,6 +12,9 @@ typedef struct kt_bench_case {
     int batch, h, w;
     int train; /* 0: inference (forward only, eval mode); 1: training step */
     int recompute;
+    /* ---- device selection (CUDA backend, issue 7) ---- */
+    int device; /* KT_CPU (0, default) or KT_CUDA: the model is planned on the CUDA backend */
+    int tf32;   /* CUDA: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores */
 } kt_bench_case;
 
 typedef struct kt_bench_result {
@@ -22,6 +25,7 @@ typedef struct kt_bench_result {
     double gflops;     /* gflop / median */
     double peak_rss_gb;
     double arena_mb, params_mb;
+    double device_mb; /* CUDA: device memory this case allocated (parameters, gradients, moments, arena, inputs) */
     char profile[2048]; /* top ops by time, when asked for */
 } kt_bench_result;
 

@@ -1,0 +1,319 @@
+/* kt_gpu_bench: the CUDA backend's benchmarks, for bench/gpu/run_gpu_checks.sh.
+ *   kt_gpu_bench kernels [--quick]       per-kernel time, GB/s and TFLOP/s beside the device's measured
+ *                                        ceilings (device-to-device copy, cuBLAS GEMM peak)
+ *   kt_gpu_bench model [--tf32] [--warmup N] [--iters N] CASE...
+ *                                        model cases of bench/model_bench.h on the CUDA backend
+ * Prints markdown tables. Built only with CUDA (CMakeLists.txt, kt_gpu_bench target). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/timer.h"
+#include "bench/model_bench.h"
+#include "engine/dtype.h"
+#include "kernels/cuda/kt_cuda.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: kt_gpu_bench kernels [--quick]\n"
+            "       kt_gpu_bench model [--tf32] [--warmup N] [--iters N] CASE...\n"
+            "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU, MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
+            "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings\n"
+            "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
+            "            process; --tf32 lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores\n");
+}
+
+/* ---- kernels ---- */
+
+static kt_cuda_ctx *C;
+static int quick; /* --quick: a quarter of the repetitions */
+
+static void die(const char *what) {
+    fprintf(stderr, "kt_gpu_bench: %s: %s\n", what, kt_cuda_ctx_error(C));
+    exit(1);
+}
+
+static void *dev(size_t bytes) {
+    void *p;
+    if (kt_cuda_ctx_alloc(C, &p, bytes)) die("allocating");
+    return p;
+}
+
+/* a device buffer of n floats holding a repeated random row (values in [-1, 1)) */
+static float *dev_random(int64_t n) {
+    float *d = dev((size_t)n * sizeof(float)), row[1021];
+    unsigned s = 12345u;
+    for (int i = 0; i < 1021; i++) {
+        s = s * 1664525u + 1013904223u;
+        row[i] = (float)((s >> 8) & 0xffffff) / 8388608.0f - 1.0f;
+    }
+    float *drow = dev(sizeof row);
+    if (kt_cuda_ctx_copy(C, drow, row, sizeof row)) die("upload");
+    int64_t rows = n / 1021, rest = n % 1021;
+    if (rows && kt_cuda_fill_rows(C, d, drow, rows, 1021)) die("fill");
+    if (rest && kt_cuda_fill_rows(C, d + rows * 1021, drow, 1, rest)) die("fill");
+    kt_cuda_ctx_free(C, drow);
+    return d;
+}
+
+typedef int (*bench_fn)(void *arg);
+
+/* seconds per call: 2 warm-up calls, then reps timed calls between two syncs */
+static double timed(bench_fn fn, void *arg, int reps) {
+    if (quick) reps = reps / 4 > 0 ? reps / 4 : 1;
+    for (int i = 0; i < 2; i++)
+        if (fn(arg)) die("kernel");
+    if (kt_cuda_ctx_sync(C)) die("sync");
+    double t0 = kt_now();
+    for (int i = 0; i < reps; i++)
+        if (fn(arg)) die("kernel");
+    if (kt_cuda_ctx_sync(C)) die("sync");
+    return (kt_now() - t0) / reps;
+}
+
+typedef struct bargs {
+    void *a, *b, *c, *d, *e;
+    int64_t n, rows, cols, k;
+    kt_conv_shape s;
+    size_t bytes;
+    int ta, tb;
+    kt_cuda_dtype ab, cty;
+} bargs;
+
+static int b_copy(void *p) { bargs *a = p; return kt_cuda_copy(C, a->b, a->a, a->bytes); }
+static int b_gemm(void *p) {
+    bargs *a = p;
+    return kt_cuda_gemm(C, a->ta, a->tb, a->rows, a->cols, a->k, 1.0f, a->a, a->ta ? a->rows : a->k, a->b, a->tb ? a->k : a->cols, 0.0f,
+                        a->c, a->cols, a->ab, a->cty);
+}
+static int b_dw_fwd(void *p) { bargs *a = p; return kt_cuda_dwconv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d); }
+static int b_dw_bwd_data(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d); }
+static int b_dw_bwd_w(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d); }
+static int b_dnn_fwd(void *p) { bargs *a = p; return kt_cuda_conv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d, a->bytes); }
+static int b_dnn_bwd_data(void *p) { bargs *a = p; return kt_cuda_conv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d, a->bytes); }
+static int b_dnn_bwd_w(void *p) { bargs *a = p; return kt_cuda_conv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d, a->bytes); }
+static int b_ln_fwd(void *p) { bargs *a = p; return kt_cuda_layernorm_fwd(C, a->c, a->a, a->b, a->e, a->rows, a->cols, 1e-6f); }
+static int b_ln_bwd_x(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_x(C, a->c, a->d, a->a, a->b, a->rows, a->cols, 1e-6f); }
+static int b_ln_bwd_wb(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_wb(C, a->b, a->d, a->a, a->rows, a->cols, 1e-6f, a->e); }
+static int b_gelu(void *p) { bargs *a = p; return kt_cuda_act_fwd(C, KT_ACT_GELU, a->b, a->a, a->n); }
+static int b_gelu_bwd(void *p) { bargs *a = p; return kt_cuda_act_bwd(C, KT_ACT_GELU, a->c, a->b, a->a, a->n); }
+static int b_adamw(void *p) {
+    bargs *a = p;
+    kt_adamw_hp hp = {.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f, .step = 10};
+    return kt_cuda_adamw(C, a->a, a->b, a->c, a->d, a->n, &hp);
+}
+static int b_reduce_rows(void *p) { bargs *a = p; return kt_cuda_reduce_rows(C, a->b, a->a, a->rows, a->cols, a->e); }
+
+static double copy_gbs, peak_f32, peak_tf32, peak_bf16;
+
+static void row(const char *kernel, const char *shape, double t, double bytes, double flops, double peak) {
+    printf("| %s | %s | %.3f | %.0f | %.0f%% |", kernel, shape, t * 1e3, bytes / t / 1e9, 100 * bytes / t / 1e9 / copy_gbs);
+    if (flops > 0) printf(" %.2f | %.0f%% |\n", flops / t / 1e12, peak > 0 ? 100 * flops / t / 1e12 / peak : 0);
+    else printf(" - | - |\n");
+    fflush(stdout);
+}
+
+static double gemm_tflops(int64_t M, int64_t N, int64_t K, kt_cuda_dtype ab, kt_cuda_dtype cty, int tf32, int reps) {
+    size_t e = ab == KT_CUDA_BF16 ? 2 : 4;
+    bargs a = {.a = dev((size_t)(M * K) * e), .b = dev((size_t)(K * N) * e), .c = dev((size_t)(M * N) * 4), .rows = M, .cols = N,
+               .k = K, .ta = 0, .tb = 1, .ab = ab, .cty = cty};
+    if (kt_cuda_ctx_memset(C, a.a, 0x3c, (size_t)(M * K) * e) || kt_cuda_ctx_memset(C, a.b, 0x3c, (size_t)(K * N) * e)) die("memset");
+    kt_cuda_ctx_set_tf32(C, tf32);
+    double t = timed(b_gemm, &a, reps);
+    kt_cuda_ctx_set_tf32(C, 0);
+    kt_cuda_ctx_free(C, a.a);
+    kt_cuda_ctx_free(C, a.b);
+    kt_cuda_ctx_free(C, a.c);
+    return 2.0 * M * N * K / t / 1e12;
+}
+
+static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
+    kt_conv_shape s = {.N = N, .H = H, .W = H, .Ci = Cc, .Co = Cc, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = Cc};
+    kt_conv_shape_finish(&s);
+    int64_t n = N * H * H * Cc;
+    char shape[96];
+    snprintf(shape, sizeof shape, "(%lld, %lld, %lld, %lld) 7x7", (long long)N, (long long)H, (long long)H, (long long)Cc);
+    size_t sc = kt_cuda_dwconv_bwd_weight_scratch(&s), s2 = kt_cuda_dwconv_scratch(&s);
+    bargs a = {.a = dev_random(n), .b = dev_random(Cc * 49), .c = dev_random(n), .s = s};
+    a.d = dev(sc > s2 ? sc : s2);
+    double fl = 2.0 * 49 * n, by = 2.0 * n * 4;
+    row("dwconv fwd (ours)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
+    row("dwconv data grad (ours)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
+    row("dwconv weight grad (ours)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    kt_cuda_ctx_free(C, a.d);
+    /* the same convolutions through cuDNN (groups = channels), to show why ours is used */
+    size_t need[3] = {0, 0, 0}, most = 0;
+    int ok = 1;
+    for (int k = 0; k < 3; k++) {
+        ok &= kt_cuda_conv_plan(C, k, &s, &need[k]) == 0;
+        most = need[k] > most ? need[k] : most;
+    }
+    if (ok) {
+        a.d = dev(most);
+        a.bytes = most;
+        row("dwconv fwd (cuDNN)", shape, timed(b_dnn_fwd, &a, 20), by, fl, peak_f32);
+        row("dwconv data grad (cuDNN)", shape, timed(b_dnn_bwd_data, &a, 20), by, fl, peak_f32);
+        row("dwconv weight grad (cuDNN)", shape, timed(b_dnn_bwd_w, &a, 20), by, fl, peak_f32);
+        kt_cuda_ctx_free(C, a.d);
+    } else {
+        printf("| dwconv (cuDNN) | %s | cuDNN refused: %s | | | | |\n", shape, kt_cuda_ctx_error(C));
+    }
+    kt_cuda_ctx_free(C, a.a);
+    kt_cuda_ctx_free(C, a.b);
+    kt_cuda_ctx_free(C, a.c);
+}
+
+static void layernorm_rows(int64_t rows, int64_t Cc) {
+    int64_t n = rows * Cc;
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)rows, (long long)Cc);
+    float *x = dev_random(n), *y = dev_random(n), *dy = dev_random(n), *wb = dev_random(2 * Cc), *bias = dev_random(Cc);
+    void *scratch = dev(kt_cuda_layernorm_bwd_wb_scratch(rows, Cc)); /* also covers the column sum's partials */
+    bargs fwd = {.a = x, .b = wb, .e = bias, .c = y, .rows = rows, .cols = Cc};
+    bargs bwd = {.a = x, .b = wb, .c = y, .d = dy, .e = scratch, .rows = rows, .cols = Cc};
+    row("layernorm fwd", shape, timed(b_ln_fwd, &fwd, 20), 2.0 * n * 4, 0, 0);
+    row("layernorm bwd x", shape, timed(b_ln_bwd_x, &bwd, 20), 3.0 * n * 4, 0, 0);
+    row("layernorm bwd w,b", shape, timed(b_ln_bwd_wb, &bwd, 20), 2.0 * n * 4, 0, 0);
+    row("column sum (bias grad)", shape, timed(b_reduce_rows, &bwd, 20), 1.0 * n * 4, 0, 0);
+    void *all[6] = {x, y, dy, wb, bias, scratch};
+    for (int i = 0; i < 6; i++) kt_cuda_ctx_free(C, all[i]);
+}
+
+static int cmd_kernels(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    char msg[512];
+    if (kt_cuda_ctx_create(&C, 0, msg, sizeof msg)) {
+        fprintf(stderr, "kt_gpu_bench: %s\n", msg);
+        return 1;
+    }
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    printf("GPU %s (sm_%d%d, %d SMs, %.1f GiB), CUDA runtime %d, cuDNN %d, cuBLAS %d\n\n", ci.name, ci.cc_major, ci.cc_minor,
+           ci.sm_count, (double)ci.total_mem / 1073741824.0, ci.runtime_version, ci.cudnn_version, ci.cublas_version);
+    /* ceilings */
+    size_t big = (size_t)1 << 30;
+    bargs cp = {.a = dev(big), .b = dev(big), .bytes = big};
+    if (kt_cuda_ctx_memset(C, cp.a, 0, big)) die("memset");
+    copy_gbs = 2.0 * big / timed(b_copy, &cp, 20) / 1e9;
+    kt_cuda_ctx_free(C, cp.a);
+    kt_cuda_ctx_free(C, cp.b);
+    peak_f32 = gemm_tflops(8192, 8192, 8192, KT_CUDA_F32, KT_CUDA_F32, 0, 8);
+    peak_tf32 = gemm_tflops(8192, 8192, 8192, KT_CUDA_F32, KT_CUDA_F32, 1, 8);
+    peak_bf16 = gemm_tflops(8192, 8192, 8192, KT_CUDA_BF16, KT_CUDA_BF16, 0, 8);
+    printf("| ceiling | measured |\n|---|---|\n| device copy (read + write) | %.0f GB/s |\n| cuBLAS SGEMM 8192^3 | %.1f TFLOP/s |\n"
+           "| cuBLAS TF32 GEMM 8192^3 | %.1f TFLOP/s |\n| cuBLAS bf16 GEMM 8192^3 (fp32 accumulation) | %.1f TFLOP/s |\n\n",
+           copy_gbs, peak_f32, peak_tf32, peak_bf16);
+    printf("| kernel | shape | ms | GB/s | of copy | TFLOP/s | of GEMM peak (same precision) |\n|---|---|---|---|---|---|---|\n");
+    /* ConvNeXt-tiny, batch 64 at 224: stage 1 (56x56x96) and stage 3 (14x14x384) */
+    dwconv_rows(64, 56, 96);
+    dwconv_rows(64, 14, 384);
+    layernorm_rows(64 * 56 * 56, 96);
+    layernorm_rows(64 * 14 * 14, 384);
+    {
+        int64_t n = 64LL * 56 * 56 * 384;
+        bargs a = {.a = dev_random(n), .b = dev_random(n), .c = dev_random(n), .n = n};
+        row("gelu fwd", "(64, 56, 56, 384)", timed(b_gelu, &a, 20), 2.0 * n * 4, 0, 0);
+        row("gelu bwd", "(64, 56, 56, 384)", timed(b_gelu_bwd, &a, 20), 3.0 * n * 4, 0, 0);
+        kt_cuda_ctx_free(C, a.a);
+        kt_cuda_ctx_free(C, a.b);
+        kt_cuda_ctx_free(C, a.c);
+    }
+    {
+        /* MLP fc1 of stage 1: (N*56*56, 96) x (384, 96)^T */
+        int64_t M = 64LL * 56 * 56, K = 96, N = 384;
+        double fl = 2.0 * M * N * K, by = 4.0 * (M * K + M * N);
+        bargs a = {.a = dev_random(M * K), .b = dev_random(N * K), .c = dev((size_t)(M * N) * 4), .rows = M, .cols = N, .k = K, .tb = 1,
+                   .ab = KT_CUDA_F32, .cty = KT_CUDA_F32};
+        row("GEMM mlp.fc1 fp32", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by, fl, peak_f32);
+        kt_cuda_ctx_set_tf32(C, 1);
+        row("GEMM mlp.fc1 tf32", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by, fl, peak_tf32);
+        kt_cuda_ctx_set_tf32(C, 0);
+        a.ab = a.cty = KT_CUDA_BF16; /* the same buffers read as bf16: twice as many elements fit, timing only */
+        row("GEMM mlp.fc1 bf16", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by / 2, fl, peak_bf16);
+        kt_cuda_ctx_free(C, a.a);
+        kt_cuda_ctx_free(C, a.b);
+        kt_cuda_ctx_free(C, a.c);
+    }
+    {
+        int64_t n = 28589128; /* convnext_tiny parameters */
+        bargs a = {.a = dev_random(n), .b = dev_random(n), .c = dev_random(n), .d = dev((size_t)n * 4), .n = n};
+        if (kt_cuda_ctx_memset(C, a.d, 0, (size_t)n * 4)) die("memset");
+        row("AdamW (one launch)", "28.6M parameters", timed(b_adamw, &a, 20), 7.0 * n * 4, 0, 0);
+        kt_cuda_ctx_free(C, a.a);
+        kt_cuda_ctx_free(C, a.b);
+        kt_cuda_ctx_free(C, a.c);
+        kt_cuda_ctx_free(C, a.d);
+    }
+    printf("\nGB/s counts the bytes each kernel must move at least (inputs read once, outputs written once);\n"
+           "TFLOP/s counts 2 per multiply-add. Command: kt_gpu_bench kernels%s\n", quick ? " --quick" : "");
+    kt_cuda_ctx_destroy(C);
+    return 0;
+}
+
+/* ---- model cases ---- */
+
+static int cmd_model(int argc, char **argv) {
+    int tf32 = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tf32")) tf32 = 1;
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (argv[i][0] == '-') {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (iters < 1 || warmup < 0) {
+        usage(stderr);
+        return 2;
+    }
+    printf("| case | precision | median | images/s | TFLOP/s | device MiB | arena MiB |\n|---|---|---|---|---|---|---|\n");
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strcmp(argv[i], "--tf32")) i++;
+            continue;
+        }
+        kt_bench_case c;
+        kt_bench_result r;
+        kt_err err;
+        n_cases++;
+        if (kt_bench_case_parse(argv[i], &c, &err)) {
+            fprintf(stderr, "kt_gpu_bench model: %s\n", err.msg);
+            return 2;
+        }
+        c.device = KT_CUDA;
+        c.tf32 = tf32;
+        if (kt_bench_model_run_isolated(&c, warmup, iters, 0, &r, &err)) {
+            printf("| %s | %s | failed: %s | | | | |\n", argv[i], tf32 ? "fp32 (TF32)" : "fp32", err.msg);
+            rc = 1;
+        } else {
+            printf("| %s | %s | %.2f ms | %.1f | %.2f | %.0f | %.0f |\n", argv[i], tf32 ? "fp32 (TF32)" : "fp32", r.median_s * 1e3,
+                   r.imgs_per_s, r.gflops / 1e3, r.device_mb, r.arena_mb);
+        }
+        fflush(stdout);
+    }
+    if (!n_cases) {
+        usage(stderr);
+        return 2;
+    }
+    printf("\nmedian of %d timed steps after %d warm-up; a training step is forward, loss, backward and AdamW.\n", iters, warmup);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "kernels")) return cmd_kernels(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "model")) return cmd_model(argc - 1, argv + 1);
+    fprintf(stderr, "kt_gpu_bench: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
