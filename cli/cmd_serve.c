@@ -165,7 +165,7 @@ int kt_cmd_serve(int argc, char **argv) {
     kt_http_server *srv = NULL;
     int rc = 0;
     if (kt_http_start(&srv, &cfg, &err)) {
-        rc = kt_cli_fail("serve", err.msg, "pick another --port, or check the --db path and its folder");
+        rc = kt_cli_fail("serve", err.msg, "check --host and --port (is the port in use?), --db and its folder, and --meals");
     } else {
         fprintf(stderr, "keratrack serve: listening on http://%s:%d (db %s, %d threads, model %s)\n", cfg.host,
                 kt_http_port(srv), cfg.db_path, cfg.threads, n_models ? models[0] : "none");

@@ -572,12 +572,14 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
         a6->sin6_port = htons((uint16_t)s->cfg.port);
         flags |= MHD_USE_IPv6;
     } else {
+        kt_err_set(err, KT_ERR_ARG, "--host '%s' is not an IPv4 or IPv6 address (or localhost)", s->host);
         free_server(s);
-        return kt_err_set(err, KT_ERR_ARG, "--host '%s' is not an IPv4 or IPv6 address (or localhost)", s->host);
+        return KT_ERR_ARG;
     }
     if (s->cfg.port < 0 || s->cfg.port > 65535) {
+        kt_err_set(err, KT_ERR_ARG, "port %d is out of range 0..65535", s->cfg.port);
         free_server(s);
-        return kt_err_set(err, KT_ERR_ARG, "port %d is out of range 0..65535", s->cfg.port);
+        return KT_ERR_ARG;
     }
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -586,8 +588,7 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_END); /* no LISTENING_ADDRESS_REUSE: a port in use must fail */
     if (!s->daemon) {
         kt_err_set(err, KT_ERR_IO, "cannot listen on %s port %d (in use, or not permitted?)", s->host, s->cfg.port);
         free_server(s);

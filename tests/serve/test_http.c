@@ -740,3 +740,28 @@ KT_TEST(test_http_web_page_served) {
     EXPECT(kt_test_get(port, "/web/index.html", NULL, &r_), 404, "asset by internal name");
     kt_http_stop(s);
 }
+
+KT_TEST(test_http_start_errors) {
+    kt_http_server *s = start(NULL, 0);
+    KT_REQUIRE(s);
+    kt_http_config cfg = {0};
+    char db2[4096];
+    snprintf(db2, sizeof db2, "%s/second.db", kt_test_tmpdir());
+    cfg.db_path = db2;
+    cfg.port = kt_http_port(s); /* taken */
+    kt_http_server *s2 = NULL;
+    kt_err err = {0};
+    KT_CHECK(kt_http_start(&s2, &cfg, &err) == KT_ERR_IO && !s2, "a second server bound a port in use");
+    KT_CHECK(strstr(err.msg, "cannot listen"), "%s", err.msg);
+    cfg.port = 0;
+    cfg.host = "999.1.1.1";
+    KT_CHECK(kt_http_start(&s2, &cfg, &err) == KT_ERR_ARG && strstr(err.msg, "'999.1.1.1'"), "%s", err.msg);
+    cfg.host = NULL;
+    cfg.meals_path = "/nonexistent/meals.json";
+    KT_CHECK(kt_http_start(&s2, &cfg, &err) != KT_OK && strstr(err.msg, "/nonexistent/meals.json"), "%s", err.msg);
+    cfg.meals_path = NULL;
+    cfg.db_path = "/nonexistent/dir/k.db";
+    KT_CHECK(kt_http_start(&s2, &cfg, &err) == KT_ERR_IO && strstr(err.msg, "/nonexistent/dir/k.db"), "%s", err.msg);
+    KT_CHECK(alive(kt_http_port(s)));
+    kt_http_stop(s);
+}
