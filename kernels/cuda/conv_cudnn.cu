@@ -151,7 +151,7 @@ static size_t wbytes(const kt_conv_shape *s) { return kt_cu_align((size_t)(s->Co
 static kt_cu_convplan *get_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s) {
     kt_cu_convplan *p = find_plan(c, kind, s);
     if (p) return p;
-    int64_t dims[8] = {s->N, s->H, s->W, s->Ci, s->Co, s->Ho, s->Wo, s->N * s->H * s->W * s->Ci};
+    int64_t dims[7] = {s->N, s->H, s->W, s->Ci, s->Co, s->Ho, s->Wo};
     for (int i = 0; i < 7; i++)
         if (dims[i] < 1 || dims[i] > INT32_MAX) {
             kt_cu_errf(c, "convolution dimension %lld is outside cuDNN's int range", (long long)dims[i]);
