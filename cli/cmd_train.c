@@ -254,7 +254,10 @@ int kt_cmd_train(int argc, char **argv) {
             rc = 130;
         } else if (s) {
             rc = kt_cli_fail("train", err.msg,
-                             s == KT_ERR_ARG ? "see keratrack train --help" : s == KT_ERR_IO ? "check the path and free disk space" : "");
+                             s == KT_ERR_ARG                              ? "see keratrack train --help"
+                             : s == KT_ERR_IO                             ? "check the path and free disk space"
+                             : s == KT_ERR_NOTFOUND || s == KT_ERR_FORMAT ? "check --data (and --init)"
+                                                                          : "");
         } else {
             printf("%s: %d folds, %lld steps in %.1fs; OOF %s %.4f", models[i], res.folds_done, (long long)res.steps, res.seconds,
                    res.multilabel ? "micro-F1" : "accuracy", res.oof_score);

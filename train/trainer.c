@@ -266,13 +266,18 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
         r.folds_done = f0;
         for (int f = f0; f < r.folds.k && !s; f++) {
             s = kt_run_fold(&r, f, err);
-            if (!s) r.folds_done = f + 1;
+            if (!s) s = kt_model_download_params(&r.train, err);
+            if (!s) {
+                r.folds_done = f + 1;
+                r.final_hash = kt_params_hash(r.trainable, r.n_trainable);
+            }
         }
         if (!s) s = kt_run_reports(&r, res, err);
         if (!s) kt_run_state_remove(&r);
     }
     res->folds_done = r.folds_done;
     res->steps = r.steps;
+    res->final_params_hash = r.final_hash;
     res->seconds = kt_now() - t0;
     run_free(&r);
     return s;

@@ -72,6 +72,8 @@ typedef struct kt_train_result {
     double oof_score;        /* OOF accuracy (micro-F1 for multi-label); NaN when not reached */
     double test_score;       /* fold-ensemble TEST accuracy (micro-F1); NaN without a TEST split */
     double seconds;          /* wall time of this call */
+    uint64_t final_params_hash; /* kt_params_hash of the trained parameters after the last fold's last
+                                   step (0 when no fold finished in this call): what resume tests compare */
     char report_dir[4096];   /* out/{arch} */
 } kt_train_result;
 

@@ -82,9 +82,10 @@ static kt_status load_init(fold_ctx *x, kt_err *err) {
         s = kt_err_set(err, KT_ERR_ARG, "--init %s holds a %s model, not %s: pass a %s checkpoint or --model %s", path, arch,
                        r->train.arch, r->train.arch, arch);
     kt_ckpt_meta_free(&md);
+    if (s) return s;
     kt_load_report rep;
     memset(&rep, 0, sizeof rep);
-    if (!s) s = kt_model_load_weights(&r->train, path, 1, &rep, err);
+    s = kt_model_load_weights(&r->train, path, 1, &rep, err);
     if (s) return kt_err_prefix(err, "--init: ");
     if (x->f == 0 && r->c->log)
         fprintf(r->c->log, "init from %s: %d tensors loaded%s\n", path, rep.n_loaded,
@@ -302,9 +303,9 @@ kt_status kt_run_fold(kt_run *r, int f, kt_err *err) {
                 kt_progress_end(&pr);
                 s = save_state(&x, f, e, b, err);
                 if (!s)
-                    s = kt_err_set(err, KT_ERR_INTERRUPTED, "stopped at fold %d, epoch %d, batch %lld (step %lld); the state is "
-                                   "saved in %s: continue with --resume", f + 1, e + 1, (long long)b, (long long)x.opt.step,
-                                   r->resume_s);
+                    s = kt_err_set(err, KT_ERR_INTERRUPTED, "stopped in fold %d, epoch %d after %lld of %lld batches (step %lld); "
+                                   "the state is saved in %s: continue with the same command plus --resume", f + 1, e + 1,
+                                   (long long)b, (long long)x.nb, (long long)x.opt.step, r->resume_s);
                 break;
             }
             const kt_batch *bt = NULL;

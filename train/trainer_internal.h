@@ -43,6 +43,7 @@ typedef struct kt_run {
     float *st_m, *st_v;        /* (n_param_elems) moments read from the state, host */
 
     int64_t steps;             /* optimizer steps run by this call (for stop_after_steps) */
+    uint64_t final_hash;       /* parameters' hash after the latest fold finished in this call */
     int folds_done;
 } kt_run;
 
