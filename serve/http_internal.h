@@ -50,7 +50,7 @@ struct kt_http_req {
     double t_start;
     int64_t path_id;       /* the {id} segment */
     int64_t user_id;       /* set when the route needs auth and the token checked out */
-    kt_db *db;             /* acquired lazily by kt_http_db(), released when the request ends */
+    kt_db *db;             /* acquired lazily by kt_http_db(), released before the handler call returns */
     /* body */
     size_t limit;
     char *body;            /* (body_len) raw bytes (JSON routes) */
@@ -82,7 +82,7 @@ void kt_http_error(kt_http_req *r, int status, const char *detail);
 void kt_http_invalid(kt_http_req *r, const char *where, const char *field, const char *msg, const char *type);
 void kt_http_raw(kt_http_req *r, int status, const char *content_type, const void *data, size_t len);
 
-/* The request's database connection (from the pool); NULL after answering 503 if none. */
+/* The request's database connection (from the pool), valid until this handler call returns. */
 kt_db *kt_http_db(kt_http_req *r);
 /* Logs a server-side failure and answers 500 without leaking details. */
 void kt_http_internal(kt_http_req *r, const kt_err *err);

@@ -119,6 +119,14 @@ kt_db *kt_http_db(kt_http_req *r) {
     return r->db;
 }
 
+/* A connection is held only within one call of the access handler, never while MHD waits on the
+ * client: each worker thread then holds at most one of the pool's (threads) connections, so
+ * acquiring never blocks a worker that other requests depend on. */
+static void release_db(kt_http_req *r) {
+    if (r->db) kt_db_pool_release(r->srv->pool, r->db);
+    r->db = NULL;
+}
+
 const char *kt_http_query(kt_http_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
@@ -194,6 +202,9 @@ static enum MHD_Result queue(kt_http_req *r) {
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->queued = 1;
+    /* Counted when answered (not when MHD reports completion): a client that has its answer
+     * sees it in /metrics. The time is the server's, up to the queued response. */
+    kt_metrics_request(r->srv->metrics, r->endpoint, r->status, kt_now() - r->t_start);
     return ok;
 }
 
@@ -424,6 +435,7 @@ static enum MHD_Result queue_preflight(kt_http_req *r) {
     enum MHD_Result ok = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
     r->queued = 1;
+    kt_metrics_request(r->srv->metrics, r->endpoint, 200, kt_now() - r->t_start);
     return ok;
 }
 
@@ -440,7 +452,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->t_start = kt_now();
         r->endpoint = "other";
-        if (begin(r, url, method)) return r->preflight ? queue_preflight(r) : queue(r);
+        int answered = begin(r, url, method);
+        release_db(r);
+        if (answered) return r->preflight ? queue_preflight(r) : queue(r);
         return MHD_YES;
     }
     if (r->queued) { /* answered early: MHD discards the rest of the body */
@@ -453,6 +467,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     dispatch(r);
+    release_db(r);
     return queue(r);
 }
 
@@ -463,11 +478,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     double dt = kt_now() - r->t_start;
     int status = r->queued ? r->status : 0;
-    kt_metrics_request(s->metrics, r->endpoint, status, dt);
+    if (!r->queued) kt_metrics_request(s->metrics, r->endpoint, 0, dt); /* ended before any answer */
     kt_http_log(s, "%s %s %d %.1f ms%s", r->route ? r->route->method : "-", r->endpoint, status, dt * 1e3,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (r->pp) MHD_destroy_post_processor(r->pp);
-    if (r->db) kt_db_pool_release(s->pool, r->db);
+    release_db(r);
     free(r->body);
     free(r->file);
     free(r->resp);

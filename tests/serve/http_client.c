@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+int kt_test_http_timeout_ms = 30000;
+
 static int connect_local(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
@@ -43,7 +45,7 @@ static char *read_all(int fd, size_t *len) {
     if (!buf) return NULL;
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 30000) <= 0) break;
+        if (poll(&p, 1, kt_test_http_timeout_ms) <= 0) break;
         if (n + 4096 > cap) {
             cap *= 2;
             char *nb = realloc(buf, cap);
@@ -192,4 +194,18 @@ const char *kt_test_detail(const kt_test_resp *r) {
         if (cJSON_IsString(f)) return f->valuestring;
     }
     return "";
+}
+
+int kt_test_connect(int port) { return connect_local(port); }
+int kt_test_send(int fd, const void *bytes, size_t len) { return send_all(fd, bytes, len); }
+
+int kt_test_read(int fd, kt_test_resp *out) {
+    memset(out, 0, sizeof *out);
+    size_t n;
+    char *raw = read_all(fd, &n);
+    close(fd);
+    if (!raw) return -1;
+    parse(raw, n, out);
+    free(raw);
+    return 0;
 }

@@ -24,6 +24,13 @@ int kt_test_http_raw(int port, const void *bytes, size_t len, kt_test_resp *out)
 void kt_test_http_hangup(int port, const void *bytes, size_t len);
 void kt_test_resp_free(kt_test_resp *r);
 
+/* Lower-level: a connected socket to 127.0.0.1:port (-1 on failure), sending on it, and reading the
+ * answer until the server closes (kt_test_http_timeout_ms of silence ends the wait). */
+extern int kt_test_http_timeout_ms; /* default 30000 */
+int kt_test_connect(int port);
+int kt_test_send(int fd, const void *bytes, size_t len);
+int kt_test_read(int fd, kt_test_resp *out); /* closes fd */
+
 /* JSON request helpers (Content-Type: application/json; token may be NULL). */
 int kt_test_post_json(int port, const char *path, const char *token, const char *json, kt_test_resp *out);
 int kt_test_get(int port, const char *path, const char *token, kt_test_resp *out);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/fileio.h"
 #include "http_client.h"
@@ -763,5 +764,52 @@ KT_TEST(test_http_start_errors) {
     cfg.db_path = "/nonexistent/dir/k.db";
     KT_CHECK(kt_http_start(&s2, &cfg, &err) == KT_ERR_IO && strstr(err.msg, "/nonexistent/dir/k.db"), "%s", err.msg);
     KT_CHECK(alive(kt_http_port(s)));
+    kt_http_stop(s);
+}
+
+/* Regression: requests whose body is still on its way must not hold a database connection while
+ * MHD waits for the client. With 2 worker threads (2 connections) and 8 such requests, the old code
+ * blocked a worker inside the pool and the whole server hung. */
+KT_TEST(test_http_slow_clients_do_not_starve_the_pool) {
+    kt_http_config cfg = {0};
+    snprintf(db_file, sizeof db_file, "%s/slow.db", kt_test_tmpdir());
+    cfg.db_path = db_file;
+    cfg.threads = 2;
+    kt_http_server *s = NULL;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_http_start(&s, &cfg, &err), &err);
+    int port = kt_http_port(s);
+    char tok[KT_AUTH_TOKEN_MAX];
+    KT_REQUIRE(sign_up(port, "Ivy", "ivy@example.com", tok, sizeof tok));
+    const char *body = "{\"date\": \"2024-07-01\", \"stress_level\": 2, \"sleep_hours\": 8, \"exercise_minutes\": 15,"
+                       " \"water_intake\": 2, \"notes\": \"slow\"}";
+    enum { N = 8 };
+    int fds[N];
+    char head[1024];
+    snprintf(head, sizeof head,
+             "POST /diet/lifestyle HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             tok, strlen(body));
+    for (int i = 0; i < N; i++) {
+        fds[i] = kt_test_connect(port);
+        KT_REQUIRE(fds[i] >= 0);
+        kt_test_send(fds[i], head, strlen(head)); /* headers now, body later */
+    }
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    kt_test_http_timeout_ms = 5000;
+    kt_test_resp r;
+    kt_test_get(port, "/history", tok, &r);
+    KT_CHECK(r.status == 200, "the server stalled while bodies were pending (status %d)", r.status);
+    kt_test_resp_free(&r);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        kt_test_send(fds[i], body, strlen(body));
+        kt_test_read(fds[i], &r);
+        ok += r.status == 200;
+        kt_test_resp_free(&r);
+    }
+    kt_test_http_timeout_ms = 30000;
+    KT_CHECK(ok == N, "%d of %d slow requests answered", ok, N);
     kt_http_stop(s);
 }
