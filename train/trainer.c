@@ -225,10 +225,16 @@ static kt_status run_setup(kt_run *r, kt_err *err) {
     if (!c->resume && kt_file_exists(r->resume_s))
         return kt_err_set(err, KT_ERR_ARG, "%s holds an unfinished run of %s (%s): continue it with --resume, or choose "
                           "another --out", c->out, c->arch, r->resume_s);
+    s = kt_run_config_json(r, err);
+    if (s) return s;
+    /* --resume of a model whose run finished (e.g. the first of --models A B): nothing to do */
+    if (c->resume && !kt_file_exists(r->resume_s) && kt_run_find_complete(r, &r->done)) {
+        r->complete = 1;
+        return KT_OK;
+    }
     s = setup_folds(r, err);
     if (!s) s = check_folds(r, err);
     if (!s) s = setup_models(r, err);
-    if (!s) s = kt_run_config_json(r, err);
     if (!s && c->resume) s = kt_run_state_load(r, err);
     if (!s && r->have_state) s = restore_log(r, err);
     return s;
@@ -248,7 +254,12 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
     r.eval_batch = cfg->eval_batch ? cfg->eval_batch : 2 * cfg->batch;
     kt_train_state_init(&r.st);
     s = run_setup(&r, err);
-    if (!s) {
+    if (!s && r.complete) {
+        *res = r.done;
+        res->multilabel = r.multilabel;
+        snprintf(res->report_dir, sizeof res->report_dir, "%s", r.dir);
+        if (cfg->log) fprintf(cfg->log, "%s: the run in %s is already complete; nothing to resume\n", cfg->arch, cfg->out);
+    } else if (!s) {
         res->multilabel = r.multilabel;
         snprintf(res->report_dir, sizeof res->report_dir, "%s", r.dir);
         int f0 = r.have_state ? (int)r.st.fold : 0;
@@ -272,12 +283,12 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
                 r.final_hash = kt_params_hash(r.trainable, r.n_trainable);
             }
         }
+        res->folds_done = r.folds_done;
+        res->final_params_hash = r.final_hash;
         if (!s) s = kt_run_reports(&r, res, err);
-        if (!s) kt_run_state_remove(&r);
+        if (!s) s = kt_run_mark_complete(&r, res, err);
     }
-    res->folds_done = r.folds_done;
     res->steps = r.steps;
-    res->final_params_hash = r.final_hash;
     res->seconds = kt_now() - t0;
     run_free(&r);
     return s;

@@ -42,6 +42,8 @@ typedef struct kt_run {
     kt_train_state st;
     float *st_m, *st_v;        /* (n_param_elems) moments read from the state, host */
 
+    int complete;              /* --resume found this model's run already finished */
+    kt_train_result done;      /* its recorded results */
     int64_t steps;             /* optimizer steps run by this call (for stop_after_steps) */
     uint64_t final_hash;       /* parameters' hash after the latest fold finished in this call */
     int folds_done;
@@ -83,8 +85,12 @@ kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_run_pos *po
  * absent state: have_state = 0 and KT_OK. The weights are loaded only when the position is inside
  * a fold (loaded into r->train). */
 kt_status kt_run_state_load(kt_run *r, kt_err *err);
-/* Removes the resume files once the run is complete. */
-void kt_run_state_remove(kt_run *r);
+/* Once the run is complete: removes the resume files and writes out/{arch}/run_complete.json (the
+ * settings and the results), so that a later --resume (e.g. of --models A B interrupted in B) knows
+ * this model is done instead of starting it again. */
+kt_status kt_run_mark_complete(kt_run *r, const kt_train_result *res, kt_err *err);
+/* 1 when out/{arch}/run_complete.json records a finished run with this run's settings; fills res. */
+int kt_run_find_complete(kt_run *r, kt_train_result *res);
 
 /* trainer_report.c: OOF / TEST (/ VALID holdout) probabilities from the best checkpoints,
  * the CSVs, the reports and the learning curves. */

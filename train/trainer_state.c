@@ -173,7 +173,57 @@ kt_status kt_run_state_load(kt_run *r, kt_err *err) {
     return KT_OK;
 }
 
-void kt_run_state_remove(kt_run *r) {
-    unlink(r->resume_s);
-    unlink(r->resume_w);
+#define COMPLETE_FILE "run_complete.json"
+
+kt_status kt_run_mark_complete(kt_run *r, const kt_train_result *res, kt_err *err) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", r->dir, COMPLETE_FILE);
+    cJSON *j = cJSON_CreateObject(), *cfg = cJSON_Parse(r->config_json);
+    if (!j || !cfg) {
+        cJSON_Delete(j);
+        cJSON_Delete(cfg);
+        return kt_err_set(err, KT_ERR_NOMEM, "no memory for %s", path);
+    }
+    cJSON_AddItemToObject(j, "config", cfg);
+    cJSON_AddNumberToObject(j, "folds_done", res->folds_done);
+    /* NaN (no TEST split) is left out: JSON has no NaN */
+    if (!isnan(res->oof_score)) cJSON_AddNumberToObject(j, "oof_score", res->oof_score);
+    if (!isnan(res->test_score)) cJSON_AddNumberToObject(j, "test_score", res->test_score);
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016" PRIx64, res->final_params_hash);
+    cJSON_AddStringToObject(j, "final_params_hash", hash);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return kt_err_set(err, KT_ERR_NOMEM, "no memory for %s", path);
+    kt_status s = kt_file_write_atomic(path, text, strlen(text), err);
+    free(text);
+    if (!s) {
+        unlink(r->resume_s);
+        unlink(r->resume_w);
+    }
+    return s;
+}
+
+int kt_run_find_complete(kt_run *r, kt_train_result *res) {
+    char path[4300], *text = NULL;
+    size_t n = 0;
+    kt_err e = {0};
+    snprintf(path, sizeof path, "%s/%s", r->dir, COMPLETE_FILE);
+    if (!kt_file_exists(path) || kt_file_read(path, &text, &n, &e)) return 0;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    cJSON *cfg = j ? cJSON_GetObjectItemCaseSensitive(j, "config") : NULL;
+    char *cfg_text = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+    int same = cfg_text && compare_config(r, cfg_text, &e) == KT_OK;
+    if (same) {
+        cJSON *x;
+        res->folds_done = (x = cJSON_GetObjectItem(j, "folds_done")) ? x->valueint : 0;
+        res->oof_score = (x = cJSON_GetObjectItem(j, "oof_score")) ? x->valuedouble : NAN;
+        res->test_score = (x = cJSON_GetObjectItem(j, "test_score")) ? x->valuedouble : NAN;
+        x = cJSON_GetObjectItem(j, "final_params_hash");
+        res->final_params_hash = x && cJSON_IsString(x) ? strtoull(x->valuestring, NULL, 16) : 0;
+    }
+    free(cfg_text);
+    cJSON_Delete(j);
+    return same;
 }

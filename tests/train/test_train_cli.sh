@@ -26,7 +26,7 @@ for opt in --model --data --split --temperature --calib-split --out --batch --wo
 done
 
 # --- usage errors: exit 2 and say what is wrong -------------------------------------------------
-"$KT" synth --out "$TMP/data" --classes 3 --per-class 32 --size 32 --seed 4 > /dev/null 2>&1 || { echo "synth failed"; exit 1; }
+"$KT" synth --out "$TMP/data" --classes 3 --per-class 16 --size 32 --seed 4 > /dev/null 2>&1 || { echo "synth failed"; exit 1; }
 usage() { # expected-text args...
     local want="$1"; shift
     "$KT" train "$@" > /dev/null 2> "$TMP/err.txt"
@@ -46,7 +46,7 @@ COMMON=(--data "$TMP/data" --model smallcnn --img-size 32 --folds 2 --epochs 4 -
 "$KT" train "${COMMON[@]}" --out "$TMP/straight" > "$TMP/out.txt" 2> "$TMP/log.txt"
 rc=$?
 check "[ $rc -eq 0 ]" "train exits $rc: $(tail -3 "$TMP/log.txt")"
-check "grep -q 'smallcnn: 2 folds, 56 steps' '$TMP/out.txt'" "summary line: $(cat "$TMP/out.txt")"
+check "grep -q 'smallcnn: 2 folds, 24 steps' '$TMP/out.txt'" "summary line: $(cat "$TMP/out.txt")"
 check "grep -q 'fold 2/2 epoch  4/4  train loss' '$TMP/log.txt'" "no epoch line in the log"
 for f in smallcnn_fold1_best.safetensors smallcnn_fold2_best.safetensors oof_probs_smallcnn.csv test_probs_smallcnn.csv \
     meta_smallcnn.csv folds.csv smallcnn/metrics.jsonl smallcnn/oof/eval_report.json smallcnn/test/eval_report.json \
@@ -57,10 +57,10 @@ done
 # --- Ctrl-C, then --resume ---------------------------------------------------------------------------
 "$KT" train "${COMMON[@]}" --out "$TMP/stopped" > "$TMP/out2.txt" 2> "$TMP/log2.txt" &
 pid=$!
-for _ in $(seq 1 600); do # until the first epoch ended (at most 60 s)
-    grep -q 'epoch  1/4  train loss' "$TMP/log2.txt" 2> /dev/null && break
+for _ in $(seq 1 1200); do # until the training loop starts (at most 60 s); the run takes a second or more
+    grep -q '^training smallcnn' "$TMP/log2.txt" 2> /dev/null && break
     kill -0 $pid 2> /dev/null || break
-    sleep 0.1
+    sleep 0.05
 done
 kill -INT $pid 2> /dev/null
 wait $pid

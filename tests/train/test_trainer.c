@@ -27,6 +27,11 @@ static int count_lines(const char *text) {
  * folds reached OOF 0.405 / TEST 0.475 after 15 epochs where we reached 0.430 / 0.450. Measured here
  * at 20 epochs: OOF 0.490, TEST 0.4875; asserted: both >= 0.42, well above chance. */
 KT_TEST(test_train_synth_learns_above_chance) {
+#if defined(__SANITIZE_ADDRESS__)
+    /* 1000 optimizer steps unoptimised under ASan take minutes; the other trainer tests run the same
+     * code under the sanitizers, and the plain build asserts the learning */
+    kt_test_skip("learning needs 1000 steps: too slow in the unoptimised sanitizer build (the plain build runs it)");
+#endif
     char *data = kt_tt_synth("shapes", 4, 80, 32, 5, 0), *out = NULL;
     KT_REQUIRE(data, "dataset");
     kt_train_config c;
@@ -142,13 +147,13 @@ static void check_same_log(const char *a_dir, const char *b_dir, const char *arc
     free(rb);
 }
 
-/* 2 folds x 3 epochs x 7 batches (60 training images a fold / 8): stopped after 9 steps (fold 1, epoch 2,
- * mid-epoch), resumed and stopped again after 14 more (fold 2, epoch 1: across an epoch end and a
- * fold end), then resumed to the end. Weights, best checkpoints, OOF/TEST probabilities and the
- * epoch log equal the uninterrupted run's bit for bit. Drop path is on (ConvNeXt) so the mask keys
- * are part of what must resume exactly. */
+/* convnext_atto, 2 folds x 2 epochs x 3 batches (15 training images a fold / batch 4): stopped after
+ * 4 steps (fold 1, epoch 2, after 1 of 3 batches), resumed and stopped again after 4 more (fold 2,
+ * epoch 1, after 2 of 3: across an epoch end and a fold end), then resumed to the end. Weights, best
+ * checkpoints, OOF/TEST probabilities and the epoch log equal the uninterrupted run's bit for bit.
+ * Drop path and head dropout are on, so their mask keys are part of what must resume exactly. */
 KT_TEST(test_train_resume_bit_identical) {
-    char *data = kt_tt_synth("shapes", 3, 32, 32, 9, 0), *out_a = NULL, *out_b = NULL;
+    char *data = kt_tt_synth("shapes", 3, 8, 32, 9, 0), *out_a = NULL, *out_b = NULL;
     KT_REQUIRE(data, "dataset");
     kt_train_config a, b;
     kt_tt_config(&a, data, "straight", &out_a);
@@ -156,25 +161,25 @@ KT_TEST(test_train_resume_bit_identical) {
     a.arch = b.arch = "convnext_atto";
     a.drop_path = b.drop_path = 0.1f;
     a.head_drop = b.head_drop = 0.2f;
-    a.epochs = b.epochs = 3;
+    a.batch = b.batch = 4;
     a.lr = b.lr = 1e-3;
     kt_train_result ra, rb;
     kt_err err = {0};
     KT_REQUIRE_OK(kt_train_run(&a, &ra, &err), &err);
-    KT_CHECK(ra.steps == 2 * 3 * 7, "steps %lld", (long long)ra.steps);
-    b.stop_after_steps = 9;
+    KT_CHECK(ra.steps == 2 * 2 * 3, "steps %lld", (long long)ra.steps);
+    b.stop_after_steps = 4;
     KT_REQUIRE(kt_train_run(&b, &rb, &err) == KT_ERR_INTERRUPTED, "first stop: %s", err.msg);
     KT_CHECK(strstr(err.msg, "--resume") != NULL, "message: %s", err.msg);
-    KT_CHECK(rb.steps == 9 && rb.folds_done == 0, "steps %lld", (long long)rb.steps);
+    KT_CHECK(rb.steps == 4 && rb.folds_done == 0, "steps %lld", (long long)rb.steps);
     KT_CHECK(kt_tt_exists(out_b, "convnext_atto/resume.state.safetensors") && kt_tt_exists(out_b, "convnext_atto/resume.safetensors"),
              "no state saved");
     b.resume = 1;
-    b.stop_after_steps = 14;
+    b.stop_after_steps = 4;
     KT_REQUIRE(kt_train_run(&b, &rb, &err) == KT_ERR_INTERRUPTED, "second stop: %s", err.msg);
-    KT_CHECK(rb.steps == 14 && rb.folds_done == 1, "steps %lld, folds %d", (long long)rb.steps, rb.folds_done);
+    KT_CHECK(rb.steps == 4 && rb.folds_done == 1, "steps %lld, folds %d", (long long)rb.steps, rb.folds_done);
     b.stop_after_steps = 0;
     KT_REQUIRE_OK(kt_train_run(&b, &rb, &err), &err);
-    KT_CHECK(rb.steps == 2 * 3 * 7 - 23, "steps of the last call %lld", (long long)rb.steps);
+    KT_CHECK(rb.steps == 2 * 2 * 3 - 8, "steps of the last call %lld", (long long)rb.steps);
     KT_CHECK(rb.final_params_hash == ra.final_params_hash && ra.final_params_hash != 0, "final weights differ: %016llx vs %016llx",
              (unsigned long long)rb.final_params_hash, (unsigned long long)ra.final_params_hash);
     KT_CHECK(rb.oof_score == ra.oof_score && rb.test_score == ra.test_score, "scores differ");
@@ -186,7 +191,7 @@ KT_TEST(test_train_resume_bit_identical) {
         snprintf(pb, sizeof pb, "%s/%s", out_b, same[i]);
         KT_CHECK(kt_tt_same_file(pa, pb), "%s differs after resuming", same[i]);
     }
-    check_same_log(out_a, out_b, "convnext_atto", 6); /* the epoch log too, wall time aside */
+    check_same_log(out_a, out_b, "convnext_atto", 4); /* the epoch log too, wall time aside */
     KT_CHECK(!kt_tt_exists(out_b, "convnext_atto/resume.state.safetensors"), "state left after the run finished");
     free(data);
     free(out_a);
@@ -195,7 +200,7 @@ KT_TEST(test_train_resume_bit_identical) {
 
 /* The same exactness for the small CNN (BatchNorm running statistics are part of the state). */
 KT_TEST(test_train_resume_smallcnn_batchnorm_state) {
-    char *data = kt_tt_synth("shapes", 3, 32, 32, 11, 0), *out_a = NULL, *out_b = NULL;
+    char *data = kt_tt_synth("shapes", 3, 16, 32, 11, 0), *out_a = NULL, *out_b = NULL;
     KT_REQUIRE(data, "dataset");
     kt_train_config a, b;
     kt_tt_config(&a, data, "straight", &out_a);
@@ -203,7 +208,7 @@ KT_TEST(test_train_resume_smallcnn_batchnorm_state) {
     kt_train_result ra, rb;
     kt_err err = {0};
     KT_REQUIRE_OK(kt_train_run(&a, &ra, &err), &err);
-    b.stop_after_steps = 10; /* fold 1, epoch 2, after 3 of 7 batches */
+    b.stop_after_steps = 5; /* fold 1, epoch 2, after 2 of 3 batches */
     KT_REQUIRE(kt_train_run(&b, &rb, &err) == KT_ERR_INTERRUPTED, "%s", err.msg);
     b.stop_after_steps = 0;
     b.resume = 1;
@@ -239,7 +244,14 @@ KT_TEST(test_train_resume_refuses_other_settings) {
     c.epochs = 3;
     KT_CHECK(kt_train_run(&c, NULL, &err) == KT_ERR_ARG && strstr(err.msg, "'epochs'"), "%s", err.msg);
     c.epochs = 2;
-    KT_CHECK_OK(kt_train_run(&c, NULL, &err), &err);
+    kt_train_result first, again;
+    KT_CHECK_OK(kt_train_run(&c, &first, &err), &err);
+    KT_CHECK(kt_tt_exists(out, "smallcnn/run_complete.json"), "no completion record");
+    /* --resume of a finished run (e.g. the first model of --models A B) trains nothing */
+    KT_CHECK_OK(kt_train_run(&c, &again, &err), &err);
+    KT_CHECK(again.steps == 0 && again.folds_done == 2 && again.test_score == first.test_score &&
+                 again.final_params_hash == first.final_params_hash,
+             "steps %lld, folds %d", (long long)again.steps, again.folds_done);
     free(data);
     free(out);
 }
