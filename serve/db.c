@@ -1,8 +1,10 @@
 /* Opening the store: pragmas, schema migrations, the statement catalogue, the connection pool. */
 #include "serve/db.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +198,121 @@ cJSON *kt_db_row_json(sqlite3_stmt *st, const char *const *json_cols) {
         cJSON_AddItemToObject(o, name, v);
     }
     return o;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} tbuf;
+
+static void tb_put(tbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + n + 1) nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void tb_str(tbuf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    tb_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        tb_put(b, run, (size_t)(s - run));
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        tb_put(b, esc, n);
+        run = s + 1;
+    }
+    tb_put(b, run, (size_t)(s - run));
+    tb_put(b, "\"", 1);
+}
+
+/* Shortest of %.15g / %.17g that reads back exactly (what cJSON prints). */
+static void tb_num(tbuf *b, double v) {
+    char num[32];
+    if (!isfinite(v)) {
+        tb_put(b, "null", 4);
+        return;
+    }
+    int n = snprintf(num, sizeof num, "%.15g", v);
+    if (strtod(num, NULL) != v) n = snprintf(num, sizeof num, "%.17g", v);
+    tb_put(b, num, (size_t)n);
+}
+
+kt_status kt_db_rows_text(kt_db *db, sqlite3_stmt *st, const char *const *json_cols, char **text, size_t *len,
+                          kt_err *err) {
+    tbuf b = {0};
+    int rc, first = 1, nc = sqlite3_column_count(st);
+    int is_json[64] = {0};
+    for (int c = 0; c < nc && c < 64; c++)
+        for (int j = 0; json_cols && json_cols[j]; j++) is_json[c] |= !strcmp(json_cols[j], sqlite3_column_name(st, c));
+    tb_put(&b, "[", 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        tb_put(&b, first ? "{" : ",{", first ? 1 : 2);
+        first = 0;
+        for (int c = 0; c < nc; c++) {
+            const char *name = sqlite3_column_name(st, c);
+            if (c) tb_put(&b, ",", 1);
+            tb_str(&b, name);
+            tb_put(&b, ":", 1);
+            switch (sqlite3_column_type(st, c)) {
+            case SQLITE_INTEGER:
+                if (!strcmp(name, "is_active")) {
+                    if (sqlite3_column_int(st, c)) tb_put(&b, "true", 4);
+                    else tb_put(&b, "false", 5);
+                } else {
+                    char num[24];
+                    int n = snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, c));
+                    tb_put(&b, num, (size_t)n);
+                }
+                break;
+            case SQLITE_FLOAT: tb_num(&b, sqlite3_column_double(st, c)); break;
+            case SQLITE_NULL: tb_put(&b, "null", 4); break;
+            default: {
+                const char *t = (const char *)sqlite3_column_text(st, c);
+                if (c < 64 && is_json[c] && t && (t[0] == '{' || t[0] == '[')) tb_put(&b, t, strlen(t));
+                else tb_str(&b, t ? t : "");
+            }
+            }
+        }
+        tb_put(&b, "}", 1);
+    }
+    tb_put(&b, "]", 1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE || b.oom) {
+        free(b.p);
+        return b.oom ? kt_err_set(err, KT_ERR_NOMEM, "no memory for rows") : kt_db_fail(db, err, "listing rows");
+    }
+    *text = b.p;
+    *len = b.len;
+    return KT_OK;
 }
 
 /* ---- open and migrate ------------------------------------------------------------------------- */

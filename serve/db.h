@@ -54,6 +54,8 @@ kt_status kt_db_prediction_add(kt_db *db, int64_t user_id, const char *image_pat
 kt_status kt_db_prediction_get(kt_db *db, int64_t user_id, int64_t id, cJSON **row, kt_err *err);
 /* The user's predictions, newest first, at most limit (<= 0: all). */
 kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **rows, kt_err *err);
+/* The same list as JSON text, written without building a tree (GET /history); *json is malloc'd. */
+kt_status kt_db_predictions_list_text(kt_db *db, int64_t user_id, int limit, char **json, size_t *len, kt_err *err);
 
 typedef struct kt_db_stage_at {
     int64_t time_us;

@@ -60,5 +60,10 @@ kt_status kt_db_fail(kt_db *db, kt_err *err, const char *what);
  * strings, NULL as null; columns listed in json_cols (NULL-terminated) are parsed back from JSON
  * text, and "is_active" becomes a boolean. */
 cJSON *kt_db_row_json(sqlite3_stmt *st, const char *const *json_cols);
+/* The same rows written straight to JSON text (no tree: the hot path of list endpoints); every
+ * remaining row of st as an array. JSON columns are copied verbatim (the store only ever writes
+ * cJSON output there); *text is malloc'd. */
+kt_status kt_db_rows_text(kt_db *db, sqlite3_stmt *st, const char *const *json_cols, char **text, size_t *len,
+                          kt_err *err);
 
 #endif

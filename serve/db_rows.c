@@ -192,6 +192,14 @@ kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **
     return list_rows(db, q, pred_json, rows, err);
 }
 
+kt_status kt_db_predictions_list_text(kt_db *db, int64_t user_id, int limit, char **json, size_t *len, kt_err *err) {
+    sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_LIST, err);
+    if (!q) return err ? err->code : KT_ERR_IO;
+    sqlite3_bind_int64(q, 1, user_id);
+    sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+    return kt_db_rows_text(db, q, pred_json, json, len, err);
+}
+
 kt_status kt_db_prediction_stages(kt_db *db, int64_t user_id, kt_db_stage_at *out, int n_max, int *n, kt_err *err) {
     *n = 0;
     sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_STAGES, err);

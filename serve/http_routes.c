@@ -148,10 +148,18 @@ static long query_int(kt_http_req *r, const char *name, long lo, long hi, long d
 void kt_h_history(kt_http_req *r) {
     long limit = query_int(r, "limit", 1, 100000, 0);
     if (limit < 0) return;
-    cJSON *rows = NULL;
+    char *text = NULL;
+    size_t len = 0;
     kt_err err = {0};
-    if (kt_db_predictions_list(kt_http_db(r), r->user_id, (int)limit, &rows, &err)) kt_http_internal(r, &err);
-    else kt_http_json(r, 200, rows);
+    if (kt_db_predictions_list_text(kt_http_db(r), r->user_id, (int)limit, &text, &len, &err)) {
+        kt_http_internal(r, &err);
+        return;
+    }
+    free(r->resp);
+    r->resp = text;
+    r->resp_len = len;
+    r->status = 200;
+    r->content_type = "application/json";
 }
 
 void kt_h_history_item(kt_http_req *r) {

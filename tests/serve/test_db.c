@@ -356,3 +356,39 @@ KT_TEST(test_db_pool_concurrent_writers) {
     kt_db_pool_release(pool, db);
     kt_db_pool_close(pool);
 }
+
+/* The tree-free JSON writer of GET /history says exactly what the cJSON rows say. */
+KT_TEST(test_db_rows_text_matches_json_rows) {
+    char path[4096];
+    db_path(path, sizeof path, "text.db");
+    kt_db *db;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_db_open(&db, path, &err), &err);
+    int64_t uid = make_user(db, "T", "t@example.com");
+    const char *odd[] = {"plain", "quote \" backslash \\ slash /", "tab\tnewline\ncr\rbell\x07 esc\x1b",
+                         "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 utf-8", ""};
+    const double conf[] = {0.25738692283630371, 0.1, 1.0, 1e-300, 0.3333333333333333};
+    for (int i = 0; i < 5; i++) {
+        cJSON *row = NULL;
+        KT_REQUIRE_OK(kt_db_prediction_add(db, uid, i % 2 ? odd[i] : NULL, odd[i], conf[i],
+                                           i == 3 ? NULL : "{\"a\":0.5,\"b\\\"\":[1,2]}", kt_time_now_us() + i, &row, &err),
+                      &err);
+        cJSON_Delete(row);
+    }
+    cJSON *rows = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    KT_REQUIRE_OK(kt_db_predictions_list(db, uid, 0, &rows, &err), &err);
+    KT_REQUIRE_OK(kt_db_predictions_list_text(db, uid, 0, &text, &len, &err), &err);
+    KT_CHECK(len == strlen(text));
+    cJSON *parsed = cJSON_Parse(text);
+    KT_REQUIRE(parsed, "not JSON: %s", text);
+    KT_CHECK(cJSON_Compare(rows, parsed, 1), "text %s\ntree %s", text, cJSON_PrintUnformatted(rows));
+    cJSON_Delete(parsed);
+    cJSON_Delete(rows);
+    free(text);
+    KT_REQUIRE_OK(kt_db_predictions_list_text(db, uid + 1, 0, &text, &len, &err), &err);
+    KT_CHECK(!strcmp(text, "[]"));
+    free(text);
+    kt_db_close(db);
+}
