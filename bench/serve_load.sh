@@ -4,16 +4,19 @@
 # forward + insert). Starts its own server on a free port with a scratch database and stops it.
 #
 #   bench/serve_load.sh build/keratrack [--model CKPT] [--image FILE] [--duration 10s]
-#                       [--connections 32] [--wrk-threads 2] [--server-threads 4] [--device cpu]
+#                       [--connections 32] [--predict-connections 4] [--wrk-threads 2]
+#                       [--server-threads 4] [--device cpu] [--model-threads N]
 set -euo pipefail
 kt=${1:?usage: bench/serve_load.sh KERATRACK [--model CKPT] [options]}; shift
-model="" image="" duration=10s conns=32 wthreads=2 sthreads=4 device=cpu history_rows=20
+model="" image="" duration=10s conns=32 pconns=4 wthreads=2 sthreads=4 device=cpu mthreads="" history_rows=20
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2;;
     --image) image=$2; shift 2;;
     --duration) duration=$2; shift 2;;
     --connections) conns=$2; shift 2;;
+    --predict-connections) pconns=$2; shift 2;;
+    --model-threads) mthreads=$2; shift 2;;
     --wrk-threads) wthreads=$2; shift 2;;
     --server-threads) sthreads=$2; shift 2;;
     --device) device=$2; shift 2;;
@@ -29,6 +32,7 @@ trap cleanup EXIT
 
 args=(serve --db "$tmp/load.db" --port 0 --threads "$sthreads" --quiet)
 [[ -n $model ]] && args+=(--model "$model" --device "$device")
+[[ -n $model && -n $mthreads ]] && args+=(--model-threads "$mthreads")
 "$kt" "${args[@]}" 2>"$tmp/server.log" & srv=$!
 for _ in $(seq 100); do grep -q "listening on" "$tmp/server.log" && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$tmp/server.log")
@@ -40,19 +44,15 @@ token=$(curl -sf -X POST "$base/token" -d 'username=load@example.com&password=lo
         sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 [[ -n $token ]] || { echo "serve_load: no token" >&2; exit 1; }
 
-echo "# keratrack serve load test: $(nproc) CPUs, server threads $sthreads, wrk $wthreads threads x $conns connections, $duration"
+echo "# keratrack serve load test: $(nproc) CPUs (load average $(cut -d' ' -f1-3 /proc/loadavg)), server threads $sthreads,"
+echo "# wrk $wthreads threads x $conns connections (/predict: $pconns), $duration per endpoint"
 echo "# server: ${args[*]}"
 if [[ -n $model && -n $image ]]; then
-  # Fill the history first so /history returns real rows.
+  # Fill the history through the API so /history answers real rows.
   for _ in $(seq "$history_rows"); do
     curl -sf -X POST "$base/predict" -H "Authorization: Bearer $token" -F "file=@$image" >/dev/null
   done
-  echo
-  echo "## POST /predict ($(basename "$image"), $(stat -c %s "$image") bytes)"
-  echo "\$ wrk -t$wthreads -c$conns -d$duration --latency -s bench/serve_load.lua $base/predict -- TOKEN IMAGE"
-  wrk -t"$wthreads" -c"$conns" -d"$duration" --latency -s "$here/serve_load.lua" "$base/predict" -- "$token" "$image"
-fi
-if [[ -z $model || -z $image ]]; then
+else
   # No model: put the same number of rows into the history straight into the database (WAL lets
   # a second writer in while the server runs), so /history answers a realistic list.
   /usr/bin/python3 - "$tmp/load.db" "$history_rows" <<'PY'
@@ -65,10 +65,17 @@ with db:
 PY
 fi
 rows=$(curl -sf "$base/history" -H "Authorization: Bearer $token" | { grep -o '"id"' || true; } | wc -l)
+bytes=$(curl -sf "$base/history" -H "Authorization: Bearer $token" | wc -c)
 echo
-echo "## GET /history ($rows rows per answer)"
+echo "## GET /history ($rows rows, $bytes bytes per answer)"
 echo "\$ wrk -t$wthreads -c$conns -d$duration --latency -H 'Authorization: Bearer TOKEN' $base/history"
 wrk -t"$wthreads" -c"$conns" -d"$duration" --latency -H "Authorization: Bearer $token" "$base/history"
+if [[ -n $model && -n $image ]]; then
+  echo
+  echo "## POST /predict ($(basename "$image"), $(stat -c %s "$image") bytes)"
+  echo "\$ wrk -t$wthreads -c$pconns -d$duration --latency -s bench/serve_load.lua $base/predict -- TOKEN IMAGE"
+  wrk -t"$wthreads" -c"$pconns" -d"$duration" --latency -s "$here/serve_load.lua" "$base/predict" -- "$token" "$image"
+fi
 echo
 echo "## GET /metrics after the run (inference quantiles)"
 curl -sf "$base/metrics" | grep -E '^keratrack_inference_seconds|^keratrack_requests_total' || true
