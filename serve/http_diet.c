@@ -115,14 +115,9 @@ void kt_h_diet_recommendations(kt_http_req *r) {
     cJSON *bundle = kt_diet_plan_to_json(plan, &r->srv->facts), *row = NULL;
     st = bundle ? kt_db_recommendation_replace(db, r->user_id, bundle, now, &row, &err)
                 : kt_err_set(&err, KT_ERR_NOMEM, "no memory for the plan");
-    if (st) {
-        kt_http_internal(r, &err);
-    } else {
-        /* Also hand back what the row does not store. */
-        cJSON_AddItemToObject(row, "multipliers", cJSON_DetachItemFromObject(bundle, "multipliers"));
-        cJSON_AddItemToObject(row, "confidence_components", cJSON_DetachItemFromObject(bundle, "confidence_components"));
-        kt_http_json(r, 200, row);
-    }
+    /* The stored row is the answer, so a fresh plan and a cached one have the same shape. */
+    if (st) kt_http_internal(r, &err);
+    else kt_http_json(r, 200, row);
     cJSON_Delete(bundle);
 out:
     free(plan);

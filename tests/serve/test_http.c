@@ -541,10 +541,13 @@ KT_TEST(test_http_diet_flow) {
     KT_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "warnings")) == 1);
     KT_CHECK_NEAR(cJSON_GetObjectItem(r.json, "confidence_score")->valuedouble, 0.857, 1e-9);
     double first_id = cJSON_GetObjectItem(r.json, "id")->valuedouble;
+    cJSON *fresh = cJSON_Duplicate(r.json, 1);
     kt_test_resp_free(&r);
-    /* Fetched again within 30 days: the same active plan. */
+    /* Fetched again within 30 days: the same active plan, in the same shape. */
     kt_test_get(port, "/diet/recommendations", tok, &r);
     KT_CHECK(r.status == 200 && cJSON_GetObjectItem(r.json, "id")->valuedouble == first_id);
+    KT_CHECK(cJSON_Compare(fresh, r.json, 1), "the cached plan differs from the fresh one");
+    cJSON_Delete(fresh);
     kt_test_resp_free(&r);
     /* A new assessment retires it: the next plan is new and male (zinc base 11). */
     const char *male = "{\"age\": 35, \"gender\": \"male\", \"weight\": 75, \"height\": 176, \"activity_level\": \"moderate\","
