@@ -15,6 +15,9 @@ if ! "$kt" train --help >/dev/null 2>&1; then
   echo "keratrack train is not built yet: the cases that need a trained model are skipped" >&2
   exit 77
 fi
+# Tests running in parallel (ctest -j) share the model: one makes it, the others wait for it.
+exec 9>"$build/serve_test_model.lock"
+flock 9
 # Reuse a finished run only (the marker is written after train exited 0).
 if [[ -f $out/done ]]; then cat "$out/done"; exit 0; fi
 rm -rf "$out"; mkdir -p "$out"
