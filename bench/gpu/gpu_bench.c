@@ -15,10 +15,11 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: kt_gpu_bench kernels [--quick]\n"
+            "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32] [--warmup N] [--iters N] CASE...\n"
             "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU, MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
-            "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings\n"
+            "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings;\n"
+            "            --quick: fewer repetitions; --smoke: batch 1 and tiny ceilings (checks the program only)\n"
             "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
             "            process; --tf32 lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores\n");
 }
@@ -26,7 +27,10 @@ static void usage(FILE *f) {
 /* ---- kernels ---- */
 
 static kt_cuda_ctx *C;
-static int quick; /* --quick: a quarter of the repetitions */
+static int quick;          /* --quick: a quarter of the repetitions */
+static int64_t NB = 64;    /* batch of the ConvNeXt-tiny shapes; --smoke: 1 (checks the program, e.g. under emulation) */
+static int64_t PEAK = 8192; /* GEMM ceiling size; --smoke: 128 */
+static size_t COPY = (size_t)1 << 30;
 
 static void die(const char *what) {
     fprintf(stderr, "kt_gpu_bench: %s: %s\n", what, kt_cuda_ctx_error(C));
@@ -182,7 +186,12 @@ static void layernorm_rows(int64_t rows, int64_t Cc) {
 static int cmd_kernels(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
-        else {
+        else if (!strcmp(argv[i], "--smoke")) {
+            quick = 1;
+            NB = 1;
+            PEAK = 128;
+            COPY = (size_t)1 << 20;
+        } else {
             usage(stderr);
             return 2;
         }
@@ -197,61 +206,68 @@ static int cmd_kernels(int argc, char **argv) {
     printf("GPU %s (sm_%d%d, %d SMs, %.1f GiB), CUDA runtime %d, cuDNN %d, cuBLAS %d\n\n", ci.name, ci.cc_major, ci.cc_minor,
            ci.sm_count, (double)ci.total_mem / 1073741824.0, ci.runtime_version, ci.cudnn_version, ci.cublas_version);
     /* ceilings */
-    size_t big = (size_t)1 << 30;
+    size_t big = COPY;
     bargs cp = {.a = dev(big), .b = dev(big), .bytes = big};
     if (kt_cuda_ctx_memset(C, cp.a, 0, big)) die("memset");
     copy_gbs = 2.0 * big / timed(b_copy, &cp, 20) / 1e9;
     kt_cuda_ctx_free(C, cp.a);
     kt_cuda_ctx_free(C, cp.b);
-    peak_f32 = gemm_tflops(8192, 8192, 8192, KT_CUDA_F32, KT_CUDA_F32, 0, 8);
-    peak_tf32 = gemm_tflops(8192, 8192, 8192, KT_CUDA_F32, KT_CUDA_F32, 1, 8);
-    peak_bf16 = gemm_tflops(8192, 8192, 8192, KT_CUDA_BF16, KT_CUDA_BF16, 0, 8);
-    printf("| ceiling | measured |\n|---|---|\n| device copy (read + write) | %.0f GB/s |\n| cuBLAS SGEMM 8192^3 | %.1f TFLOP/s |\n"
-           "| cuBLAS TF32 GEMM 8192^3 | %.1f TFLOP/s |\n| cuBLAS bf16 GEMM 8192^3 (fp32 accumulation) | %.1f TFLOP/s |\n\n",
-           copy_gbs, peak_f32, peak_tf32, peak_bf16);
+    peak_f32 = gemm_tflops(PEAK, PEAK, PEAK, KT_CUDA_F32, KT_CUDA_F32, 0, 8);
+    peak_tf32 = gemm_tflops(PEAK, PEAK, PEAK, KT_CUDA_F32, KT_CUDA_F32, 1, 8);
+    peak_bf16 = gemm_tflops(PEAK, PEAK, PEAK, KT_CUDA_BF16, KT_CUDA_BF16, 0, 8);
+    int p = (int)PEAK;
+    printf("| ceiling | measured |\n|---|---|\n| device copy (read + write) | %.0f GB/s |\n| cuBLAS SGEMM %d^3 | %.1f TFLOP/s |\n"
+           "| cuBLAS TF32 GEMM %d^3 | %.1f TFLOP/s |\n| cuBLAS bf16 GEMM %d^3 (fp32 accumulation) | %.1f TFLOP/s |\n\n",
+           copy_gbs, p, peak_f32, p, peak_tf32, p, peak_bf16);
     printf("| kernel | shape | ms | GB/s | of copy | TFLOP/s | of GEMM peak (same precision) |\n|---|---|---|---|---|---|---|\n");
     /* ConvNeXt-tiny, batch 64 at 224: stage 1 (56x56x96) and stage 3 (14x14x384) */
-    dwconv_rows(64, 56, 96);
-    dwconv_rows(64, 14, 384);
-    layernorm_rows(64 * 56 * 56, 96);
-    layernorm_rows(64 * 14 * 14, 384);
+    dwconv_rows(NB, 56, 96);
+    dwconv_rows(NB, 14, 384);
+    layernorm_rows(NB * 56 * 56, 96);
+    layernorm_rows(NB * 14 * 14, 384);
     {
-        int64_t n = 64LL * 56 * 56 * 384;
+        int64_t n = NB * 56 * 56 * 384;
+        char shape[64];
+        snprintf(shape, sizeof shape, "(%lld, 56, 56, 384)", (long long)NB);
         bargs a = {.a = dev_random(n), .b = dev_random(n), .c = dev_random(n), .n = n};
-        row("gelu fwd", "(64, 56, 56, 384)", timed(b_gelu, &a, 20), 2.0 * n * 4, 0, 0);
-        row("gelu bwd", "(64, 56, 56, 384)", timed(b_gelu_bwd, &a, 20), 3.0 * n * 4, 0, 0);
+        row("gelu fwd", shape, timed(b_gelu, &a, 20), 2.0 * n * 4, 0, 0);
+        row("gelu bwd", shape, timed(b_gelu_bwd, &a, 20), 3.0 * n * 4, 0, 0);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);
     }
     {
         /* MLP fc1 of stage 1: (N*56*56, 96) x (384, 96)^T */
-        int64_t M = 64LL * 56 * 56, K = 96, N = 384;
+        int64_t M = NB * 56 * 56, K = 96, N = 384;
+        char shape[64];
+        snprintf(shape, sizeof shape, "(%lld, 96) x (96, 384)", (long long)M);
         double fl = 2.0 * M * N * K, by = 4.0 * (M * K + M * N);
         bargs a = {.a = dev_random(M * K), .b = dev_random(N * K), .c = dev((size_t)(M * N) * 4), .rows = M, .cols = N, .k = K, .tb = 1,
                    .ab = KT_CUDA_F32, .cty = KT_CUDA_F32};
-        row("GEMM mlp.fc1 fp32", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by, fl, peak_f32);
+        row("GEMM mlp.fc1 fp32", shape, timed(b_gemm, &a, 10), by, fl, peak_f32);
         kt_cuda_ctx_set_tf32(C, 1);
-        row("GEMM mlp.fc1 tf32", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by, fl, peak_tf32);
+        row("GEMM mlp.fc1 tf32", shape, timed(b_gemm, &a, 10), by, fl, peak_tf32);
         kt_cuda_ctx_set_tf32(C, 0);
         a.ab = a.cty = KT_CUDA_BF16; /* the same buffers read as bf16: twice as many elements fit, timing only */
-        row("GEMM mlp.fc1 bf16", "(200704, 96) x (96, 384)", timed(b_gemm, &a, 10), by / 2, fl, peak_bf16);
+        row("GEMM mlp.fc1 bf16", shape, timed(b_gemm, &a, 10), by / 2, fl, peak_bf16);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);
     }
     {
-        int64_t n = 28589128; /* convnext_tiny parameters */
+        int64_t n = NB == 64 ? 28589128 : 100000; /* convnext_tiny parameters */
         bargs a = {.a = dev_random(n), .b = dev_random(n), .c = dev_random(n), .d = dev((size_t)n * 4), .n = n};
         if (kt_cuda_ctx_memset(C, a.d, 0, (size_t)n * 4)) die("memset");
-        row("AdamW (one launch)", "28.6M parameters", timed(b_adamw, &a, 20), 7.0 * n * 4, 0, 0);
+        char shape[64];
+        snprintf(shape, sizeof shape, "%.1fM parameters", (double)n / 1e6);
+        row("AdamW (one launch)", shape, timed(b_adamw, &a, 20), 7.0 * n * 4, 0, 0);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);
         kt_cuda_ctx_free(C, a.d);
     }
     printf("\nGB/s counts the bytes each kernel must move at least (inputs read once, outputs written once);\n"
-           "TFLOP/s counts 2 per multiply-add. Command: kt_gpu_bench kernels%s\n", quick ? " --quick" : "");
+           "TFLOP/s counts 2 per multiply-add. Command: kt_gpu_bench kernels%s\n", NB != 64 ? " --smoke" : quick ? " --quick" : "");
     kt_cuda_ctx_destroy(C);
     return 0;
 }

@@ -1,0 +1,2 @@
+// Emulation stand-in for <cudnn.h> (see cuemu.h).
+#include "cuemu.h"

@@ -1,0 +1,81 @@
+// A host emulation of the small CUDA subset kernels/cuda/ uses, for checking kernel index math and
+// coverage on machines without a GPU (tests/cuda/emu/run_emulated.sh). Blocks run one after another;
+// kernels that synchronise or shuffle run each thread of a block as a real thread (barriers emulate
+// __syncthreads and warp shuffles). cuBLAS and cuDNN are not emulated: emu_blas_dnn.cpp stands in.
+#pragma once
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <math.h>
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+struct emu_uint3 { unsigned x, y, z; };
+extern thread_local emu_uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+void __syncthreads();
+float __shfl_xor_sync(unsigned m, float v, int o);
+double __shfl_xor_sync(unsigned m, double v, int o);
+void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body);
+
+typedef int cudaError_t;
+enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1 };
+typedef void *cudaStream_t;
+enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+struct cudaDeviceProp { char name[256]; int major, minor; size_t totalGlobalMem; int multiProcessorCount; };
+cudaError_t cudaGetLastError();
+const char *cudaGetErrorString(cudaError_t e);
+const char *cudaGetErrorName(cudaError_t e);
+cudaError_t cudaMalloc(void **p, size_t n);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k);
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t st);
+cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st);
+cudaError_t cudaMemset(void *d, int v, size_t n);
+cudaError_t cudaStreamSynchronize(cudaStream_t);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaSetDevice(int);
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev);
+cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
+
+struct __nv_bfloat16 { uint16_t x; };
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    uint32_t u; memcpy(&u, &f, 4);
+    __nv_bfloat16 h;
+    if ((u & 0x7fffffffu) > 0x7f800000u) { h.x = 0x7fff; return h; }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    h.x = (uint16_t)(u >> 16);
+    return h;
+}
+inline float __bfloat162float(__nv_bfloat16 h) { uint32_t u = (uint32_t)h.x << 16; float f; memcpy(&f, &u, 4); return f; }
+
+typedef void *cublasHandle_t;
+typedef int cublasStatus_t;
+enum { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1 };
+enum { CUBLAS_POINTER_MODE_HOST = 0 };
+inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (void *)1; return 0; }
+inline cublasStatus_t cublasDestroy(cublasHandle_t) { return 0; }
+inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return 0; }
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return 0; }
+inline cublasStatus_t cublasSetPointerMode(cublasHandle_t, int) { return 0; }
+inline const char *cublasGetStatusString(cublasStatus_t) { return "emu cublas"; }
+typedef void *cudnnHandle_t;
+typedef int cudnnStatus_t;
+enum { CUDNN_STATUS_SUCCESS = 0 };
+inline cudnnStatus_t cudnnCreate(cudnnHandle_t *h) { *h = (void *)1; return 0; }
+inline cudnnStatus_t cudnnDestroy(cudnnHandle_t) { return 0; }
+inline cudnnStatus_t cudnnSetStream(cudnnHandle_t, cudaStream_t) { return 0; }
+inline const char *cudnnGetErrorString(cudnnStatus_t) { return "emu cudnn"; }
+inline size_t cudnnGetVersion() { return 91900; }

@@ -1,0 +1,44 @@
+"""Rewrites a .cu file for host emulation: every kernel<<<grid, block, shmem, stream>>>(args) becomes
+emu_launch(grid, block, coop, [&]() { kernel(args); }); coop is 1 for kernels whose bodies synchronise
+or shuffle (they get one real thread per CUDA thread). Usage: prep.py in.cu out.cpp"""
+import re, sys
+src = open(sys.argv[1]).read()
+coop_markers = ("__syncthreads", "kt_cu_warp_", "row_stats(", "row_lse(", "__shfl")
+# find kernels whose bodies use cooperation
+coop = set()
+for m in re.finditer(r'__global__ void (\w+)\(', src):
+    name = m.group(1)
+    i = src.index('{', m.end())
+    depth, j = 0, i
+    while True:
+        if src[j] == '{': depth += 1
+        elif src[j] == '}':
+            depth -= 1
+            if depth == 0: break
+        j += 1
+    if any(k in src[i:j] for k in coop_markers): coop.add(name)
+out, pos = [], 0
+pat = re.compile(r'(\w+)(<[^<>;]*>)?<<<')
+while True:
+    m = pat.search(src, pos)
+    if not m: break
+    out.append(src[pos:m.start()])
+    k = src.index('>>>', m.end())
+    cfg = src[m.end():k]
+    parts = [p.strip() for p in re.split(r',(?![^()]*\))', cfg)]
+    p = k + 3
+    assert src[p] == '(', src[p:p+20]
+    depth, q = 0, p
+    while True:
+        if src[q] == '(': depth += 1
+        elif src[q] == ')':
+            depth -= 1
+            if depth == 0: break
+        q += 1
+    args = src[p+1:q]
+    name = m.group(1)
+    out.append('emu_launch(%s, %s, %d, [&]() { %s%s(%s); })' % (parts[0], parts[1], 1 if name in coop else 0, name, m.group(2) or '', args))
+    pos = q + 1
+out.append(src[pos:])
+open(sys.argv[2], 'w').write(''.join(out))
+print(sys.argv[1], 'coop kernels:', sorted(coop), file=sys.stderr)

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Runs the cuda test suite on a host emulation of our CUDA kernels, for sessions without a GPU:
+# kernels/cuda/*.cu (all but gemm.cu, conv_cudnn.cu and runtime.cu) are rewritten by prep.py and
+# compiled as C++ with fake CUDA headers; cuBLAS and cuDNN are replaced by plain loops. It finds
+# index, coverage (NaN poison), reduction-order and glue bugs; it says nothing about real-GPU speed,
+# precision of CUDA's math functions, cuBLAS/cuDNN calls, or memory-model races between blocks.
+#   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
+# BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
+# libkeratrack.a (compiled with KT_HAVE_CUDA) is linked with the emulated kernels. Without test names
+# every test of tests/cuda runs (slow: LayerNorm and the model steps take minutes on 2 cores).
+set -eu
+EMU=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$EMU/../../.." && pwd)
+[ $# -ge 1 ] || { sed -n '2,11p' "$0"; exit 2; }
+BUILD=$(cd "$1" && pwd)
+shift
+[ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
+    { echo "run_emulated: $BUILD is not a built CUDA configuration (libkeratrack.a with KT_HAVE_CUDA)" >&2; exit 2; }
+W=$BUILD/cuemu
+mkdir -p "$W/gen" "$W/obj"
+CXX="g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
+for f in context elementwise reduce norm loss pool shape dwconv; do
+    python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
+    $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"
+done
+$CXX -c "$EMU/emu.cpp" -o "$W/obj/emu.o"
+$CXX -c "$EMU/emu_blas_dnn.cpp" -o "$W/obj/emu_blas_dnn.o"
+rm -f "$W/libemu.a"
+ar rcs "$W/libemu.a" "$W"/obj/*.o
+for t in "$SRC"/tests/cuda/*.c "$SRC/tests/kt_test_main.c"; do
+    gcc -std=c17 -D_GNU_SOURCE -O1 -g -DKT_HAVE_CUDA=1 -I"$SRC" -I"$SRC/tests" -I"$BUILD/generated" -DKT_SOURCE_DIR="\"$SRC\"" \
+        -DKT_BINARY_DIR="\"$W\"" -DKT_CLI_PATH="\"$BUILD/keratrack\"" -c "$t" -o "$W/obj_test_$(basename "$t" .c).o"
+done
+BLAS=$(sed -n 's/^KT_OPENBLAS_LIB:FILEPATH=//p' "$BUILD/CMakeCache.txt")
+g++ "$W"/obj_test_*.o -o "$W/test_suite_cuda_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
+    "$BUILD/libkeratrack.a" -fopenmp "$BLAS" -lm -lturbojpeg -lspng -lz -lsqlite3 -lmicrohttpd -lsodium -lcjson -lcairo -lexif -lpthread
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || mapfile -t tests < <("$W/test_suite_cuda_emu" --list)
+fails=0
+for t in "${tests[@]}"; do
+    if (cd "$W" && KT_SOURCE_DIR="$SRC" OMP_NUM_THREADS=1 "$W/test_suite_cuda_emu" "$t"); then :; else fails=$((fails + 1)); fi
+done
+echo "emulated cuda tests: ${#tests[@]} run, $fails failed"
+[ "$fails" -eq 0 ]
