@@ -44,7 +44,7 @@ CMD=("$KT" train --data "$DATA" --model convnext_atto --img-size 128 --folds 5 -
     --lr 3e-4 --weight-decay 1e-4 --label-smoothing 0.1 --seed 42 --threads "$THREADS" --workers 2 --out "$OUT")
 echo "command: ${ENV[*]} ${CMD[*]}"
 t0=$(date +%s.%N)
-/usr/bin/time -f "keratrack: %e s wall, %U s user, peak RSS %M KB" "${ENV[@]}" "${CMD[@]}" 2> >(grep -v '\] ' >&2) | tee "$OUT/summary.txt"
+/usr/bin/time -f "keratrack: %e s wall, %U s user, peak RSS %M KB" "${ENV[@]}" "${CMD[@]}" 2> >(grep --line-buffered -v '\] ' >&2) | tee "$OUT/summary.txt"
 t1=$(date +%s.%N)
 ours_test=$(grep -o '"accuracy":[^,]*' "$OUT/convnext_atto/test/eval_report.json" | head -1 | cut -d: -f2 | tr -d '\t ')
 ours_oof=$(grep -o '"accuracy":[^,]*' "$OUT/convnext_atto/oof/eval_report.json" | head -1 | cut -d: -f2 | tr -d '\t ')
@@ -58,7 +58,7 @@ if [ "$PYTORCH" = 1 ]; then
         --workers 2 --json "$OUT/pytorch.json")
     echo "command: ${PY[*]}"
     /usr/bin/time -f "pytorch: %e s wall, %U s user, peak RSS %M KB" "${PY[@]}" 2>&1 | grep -v "Error importing huggingface" \
-        | tee "$OUT/pytorch.log" | grep -E "done|wall|accuracy"
+        | tee "$OUT/pytorch.log" | grep --line-buffered -E "done|wall|accuracy"
 fi
 
 echo

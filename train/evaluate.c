@@ -181,7 +181,7 @@ static kt_status run_one(const char *path, const kt_dataset *ds, const int64_t *
     else if (!arch) s = kt_err_set(err, KT_ERR_FORMAT, "%s: no architecture in its metadata and none inferable from its names", path);
     else if (md.img_h > 0 && md.img_w > 0 && md.img_h != md.img_w)
         s = kt_err_set(err, KT_ERR_UNSUPPORTED, "%s: non-square image size %dx%d", path, md.img_h, md.img_w);
-    if (!s) s = class_map(&md, sum.n_classes, ds, path, map, err);
+    if (!s) s = class_map(&md, md.n_classes > 0 ? md.n_classes : sum.n_classes, ds, path, map, err);
     const char *task = kt_ckpt_meta_get_extra(&md, KT_META_TASK);
     int ml = task ? !strcmp(task, "multi_label") : ds->kind == KT_LABELS_MULTI;
     if (!s && *multilabel >= 0 && ml != *multilabel)

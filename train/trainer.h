@@ -12,7 +12,13 @@
  *   {arch}/oof/, {arch}/test/, {arch}/valid/ (--holdout-valid)    eval_report.json,
  *                                           classification_report.txt, plots (train/report.h)
  *   {arch}/resume.safetensors + {arch}/resume.state.safetensors  the resumable state (weights,
- *                                           AdamW moments, step, fold, epoch, batch, ...) */
+ *                                           AdamW moments, step, fold, epoch, batch, ...) while unfinished
+ *   {arch}/run_complete.json                the settings and results once finished (a --resume of a
+ *                                           finished model trains nothing)
+ *
+ * Determinism: folds, init, data order, augmentation and drop-path/dropout masks all derive from
+ * cfg.seed (per fold) and the optimizer step, so the same seed and thread count give the same run,
+ * and a stopped run resumed with the same settings ends bit-identical to an uninterrupted one. */
 #ifndef KT_TRAINER_H
 #define KT_TRAINER_H
 
