@@ -12,6 +12,7 @@
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
 #include "datasets/augment.h"
+#include "engine/backend_cuda.h"
 #include "nets/model.h"
 #include "serve/gradcam.h"
 
@@ -22,6 +23,7 @@ struct kt_predictor {
     kt_model cam;     /* Grad-CAM graph sharing models[0]'s parameters, built on first use */
     int cam_ready;
     char arch[64], device[16];
+    kt_backend *be; /* NULL: CPU; else a CUDA backend this predictor owns */
     char **class_names; /* (classes) */
     kt_aug_config eval;
     kt_aug_ctx aug;
@@ -62,24 +64,26 @@ void kt_predictor_free(kt_predictor *p) {
     free(p->models);
     free_names(p->class_names, p->classes);
     kt_aug_ctx_free(&p->aug);
+    if (p->be && p->be->destroy) p->be->destroy(p->be);
     free(p->x);
     free(p->logits);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
+/* "cpu", "cuda", or "auto" (cuda when this build has it and a GPU is present). */
 static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_err *err, kt_status *st) {
     *st = KT_OK;
-    if (!device || !strcmp(device, "cpu") || !strcmp(device, "auto")) {
-        snprintf(name, len, "cpu");
+    int cuda = device && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && kt_backend_cuda_available()));
+    if (device && strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
+        *st = kt_err_set(err, KT_ERR_ARG, "unknown device '%s' (cpu, cuda or auto)", device);
         return NULL;
     }
-    if (!strcmp(device, "cuda")) {
-        *st = kt_err_set(err, KT_ERR_UNSUPPORTED, "inference on cuda is not wired into the predictor of this build; use --device cpu");
-        return NULL;
-    }
-    *st = kt_err_set(err, KT_ERR_ARG, "unknown device '%s' (cpu, cuda or auto)", device);
-    return NULL;
+    snprintf(name, len, "%s", cuda ? "cuda" : "cpu");
+    if (!cuda) return NULL;
+    kt_backend *be = NULL;
+    *st = kt_backend_cuda_create(&be, 0, err);
+    return be;
 }
 
 kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths, int n, const char *device, int threads,
@@ -100,6 +104,7 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
     }
     if (threads > 0) omp_set_num_threads(threads);
     kt_backend *be = pick_backend(device, p->device, sizeof p->device, err, &s);
+    p->be = be;
     p->batch = batch;
     for (int i = 0; i < n && !s; i++) {
         kt_ckpt_meta meta;

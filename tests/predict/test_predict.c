@@ -8,6 +8,7 @@
 #include "checkpoints/ckpt_meta.h"
 #include "datasets/augment.h"
 #include "datasets/synth.h"
+#include "engine/backend_cuda.h"
 #include "kt_test.h"
 #include "nets/model.h"
 #include "serve/predict.h"
@@ -130,6 +131,13 @@ KT_TEST(test_predict_ensemble_averages) {
     KT_CHECK(kt_predictor_open(&e, (const char *[]){c1, c4}, 2, "cpu", 0, &err) == KT_ERR_ARG && strstr(err.msg, c4),
              "mixed ensemble error: %s", err.msg);
     KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "tpu", 0, &err) == KT_ERR_ARG, "unknown device refused");
+    /* without a GPU, "cuda" is refused with the reason and "auto" falls back to the CPU */
+    if (!kt_backend_cuda_available()) {
+        KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "cuda", 0, &err) != KT_OK && err.msg[0], "cuda without a GPU");
+        KT_REQUIRE_OK(kt_predictor_open(&e, (const char *[]){c1}, 1, "auto", 0, &err), &err);
+        KT_CHECK(!strcmp(kt_predictor_device(e), "cpu"), "auto without a GPU runs on %s", kt_predictor_device(e));
+        kt_predictor_free(e);
+    }
 }
 
 KT_TEST(test_predict_gradcam_png) {
