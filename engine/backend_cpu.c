@@ -4,6 +4,7 @@
 
 #include "base/rng.h"
 #include "engine/backend.h"
+#include "engine/node_geometry.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/conv.h"
@@ -23,50 +24,11 @@ uint64_t kt_dropout_key(const kt_graph *g, int node_id) {
 
 static float *F(const kt_node *n) { return (float *)n->data; }
 
-static int64_t rows_of(const kt_node *n) { return kt_node_numel(n) / n->shape[n->ndim - 1]; }
 
-static kt_conv_shape conv_shape_of(const kt_node *n, const kt_node *x, const kt_node *w) {
-    kt_conv_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .Ci = x->shape[3], .Co = w->shape[0],
-                       .kh = w->shape[2], .kw = w->shape[3], .sh = n->ip[0], .sw = n->ip[1], .ph = n->ip[2],
-                       .pw = n->ip[3], .groups = n->ip[4]};
-    kt_conv_shape_finish(&s);
-    return s;
-}
 
-/* The conv geometry of any conv node: forward (x, w), data grad (dy, w; x dims in ip), weight grad (dy, x). */
-static kt_conv_shape conv_geom(const kt_node *n) {
-    switch (n->op) {
-    case KT_OP_CONV2D: return conv_shape_of(n, n->src[0], n->src[1]);
-    case KT_OP_CONV2D_BWD_DATA: return conv_shape_of(n, n, n->src[1]);
-    default: return conv_shape_of(n, n->src[1], n);
-    }
-}
 
-static kt_pool_shape pool_geom(const kt_node *n, const kt_node *x) {
-    kt_pool_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .kh = n->ip[0],
-                       .kw = n->ip[1], .sh = n->ip[2], .sw = n->ip[3], .ph = n->ip[4], .pw = n->ip[5],
-                       .count_include_pad = n->ip[6]};
-    s.Ho = (s.H + 2 * s.ph - s.kh) / s.sh + 1;
-    s.Wo = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
-    return s;
-}
 
-static kt_act act_of(int op) {
-    switch (op) {
-    case KT_OP_RELU: return KT_ACT_RELU;
-    case KT_OP_SILU: return KT_ACT_SILU;
-    case KT_OP_SIGMOID: return KT_ACT_SIGMOID;
-    default: return KT_ACT_GELU;
-    }
-}
 
-/* (outer, axis_len, inner) view of a shape around an axis */
-static void around_axis(const kt_node *n, int axis, int64_t *outer, int64_t *inner) {
-    *outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= n->shape[i];
-    for (int i = axis + 1; i < n->ndim; i++) *inner *= n->shape[i];
-}
 
 static int cpu_supports(const kt_backend *be, const kt_node *n) {
     (void)be;
@@ -77,28 +39,28 @@ static size_t cpu_scratch(const kt_backend *be, const kt_node *n) {
     (void)be;
     if (n->fuse_next || n->fuse_colsum) { /* the fused kernels' column-sum partials */
         int64_t C = n->shape[n->ndim - 1];
-        return kt_cpu_colsum_scratch(rows_of(n), n->op == KT_OP_LAYERNORM_BWD_X ? 3 * C : (n->op == KT_OP_MUL ? 2 * C : C));
+        return kt_cpu_colsum_scratch(kt_node_rows(n), n->op == KT_OP_LAYERNORM_BWD_X ? 3 * C : (n->op == KT_OP_MUL ? 2 * C : C));
     }
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA: {
-        kt_conv_shape s = conv_geom(n);
+        kt_conv_shape s = kt_node_conv_geom(n);
         return kt_conv_is_depthwise(&s) ? kt_cpu_dwconv_scratch(&s) : kt_cpu_conv2d_scratch(&s);
     }
     case KT_OP_CONV2D_BWD_WEIGHT: {
-        kt_conv_shape s = conv_geom(n);
+        kt_conv_shape s = kt_node_conv_geom(n);
         return kt_conv_is_depthwise(&s) ? kt_cpu_dwconv_bwd_weight_scratch(&s) : kt_cpu_conv2d_scratch(&s);
     }
     case KT_OP_REDUCE_ROWS:
     case KT_OP_MUL_BCAST_BWD:
-        return kt_cpu_reduce_rows_scratch(rows_of(n->src[0]), n->src[0]->shape[n->src[0]->ndim - 1]);
+        return kt_cpu_reduce_rows_scratch(kt_node_rows(n->src[0]), n->src[0]->shape[n->src[0]->ndim - 1]);
     case KT_OP_LAYERNORM_BWD_WB:
-        return kt_cpu_layernorm_bwd_wb_scratch(rows_of(n->src[1]), n->shape[1]);
+        return kt_cpu_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
     case KT_OP_BATCHNORM_BWD_X:
     case KT_OP_BATCHNORM_BWD_WB: {
         const kt_node *x = n->op == KT_OP_BATCHNORM ? n->src[0] : n->src[1];
-        return kt_cpu_batchnorm_scratch(rows_of(x), x->shape[x->ndim - 1]);
+        return kt_cpu_batchnorm_scratch(kt_node_rows(x), x->shape[x->ndim - 1]);
     }
     default: return 0;
     }
@@ -143,20 +105,20 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     int64_t numel = kt_node_numel(n);
     switch (n->op) {
     case KT_OP_CONV2D: {
-        kt_conv_shape cs = conv_geom(n);
+        kt_conv_shape cs = kt_node_conv_geom(n);
         const float *b = n->n_src > 2 ? F(s[2]) : NULL;
         if (kt_conv_is_depthwise(&cs)) kt_cpu_dwconv_fwd(&cs, F(s[0]), F(s[1]), b, F(n), n->scratch);
         else kt_cpu_conv2d_fwd(&cs, F(s[0]), F(s[1]), b, F(n), n->scratch);
         break;
     }
     case KT_OP_CONV2D_BWD_DATA: {
-        kt_conv_shape cs = conv_geom(n);
+        kt_conv_shape cs = kt_node_conv_geom(n);
         if (kt_conv_is_depthwise(&cs)) kt_cpu_dwconv_bwd_data(&cs, F(s[0]), F(s[1]), F(n), n->scratch);
         else kt_cpu_conv2d_bwd_data(&cs, F(s[0]), F(s[1]), F(n), n->scratch);
         break;
     }
     case KT_OP_CONV2D_BWD_WEIGHT: {
-        kt_conv_shape cs = conv_geom(n);
+        kt_conv_shape cs = kt_node_conv_geom(n);
         if (kt_conv_is_depthwise(&cs)) kt_cpu_dwconv_bwd_weight(&cs, F(s[0]), F(s[1]), F(n), n->scratch);
         else kt_cpu_conv2d_bwd_weight(&cs, F(s[0]), F(s[1]), F(n), n->scratch);
         break;
@@ -188,45 +150,45 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
         break;
     }
     case KT_OP_LAYERNORM:
-        kt_cpu_layernorm_fwd(F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, rows_of(n),
+        kt_cpu_layernorm_fwd(F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, kt_node_rows(n),
                              n->shape[n->ndim - 1], n->fp[0]);
         break;
     case KT_OP_LAYERNORM_BWD_X:
         if (n->fuse_next || n->fuse_colsum) {
             kt_cpu_layernorm_bwd_fused(F(n), n->fuse_next ? F(n->fuse_next) : NULL, n->fuse_colsum ? F(n->fuse_colsum) : NULL,
-                                       F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), n->shape[n->ndim - 1],
+                                       F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), n->shape[n->ndim - 1],
                                        n->fp[0], n->scratch);
             break;
         }
-        kt_cpu_layernorm_bwd_x(F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), n->shape[n->ndim - 1],
+        kt_cpu_layernorm_bwd_x(F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), n->shape[n->ndim - 1],
                                n->fp[0]);
         break;
     case KT_OP_LAYERNORM_BWD_WB:
-        kt_cpu_layernorm_bwd_wb(F(n), F(s[0]), F(s[1]), rows_of(s[1]), n->shape[1], n->fp[0], n->scratch);
+        kt_cpu_layernorm_bwd_wb(F(n), F(s[0]), F(s[1]), kt_node_rows(s[1]), n->shape[1], n->fp[0], n->scratch);
         break;
     case KT_OP_BATCHNORM:
-        kt_cpu_batchnorm_fwd(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), rows_of(n), n->shape[n->ndim - 1], n->fp[0],
+        kt_cpu_batchnorm_fwd(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), kt_node_rows(n), n->shape[n->ndim - 1], n->fp[0],
                              n->fp[1], g->training, n->scratch);
         break;
     case KT_OP_BATCHNORM_BWD_X:
-        kt_cpu_batchnorm_bwd_x(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[4]), rows_of(n), n->shape[n->ndim - 1], n->fp[0],
+        kt_cpu_batchnorm_bwd_x(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[4]), kt_node_rows(n), n->shape[n->ndim - 1], n->fp[0],
                                g->training, n->scratch);
         break;
     case KT_OP_BATCHNORM_BWD_WB:
-        kt_cpu_batchnorm_bwd_wb(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), rows_of(s[1]), n->shape[1], n->fp[0], g->training,
+        kt_cpu_batchnorm_bwd_wb(F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), kt_node_rows(s[1]), n->shape[1], n->fp[0], g->training,
                                 n->scratch);
         break;
     case KT_OP_GELU:
     case KT_OP_RELU:
     case KT_OP_SILU:
     case KT_OP_SIGMOID:
-        kt_cpu_act_fwd(act_of(n->op), F(n), F(s[0]), numel);
+        kt_cpu_act_fwd(kt_node_act(n->op), F(n), F(s[0]), numel);
         break;
     case KT_OP_ACT_BWD:
         if (n->fuse_colsum)
-            kt_cpu_act_bwd_colsum(act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1],
+            kt_cpu_act_bwd_colsum(kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1],
                                   F(n->fuse_colsum), n->scratch);
-        else kt_cpu_act_bwd(act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), numel);
+        else kt_cpu_act_bwd(kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel);
         break;
     case KT_OP_ADD:
         kt_cpu_add(F(n), F(s[0]), F(s[1]), numel);
@@ -234,45 +196,45 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     case KT_OP_MUL:
         if (n->fuse_next) { /* backward of a * gamma: da and dgamma (and the bias sum of da) in one pass */
             kt_cpu_mul_bcast_bwd_both(F(n), F(n->fuse_next), n->fuse_colsum ? F(n->fuse_colsum) : NULL, F(s[0]),
-                                      F(n->fuse_next->src[1]), F(s[1]), rows_of(n), n->shape[n->ndim - 1], n->scratch);
+                                      F(n->fuse_next->src[1]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1], n->scratch);
             break;
         }
         if (n->fuse_colsum) {
-            kt_cpu_mul_bcast_colsum(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1], F(n->fuse_colsum), n->scratch);
+            kt_cpu_mul_bcast_colsum(F(n), F(s[0]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1], F(n->fuse_colsum), n->scratch);
             break;
         }
         if (kt_node_numel(s[1]) == numel) kt_cpu_mul(F(n), F(s[0]), F(s[1]), numel);
-        else kt_cpu_mul_bcast(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1]);
+        else kt_cpu_mul_bcast(F(n), F(s[0]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1]);
         break;
     case KT_OP_MUL_BCAST_BWD:
-        kt_cpu_mul_bcast_bwd(F(n), F(s[0]), F(s[1]), rows_of(s[0]), n->shape[0], n->scratch);
+        kt_cpu_mul_bcast_bwd(F(n), F(s[0]), F(s[1]), kt_node_rows(s[0]), n->shape[0], n->scratch);
         break;
     case KT_OP_SCALE:
         kt_cpu_scale(F(n), F(s[0]), n->fp[0], numel);
         break;
     case KT_OP_BIAS:
-        kt_cpu_bias(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1]);
+        kt_cpu_bias(F(n), F(s[0]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1]);
         break;
     case KT_OP_REDUCE_ROWS:
-        kt_cpu_reduce_rows(F(n), F(s[0]), rows_of(s[0]), n->shape[0], n->scratch);
+        kt_cpu_reduce_rows(F(n), F(s[0]), kt_node_rows(s[0]), n->shape[0], n->scratch);
         break;
     case KT_OP_AVGPOOL2D: {
-        kt_pool_shape ps = pool_geom(n, s[0]);
+        kt_pool_shape ps = kt_node_pool_geom(n, s[0]);
         kt_cpu_avgpool_fwd(&ps, F(s[0]), F(n));
         break;
     }
     case KT_OP_AVGPOOL2D_BWD: {
-        kt_pool_shape ps = pool_geom(n, n);
+        kt_pool_shape ps = kt_node_pool_geom(n, n);
         kt_cpu_avgpool_bwd(&ps, F(s[0]), F(n));
         break;
     }
     case KT_OP_MAXPOOL2D: {
-        kt_pool_shape ps = pool_geom(n, s[0]);
+        kt_pool_shape ps = kt_node_pool_geom(n, s[0]);
         kt_cpu_maxpool_fwd(&ps, F(s[0]), F(n));
         break;
     }
     case KT_OP_MAXPOOL2D_BWD: {
-        kt_pool_shape ps = pool_geom(n, n);
+        kt_pool_shape ps = kt_node_pool_geom(n, n);
         kt_cpu_maxpool_bwd(&ps, F(s[0]), F(s[1]), F(n));
         break;
     }
@@ -297,10 +259,10 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
         break;
     }
     case KT_OP_SOFTMAX:
-        kt_cpu_softmax(F(n), F(s[0]), rows_of(n), n->shape[n->ndim - 1]);
+        kt_cpu_softmax(F(n), F(s[0]), kt_node_rows(n), n->shape[n->ndim - 1]);
         break;
     case KT_OP_SOFTMAX_BWD:
-        kt_cpu_softmax_bwd(F(n), F(s[0]), F(s[1]), rows_of(n), n->shape[n->ndim - 1]);
+        kt_cpu_softmax_bwd(F(n), F(s[0]), F(s[1]), kt_node_rows(n), n->shape[n->ndim - 1]);
         break;
     case KT_OP_SOFTMAX_CE: {
         int64_t bad = kt_cpu_softmax_ce(F(n), F(s[0]), (const int32_t *)s[1]->data, s[0]->shape[0], s[0]->shape[1], n->fp[0]);
@@ -333,7 +295,7 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     case KT_OP_CONCAT: {
         const float *xs[KT_MAX_SRC];
         int64_t lens[KT_MAX_SRC], outer, inner;
-        around_axis(n, n->ip[0], &outer, &inner);
+        kt_node_around_axis(n, n->ip[0], &outer, &inner);
         for (int i = 0; i < n->n_src; i++) {
             xs[i] = F(s[i]);
             lens[i] = s[i]->shape[n->ip[0]];
@@ -343,13 +305,13 @@ static kt_status cpu_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_e
     }
     case KT_OP_SLICE: {
         int64_t outer, inner;
-        around_axis(s[0], n->ip[0], &outer, &inner);
+        kt_node_around_axis(s[0], n->ip[0], &outer, &inner);
         kt_cpu_slice(F(n), F(s[0]), outer, s[0]->shape[n->ip[0]], n->ip[1], n->ip[2], inner);
         break;
     }
     case KT_OP_SLICE_BWD: {
         int64_t outer, inner;
-        around_axis(n, n->ip[0], &outer, &inner);
+        kt_node_around_axis(n, n->ip[0], &outer, &inner);
         kt_cpu_slice_bwd(F(n), F(s[0]), outer, n->shape[n->ip[0]], n->ip[1], n->ip[2], inner);
         break;
     }

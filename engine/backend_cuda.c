@@ -8,11 +8,11 @@
 
 #ifdef KT_HAVE_CUDA
 
+#include "engine/node_geometry.h"
 #include "kernels/cuda/kt_cuda.h"
 
 static kt_cuda_ctx *CTX(const kt_backend *be) { return (kt_cuda_ctx *)be->ctx; }
 static float *F(const kt_node *n) { return (float *)n->data; }
-static int64_t rows_of(const kt_node *n) { return kt_node_numel(n) / n->shape[n->ndim - 1]; }
 static int64_t last(const kt_node *n) { return n->shape[n->ndim - 1]; }
 static kt_cuda_dtype cdt(const kt_node *n) { return n->dtype == KT_BF16 ? KT_CUDA_BF16 : KT_CUDA_F32; }
 
@@ -22,23 +22,6 @@ static kt_status failed(kt_backend *be, kt_err *err) { return kt_err_set(err, KT
         if (call) return failed(be, err);          \
     } while (0)
 
-static kt_conv_shape conv_shape_of(const kt_node *n, const kt_node *x, const kt_node *w) {
-    kt_conv_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .Ci = x->shape[3], .Co = w->shape[0],
-                       .kh = w->shape[2], .kw = w->shape[3], .sh = n->ip[0], .sw = n->ip[1], .ph = n->ip[2],
-                       .pw = n->ip[3], .groups = n->ip[4]};
-    kt_conv_shape_finish(&s);
-    return s;
-}
-
-/* forward (x, w), data gradient (dy, w; x dims in ip = this node's shape), weight gradient (dy, x) */
-static kt_conv_shape conv_geom(const kt_node *n) {
-    switch (n->op) {
-    case KT_OP_CONV2D: return conv_shape_of(n, n->src[0], n->src[1]);
-    case KT_OP_CONV2D_BWD_DATA: return conv_shape_of(n, n, n->src[1]);
-    default: return conv_shape_of(n, n->src[1], n);
-    }
-}
-
 static int conv_kind(const kt_node *n) { return n->op == KT_OP_CONV2D ? 0 : (n->op == KT_OP_CONV2D_BWD_DATA ? 1 : 2); }
 
 static int is_pointwise(const kt_conv_shape *s) {
@@ -47,30 +30,8 @@ static int is_pointwise(const kt_conv_shape *s) {
 
 static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) && !is_pointwise(s); }
 
-static kt_pool_shape pool_geom(const kt_node *n, const kt_node *x) {
-    kt_pool_shape s = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .kh = n->ip[0],
-                       .kw = n->ip[1], .sh = n->ip[2], .sw = n->ip[3], .ph = n->ip[4], .pw = n->ip[5],
-                       .count_include_pad = n->ip[6]};
-    s.Ho = (s.H + 2 * s.ph - s.kh) / s.sh + 1;
-    s.Wo = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
-    return s;
-}
 
-static kt_act act_of(int op) {
-    switch (op) {
-    case KT_OP_RELU: return KT_ACT_RELU;
-    case KT_OP_SILU: return KT_ACT_SILU;
-    case KT_OP_SIGMOID: return KT_ACT_SIGMOID;
-    default: return KT_ACT_GELU;
-    }
-}
 
-static void around_axis(const kt_node *n, int axis, int64_t *outer, int64_t *inner) {
-    *outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= n->shape[i];
-    for (int i = axis + 1; i < n->ndim; i++) *inner *= n->shape[i];
-}
 
 /* ---- what runs where ---- */
 
@@ -116,7 +77,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
     case KT_OP_CONV2D_BWD_DATA:
     case KT_OP_CONV2D_BWD_WEIGHT: {
         if (!all_dtype(n, KT_F32)) return 0;
-        kt_conv_shape s = conv_geom(n);
+        kt_conv_shape s = kt_node_conv_geom(n);
         size_t bytes;
         return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0;
     }
@@ -131,7 +92,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
     case KT_OP_CONV2D_BWD_WEIGHT: {
-        kt_conv_shape s = conv_geom(n);
+        kt_conv_shape s = kt_node_conv_geom(n);
         size_t bytes = 0;
         if (kt_conv_is_depthwise(&s))
             return n->op == KT_OP_CONV2D_BWD_WEIGHT ? kt_cuda_dwconv_bwd_weight_scratch(&s) : kt_cuda_dwconv_scratch(&s);
@@ -139,13 +100,13 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
         return kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0 ? bytes : 0;
     }
     case KT_OP_REDUCE_ROWS:
-    case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(rows_of(n->src[0]), last(n->src[0]));
-    case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(rows_of(n->src[1]), n->shape[1]);
+    case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(kt_node_rows(n->src[0]), last(n->src[0]));
+    case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
     case KT_OP_BATCHNORM_BWD_X:
     case KT_OP_BATCHNORM_BWD_WB: {
         const kt_node *x = n->op == KT_OP_BATCHNORM ? n->src[0] : n->src[1];
-        return kt_cuda_batchnorm_scratch(rows_of(x), last(x));
+        return kt_cuda_batchnorm_scratch(kt_node_rows(x), last(x));
     }
     case KT_OP_SUM: return kt_cuda_sum_scratch(kt_node_numel(n->src[0]));
     case KT_OP_BCE_LOGITS: return kt_cuda_sum_scratch(kt_node_numel(n->src[0]));
@@ -159,7 +120,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
 static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
-    kt_conv_shape cs = conv_geom(n);
+    kt_conv_shape cs = kt_node_conv_geom(n);
     int64_t M = cs.N * cs.Ho * cs.Wo;
     if (n->op == KT_OP_CONV2D) {
         const float *b = n->n_src > 2 ? F(s[2]) : NULL;
@@ -215,7 +176,7 @@ static kt_status shape_compute(kt_backend *be, kt_node *n, kt_err *err) {
     }
     case KT_OP_CONCAT: {
         int axis = n->ip[0];
-        around_axis(n, axis, &outer, &inner);
+        kt_node_around_axis(n, axis, &outer, &inner);
         int64_t total = n->shape[axis], off = 0;
         for (int i = 0; i < n->n_src; i++) {
             int64_t len = s[i]->shape[axis];
@@ -226,13 +187,13 @@ static kt_status shape_compute(kt_backend *be, kt_node *n, kt_err *err) {
     }
     case KT_OP_SLICE: {
         int64_t axis_len = s[0]->shape[n->ip[0]], start = n->ip[1], len = n->ip[2];
-        around_axis(s[0], n->ip[0], &outer, &inner);
+        kt_node_around_axis(s[0], n->ip[0], &outer, &inner);
         CK(kt_cuda_copy_rows(c, F(n), len * inner, F(s[0]) + start * inner, axis_len * inner, len * inner, outer));
         break;
     }
     default: { /* KT_OP_SLICE_BWD */
         int64_t axis_len = n->shape[n->ip[0]], start = n->ip[1], len = n->ip[2];
-        around_axis(n, n->ip[0], &outer, &inner);
+        kt_node_around_axis(n, n->ip[0], &outer, &inner);
         CK(kt_cuda_ctx_memset(c, n->data, 0, kt_node_bytes(n)));
         CK(kt_cuda_copy_rows(c, F(n) + start * inner, axis_len * inner, F(s[0]), len * inner, len * inner, outer));
         break;
@@ -247,16 +208,16 @@ static kt_status bf16_compute(kt_backend *be, kt_node *n, kt_err *err) {
     int64_t numel = kt_node_numel(n);
     switch (n->op) {
     case KT_OP_ADD: CK(kt_cuda_add_bf16(c, n->data, s[0]->data, s[1]->data, numel)); break;
-    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd_bf16(c, act_of(n->ip[0]), n->data, s[0]->data, s[1]->data, numel)); break;
+    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd_bf16(c, kt_node_act(n->ip[0]), n->data, s[0]->data, s[1]->data, numel)); break;
     case KT_OP_LAYERNORM:
         CK(kt_cuda_layernorm_fwd_bf16(c, n->data, s[0]->data, n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL,
-                                      rows_of(n), last(n), n->fp[0]));
+                                      kt_node_rows(n), last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_X:
-        CK(kt_cuda_layernorm_bwd_x_bf16(c, n->data, s[0]->data, s[1]->data, n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), last(n),
+        CK(kt_cuda_layernorm_bwd_x_bf16(c, n->data, s[0]->data, s[1]->data, n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
                                         n->fp[0]));
         break;
-    default: CK(kt_cuda_act_fwd_bf16(c, act_of(n->op), n->data, s[0]->data, numel)); break;
+    default: CK(kt_cuda_act_fwd_bf16(c, kt_node_act(n->op), n->data, s[0]->data, numel)); break;
     }
     return KT_OK;
 }
@@ -285,58 +246,58 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         break;
     }
     case KT_OP_LAYERNORM:
-        CK(kt_cuda_layernorm_fwd(c, F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, rows_of(n),
+        CK(kt_cuda_layernorm_fwd(c, F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, kt_node_rows(n),
                                  last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_X:
-        CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, rows_of(n), last(n), n->fp[0]));
+        CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_WB:
-        CK(kt_cuda_layernorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), rows_of(s[1]), n->shape[1], n->fp[0], n->scratch));
+        CK(kt_cuda_layernorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[1]), n->shape[1], n->fp[0], n->scratch));
         break;
     case KT_OP_BATCHNORM:
-        CK(kt_cuda_batchnorm_fwd(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), rows_of(n), last(n), n->fp[0], n->fp[1],
+        CK(kt_cuda_batchnorm_fwd(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), kt_node_rows(n), last(n), n->fp[0], n->fp[1],
                                  g->training, n->scratch));
         break;
     case KT_OP_BATCHNORM_BWD_X:
-        CK(kt_cuda_batchnorm_bwd_x(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[4]), rows_of(n), last(n), n->fp[0], g->training,
+        CK(kt_cuda_batchnorm_bwd_x(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[4]), kt_node_rows(n), last(n), n->fp[0], g->training,
                                    n->scratch));
         break;
     case KT_OP_BATCHNORM_BWD_WB:
-        CK(kt_cuda_batchnorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), rows_of(s[1]), n->shape[1], n->fp[0],
+        CK(kt_cuda_batchnorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), kt_node_rows(s[1]), n->shape[1], n->fp[0],
                                     g->training, n->scratch));
         break;
     case KT_OP_GELU:
     case KT_OP_RELU:
     case KT_OP_SILU:
-    case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, act_of(n->op), F(n), F(s[0]), numel)); break;
-    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd(c, act_of(n->ip[0]), F(n), F(s[0]), F(s[1]), numel)); break;
+    case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
+    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_MUL:
         if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
-        else CK(kt_cuda_mul_bcast(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n)));
+        else CK(kt_cuda_mul_bcast(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n)));
         break;
-    case KT_OP_MUL_BCAST_BWD: CK(kt_cuda_mul_bcast_bwd(c, F(n), F(s[0]), F(s[1]), rows_of(s[0]), n->shape[0], n->scratch)); break;
+    case KT_OP_MUL_BCAST_BWD: CK(kt_cuda_mul_bcast_bwd(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[0]), n->shape[0], n->scratch)); break;
     case KT_OP_SCALE: CK(kt_cuda_scale(c, F(n), F(s[0]), n->fp[0], numel)); break;
-    case KT_OP_BIAS: CK(kt_cuda_bias(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n))); break;
-    case KT_OP_REDUCE_ROWS: CK(kt_cuda_reduce_rows(c, F(n), F(s[0]), rows_of(s[0]), n->shape[0], n->scratch)); break;
+    case KT_OP_BIAS: CK(kt_cuda_bias(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n))); break;
+    case KT_OP_REDUCE_ROWS: CK(kt_cuda_reduce_rows(c, F(n), F(s[0]), kt_node_rows(s[0]), n->shape[0], n->scratch)); break;
     case KT_OP_AVGPOOL2D: {
-        kt_pool_shape ps = pool_geom(n, s[0]);
+        kt_pool_shape ps = kt_node_pool_geom(n, s[0]);
         CK(kt_cuda_avgpool_fwd(c, &ps, F(s[0]), F(n)));
         break;
     }
     case KT_OP_AVGPOOL2D_BWD: {
-        kt_pool_shape ps = pool_geom(n, n);
+        kt_pool_shape ps = kt_node_pool_geom(n, n);
         CK(kt_cuda_avgpool_bwd(c, &ps, F(s[0]), F(n)));
         break;
     }
     case KT_OP_MAXPOOL2D: {
-        kt_pool_shape ps = pool_geom(n, s[0]);
+        kt_pool_shape ps = kt_node_pool_geom(n, s[0]);
         CK(kt_cuda_maxpool_fwd(c, &ps, F(s[0]), F(n)));
         break;
     }
     case KT_OP_MAXPOOL2D_BWD: {
-        kt_pool_shape ps = pool_geom(n, n);
+        kt_pool_shape ps = kt_node_pool_geom(n, n);
         CK(kt_cuda_maxpool_bwd(c, &ps, F(s[0]), F(s[1]), F(n)));
         break;
     }
@@ -348,8 +309,8 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_DROPOUT_BWD:
     case KT_OP_DROP_PATH:
     case KT_OP_DROP_PATH_BWD: return dropout_compute(be, g, n, err);
-    case KT_OP_SOFTMAX: CK(kt_cuda_softmax(c, F(n), F(s[0]), rows_of(n), last(n))); break;
-    case KT_OP_SOFTMAX_BWD: CK(kt_cuda_softmax_bwd(c, F(n), F(s[0]), F(s[1]), rows_of(n), last(n))); break;
+    case KT_OP_SOFTMAX: CK(kt_cuda_softmax(c, F(n), F(s[0]), kt_node_rows(n), last(n))); break;
+    case KT_OP_SOFTMAX_BWD: CK(kt_cuda_softmax_bwd(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n))); break;
     case KT_OP_SOFTMAX_CE: {
         int64_t bad = -1;
         int32_t label = 0;

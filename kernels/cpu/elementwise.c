@@ -46,8 +46,7 @@ void kt_cpu_copy(float *y, const float *x, int64_t n) {
 
 size_t kt_cpu_reduce_rows_scratch(int64_t rows, int64_t C) { return (size_t)(kt_red_blocks(rows) * C) * sizeof(float); }
 
-/* Sums partial rows (nb, C) into out (C) in block order (double accumulation). */
-static void sum_partials(float *out, const float *part, int64_t nb, int64_t C) {
+void kt_cpu_sum_blocks(float *out, const float *part, int64_t nb, int64_t C) {
     for (int64_t c = 0; c < C; c++) {
         double s = 0;
         for (int64_t b = 0; b < nb; b++) s += part[b * C + c];
@@ -68,7 +67,7 @@ void kt_cpu_reduce_rows(float *out, const float *x, int64_t rows, int64_t C, voi
             for (int64_t c = 0; c < C; c++) p[c] += xr[c];
         }
     }
-    sum_partials(out, part, nb, C);
+    kt_cpu_sum_blocks(out, part, nb, C);
 }
 
 void kt_cpu_mul_bcast_bwd(float *out, const float *dy, const float *a, int64_t rows, int64_t C, void *scratch) {
@@ -84,7 +83,7 @@ void kt_cpu_mul_bcast_bwd(float *out, const float *dy, const float *a, int64_t r
             for (int64_t c = 0; c < C; c++) p[c] += dr[c] * ar[c];
         }
     }
-    sum_partials(out, part, nb, C);
+    kt_cpu_sum_blocks(out, part, nb, C);
 }
 
 void kt_cpu_sum(float *out, const float *x, int64_t n, float scale) {

@@ -15,6 +15,9 @@ void kt_cpu_scale(float *y, const float *x, float s, int64_t n);
 void kt_cpu_bias(float *y, const float *x, const float *b, int64_t rows, int64_t C);
 void kt_cpu_copy(float *y, const float *x, int64_t n);
 
+/* out (C) = sum over nb blocks of part (nb, C), in block order with double accumulation: the last
+ * step of every fixed-block reduction, so sums do not depend on the thread count. */
+void kt_cpu_sum_blocks(float *out, const float *part, int64_t nb, int64_t C);
 /* Scratch (bytes) for the reductions below. */
 size_t kt_cpu_reduce_rows_scratch(int64_t rows, int64_t C);
 /* out (C) = sum over rows of x (rows, C) */

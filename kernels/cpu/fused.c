@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/kt_math.h"
 #include "kernels/cpu/kt_par.h"
 
@@ -13,14 +14,6 @@
 
 size_t kt_cpu_colsum_scratch(int64_t rows, int64_t ncols) { return (size_t)(kt_red_blocks(rows) * ncols) * sizeof(float); }
 
-/* out (ncols) = sum over nb blocks of part (nb, ncols), block order, double accumulation */
-static void finish(float *out, const float *part, int64_t nb, int64_t ncols) {
-    for (int64_t c = 0; c < ncols; c++) {
-        double s = 0;
-        for (int64_t b = 0; b < nb; b++) s += part[b * ncols + c];
-        out[c] = (float)s;
-    }
-}
 
 static inline float act_grad(kt_act a, float x) {
     switch (a) {
@@ -74,7 +67,7 @@ void kt_cpu_act_bwd_colsum(kt_act a, float *dx, const float *dy, const float *v,
             }
         }
     }
-    finish(colsum, part, nb, C);
+    kt_cpu_sum_blocks(colsum, part, nb, C);
 }
 
 void kt_cpu_mul_bcast_colsum(float *y, const float *a, const float *bv, int64_t rows, int64_t C, float *colsum, void *scratch) {
@@ -95,7 +88,7 @@ void kt_cpu_mul_bcast_colsum(float *y, const float *a, const float *bv, int64_t 
             }
         }
     }
-    finish(colsum, part, nb, C);
+    kt_cpu_sum_blocks(colsum, part, nb, C);
 }
 
 void kt_cpu_mul_bcast_bwd_both(float *da, float *dgamma, float *colsum, const float *dy, const float *a, const float *gamma,
