@@ -28,7 +28,8 @@ static void help(void) {
            "  --data DIR            a Roboflow export (train/ valid/ test/ with _classes.csv) or class folders\n"
            "                        (train/<class>/...); single- or multi-label is read from the data\n"
            "  --out DIR             run folder (created); see 'files written' below\n"
-           "  --model NAME          backbone (default convnext_base): %s\n"
+           "  --model NAME          backbone (default convnext_base), one of:\n"
+           "                        %s\n"
            "  --models A B ...      several backbones, one run each, in order (the seed script's --models)\n"
            "  --init FILE           fine-tune from these weights (.safetensors with timm names, e.g. timm's\n"
            "                        model.safetensors or one of ours); a new head when the class count differs\n"
@@ -57,7 +58,7 @@ static void help(void) {
            "  --no-plots            write the reports without PNG plots\n"
            "  --resume              continue the interrupted run in --out exactly where it stopped (weights,\n"
            "                        AdamW moments, schedule step, data order, fold, epoch and batch); the\n"
-           "                        settings must be the saved run's\n"
+           "                        settings must be the saved run's; a model whose run finished is skipped\n"
            "  --stop-after-steps N  (for tests) stop as Ctrl-C does once N optimizer steps ran\n"
            "  --quiet               no progress bar or epoch lines\n\n"
            "Ctrl-C stops after the current step and saves the resumable state (a second Ctrl-C quits at\n"
@@ -71,6 +72,7 @@ static void help(void) {
            "      classification_report.txt, confusion matrices, calibration curve (per-label AUC for\n"
            "      multi-label data)\n"
            "  DIR/NAME/resume*.safetensors            the resumable state while a run is unfinished\n"
+           "  DIR/NAME/run_complete.json              the settings and results once it finished\n"
            "For multi-label data 'acc' in the epoch lines and the best-checkpoint choice is the micro-F1 at 0.5.\n\n"
            "Exit status: 0 done, 1 error, 2 usage error, 130 stopped by Ctrl-C (state saved).\n",
            names);

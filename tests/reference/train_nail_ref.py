@@ -134,6 +134,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--only-fold", type=int, default=0, help="train just this fold (1-based; for timing)")
     a = ap.parse_args()
 
     t0 = time.time()
@@ -156,6 +157,8 @@ def main():
     oof_hits, oof_n, test_probs, fold_best = 0, 0, np.zeros((len(test), len(classes))), []
     test_dl = eval_loader(test)
     for f in range(k):
+        if a.only_fold and f + 1 != a.only_fold:
+            continue
         tr = sorted(p for p, v in folds.items() if isinstance(v, int) and v != f)
         va = sorted(p for p, v in folds.items() if v == f)
         train_dl = DataLoader(Images(a.data, tr, labels, train_tf, 2 * a.img_size), batch_size=a.batch, shuffle=True,
