@@ -10,6 +10,7 @@
 
 #include "base/fileio.h"
 #include "cli/commands.h"
+#include "engine/backend_cuda.h"
 #include "datasets/roboflow.h"
 #include "train/calibration.h"
 #include "train/evaluate.h"
@@ -294,8 +295,6 @@ int kt_cmd_eval(int argc, char **argv) {
     if (split_of(split) < 0) return usage_error("--split must be train, valid or test, not", split);
     if (split_of(calib) < 0) return usage_error("--calib-split must be train, valid or test, not", calib);
     if (strcmp(device, "cpu") && strcmp(device, "cuda")) return usage_error("--device must be cpu or cuda, not", device);
-    if (!strcmp(device, "cuda"))
-        return kt_cli_fail("eval", "--device cuda: this build has no CUDA backend for evaluation yet", "use --device cpu");
     for (int i = 0; i < n_ckpt; i++)
         if (!kt_file_exists(ckpts[i])) {
             char msg[4200];
@@ -312,5 +311,14 @@ int kt_cmd_eval(int argc, char **argv) {
         out = out_buf;
     }
     ec.progress = stderr;
-    return run(ckpts, n_ckpt, data, split, temp, calib, out, &ec, no_plots, strict);
+    kt_backend *be = NULL;
+    if (!strcmp(device, "cuda")) {
+        kt_err e = {0};
+        if (kt_backend_cuda_create(&be, 0, &e))
+            return kt_cli_fail("eval", e.msg, "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine");
+        ec.backend = be;
+    }
+    int rc = run(ckpts, n_ckpt, data, split, temp, calib, out, &ec, no_plots, strict);
+    if (be) be->destroy(be);
+    return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "engine/backend_cuda.h"
 #include "nets/model.h"
 #include "train/trainer.h"
 
@@ -53,7 +54,7 @@ static void help(void) {
            "                        thread count give the same run\n"
            "  --workers N           image decoding threads (default 2)\n"
            "  --eval-batch N        evaluation batch (default 2 x --batch)\n"
-           "  --device cpu|cuda     where to train (default cpu; cuda needs a build with the CUDA backend)\n"
+           "  --device cpu|cuda     where to train (default cpu; cuda needs a build with the CUDA backend and a GPU)\n"
            "  --recompute           recompute GELU/LayerNorm in backward: less memory, a little slower\n"
            "  --no-plots            write the reports without PNG plots\n"
            "  --resume              continue the interrupted run in --out exactly where it stopped (weights,\n"
@@ -217,9 +218,6 @@ int kt_cmd_train(int argc, char **argv) {
         return 2;
     }
     if (strcmp(device, "cpu") && strcmp(device, "cuda")) return usage_error("--device must be cpu or cuda, not", device);
-    if (!strcmp(device, "cuda"))
-        return kt_cli_fail("train", "--device cuda: this build has no CUDA training backend yet",
-                           "train with --device cpu (the default)");
     if (!n_models) models[n_models++] = c.arch;
     for (int i = 0; i < n_models; i++)
         if (!kt_model_arch_known(models[i])) {
@@ -237,6 +235,13 @@ int kt_cmd_train(int argc, char **argv) {
     }
     c.threads = threads > 0 ? threads : omp_get_max_threads();
     c.device = device;
+    kt_backend *be = NULL;
+    if (!strcmp(device, "cuda")) {
+        kt_err e = {0};
+        if (kt_backend_cuda_create(&be, 0, &e))
+            return kt_cli_fail("train", e.msg, "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine");
+        c.backend = be;
+    }
     c.log = quiet ? NULL : stderr;
     c.stop = &g_stop;
     struct sigaction sa;
@@ -268,5 +273,6 @@ int kt_cmd_train(int argc, char **argv) {
             fflush(stdout);
         }
     }
+    if (be) be->destroy(be);
     return rc;
 }

@@ -40,6 +40,20 @@ usage "--data DIR is required" --out "$TMP/x"
 usage "--lr" --data "$TMP/data" --out "$TMP/x" --lr abc
 usage "unknown option" --data "$TMP/data" --out "$TMP/x" --bogus 1
 
+# --- --device cuda without a usable GPU: a clear error, exit 1, nothing written ------------------------
+if "$KT" info | grep -q "GPU *none present"; then
+    for cmd in train eval; do
+        if [ $cmd = train ]; then args=(--data "$TMP/data" --out "$TMP/cuda_run" --device cuda)
+        else : > "$TMP/none.safetensors"; args=(--model "$TMP/none.safetensors" --data "$TMP/data" --out "$TMP/cuda_run" --device cuda); fi
+        "$KT" $cmd "${args[@]}" > /dev/null 2> "$TMP/err.txt"
+        rc=$?
+        check "[ $rc -eq 1 ]" "$cmd --device cuda without a GPU exits $rc, not 1"
+        check "grep -q 'cuda backend' '$TMP/err.txt' && grep -q -- '--device cpu' '$TMP/err.txt'" \
+            "$cmd --device cuda: unclear error: $(cat "$TMP/err.txt")"
+        check "[ ! -e '$TMP/cuda_run' ]" "$cmd --device cuda without a GPU wrote $TMP/cuda_run"
+    done
+fi
+
 COMMON=(--data "$TMP/data" --model smallcnn --img-size 32 --folds 2 --epochs 4 --batch 8 --lr 3e-3 --threads 1 --no-plots)
 
 # --- an uninterrupted run --------------------------------------------------------------------------
