@@ -10,7 +10,6 @@
 
 #include "base/fileio.h"
 #include "cli/commands.h"
-#include "engine/backend_cuda.h"
 #include "datasets/roboflow.h"
 #include "train/calibration.h"
 #include "train/evaluate.h"
@@ -311,13 +310,10 @@ int kt_cmd_eval(int argc, char **argv) {
         out = out_buf;
     }
     ec.progress = stderr;
-    kt_backend *be = NULL;
-    if (!strcmp(device, "cuda")) {
-        kt_err e = {0};
-        if (kt_backend_cuda_create(&be, 0, &e))
-            return kt_cli_fail("eval", e.msg, "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine");
-        ec.backend = be;
-    }
+    kt_backend *be;
+    if (kt_cli_backend("eval", device, "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be))
+        return 1;
+    ec.backend = be;
     int rc = run(ckpts, n_ckpt, data, split, temp, calib, out, &ec, no_plots, strict);
     if (be) be->destroy(be);
     return rc;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "engine/backend_cuda.h"
 #include "nets/model.h"
 #include "train/trainer.h"
 
@@ -235,13 +234,11 @@ int kt_cmd_train(int argc, char **argv) {
     }
     c.threads = threads > 0 ? threads : omp_get_max_threads();
     c.device = device;
-    kt_backend *be = NULL;
-    if (!strcmp(device, "cuda")) {
-        kt_err e = {0};
-        if (kt_backend_cuda_create(&be, 0, &e))
-            return kt_cli_fail("train", e.msg, "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine");
-        c.backend = be;
-    }
+    kt_backend *be;
+    if (kt_cli_backend("train", device, "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine",
+                       &be))
+        return 1;
+    c.backend = be;
     c.log = quiet ? NULL : stderr;
     c.stop = &g_stop;
     struct sigaction sa;

@@ -21,4 +21,9 @@ int kt_cmd_bench(int argc, char **argv);
 /* Shared by subcommands: prints "keratrack <cmd>: <msg>" and a hint, returns 1. */
 int kt_cli_fail(const char *cmd, const char *msg, const char *hint);
 
+typedef struct kt_backend kt_backend;
+/* The backend of --device: *be = NULL (the CPU) for "cpu"; a CUDA backend for "cuda" (free with
+ * (*be)->destroy), or prints why there is none (with hint) and returns 1. */
+int kt_cli_backend(const char *cmd, const char *device, const char *hint, kt_backend **be);
+
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "engine/backend_cuda.h"
 #include "kt_build_info.h"
 
 static const kt_command commands[] = {
@@ -21,6 +22,13 @@ int kt_cli_fail(const char *cmd, const char *msg, const char *hint) {
     fprintf(stderr, "keratrack %s: %s\n", cmd, msg);
     if (hint && *hint) fprintf(stderr, "  %s\n", hint);
     return 1;
+}
+
+int kt_cli_backend(const char *cmd, const char *device, const char *hint, kt_backend **be) {
+    *be = NULL;
+    if (strcmp(device, "cuda")) return 0;
+    kt_err e = {0};
+    return kt_backend_cuda_create(be, 0, &e) ? kt_cli_fail(cmd, e.msg, hint) : 0;
 }
 
 static void usage(FILE *f) {

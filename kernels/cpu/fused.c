@@ -8,6 +8,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/kt_math.h"
 #include "kernels/cpu/kt_par.h"
+#include "kernels/cpu/row_stats.h"
 
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
@@ -132,16 +133,8 @@ void kt_cpu_layernorm_bwd_fused(float *dx, float *dwb, float *colsum, const floa
         memset(pw, 0, (size_t)(3 * C) * sizeof(float));
         for (int64_t r = kt_red_block_start(rows, nb, b); r < kt_red_block_start(rows, nb, b + 1); r++) {
             const float *xr = x + r * C, *dr = dy + r * C;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int64_t c = 0; c < C; c++) s += xr[c];
-            float m = s / (float)C, v = 0;
-#pragma omp simd reduction(+ : v)
-            for (int64_t c = 0; c < C; c++) {
-                float d = xr[c] - m;
-                v += d * d;
-            }
-            float rs = 1.0f / sqrtf(v / (float)C + eps);
+            float m, rs;
+            kt_cpu_row_stats(xr, C, eps, &m, &rs);
             float sg = 0, sgx = 0;
 #pragma omp simd reduction(+ : sg, sgx)
             for (int64_t c = 0; c < C; c++) {

@@ -6,20 +6,7 @@
 #include <string.h>
 
 #include "kernels/cpu/kt_par.h"
-
-static inline void row_stats(const float *xr, int64_t C, float eps, float *mean, float *rstd) {
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < C; c++) s += xr[c];
-    float m = s / (float)C, v = 0;
-#pragma omp simd reduction(+ : v)
-    for (int64_t c = 0; c < C; c++) {
-        float d = xr[c] - m;
-        v += d * d;
-    }
-    *mean = m;
-    *rstd = 1.0f / sqrtf(v / (float)C + eps);
-}
+#include "kernels/cpu/row_stats.h"
 
 void kt_cpu_layernorm_fwd(float *y, const float *x, const float *w, const float *b, int64_t rows, int64_t C, float eps) {
 #pragma omp parallel for schedule(static) if (rows * C > KT_PAR_MIN)
@@ -27,7 +14,7 @@ void kt_cpu_layernorm_fwd(float *y, const float *x, const float *w, const float 
         const float *xr = x + r * C;
         float *yr = y + r * C;
         float m, rs;
-        row_stats(xr, C, eps, &m, &rs);
+        kt_cpu_row_stats(xr, C, eps, &m, &rs);
         if (w) {
 #pragma omp simd
             for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m) * rs * w[c] + b[c];
@@ -44,7 +31,7 @@ void kt_cpu_layernorm_bwd_x(float *dx, const float *dy, const float *x, const fl
         const float *xr = x + r * C, *dr = dy + r * C;
         float *o = dx + r * C;
         float m, rs;
-        row_stats(xr, C, eps, &m, &rs);
+        kt_cpu_row_stats(xr, C, eps, &m, &rs);
         float sg = 0, sgx = 0;
 #pragma omp simd reduction(+ : sg, sgx)
         for (int64_t c = 0; c < C; c++) {
@@ -73,7 +60,7 @@ void kt_cpu_layernorm_bwd_wb(float *dwb, const float *dy, const float *x, int64_
         for (int64_t r = kt_red_block_start(rows, nb, b); r < kt_red_block_start(rows, nb, b + 1); r++) {
             const float *xr = x + r * C, *dr = dy + r * C;
             float m, rs;
-            row_stats(xr, C, eps, &m, &rs);
+            kt_cpu_row_stats(xr, C, eps, &m, &rs);
 #pragma omp simd
             for (int64_t c = 0; c < C; c++) {
                 pw[c] += dr[c] * (xr[c] - m) * rs;
