@@ -90,6 +90,26 @@ fi
 [ -s "$LOGS/models.err" ] && fence "$LOGS/models.err"
 
 # ---- 5. PyTorch on the same card ----------------------------------------------------------------
+say "keratrack train/eval --device cuda (smoke run on synthetic data)"
+section "keratrack train --device cuda (convnext_atto, synthetic 4 classes, 2 folds x 2 epochs, 64 px)"
+if [ "$(left)" -gt 90 ]; then
+    SM="$OUT/smoke"
+    rm -rf "$SM"
+    {
+        "$BUILD/keratrack" synth --out "$SM/data" --classes 4 --per-class 40 --size 64 --seed 3 &&
+            timeout "$(limit 60)" "$BUILD/keratrack" train --device cuda --data "$SM/data" --out "$SM/run" \
+                --model convnext_atto --img-size 64 --folds 2 --epochs 2 --batch 16 --lr 2e-3 --quiet --no-plots &&
+            timeout "$(limit 30)" "$BUILD/keratrack" eval --device cuda --model "$SM"/run/convnext_atto_fold*_best.safetensors \
+                --data "$SM/data" --split test --no-plots --out "$SM/eval"
+        echo "exit status $?"
+    } > "$LOGS/train_cuda.log" 2>&1
+    grep -E 'folds, .* steps|accuracy|exit status|error|keratrack' "$LOGS/train_cuda.log" | tail -n 8 > "$LOGS/train_cuda_tail.txt"
+    fence "$LOGS/train_cuda_tail.txt"
+    rm -rf "$SM/data"
+else
+    echo "Out of time budget: not run." >> "$RES"
+fi
+
 section "PyTorch on the same GPU"
 PY=""
 for p in ${PYTHON:-} python3 /usr/bin/python3; do
