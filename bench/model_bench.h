@@ -15,6 +15,7 @@ typedef struct kt_bench_case {
     /* ---- device selection (CUDA backend, issue 7) ---- */
     int device; /* KT_CPU (0, default) or KT_CUDA: the model is planned on the CUDA backend */
     int tf32;   /* CUDA: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores */
+    int bf16;   /* CUDA: linear/matmul operands rounded to bf16 (kt_backend_cuda_set_precision "bf16") */
 } kt_bench_case;
 
 typedef struct kt_bench_result {

@@ -40,6 +40,7 @@ static void help(void) {
            "  --workers N           decoding threads (default 2)\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores)\n"
            "  --device cpu|cuda     (default cpu)\n"
+           "  --precision P         on cuda: bf16 (default), tf32 or fp32, as keratrack train --precision\n"
            "  --no-plots            JSON and text only\n"
            "  --strict              a bad CSV row or unreadable image is an error (default: skipped)\n\n"
            "Checkpoints must have the dataset's classes (matched by name, in any order). Image size and\n"
@@ -241,7 +242,8 @@ done:
 int kt_cmd_eval(int argc, char **argv) {
     const char *ckpts[MAX_CKPTS];
     int n_ckpt = 0, threads = 0, no_plots = 0, strict = 0;
-    const char *data = NULL, *split = "test", *temp = "none", *calib = "valid", *out = NULL, *device = "cpu";
+    const char *data = NULL, *split = "test", *temp = "none", *calib = "valid", *out = NULL, *device = "cpu",
+               *precision = NULL;
     kt_eval_config ec;
     kt_eval_config_default(&ec);
     for (int i = 1; i < argc; i++) {
@@ -284,6 +286,7 @@ int kt_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--calib-split")) calib = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--device")) device = v;
+        else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--batch")) ec.batch = (int)x;
         else if (!strcmp(a, "--workers")) ec.workers = (int)x;
         else if (!strcmp(a, "--threads")) threads = (int)x;
@@ -311,8 +314,9 @@ int kt_cmd_eval(int argc, char **argv) {
     }
     ec.progress = stderr;
     kt_backend *be;
-    if (kt_cli_backend("eval", device, "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be))
-        return 1;
+    int brc = kt_cli_backend("eval", device, precision,
+                             "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
+    if (brc) return brc;
     ec.backend = be;
     int rc = run(ckpts, n_ckpt, data, split, temp, calib, out, &ec, no_plots, strict);
     if (be) be->destroy(be);

@@ -54,6 +54,9 @@ static void help(void) {
            "  --workers N           image decoding threads (default 2)\n"
            "  --eval-batch N        evaluation batch (default 2 x --batch)\n"
            "  --device cpu|cuda     where to train (default cpu; cuda needs a build with the CUDA backend and a GPU)\n"
+           "  --precision P         on cuda: bf16 (default: linear/matmul operands rounded to bf16, tensor-core\n"
+           "                        GEMMs with fp32 accumulation; weights, gradients, AdamW state stay fp32),\n"
+           "                        tf32 (TF32 GEMMs and convolutions) or fp32 (exact); the CPU computes in fp32\n"
            "  --recompute           recompute GELU/LayerNorm in backward: less memory, a little slower\n"
            "  --no-plots            write the reports without PNG plots\n"
            "  --resume              continue the interrupted run in --out exactly where it stopped (weights,\n"
@@ -121,7 +124,7 @@ int kt_cmd_train(int argc, char **argv) {
     kt_train_config_default(&c);
     const char *models[MAX_MODELS];
     int n_models = 0, threads = 0, quiet = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -162,6 +165,7 @@ int kt_cmd_train(int argc, char **argv) {
             models[n_models++] = v;
         } else if (!strcmp(a, "--init")) c.init = v;
         else if (!strcmp(a, "--device")) device = v;
+        else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--folds")) {
             if (!parse_long(v, 1, 1000, &x)) return usage_error("--folds needs a whole number, not", v);
             c.folds = (int)x;
@@ -235,10 +239,13 @@ int kt_cmd_train(int argc, char **argv) {
     c.threads = threads > 0 ? threads : omp_get_max_threads();
     c.device = device;
     kt_backend *be;
-    if (kt_cli_backend("train", device, "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine",
-                       &be))
-        return 1;
+    int brc = kt_cli_backend("train", device, precision,
+                             "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
+    if (brc) return brc;
     c.backend = be;
+    char device_name[32];
+    snprintf(device_name, sizeof device_name, "%s%s%s", device, be ? " " : "", be ? (precision ? precision : "bf16") : "");
+    c.device = device_name;
     c.log = quiet ? NULL : stderr;
     c.stop = &g_stop;
     struct sigaction sa;

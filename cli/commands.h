@@ -22,8 +22,9 @@ int kt_cmd_bench(int argc, char **argv);
 int kt_cli_fail(const char *cmd, const char *msg, const char *hint);
 
 typedef struct kt_backend kt_backend;
-/* The backend of --device: *be = NULL (the CPU) for "cpu"; a CUDA backend for "cuda" (free with
- * (*be)->destroy), or prints why there is none (with hint) and returns 1. */
-int kt_cli_backend(const char *cmd, const char *device, const char *hint, kt_backend **be);
+/* The backend of --device and --precision: *be = NULL (the CPU) for "cpu"; for "cuda" a CUDA backend
+ * computing in precision (NULL: bf16; free it with (*be)->destroy). Otherwise prints why (with hint)
+ * and returns the exit status: 1 no usable GPU, 2 a precision this device does not offer. */
+int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be);
 
 #endif

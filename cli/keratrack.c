@@ -24,11 +24,28 @@ int kt_cli_fail(const char *cmd, const char *msg, const char *hint) {
     return 1;
 }
 
-int kt_cli_backend(const char *cmd, const char *device, const char *hint, kt_backend **be) {
+int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be) {
     *be = NULL;
-    if (strcmp(device, "cuda")) return 0;
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16") && strcmp(precision, "fp16")) {
+        fprintf(stderr, "keratrack %s: unknown precision '%s'\n  use bf16, tf32 or fp32 (see keratrack %s --help)\n", cmd,
+                precision, cmd);
+        return 2;
+    }
+    if (strcmp(device, "cuda")) {
+        if (!precision || !strcmp(precision, "fp32")) return 0;
+        fprintf(stderr, "keratrack %s: --precision %s needs --device cuda\n  the CPU computes in fp32 (leave --precision out)\n",
+                cmd, precision);
+        return 2;
+    }
     kt_err e = {0};
-    return kt_backend_cuda_create(be, 0, &e) ? kt_cli_fail(cmd, e.msg, hint) : 0;
+    if (kt_backend_cuda_create(be, 0, &e)) return kt_cli_fail(cmd, e.msg, hint);
+    if (kt_backend_cuda_set_precision(*be, precision ? precision : "bf16", &e)) {
+        (*be)->destroy(*be);
+        *be = NULL;
+        fprintf(stderr, "keratrack %s: %s\n  use --precision bf16 (the default on cuda), tf32 or fp32\n", cmd, e.msg);
+        return 2;
+    }
+    return 0;
 }
 
 static void usage(FILE *f) {

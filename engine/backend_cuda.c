@@ -30,6 +30,23 @@ static int is_pointwise(const kt_conv_shape *s) {
 
 static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) && !is_pointwise(s); }
 
+/* bf16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16"): an all-f32 linear or matmul rounds
+ * its two operands into bf16 copies in its scratch, then multiplies those with f32 accumulation. */
+static int autocast_gemm(const kt_backend *be, const kt_node *n) {
+    if (n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL) return 0;
+    return kt_cuda_ctx_bf16_gemm(CTX(be)) && n->dtype == KT_F32 && n->src[0]->dtype == KT_F32 && n->src[1]->dtype == KT_F32;
+}
+
+static size_t bf16_copy_offset(const kt_node *n) { return ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255; }
+
+/* Rounds the operands into scratch: A at scratch, B after it; returns 0 or 1 on a CUDA error. */
+static int autocast_operands(kt_cuda_ctx *c, const kt_node *n, void **a16, void **b16) {
+    *a16 = n->scratch;
+    *b16 = (char *)n->scratch + bf16_copy_offset(n);
+    return kt_cuda_f32_to_bf16(c, *a16, F(n->src[0]), kt_node_numel(n->src[0])) ||
+           kt_cuda_f32_to_bf16(c, *b16, F(n->src[1]), kt_node_numel(n->src[1]));
+}
+
 
 
 
@@ -88,6 +105,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
 }
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
+    if (autocast_gemm(be, n)) return bf16_copy_offset(n) + (size_t)kt_node_numel(n->src[1]) * 2;
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
@@ -235,14 +253,28 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_LINEAR: {
         int64_t K = s[1]->shape[1], O = s[1]->shape[0], M = kt_node_numel(s[0]) / K;
         int bias = n->n_src > 2;
+        const void *a = s[0]->data, *b = s[1]->data;
+        kt_cuda_dtype ab = cdt(s[0]);
+        if (autocast_gemm(be, n)) {
+            void *a16, *b16;
+            CK(autocast_operands(c, n, &a16, &b16));
+            a = a16, b = b16, ab = KT_CUDA_BF16;
+        }
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
-        CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, s[0]->data, K, s[1]->data, K, bias ? 1.0f : 0.0f, n->data, O, cdt(s[0]), cdt(n)));
+        CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, bias ? 1.0f : 0.0f, n->data, O, ab, cdt(n)));
         break;
     }
     case KT_OP_MATMUL: {
         int ta = n->ip[0], tb = n->ip[1], o = n->ndim - 2;
         int64_t M = n->shape[o], N = n->shape[o + 1], K = ta ? s[0]->shape[o] : s[0]->shape[o + 1];
-        CK(kt_cuda_gemm_batched(c, ta, tb, o ? n->shape[0] : 1, M, N, K, s[0]->data, s[1]->data, n->data, cdt(s[0]), cdt(n)));
+        const void *a = s[0]->data, *b = s[1]->data;
+        kt_cuda_dtype ab = cdt(s[0]);
+        if (autocast_gemm(be, n)) {
+            void *a16, *b16;
+            CK(autocast_operands(c, n, &a16, &b16));
+            a = a16, b = b16, ab = KT_CUDA_BF16;
+        }
+        CK(kt_cuda_gemm_batched(c, ta, tb, o ? n->shape[0] : 1, M, N, K, a, b, n->data, ab, cdt(n)));
         break;
     }
     case KT_OP_LAYERNORM:
@@ -421,6 +453,24 @@ kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err) {
     return KT_OK;
 }
 
+kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err) {
+    if (!kt_backend_is_cuda(be))
+        return kt_err_set(err, KT_ERR_ARG, "--precision %s is a setting of the cuda backend, not of %s", precision ? precision : "NULL",
+                          be ? be->name : "NULL");
+    int tf32 = 0, bf16 = 0;
+    if (!strcmp(precision, "tf32")) tf32 = 1;
+    else if (!strcmp(precision, "bf16")) bf16 = 1;
+    else if (!strcmp(precision, "fp16"))
+        return kt_err_set(err, KT_ERR_UNSUPPORTED,
+                          "precision fp16 is not supported: it needs dynamic loss scaling, which is not implemented; bf16 has "
+                          "fp32's range and needs none");
+    else if (strcmp(precision, "fp32"))
+        return kt_err_set(err, KT_ERR_ARG, "unknown precision '%s' (fp32, tf32 or bf16)", precision);
+    kt_cuda_ctx_set_tf32(CTX(be), tf32);
+    kt_cuda_ctx_set_bf16_gemm(CTX(be), bf16);
+    return KT_OK;
+}
+
 int kt_backend_cuda_available(void) { return kt_cuda_available(); }
 
 #else /* a build without CUDA: the backend is absent, and says so */
@@ -434,6 +484,12 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
 kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err) {
     (void)be;
     (void)on;
+    return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
+
+kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err) {
+    (void)be;
+    (void)precision;
     return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
 

@@ -13,6 +13,12 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err);
 /* Lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores (faster, ~1e-3 relative error; off
  * by default). Set it before planning graphs: cuDNN plans and their workspaces depend on it. */
 kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err);
+/* The compute precision of be's f32 graphs, set before planning (GEMM workspaces depend on it):
+ * "fp32" (exact FP32 math, the default), "tf32" (TF32 tensor cores for GEMMs and cuDNN
+ * convolutions) or "bf16" (linear/matmul operands rounded to bf16, bf16 tensor-core GEMMs with f32
+ * accumulation and output; weights, gradients and AdamW state stay f32, so no loss scaling is
+ * needed). fp16 is refused: it would need dynamic loss scaling, which is not implemented. */
+kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err);
 /* 1 when be runs on a CUDA device. */
 int kt_backend_is_cuda(const kt_backend *be);
 /* 1 when this build has the CUDA backend and a usable device is present. */

@@ -81,6 +81,13 @@ CASES="train:convnext_tiny:64:224 train:convnext_base:64:224 infer:convnext_tiny
 timeout "$(limit 200)" "$BUILD/kt_gpu_bench" model --tf32 --warmup 2 --iters 5 $CASES > "$LOGS/models_tf32.md" 2> "$LOGS/models.err"
 echo "(exit status $?)" >> "$LOGS/models_tf32.md"
 cat "$LOGS/models_tf32.md" >> "$RES"
+if [ "$(left)" -gt 200 ]; then
+    echo >> "$RES"
+    timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_tiny:64:224 train:convnext_base:64:224 \
+        > "$LOGS/models_bf16.md" 2>> "$LOGS/models.err"
+    echo "(exit status $?)" >> "$LOGS/models_bf16.md"
+    cat "$LOGS/models_bf16.md" >> "$RES"
+fi
 if [ "$(left)" -gt 150 ]; then
     echo >> "$RES"
     timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --warmup 2 --iters 5 train:convnext_tiny:64:224 > "$LOGS/models_fp32.md" 2>> "$LOGS/models.err"

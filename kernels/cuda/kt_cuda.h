@@ -54,6 +54,10 @@ const char *kt_cuda_ctx_error(const kt_cuda_ctx *c);
 /* 1: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores (about 1e-3 relative error). */
 void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on);
 int kt_cuda_ctx_tf32(const kt_cuda_ctx *c);
+/* 1: f32 linear/matmul nodes round their operands to bf16 and run bf16 tensor-core GEMMs with f32
+ * accumulation and f32 output (autocast; master weights, gradients and optimizer state stay f32). */
+void kt_cuda_ctx_set_bf16_gemm(kt_cuda_ctx *c, int on);
+int kt_cuda_ctx_bf16_gemm(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
 /* Copies in any direction (host or device pointers); returns after a host destination is filled. */

@@ -34,6 +34,7 @@ KT_TEST(test_cuda_backend_create_says_why) {
         KT_CHECK(strstr(err.msg, "no CUDA device") || strstr(err.msg, "no CUDA backend"), "message says why: %s", err.msg);
         KT_CHECK(kt_backend_cuda_set_tf32(kt_backend_cpu(), 1, &err) != KT_OK, "TF32 is no CPU setting");
     }
+    KT_CHECK(kt_backend_cuda_set_precision(kt_backend_cpu(), "bf16", &err) != KT_OK, "bf16 is no CPU setting");
 }
 
 /* Compares every parameter gradient (grad_buf) of a GPU model with the CPU model's: per tensor,
@@ -241,6 +242,42 @@ KT_TEST(test_cuda_tf32_train_step_close_to_cpu) {
     }
     if (have_cpu) kt_model_free(&cpu);
     KT_CHECK_OK(kt_backend_cuda_set_tf32(be, 0, &err), &err);
+}
+
+/* bf16 autocast of the GEMMs: the same model step within bf16's bound (8-bit mantissa operands,
+ * f32 accumulation), and the precision names a user can give. */
+KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    KT_CHECK(kt_backend_cuda_set_precision(be, "fp16", &err) == KT_ERR_UNSUPPORTED && strstr(err.msg, "loss scaling"),
+             "fp16 refused with the reason: %s", err.msg);
+    KT_CHECK(kt_backend_cuda_set_precision(be, "fp8", &err) == KT_ERR_ARG && strstr(err.msg, "'fp8'"), "unknown name: %s", err.msg);
+    KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, "bf16", &err), &err);
+    step_case sc = {"convnext_atto", 5, 2, 64, 0.1f, 0, 0};
+    kt_model cpu, gpu;
+    int have_cpu = !run_step(&cpu, &sc, NULL, 1, &err), have_gpu = have_cpu && !run_step(&gpu, &sc, be, 1, &err);
+    if (have_gpu) {
+        float lg = 0;
+        KT_CHECK_OK(kt_model_get_loss(&gpu, &lg, &err), &err);
+        double lc = kt_node_f32(cpu.loss)[0];
+        int64_t n = kt_node_numel(cpu.logits);
+        float *got = malloc((size_t)n * sizeof(float));
+        KT_REQUIRE(got, "memory");
+        KT_CHECK_OK(kt_model_get_logits(&gpu, got, &err), &err);
+        double rel = kt_twin_rel_err(got, kt_node_f32(cpu.logits), n);
+        printf("bf16 GEMMs: loss %.6f vs fp32 CPU %.6f, logits within %.2g of scale\n", lg, lc, rel);
+        KT_CHECK(rel > 0, "bf16 logits equal to f32 bit for bit: the GEMMs did not round their operands");
+        KT_CHECK(rel <= 2e-2, "bf16 logits differ by %.3g of their scale", rel); /* measured 3e-3 (emulated) */
+        KT_CHECK(fabs(lg - lc) <= 1e-2 * fabs(lc), "bf16 loss %.6g vs %.6g", lg, lc);
+        /* measured worst 6e-3 of scale (emulated cuBLAS, bf16 operands, double accumulation) */
+        KT_CHECK(compare_grads(&cpu, &gpu, 5e-2, "bf16 atto step") == 0, "bf16 gradients within 5e-2 of scale");
+        free(got);
+        kt_model_free(&gpu);
+    } else {
+        kt_test_fail(__FILE__, __LINE__, "bf16 step: %s", err.msg);
+    }
+    if (have_cpu) kt_model_free(&cpu);
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 
 /* AdamW, sum of squares and scale over parameter-sized device buffers, against the CPU sweeps. */

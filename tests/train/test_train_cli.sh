@@ -17,11 +17,11 @@ check() { if ! eval "$1"; then fail "$2"; fi; }
 "$KT" train --help > "$TMP/help.txt" || fail "train --help exits non-zero"
 for opt in --data --model --models --folds --epochs --batch --lr --weight-decay --label-smoothing --img-size --seed \
     --out --holdout-valid --threads --init --drop-path --workers --device --clip-grad --no-decay-norms \
-    --no-cycle-momentum --resume --strict --eval-batch --recompute --no-plots --stop-after-steps; do
+    --no-cycle-momentum --resume --strict --eval-batch --recompute --no-plots --stop-after-steps --precision; do
     grep -q -- "$opt" "$TMP/help.txt" || fail "train --help does not document $opt"
 done
 "$KT" eval --help > "$TMP/ehelp.txt" || fail "eval --help exits non-zero"
-for opt in --model --data --split --temperature --calib-split --out --batch --workers --threads --device; do
+for opt in --model --data --split --temperature --calib-split --out --batch --workers --threads --device --precision; do
     grep -q -- "$opt" "$TMP/ehelp.txt" || fail "eval --help does not document $opt"
 done
 
@@ -39,6 +39,9 @@ usage "unknown model 'resnet50'" --data "$TMP/data" --out "$TMP/x" --model resne
 usage "--data DIR is required" --out "$TMP/x"
 usage "--lr" --data "$TMP/data" --out "$TMP/x" --lr abc
 usage "unknown option" --data "$TMP/data" --out "$TMP/x" --bogus 1
+usage "--precision bf16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --precision bf16
+usage "unknown precision 'fp7'" --data "$TMP/data" --out "$TMP/x" --precision fp7
+check "[ ! -e '$TMP/x' ]" "a refused --precision left $TMP/x behind"
 
 # --- --device cuda without a usable GPU: a clear error, exit 1, nothing written ------------------------
 if "$KT" info | grep -q "GPU *none present"; then
