@@ -38,6 +38,14 @@ static int autocast_gemm(const kt_backend *be, const kt_node *n) {
 }
 
 static size_t bf16_copy_offset(const kt_node *n) { return ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255; }
+static size_t bf16_copy_bytes(const kt_node *n) { return bf16_copy_offset(n) + (size_t)kt_node_numel(n->src[1]) * 2; }
+
+/* At run time the plan decides, not the current setting: a graph planned in bf16 has the scratch for
+ * the copies (linear and matmul need none otherwise), one planned in fp32 has none, so switching the
+ * precision between graphs on one backend never runs a GEMM without its copies. */
+static int planned_autocast(const kt_node *n) {
+    return (n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL) && n->scratch && n->scratch_bytes >= bf16_copy_bytes(n);
+}
 
 /* Rounds the operands into scratch: A at scratch, B after it; returns 0 or 1 on a CUDA error. */
 static int autocast_operands(kt_cuda_ctx *c, const kt_node *n, void **a16, void **b16) {
@@ -105,7 +113,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
 }
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
-    if (autocast_gemm(be, n)) return bf16_copy_offset(n) + (size_t)kt_node_numel(n->src[1]) * 2;
+    if (autocast_gemm(be, n)) return bf16_copy_bytes(n);
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
@@ -255,7 +263,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         int bias = n->n_src > 2;
         const void *a = s[0]->data, *b = s[1]->data;
         kt_cuda_dtype ab = cdt(s[0]);
-        if (autocast_gemm(be, n)) {
+        if (planned_autocast(n)) {
             void *a16, *b16;
             CK(autocast_operands(c, n, &a16, &b16));
             a = a16, b = b16, ab = KT_CUDA_BF16;
@@ -269,7 +277,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         int64_t M = n->shape[o], N = n->shape[o + 1], K = ta ? s[0]->shape[o] : s[0]->shape[o + 1];
         const void *a = s[0]->data, *b = s[1]->data;
         kt_cuda_dtype ab = cdt(s[0]);
-        if (autocast_gemm(be, n)) {
+        if (planned_autocast(n)) {
             void *a16, *b16;
             CK(autocast_operands(c, n, &a16, &b16));
             a = a16, b = b16, ab = KT_CUDA_BF16;

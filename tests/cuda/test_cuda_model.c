@@ -12,6 +12,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kt_test.h"
 #include "nets/model.h"
+#include "train/optim.h"
 
 #define MODEL_TOL 1e-4 /* per tensor, relative to its largest value */
 
@@ -278,6 +279,50 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
     }
     if (have_cpu) kt_model_free(&cpu);
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+}
+
+/* The losses of `steps` AdamW steps (lr 1e-3) on one fixed batch, the graph planned in `precision`. */
+static int train_losses(kt_backend *be, const char *precision, const step_case *sc, float *losses, int steps, kt_err *err) {
+    if (kt_backend_cuda_set_precision(be, precision, err)) return 1;
+    kt_model m;
+    if (run_step(&m, sc, be, 1, err)) return 1;
+    kt_adamw o;
+    kt_adamw_config c;
+    kt_adamw_config_default(&c);
+    c.lr = 1e-3f;
+    int rc = kt_adamw_init_graph(&o, &m.g, &c, err) != KT_OK;
+    for (int i = 0; !rc && i < steps; i++) {
+        if (i) rc = kt_graph_run(&m.g, err) != KT_OK;
+        if (!rc) rc = kt_model_get_loss(&m, &losses[i], err) != KT_OK;
+        if (!rc) rc = kt_adamw_step(&o, m.g.param_buf, m.g.grad_buf, -1, -1, err) != KT_OK;
+    }
+    if (!rc) kt_adamw_free(&o);
+    kt_model_free(&m);
+    return rc;
+}
+
+/* A short bf16 run tracks the fp32 run: both fit the batch, and each step's loss stays within 5% of
+ * fp32's (bf16 GEMM operands perturb every step; the trajectories must not drift apart). Planning one
+ * graph in each precision on the same backend also checks that a graph keeps its planned precision. */
+KT_TEST(test_cuda_bf16_training_tracks_fp32) {
+    kt_backend *be = kt_twin_backend();
+    enum { STEPS = 12 };
+    step_case sc = {"convnext_atto", 4, 4, 32, 0, 0, 0};
+    float l32[STEPS], l16[STEPS];
+    kt_err err;
+    KT_REQUIRE_OK(train_losses(be, "fp32", &sc, l32, STEPS, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_REQUIRE_OK(train_losses(be, "bf16", &sc, l16, STEPS, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+    double worst = 0;
+    for (int i = 0; i < STEPS; i++) {
+        double rel = fabs((double)l16[i] - l32[i]) / fabs((double)l32[i]);
+        worst = fmax(worst, rel);
+        KT_CHECK(rel <= 0.05, "step %d: bf16 loss %.5f, fp32 %.5f (%.1f%% apart)", i + 1, l16[i], l32[i], 100 * rel);
+    }
+    KT_CHECK(l32[STEPS - 1] < 0.7f * l32[0], "fp32 did not fit the batch: loss %.4f -> %.4f", l32[0], l32[STEPS - 1]);
+    KT_CHECK(l16[STEPS - 1] < 0.7f * l16[0], "bf16 did not fit the batch: loss %.4f -> %.4f", l16[0], l16[STEPS - 1]);
+    printf("fp32 loss %.4f -> %.4f, bf16 %.4f -> %.4f over %d steps; worst step %.2f%% apart\n", l32[0], l32[STEPS - 1], l16[0],
+           l16[STEPS - 1], STEPS, 100 * worst);
 }
 
 /* AdamW, sum of squares and scale over parameter-sized device buffers, against the CPU sweeps. */
