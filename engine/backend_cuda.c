@@ -47,12 +47,15 @@ static int planned_autocast(const kt_node *n) {
     return (n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL) && n->scratch && n->scratch_bytes >= bf16_copy_bytes(n);
 }
 
-/* Rounds the operands into scratch: A at scratch, B after it; returns 0 or 1 on a CUDA error. */
-static int autocast_operands(kt_cuda_ctx *c, const kt_node *n, void **a16, void **b16) {
-    *a16 = n->scratch;
-    *b16 = (char *)n->scratch + bf16_copy_offset(n);
-    return kt_cuda_f32_to_bf16(c, *a16, F(n->src[0]), kt_node_numel(n->src[0])) ||
-           kt_cuda_f32_to_bf16(c, *b16, F(n->src[1]), kt_node_numel(n->src[1]));
+/* The GEMM operands of a linear/matmul node and their type: its sources as they are, or, when it was
+ * planned for autocast, their bf16 roundings in its scratch (A first, B after it). 1 on a CUDA error. */
+static int gemm_operands(kt_cuda_ctx *c, const kt_node *n, const void **a, const void **b, kt_cuda_dtype *ab) {
+    *a = n->src[0]->data, *b = n->src[1]->data, *ab = cdt(n->src[0]);
+    if (!planned_autocast(n)) return 0;
+    uint16_t *a16 = n->scratch, *b16 = (uint16_t *)((char *)n->scratch + bf16_copy_offset(n));
+    *a = a16, *b = b16, *ab = KT_CUDA_BF16;
+    return kt_cuda_f32_to_bf16(c, a16, F(n->src[0]), kt_node_numel(n->src[0])) ||
+           kt_cuda_f32_to_bf16(c, b16, F(n->src[1]), kt_node_numel(n->src[1]));
 }
 
 
@@ -261,13 +264,9 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_LINEAR: {
         int64_t K = s[1]->shape[1], O = s[1]->shape[0], M = kt_node_numel(s[0]) / K;
         int bias = n->n_src > 2;
-        const void *a = s[0]->data, *b = s[1]->data;
-        kt_cuda_dtype ab = cdt(s[0]);
-        if (planned_autocast(n)) {
-            void *a16, *b16;
-            CK(autocast_operands(c, n, &a16, &b16));
-            a = a16, b = b16, ab = KT_CUDA_BF16;
-        }
+        const void *a, *b;
+        kt_cuda_dtype ab;
+        CK(gemm_operands(c, n, &a, &b, &ab));
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
         CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, bias ? 1.0f : 0.0f, n->data, O, ab, cdt(n)));
         break;
@@ -275,13 +274,9 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_MATMUL: {
         int ta = n->ip[0], tb = n->ip[1], o = n->ndim - 2;
         int64_t M = n->shape[o], N = n->shape[o + 1], K = ta ? s[0]->shape[o] : s[0]->shape[o + 1];
-        const void *a = s[0]->data, *b = s[1]->data;
-        kt_cuda_dtype ab = cdt(s[0]);
-        if (planned_autocast(n)) {
-            void *a16, *b16;
-            CK(autocast_operands(c, n, &a16, &b16));
-            a = a16, b = b16, ab = KT_CUDA_BF16;
-        }
+        const void *a, *b;
+        kt_cuda_dtype ab;
+        CK(gemm_operands(c, n, &a, &b, &ab));
         CK(kt_cuda_gemm_batched(c, ta, tb, o ? n->shape[0] : 1, M, N, K, a, b, n->data, ab, cdt(n)));
         break;
     }
