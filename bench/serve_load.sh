@@ -79,3 +79,4 @@ fi
 echo
 echo "## GET /metrics after the run (inference quantiles)"
 curl -sf "$base/metrics" | grep -E '^keratrack_inference_seconds|^keratrack_requests_total' || true
+ps -o rss= -p "$srv" | awk '{printf "server RSS after the run: %.0f MB\n", $1 / 1024}'
