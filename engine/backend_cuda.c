@@ -462,7 +462,7 @@ kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, k
                           be ? be->name : "NULL");
     int tf32 = 0, bf16 = 0;
     if (!strcmp(precision, "tf32")) tf32 = 1;
-    else if (!strcmp(precision, "bf16")) bf16 = 1;
+    else if (!strcmp(precision, "bf16")) bf16 = tf32 = 1; /* cuDNN convolutions in TF32: less error than bf16 */
     else if (!strcmp(precision, "fp16"))
         return kt_err_set(err, KT_ERR_UNSUPPORTED,
                           "precision fp16 is not supported: it needs dynamic loss scaling, which is not implemented; bf16 has "
