@@ -223,6 +223,23 @@ KT_TEST(test_cuda_convnext_recompute_and_rerun_same_bits) {
     kt_model_free(&b);
 }
 
+/* One step of sc on the CPU and on the GPU (as the backend is set now); 1 when both ran, else the
+ * failure is recorded (label) and nothing is left to free. *lg / *lc: the GPU / CPU loss. */
+static int reduced_precision_step(const step_case *sc, kt_model *cpu, kt_model *gpu, float *lg, double *lc, const char *label) {
+    kt_err err;
+    if (run_step(cpu, sc, NULL, 1, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "%s on the CPU: %s", label, err.msg);
+        return 0;
+    }
+    if (run_step(gpu, sc, kt_twin_backend(), 1, &err) || kt_model_get_loss(gpu, lg, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "%s on the GPU: %s", label, err.msg);
+        kt_model_free(cpu);
+        return 0;
+    }
+    *lc = kt_node_f32(cpu->loss)[0];
+    return 1;
+}
+
 /* TF32 tensor cores: the same model step within a looser bound (10-bit mantissa products). */
 KT_TEST(test_cuda_tf32_train_step_close_to_cpu) {
     kt_backend *be = kt_twin_backend();
@@ -230,18 +247,14 @@ KT_TEST(test_cuda_tf32_train_step_close_to_cpu) {
     KT_REQUIRE_OK(kt_backend_cuda_set_tf32(be, 1, &err), &err);
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, 0};
     kt_model cpu, gpu;
-    int have_cpu = !run_step(&cpu, &sc, NULL, 1, &err), have_gpu = have_cpu && !run_step(&gpu, &sc, be, 1, &err);
-    if (have_gpu) {
-        float lg = 0;
-        KT_CHECK_OK(kt_model_get_loss(&gpu, &lg, &err), &err);
-        double lc = kt_node_f32(cpu.loss)[0];
+    float lg;
+    double lc;
+    if (reduced_precision_step(&sc, &cpu, &gpu, &lg, &lc, "tf32 atto step")) {
         KT_CHECK(fabs(lg - lc) <= 1e-2 * fabs(lc), "TF32 loss %.6g vs %.6g", lg, lc);
         KT_CHECK(compare_grads(&cpu, &gpu, 2e-2, "tf32 atto step") == 0, "TF32 gradients within 2e-2 of scale");
         kt_model_free(&gpu);
-    } else {
-        kt_test_fail(__FILE__, __LINE__, "tf32 step: %s", err.msg);
+        kt_model_free(&cpu);
     }
-    if (have_cpu) kt_model_free(&cpu);
     KT_CHECK_OK(kt_backend_cuda_set_tf32(be, 0, &err), &err);
 }
 
@@ -256,11 +269,9 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
     KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, "bf16", &err), &err);
     step_case sc = {"convnext_atto", 5, 2, 64, 0.1f, 0, 0};
     kt_model cpu, gpu;
-    int have_cpu = !run_step(&cpu, &sc, NULL, 1, &err), have_gpu = have_cpu && !run_step(&gpu, &sc, be, 1, &err);
-    if (have_gpu) {
-        float lg = 0;
-        KT_CHECK_OK(kt_model_get_loss(&gpu, &lg, &err), &err);
-        double lc = kt_node_f32(cpu.loss)[0];
+    float lg;
+    double lc;
+    if (reduced_precision_step(&sc, &cpu, &gpu, &lg, &lc, "bf16 atto step")) {
         int64_t n = kt_node_numel(cpu.logits);
         float *got = malloc((size_t)n * sizeof(float));
         KT_REQUIRE(got, "memory");
@@ -274,10 +285,8 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
         KT_CHECK(compare_grads(&cpu, &gpu, 5e-2, "bf16 atto step") == 0, "bf16 gradients within 5e-2 of scale");
         free(got);
         kt_model_free(&gpu);
-    } else {
-        kt_test_fail(__FILE__, __LINE__, "bf16 step: %s", err.msg);
+        kt_model_free(&cpu);
     }
-    if (have_cpu) kt_model_free(&cpu);
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 
