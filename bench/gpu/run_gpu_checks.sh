@@ -1,10 +1,15 @@
 #!/bin/bash
 # One prepared GPU session (H100/H200, sm_90): builds with CUDA (Release), runs `ctest -L cuda`, the
 # GPU kernel and model benchmarks (kt_gpu_bench) and, when torch with CUDA imports, the PyTorch
-# counterpart; writes $OUT/results.md (tables) and $OUT/logs/ (raw output). Each step has a time
+# counterpart; writes $OUT/results.md (tables) and $OUT/logs.tgz (raw output). Each step has a time
 # limit inside one overall budget (KT_GPU_BUDGET_S, default 480 s), so the whole run fits one
 # 10-minute device command. Run from anywhere:  OUT=/some/dir bash bench/gpu/run_gpu_checks.sh
-# Environment: OUT (default ./gpu_out), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON.
+# Environment: OUT (default ./gpu_out), KT_GPU_LOGS (default a fresh /tmp folder; $OUT/logs.tgz holds it), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON,
+# KT_GPU_PREBUILT: a tarball from bench/gpu/pack_for_device.sh to run instead of building (the lent
+# machines lack our non-CUDA libraries and cannot install them); CUDA, cuBLAS and cuDNN are then
+# taken from the machine (system paths first, else the Python wheels'), and the tests run case by
+# case without ctest. Order: tests, our model benchmarks, PyTorch, kernels, a train/eval smoke run,
+# so that what the acceptance needs comes first if the budget runs out.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$PWD/gpu_out}
@@ -12,9 +17,13 @@ BUILD=${BUILD:-$ROOT/build-gpu}
 BUDGET=${KT_GPU_BUDGET_S:-480}
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
-LOGS=$OUT/logs
+# The device tool brings back at most 8 files from $OUT: the table, PyTorch's JSON and one tarball
+# of the logs (written on exit, so a step that fails still leaves its logs).
+LOGS=${KT_GPU_LOGS:-$(mktemp -d /tmp/kt_gpu_logs.XXXXXX)}
 RES=$OUT/results.md
-mkdir -p "$LOGS"
+mkdir -p "$LOGS" "$OUT"
+finish() { tar -C "$LOGS" -czf "$OUT/logs.tgz" . 2>/dev/null; cat "$RES"; }
+trap finish EXIT
 : > "$LOGS/steps.log"
 
 say() { echo "[$(date +%H:%M:%S) +$(($(date +%s) - START))s] $*" | tee -a "$LOGS/steps.log"; }
@@ -35,72 +44,144 @@ GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohea
 } > "$RES"
 nvidia-smi > "$LOGS/nvidia-smi.txt" 2>&1
 
-# ---- 1. build -----------------------------------------------------------------------------------
-say "configure + build (Release, CUDA) in $BUILD"
+# ---- 1. build (or unpack a prebuilt tarball) ---------------------------------------------------
+PREBUILT=${KT_GPU_PREBUILT:-}
+ORIG_LD=${LD_LIBRARY_PATH:-}
 section "Build"
-if timeout "$(limit 60)" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKT_CUDA=ON > "$LOGS/configure.log" 2>&1 &&
-    timeout "$(limit 300)" cmake --build "$BUILD" -j"$(nproc)" > "$LOGS/build.log" 2>&1; then
-    grep -E '\[x\]|\[ \]' "$LOGS/configure.log" | sed 's/^-- */- /' >> "$RES"
-    say "build ok"
+if [ -n "$PREBUILT" ]; then
+    say "unpacking $PREBUILT"
+    PB=$(mktemp -d /tmp/kt_prebuilt.XXXXXX)
+    tar -C "$PB" -xJf "$PREBUILT" || { echo "cannot unpack $PREBUILT" >> "$RES"; exit 1; }
+    BUILD=$PB/bin
+    # CUDA libraries: what the loader finds already, else the first copy under the usual roots.
+    LDX=$PB/lib
+    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+        if ldconfig -p | grep -q "$lib "; then continue; fi
+        f=$(find /usr/local/cuda/ /usr/local/lib /usr/lib /opt -name "$lib" 2>/dev/null | head -1)
+        [ -n "$f" ] && LDX=$LDX:$(dirname "$f")
+    done
+    export LD_LIBRARY_PATH=$LDX${ORIG_LD:+:$ORIG_LD}
+    {
+        cat "$PB/BUILD_INFO"
+        echo "this machine: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), $(ldd --version | head -1)"
+        echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+        ldd "$BUILD/test_suite_cuda" | grep -E 'cud|blas|not found'
+    } > "$LOGS/prebuilt.txt" 2>&1
+    fence "$LOGS/prebuilt.txt"
+    if ! "$BUILD/keratrack" info > "$LOGS/info.txt" 2>&1; then
+        echo "The prebuilt programs do not start here:" >> "$RES"
+        fence "$LOGS/info.txt"
+        say "prebuilt programs do not start: stopping"
+        exit 1
+    fi
+    fence "$LOGS/info.txt"
+    say "prebuilt ok"
 else
-    echo "Build FAILED (see logs/configure.log, logs/build.log); last lines:" >> "$RES"
-    tail -n 30 "$LOGS/build.log" "$LOGS/configure.log" > "$LOGS/build_tail.txt" 2>/dev/null
-    fence "$LOGS/build_tail.txt"
-    say "build failed: stopping"
-    exit 1
+    say "configure + build (Release, CUDA) in $BUILD"
+    if timeout "$(limit 60)" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKT_CUDA=ON > "$LOGS/configure.log" 2>&1 &&
+        timeout "$(limit 300)" cmake --build "$BUILD" -j"$(nproc)" > "$LOGS/build.log" 2>&1; then
+        grep -E '\[x\]|\[ \]' "$LOGS/configure.log" | sed 's/^-- */- /' >> "$RES"
+        say "build ok"
+    else
+        echo "Build FAILED (see logs/configure.log, logs/build.log); last lines:" >> "$RES"
+        tail -n 30 "$LOGS/build.log" "$LOGS/configure.log" > "$LOGS/build_tail.txt" 2>/dev/null
+        fence "$LOGS/build_tail.txt"
+        say "build failed: stopping"
+        exit 1
+    fi
 fi
 
 # ---- 2. the cuda tests --------------------------------------------------------------------------
-say "ctest -L cuda"
-section "Tests: ctest -L cuda"
-(cd "$BUILD" && OMP_NUM_THREADS=4 timeout "$(limit 240)" ctest -L cuda -j4 -V --timeout 200) > "$LOGS/ctest_cuda.log" 2>&1
-echo "exit status $?" >> "$LOGS/ctest_cuda.log"
-grep -E 'tests passed|tests failed|\*\*\*Failed|Timeout|Not Run|exit status' "$LOGS/ctest_cuda.log" > "$LOGS/ctest_summary.txt"
-echo "skipped: $(grep -c '(Skipped)' "$LOGS/ctest_cuda.log")" >> "$LOGS/ctest_summary.txt"
-grep -E '(FAIL|SKIP) test_' "$LOGS/ctest_cuda.log" | head -40 >> "$LOGS/ctest_summary.txt"
+section "Tests: the cuda suite"
+if [ -n "$PREBUILT" ]; then
+    # No ctest tree here: each case in its own process (a crash loses one case), four at a time.
+    say "test_suite_cuda, case by case"
+    mkdir -p "$LOGS/cases"
+    TLIM=$(limit 180)
+    export BUILD LOGS
+    "$BUILD/test_suite_cuda" --list | OMP_NUM_THREADS=4 KT_SOURCE_DIR=$ROOT timeout "$TLIM" xargs -P4 -I{} bash -c \
+        'start=$(date +%s%N); timeout 90 "$BUILD/test_suite_cuda" {} > "$LOGS/cases/{}.log" 2>&1; rc=$?;
+         t=$(( ($(date +%s%N) - start) / 1000000 )); case $rc in 0) r=PASS;; 77) r=SKIP;; 124) r=TIMEOUT;; *) r="FAIL(rc $rc)";; esac;
+         printf "%s %s %d ms\n" "$r" {} "$t"' > "$LOGS/ctest_cases.txt"
+    sort -k2 "$LOGS/ctest_cases.txt" > "$LOGS/ctest_summary.txt"
+    {
+        echo "passed $(grep -c '^PASS' "$LOGS/ctest_cases.txt"), failed $(grep -vc -E '^(PASS|SKIP)' "$LOGS/ctest_cases.txt"), skipped $(grep -c '^SKIP' "$LOGS/ctest_cases.txt") of $("$BUILD/test_suite_cuda" --list | wc -l)"
+        cat "$LOGS/ctest_summary.txt"
+    } > "$LOGS/ctest_summary2.txt"
+    mv "$LOGS/ctest_summary2.txt" "$LOGS/ctest_summary.txt"
+    cat "$LOGS"/cases/*.log > "$LOGS/ctest_cuda.log" 2>/dev/null
+else
+    say "ctest -L cuda"
+    (cd "$BUILD" && OMP_NUM_THREADS=4 timeout "$(limit 240)" ctest -L cuda -j4 -V --timeout 200) > "$LOGS/ctest_cuda.log" 2>&1
+    echo "exit status $?" >> "$LOGS/ctest_cuda.log"
+    grep -E 'tests passed|tests failed|\*\*\*Failed|Timeout|Not Run|exit status' "$LOGS/ctest_cuda.log" > "$LOGS/ctest_summary.txt"
+    echo "skipped: $(grep -c '(Skipped)' "$LOGS/ctest_cuda.log")" >> "$LOGS/ctest_summary.txt"
+fi
+{ grep -hE '^FAIL test_' "$LOGS/ctest_cuda.log" | head -40; grep -hE 'SKIP test_' "$LOGS/ctest_cuda.log" | head -1; } >> "$LOGS/ctest_summary.txt"
 fence "$LOGS/ctest_summary.txt"
-grep -hE 'worst gradient|loss GPU' "$LOGS/ctest_cuda.log" > "$LOGS/parity_lines.txt" 2>/dev/null
+grep -hE 'worst gradient|loss GPU|worst step|bf16' "$LOGS/ctest_cuda.log" | grep -v '^FAIL' > "$LOGS/parity_lines.txt" 2>/dev/null
 if [ -s "$LOGS/parity_lines.txt" ]; then echo "Parity lines printed by the model tests:" >> "$RES"; fence "$LOGS/parity_lines.txt"; fi
-say "tests done: $(grep -E 'tests passed' "$LOGS/ctest_cuda.log" || echo 'no summary')"
+say "tests done: $(head -1 "$LOGS/ctest_summary.txt")"
 
-# ---- 3. kernel benchmarks -----------------------------------------------------------------------
-say "kernel benchmarks"
-section "Kernels (ConvNeXt-tiny batch-64 shapes)"
-QUICK=""
-[ "$(left)" -gt 300 ] || QUICK=--quick
-timeout "$(limit 120)" "$BUILD/kt_gpu_bench" kernels $QUICK > "$LOGS/kernels.md" 2> "$LOGS/kernels.err"
-echo "(exit status $?)" >> "$LOGS/kernels.md"
-cat "$LOGS/kernels.md" >> "$RES"
-[ -s "$LOGS/kernels.err" ] && fence "$LOGS/kernels.err"
-
-# ---- 4. model benchmarks ------------------------------------------------------------------------
+# ---- 3. model benchmarks (ours) -----------------------------------------------------------------
 say "model benchmarks"
 section "Models on the CUDA backend (224x224, 6 classes)"
+: > "$LOGS/models.err"
+# bf16 training first: the acceptance goal is ConvNeXt-Base bf16 training beside PyTorch AMP.
+timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 train:convnext_tiny:64:224 \
+    > "$LOGS/models_bf16.md" 2>> "$LOGS/models.err"
+echo "(exit status $?)" >> "$LOGS/models_bf16.md"
+cat "$LOGS/models_bf16.md" >> "$RES"
+echo >> "$RES"
 CASES="train:convnext_tiny:64:224 train:convnext_base:64:224 infer:convnext_tiny:1:224 infer:convnext_base:1:224 infer:convnext_tiny:64:224 infer:convnext_base:64:224"
 # shellcheck disable=SC2086
-timeout "$(limit 200)" "$BUILD/kt_gpu_bench" model --tf32 --warmup 2 --iters 5 $CASES > "$LOGS/models_tf32.md" 2> "$LOGS/models.err"
+timeout "$(limit 150)" "$BUILD/kt_gpu_bench" model --tf32 --warmup 2 --iters 5 $CASES > "$LOGS/models_tf32.md" 2>> "$LOGS/models.err"
 echo "(exit status $?)" >> "$LOGS/models_tf32.md"
 cat "$LOGS/models_tf32.md" >> "$RES"
-if [ "$(left)" -gt 200 ]; then
-    echo >> "$RES"
-    timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_tiny:64:224 train:convnext_base:64:224 \
-        > "$LOGS/models_bf16.md" 2>> "$LOGS/models.err"
-    echo "(exit status $?)" >> "$LOGS/models_bf16.md"
-    cat "$LOGS/models_bf16.md" >> "$RES"
-fi
-if [ "$(left)" -gt 150 ]; then
-    echo >> "$RES"
-    timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --warmup 2 --iters 5 train:convnext_tiny:64:224 > "$LOGS/models_fp32.md" 2>> "$LOGS/models.err"
-    echo "(exit status $?)" >> "$LOGS/models_fp32.md"
-    cat "$LOGS/models_fp32.md" >> "$RES"
-fi
-[ -s "$LOGS/models.err" ] && fence "$LOGS/models.err"
+[ -s "$LOGS/models.err" ] && { tail -n 20 "$LOGS/models.err" > "$LOGS/models_err_tail.txt"; fence "$LOGS/models_err_tail.txt"; }
 
-# ---- 5. PyTorch on the same card ----------------------------------------------------------------
+# ---- 4. PyTorch on the same card ----------------------------------------------------------------
+section "PyTorch on the same GPU"
+PY=""
+for p in ${PYTHON:-} python3 /usr/bin/python3; do
+    if [ -n "$p" ] && LD_LIBRARY_PATH=$ORIG_LD "$p" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' > /dev/null 2>&1; then PY=$p; break; fi
+done
+if [ -z "$PY" ]; then
+    echo "No python with torch and CUDA here: PyTorch numbers not measured." >> "$RES"
+    say "no torch with CUDA"
+elif [ "$(left)" -lt 40 ]; then
+    echo "Out of time budget before PyTorch ($(left) s left): not measured." >> "$RES"
+    say "no time for PyTorch"
+else
+    say "PyTorch with $PY"
+    MODES=amp_bf16,channels_last,eager
+    [ "$(left)" -gt 150 ] || MODES=amp_bf16
+    LD_LIBRARY_PATH=$ORIG_LD PYTHONUNBUFFERED=1 timeout "$(limit 150)" "$PY" "$ROOT/bench/gpu/pytorch_gpu_bench.py" --modes "$MODES" --iters 10 --json "$OUT/pytorch.json" \
+        > "$LOGS/pytorch.md" 2> "$LOGS/pytorch.err"
+    echo "(exit status $?)" >> "$LOGS/pytorch.md"
+    cat "$LOGS/pytorch.md" >> "$RES"
+    [ -s "$LOGS/pytorch.err" ] && { tail -n 20 "$LOGS/pytorch.err" > "$LOGS/pytorch_err_tail.txt"; fence "$LOGS/pytorch_err_tail.txt"; }
+fi
+
+# ---- 5. kernel benchmarks -----------------------------------------------------------------------
+say "kernel benchmarks"
+section "Kernels (ConvNeXt-tiny batch-64 shapes)"
+if [ "$(left)" -gt 60 ]; then
+    QUICK=""
+    [ "$(left)" -gt 200 ] || QUICK=--quick
+    timeout "$(limit 90)" "$BUILD/kt_gpu_bench" kernels $QUICK > "$LOGS/kernels.md" 2> "$LOGS/kernels.err"
+    echo "(exit status $?)" >> "$LOGS/kernels.md"
+    cat "$LOGS/kernels.md" >> "$RES"
+    [ -s "$LOGS/kernels.err" ] && fence "$LOGS/kernels.err"
+else
+    echo "Out of time budget: not run." >> "$RES"
+fi
+
+# ---- 6. train/eval smoke run, strict fp32 -------------------------------------------------------
 say "keratrack train/eval --device cuda (smoke run on synthetic data)"
 section "keratrack train --device cuda (convnext_atto, synthetic 4 classes, 2 folds x 2 epochs, 64 px)"
-if [ "$(left)" -gt 90 ]; then
-    SM="$OUT/smoke"
+if [ "$(left)" -gt 40 ]; then
+    SM=/tmp/kt_smoke
     rm -rf "$SM"
     {
         "$BUILD/keratrack" synth --out "$SM/data" --classes 4 --per-class 40 --size 64 --seed 3 &&
@@ -112,31 +193,14 @@ if [ "$(left)" -gt 90 ]; then
     } > "$LOGS/train_cuda.log" 2>&1
     grep -E 'folds, .* steps|accuracy|exit status|error|keratrack' "$LOGS/train_cuda.log" | tail -n 8 > "$LOGS/train_cuda_tail.txt"
     fence "$LOGS/train_cuda_tail.txt"
-    rm -rf "$SM/data"
 else
     echo "Out of time budget: not run." >> "$RES"
 fi
-
-section "PyTorch on the same GPU"
-PY=""
-for p in ${PYTHON:-} python3 /usr/bin/python3; do
-    if [ -n "$p" ] && "$p" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' > /dev/null 2>&1; then PY=$p; break; fi
-done
-if [ -z "$PY" ]; then
-    echo "No python with torch and CUDA here: PyTorch numbers not measured." >> "$RES"
-    say "no torch with CUDA"
-elif [ "$(left)" -lt 40 ]; then
-    echo "Out of time budget before PyTorch ($(left) s left): not measured." >> "$RES"
-    say "no time for PyTorch"
-else
-    say "PyTorch with $PY"
-    MODES=eager,channels_last,amp_bf16
-    [ "$(left)" -gt 150 ] || MODES=amp_bf16
-    timeout "$(limit 200)" "$PY" "$ROOT/bench/gpu/pytorch_gpu_bench.py" --modes "$MODES" --json "$OUT/pytorch.json" \
-        > "$LOGS/pytorch.md" 2> "$LOGS/pytorch.err"
-    echo "(exit status $?)" >> "$LOGS/pytorch.md"
-    cat "$LOGS/pytorch.md" >> "$RES"
-    [ -s "$LOGS/pytorch.err" ] && { tail -n 20 "$LOGS/pytorch.err" > "$LOGS/pytorch_err_tail.txt"; fence "$LOGS/pytorch_err_tail.txt"; }
+if [ "$(left)" -gt 40 ]; then
+    echo >> "$RES"
+    timeout "$(limit 40)" "$BUILD/kt_gpu_bench" model --warmup 2 --iters 5 train:convnext_tiny:64:224 > "$LOGS/models_fp32.md" 2>> "$LOGS/models.err"
+    echo "(exit status $?)" >> "$LOGS/models_fp32.md"
+    cat "$LOGS/models_fp32.md" >> "$RES"
 fi
 
 printf '\nTotal time %d s (budget %d s).\n' $(($(date +%s) - START)) "$BUDGET" >> "$RES"
