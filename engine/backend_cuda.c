@@ -30,36 +30,100 @@ static int is_pointwise(const kt_conv_shape *s) {
 
 static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) && !is_pointwise(s); }
 
-/* bf16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16"): an all-f32 linear or matmul rounds
- * its two operands into bf16 copies in its scratch, then multiplies those with f32 accumulation. */
-static int autocast_gemm(const kt_backend *be, const kt_node *n) {
-    if (n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL) return 0;
-    return kt_cuda_ctx_bf16_gemm(CTX(be)) && n->dtype == KT_F32 && n->src[0]->dtype == KT_F32 && n->src[1]->dtype == KT_F32;
+/* bf16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16"): an f32 linear or matmul rounds its
+ * f32 operands into bf16 copies in its scratch, then multiplies with f32 accumulation. The choice is
+ * made per plan (cuda_prepare sets KT_NODE_AUTOCAST), so switching the precision between graphs on
+ * one backend never runs a GEMM without its copies. */
+static int gemm_op(const kt_node *n) { return n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL; }
+static int f32_operand(const kt_node *s) { return s->dtype == KT_F32; }
+
+static int autocast_candidate(const kt_node *n) {
+    if (!gemm_op(n) || n->dtype != KT_F32) return 0;
+    for (int k = 0; k < 2; k++)
+        if (n->src[k]->dtype != KT_F32 && !(n->src[k]->flags & KT_NODE_STORED_BF16)) return 0;
+    return 1;
 }
 
-static size_t bf16_copy_offset(const kt_node *n) { return ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255; }
-static size_t bf16_copy_bytes(const kt_node *n) { return bf16_copy_offset(n) + (size_t)kt_node_numel(n->src[1]) * 2; }
-
-/* At run time the plan decides, not the current setting: a graph planned in bf16 has the scratch for
- * the copies (linear and matmul need none otherwise), one planned in fp32 has none, so switching the
- * precision between graphs on one backend never runs a GEMM without its copies. */
-static int planned_autocast(const kt_node *n) {
-    return (n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL) && n->scratch && n->scratch_bytes >= bf16_copy_bytes(n);
+static size_t bf16_copy_offset(const kt_node *n) {
+    return f32_operand(n->src[0]) ? ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255 : 0;
 }
+static size_t bf16_copy_bytes(const kt_node *n) {
+    return bf16_copy_offset(n) + (f32_operand(n->src[1]) ? (size_t)kt_node_numel(n->src[1]) * 2 : 0);
+}
+
+/* Activations that only autocast GEMMs read (GELU's output, read by fc2 and by fc2's weight
+ * gradient; the LayerNorm output fc1 reads) are stored rounded to bf16 by the op that makes them
+ * (both backward rules read their op's input, not its output): the GEMMs would round them anyway,
+ * so the numbers are the same bits, while the tensor takes half the memory and its two rounding
+ * passes disappear. Kept outputs and views are left alone. */
+/* readers of t (a node or a view of one): their count when every one is an autocast GEMM reading it
+ * as an operand, else -1 */
+static int gemm_readers(const kt_graph *g, const kt_node *t) {
+    int readers = 0;
+    for (int j = t->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of) continue; /* views are counted by their own readers */
+        for (int k = 0; k < r->n_src; k++)
+            if (r->src[k] == t) {
+                if (k > 1 || !autocast_candidate(r)) return -1;
+                readers++;
+            }
+    }
+    return readers;
+}
+
+static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
+    if (n->op != KT_OP_GELU && n->op != KT_OP_RELU && n->op != KT_OP_SILU && n->op != KT_OP_LAYERNORM) return 0;
+    if (n->dtype != KT_F32 || n->src[0]->dtype != KT_F32 || n->view_of || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
+        return 0;
+    int total = gemm_readers(g, n);
+    for (int j = n->id + 1; j < g->n_nodes && total >= 0; j++) { /* reshapes of it (a linear's 2-D view) count as it */
+        const kt_node *v = g->nodes[j];
+        if (v->view_of != n) continue;
+        int r = v->op == KT_OP_RESHAPE && !(v->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)) ? gemm_readers(g, v) : -1;
+        total = r < 0 ? -1 : total + r;
+    }
+    return total > 0;
+}
+
+static void cuda_prepare(kt_backend *be, kt_graph *g) {
+    if (!kt_cuda_ctx_bf16_gemm(CTX(be))) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        kt_node *n = g->nodes[i];
+        if (!stores_bf16_candidate(g, n)) continue;
+        for (int j = i; j < g->n_nodes; j++) {
+            kt_node *v = g->nodes[j];
+            if (v == n || v->view_of == n) {
+                v->flags |= KT_NODE_STORED_BF16;
+                v->dtype = KT_BF16;
+            }
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST;
+}
+
+static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
 
 /* The GEMM operands of a linear/matmul node and their type: its sources as they are, or, when it was
- * planned for autocast, their bf16 roundings in its scratch (A first, B after it). 1 on a CUDA error. */
+ * planned for autocast, bf16: stored-bf16 sources as they are, f32 ones rounded into its scratch (A
+ * first, B after it). 1 on a CUDA error. */
 static int gemm_operands(kt_cuda_ctx *c, const kt_node *n, const void **a, const void **b, kt_cuda_dtype *ab) {
     *a = n->src[0]->data, *b = n->src[1]->data, *ab = cdt(n->src[0]);
     if (!planned_autocast(n)) return 0;
-    uint16_t *a16 = n->scratch, *b16 = (uint16_t *)((char *)n->scratch + bf16_copy_offset(n));
-    *a = a16, *b = b16, *ab = KT_CUDA_BF16;
-    return kt_cuda_f32_to_bf16(c, a16, F(n->src[0]), kt_node_numel(n->src[0])) ||
-           kt_cuda_f32_to_bf16(c, b16, F(n->src[1]), kt_node_numel(n->src[1]));
+    *ab = KT_CUDA_BF16;
+    if (f32_operand(n->src[0])) {
+        uint16_t *a16 = n->scratch;
+        if (kt_cuda_f32_to_bf16(c, a16, F(n->src[0]), kt_node_numel(n->src[0]))) return 1;
+        *a = a16;
+    }
+    if (f32_operand(n->src[1])) {
+        uint16_t *b16 = (uint16_t *)((char *)n->scratch + bf16_copy_offset(n));
+        if (kt_cuda_f32_to_bf16(c, b16, F(n->src[1]), kt_node_numel(n->src[1]))) return 1;
+        *b = b16;
+    }
+    return 0;
 }
-
-
-
 
 /* ---- what runs where ---- */
 
@@ -116,7 +180,8 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
 }
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
-    if (autocast_gemm(be, n)) return bf16_copy_bytes(n);
+    (void)be;
+    if (planned_autocast(n)) return bf16_copy_bytes(n);
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
@@ -255,6 +320,13 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
+    if (n->flags & KT_NODE_STORED_BF16) { /* f32 inputs, output rounded to bf16 (cuda_prepare) */
+        if (n->op == KT_OP_LAYERNORM)
+            CK(kt_cuda_layernorm_fwd_f32_to_bf16(c, n->data, F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL,
+                                                 kt_node_rows(n), last(n), n->fp[0]));
+        else CK(kt_cuda_act_fwd_f32_to_bf16(c, kt_node_act(n->op), n->data, F(s[0]), numel));
+        return KT_OK;
+    }
     if (n->dtype == KT_BF16 && n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL && n->op != KT_OP_PERMUTE && n->op != KT_OP_COPY)
         return bf16_compute(be, n, err);
     switch (n->op) {
@@ -433,6 +505,7 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     *be = (kt_backend){.name = "cuda",
                        .device = KT_CUDA,
                        .supports = cuda_supports,
+                       .prepare = cuda_prepare,
                        .scratch_bytes = cuda_scratch,
                        .alloc = cuda_alloc,
                        .release = cuda_release,

@@ -25,6 +25,9 @@ enum {
     KT_NODE_BACKWARD = 1u << 6,      /* created by kt_graph_backward */
     KT_NODE_FILE_4D = 1u << 7,       /* PARAM stored as (out, in, 1, 1) in timm files (1x1-conv MLPs) */
     KT_NODE_KEEP_GRAD = 1u << 8,     /* backward keeps this activation's gradient in ->grad (Grad-CAM) */
+    /* set by a backend's prepare for one plan (cleared when it is planned again): */
+    KT_NODE_AUTOCAST = 1u << 9,   /* f32 GEMM whose f32 operands are rounded to bf16 first */
+    KT_NODE_STORED_BF16 = 1u << 10, /* f32 op whose output is stored rounded to bf16 (dtype KT_BF16) */
 };
 
 typedef struct kt_node {

@@ -175,6 +175,11 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
     int N = g->n_nodes;
     if (N <= 0) return kt_err_set(err, KT_ERR_STATE, "graph has no nodes");
 
+    for (int i = 0; i < N; i++) { /* undo a previous plan's precision choices */
+        kt_node *n = g->nodes[i];
+        if (n->flags & KT_NODE_STORED_BF16) n->dtype = KT_F32;
+        n->flags &= ~(uint32_t)(KT_NODE_AUTOCAST | KT_NODE_STORED_BF16);
+    }
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];
         if (!be->supports(be, n))
@@ -183,6 +188,7 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         n->fuse_next = n->fuse_colsum = NULL;
         n->fused = 0;
     }
+    if (be->prepare) be->prepare(be, g);
     if (be->device == KT_CPU) choose_fusions(g);
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];

@@ -133,6 +133,12 @@ timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 tr
 echo "(exit status $?)" >> "$LOGS/models_bf16.md"
 cat "$LOGS/models_bf16.md" >> "$RES"
 echo >> "$RES"
+# memory beside PyTorch's: the same step recomputing GELU, LayerNorm and depthwise outputs in backward
+timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --bf16 --recompute --warmup 2 --iters 5 train:convnext_base:64:224 \
+    > "$LOGS/models_bf16_recompute.md" 2>> "$LOGS/models.err"
+echo "(exit status $?)" >> "$LOGS/models_bf16_recompute.md"
+cat "$LOGS/models_bf16_recompute.md" >> "$RES"
+echo >> "$RES"
 CASES="train:convnext_tiny:64:224 train:convnext_base:64:224 infer:convnext_tiny:1:224 infer:convnext_base:1:224 infer:convnext_tiny:64:224 infer:convnext_base:64:224"
 # shellcheck disable=SC2086
 timeout "$(limit 150)" "$BUILD/kt_gpu_bench" model --tf32 --warmup 2 --iters 5 $CASES > "$LOGS/models_tf32.md" 2>> "$LOGS/models.err"
@@ -201,6 +207,13 @@ if [ "$(left)" -gt 40 ]; then
     timeout "$(limit 40)" "$BUILD/kt_gpu_bench" model --warmup 2 --iters 5 train:convnext_tiny:64:224 > "$LOGS/models_fp32.md" 2>> "$LOGS/models.err"
     echo "(exit status $?)" >> "$LOGS/models_fp32.md"
     cat "$LOGS/models_fp32.md" >> "$RES"
+fi
+
+if [ "$(left)" -gt 30 ]; then
+    section "Where the time goes: convnext_base bf16 training step, per op type"
+    timeout "$(limit 30)" "$BUILD/kt_gpu_bench" model --bf16 --profile --warmup 2 --iters 3 train:convnext_base:64:224 \
+        > "$LOGS/profile_bf16.md" 2>> "$LOGS/models.err"
+    cat "$LOGS/profile_bf16.md" >> "$RES"
 fi
 
 printf '\nTotal time %d s (budget %d s).\n' $(($(date +%s) - START)) "$BUDGET" >> "$RES"

@@ -79,13 +79,20 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
         return 1;
     }
     c->blas_ws_bytes = BLAS_WS_BYTES;
-    cublasStatus_t bs = cublasCreate(&c->blas);
+    const char *why = "";
+    const kt_cu_blas_api *b = c->blas_api = kt_cu_blas(&why);
+    if (!b) {
+        say(msg, ml, "%s", why);
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
+    cublasStatus_t bs = b->create(&c->blas);
     if (bs != CUBLAS_STATUS_SUCCESS) c->blas = NULL;
-    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
-    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes);
-    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = b->set_stream(c->blas, c->stream);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = b->set_workspace(c->blas, c->blas_ws, c->blas_ws_bytes);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = b->set_pointer_mode(c->blas, CUBLAS_POINTER_MODE_HOST);
     if (bs != CUBLAS_STATUS_SUCCESS) {
-        say(msg, ml, "cuBLAS setup failed: %s", cublasGetStatusString(bs));
+        say(msg, ml, "cuBLAS setup failed: %s", b->status_string(bs));
         kt_cuda_ctx_destroy(c);
         return 1;
     }
@@ -107,7 +114,7 @@ extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
     cudaDeviceSynchronize();
     kt_cuda_conv_plans_free(c);
     if (c->dnn) cudnnDestroy(c->dnn);
-    if (c->blas) cublasDestroy(c->blas);
+    if (c->blas) c->blas_api->destroy(c->blas);
     if (c->blas_ws) cudaFree(c->blas_ws);
     if (c->red) cudaFree(c->red);
     cudaGetLastError();

@@ -22,14 +22,14 @@ static int too_big(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, int64_t lda,
 
 static int blas_check(kt_cuda_ctx *c, cublasStatus_t s, const char *what, int64_t M, int64_t N, int64_t K) {
     if (s == CUBLAS_STATUS_SUCCESS) return 0;
-    return kt_cu_errf(c, "%s (%lld x %lld x %lld): %s", what, (long long)M, (long long)N, (long long)K, cublasGetStatusString(s));
+    return kt_cu_errf(c, "%s (%lld x %lld x %lld): %s", what, (long long)M, (long long)N, (long long)K, c->blas_api->status_string(s));
 }
 
 extern "C" int kt_cuda_gemm(kt_cuda_ctx *c, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                             int64_t lda, const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab,
                             kt_cuda_dtype cty) {
     if (too_big(c, M, N, K, lda, ldb, ldc)) return 1;
-    cublasStatus_t s = cublasGemmEx(c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
+    cublasStatus_t s = c->blas_api->gemm(c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
                                     (int)K, &alpha, B, dt_of(ab), (int)ldb, A, dt_of(ab), (int)lda, &beta, C, dt_of(cty),
                                     (int)ldc, compute_of(c, ab), CUBLAS_GEMM_DEFAULT);
     return blas_check(c, s, "cublasGemmEx", M, N, K);
@@ -41,7 +41,7 @@ extern "C" int kt_cuda_gemm_batched(kt_cuda_ctx *c, int ta, int tb, int64_t batc
     if (too_big(c, M, N, K, lda, ldb, ldc)) return 1;
     if (batch < 1 || batch > INT_MAX) return kt_cu_errf(c, "batched GEMM: batch %lld out of range", (long long)batch);
     float alpha = 1.0f, beta = 0.0f;
-    cublasStatus_t s = cublasGemmStridedBatchedEx(
+    cublasStatus_t s = c->blas_api->gemm_batched(
         c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, B, dt_of(ab),
         (int)ldb, (long long)(K * N), A, dt_of(ab), (int)lda, (long long)(M * K), &beta, C, dt_of(cty), (int)ldc,
         (long long)(M * N), (int)batch, compute_of(c, ab), CUBLAS_GEMM_DEFAULT);

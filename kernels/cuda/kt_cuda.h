@@ -91,6 +91,8 @@ int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n);
 int kt_cuda_bf16_to_f32(kt_cuda_ctx *c, float *y, const uint16_t *x, int64_t n);
 int kt_cuda_add_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *a, const uint16_t *b, int64_t n);
 int kt_cuda_act_fwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const uint16_t *x, int64_t n);
+/* f32 in, the f32 result rounded to bf16 out (an activation stored in bf16 for autocast GEMMs) */
+int kt_cuda_act_fwd_f32_to_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n);
 int kt_cuda_act_bwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *dx, const uint16_t *dy, const uint16_t *v, int64_t n);
 
 /* ---- deterministic reductions (fixed blocks, fixed order: the same bits every run) ---- */
@@ -121,6 +123,9 @@ int kt_cuda_layernorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float *dy, const 
 /* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
 int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
                                int64_t C, float eps);
+/* f32 input, output rounded to bf16 (a LayerNorm only autocast GEMMs read) */
+int kt_cuda_layernorm_fwd_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, const float *w, const float *b, int64_t rows,
+                                      int64_t C, float eps);
 int kt_cuda_layernorm_bwd_x_bf16(kt_cuda_ctx *c, uint16_t *dx, const uint16_t *dy, const uint16_t *x, const float *w,
                                  int64_t rows, int64_t C, float eps);
 size_t kt_cuda_batchnorm_scratch(int64_t rows, int64_t C);

@@ -9,6 +9,7 @@
 #include <cudnn.h>
 #include <stdint.h>
 
+#include "kernels/cuda/blas_loader.cuh"
 #include "kernels/cuda/kt_cuda.h"
 
 struct kt_cu_convplan; /* conv_cudnn.cu */
@@ -17,6 +18,7 @@ struct kt_cuda_ctx {
     int device;
     int sm_count;
     cudaStream_t stream;         /* every launch, cuBLAS and cuDNN call goes here (in order) */
+    const kt_cu_blas_api *blas_api; /* cuBLAS, loaded with the first context (blas_loader.cu) */
     cublasHandle_t blas;
     cudnnHandle_t dnn;
     void *blas_ws;               /* cuBLAS workspace (device), set once so GEMMs never allocate */

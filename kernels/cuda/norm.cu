@@ -33,12 +33,12 @@ __device__ __forceinline__ int64_t warp_row(int64_t rows) {
     return r < rows ? r : -1;
 }
 
-template <typename T>
-__global__ void k_ln_fwd(T *y, const T *x, const float *w, const float *b, int64_t rows, int64_t C, float eps) {
+template <typename T, typename TO = T>
+__global__ void k_ln_fwd(TO *y, const T *x, const float *w, const float *b, int64_t rows, int64_t C, float eps) {
     int64_t r = warp_row(rows);
     if (r < 0) return;
     const T *xr = x + r * C;
-    T *yr = y + r * C;
+    TO *yr = y + r * C;
     float m, rs;
     row_stats(xr, C, eps, &m, &rs);
     for (int64_t c = threadIdx.x & 31; c < C; c += 32) {
@@ -97,6 +97,13 @@ extern "C" int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uin
     k_ln_fwd<__nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(
         (__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, w, b, rows, C, eps);
     return kt_cu_launched(c, "layernorm bf16");
+}
+
+/* f32 in, bf16 out: a LayerNorm whose output only autocast GEMMs read (engine/backend_cuda.c) */
+extern "C" int kt_cuda_layernorm_fwd_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, const float *w, const float *b,
+                                                 int64_t rows, int64_t C, float eps) {
+    k_ln_fwd<float, __nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>((__nv_bfloat16 *)y, x, w, b, rows, C, eps);
+    return kt_cu_launched(c, "layernorm f32 -> bf16");
 }
 
 extern "C" int kt_cuda_layernorm_bwd_x_bf16(kt_cuda_ctx *c, uint16_t *dx, const uint16_t *dy, const uint16_t *x, const float *w,

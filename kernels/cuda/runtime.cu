@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/cuda/blas_loader.cuh"
 #include "kernels/cuda/kt_cuda.h"
 
 static int fail(cudaError_t e, const char *what, char *msg, size_t n) {
@@ -42,10 +43,11 @@ extern "C" void kt_cuda_query(kt_cuda_info *info) {
     }
     size_t fr = 0, tot = 0;
     if (cudaMemGetInfo(&fr, &tot) == cudaSuccess) info->free_mem = fr;
+    const kt_cu_blas_api *b = kt_cu_blas(NULL); /* loaded only here, where a device is present */
     cublasHandle_t h;
-    if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {
-        cublasGetVersion(h, &info->cublas_version);
-        cublasDestroy(h);
+    if (b && b->create(&h) == CUBLAS_STATUS_SUCCESS) {
+        b->get_version(h, &info->cublas_version);
+        b->destroy(h);
     }
 }
 

@@ -48,6 +48,11 @@ static void *put(const void *h, size_t bytes) {
     return d;
 }
 
+static int upload(void *d, const void *h, size_t bytes) {
+    char msg[256];
+    return kt_cuda_memcpy_h2d(d, h, bytes, msg, sizeof msg);
+}
+
 static int get(void *h, const void *d, size_t bytes) {
     char msg[256];
     if (kt_cuda_sync(msg, sizeof msg) || kt_cuda_memcpy_d2h(h, d, bytes, msg, sizeof msg)) {
@@ -88,15 +93,26 @@ KT_TEST(test_cuda_bf16_conversions_match_cpu) {
                              -INFINITY, 3.4028235e38f, 1e-40f, -1e-45f, 65504.0f, 0.1f};
     memcpy(f + N - 12, special, sizeof special);
     for (int i = 0; i < N; i++) want[i] = kt_f32_to_bf16(f[i]);
+    /* the output poisoned with a NaN pattern no input rounds to; N takes the 4-wide kernel, N - 1 the scalar one */
+    uint16_t *poison = malloc(N * sizeof(uint16_t));
+    KT_REQUIRE(poison != NULL, "memory");
+    for (int i = 0; i < N; i++) poison[i] = 0x7fc1;
     float *df = put(f, N * sizeof(float));
-    uint16_t *db = put(want, N * sizeof(uint16_t));
+    uint16_t *db = put(poison, N * sizeof(uint16_t));
     KT_REQUIRE(df && db, "device buffers");
-    KT_CHECK(kt_cuda_f32_to_bf16(c, db, df, N) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!get(got, db, N * sizeof(uint16_t)), "read back");
-    int bad = 0;
-    for (int i = 0; i < N; i++)
-        if (got[i] != want[i] && bad++ < 5) kt_test_fail(__FILE__, __LINE__, "f32 %.9g -> bf16 0x%04x on the GPU, 0x%04x on the CPU", f[i], got[i], want[i]);
-    KT_CHECK(bad == 0, "%d conversions differ", bad);
+    for (int n = N; n >= N - 1; n--) {
+        KT_REQUIRE(!upload(db, poison, N * sizeof(uint16_t)), "poison");
+        KT_CHECK(kt_cuda_f32_to_bf16(c, db, df, n) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!get(got, db, N * sizeof(uint16_t)), "read back");
+        int bad = 0;
+        for (int i = 0; i < n; i++)
+            if (got[i] != want[i] && bad++ < 5)
+                kt_test_fail(__FILE__, __LINE__, "n=%d: f32 %.9g -> bf16 0x%04x on the GPU, 0x%04x on the CPU", n, f[i], got[i], want[i]);
+        KT_CHECK(bad == 0, "n=%d: %d conversions differ or were not written", n, bad);
+        for (int i = n; i < N; i++) KT_CHECK(got[i] == 0x7fc1, "n=%d: element %d past the end was written", n, i);
+    }
+    free(poison);
+    KT_REQUIRE(!upload(db, want, N * sizeof(uint16_t)), "upload");
     KT_CHECK(kt_cuda_bf16_to_f32(c, df, db, N) == 0, "%s", kt_cuda_ctx_error(c));
     KT_REQUIRE(!get(back, df, N * sizeof(float)), "read back");
     for (int i = 0; i < N; i++) KT_CHECK(memcmp(&back[i], &(float){kt_bf16_to_f32(want[i])}, 4) == 0, "bf16 -> f32 of 0x%04x", want[i]);

@@ -8,6 +8,7 @@
 
 #include "cuda_twin.h"
 #include "engine/backend_cuda.h"
+#include "engine/graph_internal.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/elementwise.h"
 #include "kt_test.h"
@@ -287,6 +288,82 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
         kt_model_free(&gpu);
         kt_model_free(&cpu);
     }
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+}
+
+/* Under bf16 autocast, GELU and LayerNorm outputs that only GEMMs read are stored in bf16 by the op
+ * itself (cuda_prepare): the GEMMs rounded them to bf16 anyway, so a training step must give the same
+ * bits as the same graph with those outputs kept in f32 (KT_NODE_KEEP rules the storage out).
+ * Re-planning must undo the choice. (Kept outputs are never reused, so the memory printed is not a
+ * like-for-like saving: kt_gpu_bench's device MiB is.) */
+static void stored_bf16_case(kt_backend *be, int recompute) {
+    kt_err err;
+    step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
+    kt_model m;
+    KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
+    int gelus = 0, stored = 0, lns = 0;
+    for (int i = 0; i < m.g.n_nodes; i++) {
+        kt_node *n = m.g.nodes[i];
+        int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
+        if (n->op == KT_OP_GELU) gelus++, stored += s;
+        else if (n->op == KT_OP_LAYERNORM) lns += s;
+        else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
+            KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
+                     n->view_of->name);
+        else KT_CHECK(!s, "%s (%s) stored in bf16", n->name, kt_op_name(n->op));
+    }
+    /* with recomputation, backward redoes each GELU and LayerNorm: a second copy of each */
+    int copies = recompute ? 2 : 1;
+    KT_CHECK(gelus == 12 * copies && stored == gelus, "recompute %d: %d of atto's %d GELU outputs stored in bf16 (want all)",
+             recompute, stored, gelus);
+    /* the 12 block norms and the head norm feed linears; the stem and downsample norms feed convolutions */
+    KT_CHECK(lns >= 13 + 12 * (copies - 1), "recompute %d: %d LayerNorm outputs stored in bf16", recompute, lns);
+    int64_t np = m.g.n_param_elems;
+    float *ga = malloc((size_t)np * sizeof(float)), *gb = malloc((size_t)np * sizeof(float)), la = 0, lb = 0;
+    KT_REQUIRE(ga && gb, "memory");
+    KT_CHECK_OK(kt_model_get_loss(&m, &la, &err), &err);
+    KT_CHECK_OK(be->download(be, ga, m.g.grad_buf, (size_t)np * sizeof(float), &err), &err);
+    size_t arena_bf16 = m.g.arena_bytes + m.g.inputs_bytes; /* kept outputs live beside the arena */
+
+    kt_graph_release_memory(&m.g);
+    for (int i = 0; i < m.g.n_nodes; i++)
+        if (m.g.nodes[i]->op == KT_OP_GELU || m.g.nodes[i]->op == KT_OP_LAYERNORM) m.g.nodes[i]->flags |= KT_NODE_KEEP;
+    KT_REQUIRE_OK(kt_graph_plan(&m.g, be, NULL, &err), &err);
+    int still = 0;
+    for (int i = 0; i < m.g.n_nodes; i++) still += m.g.nodes[i]->dtype == KT_BF16 || (m.g.nodes[i]->flags & KT_NODE_STORED_BF16);
+    KT_CHECK(still == 0, "re-planned with the GELU outputs kept: %d nodes still stored in bf16", still);
+    int64_t nx = kt_node_numel(m.input);
+    float *x = malloc((size_t)nx * sizeof(float));
+    int32_t y[2];
+    KT_REQUIRE(x, "memory");
+    make_batch(&sc, x, y, nx);
+    KT_CHECK_OK(kt_model_init_weights(&m, 7, &err), &err);
+    KT_CHECK(kt_twin_poison(&m.g, &err) == 0, "poison: %s", err.msg);
+    KT_CHECK_OK(kt_model_set_input(&m, x, &err), &err);
+    KT_CHECK_OK(kt_model_set_labels(&m, y, &err), &err);
+    KT_CHECK_OK(kt_graph_run(&m.g, &err), &err);
+    KT_CHECK_OK(kt_model_get_loss(&m, &lb, &err), &err);
+    KT_CHECK_OK(be->download(be, gb, m.g.grad_buf, (size_t)np * sizeof(float), &err), &err);
+    KT_CHECK(memcmp(&la, &lb, sizeof la) == 0, "loss %.9g with bf16-stored GELU outputs, %.9g with f32 ones", la, lb);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < np; i++) differ += memcmp(&ga[i], &gb[i], sizeof(float)) != 0;
+    KT_CHECK(differ == 0, "%lld of %lld gradients differ between bf16 and f32 storage of the GELU outputs", (long long)differ,
+             (long long)np);
+    printf("bf16 GELU/LayerNorm storage (recompute %d): activations %.2f MiB vs %.2f MiB with f32 storage, same loss and gradients bit "
+           "for bit\n",
+           recompute, arena_bf16 / 1048576.0, (m.g.arena_bytes + m.g.inputs_bytes) / 1048576.0);
+    free(x);
+    free(ga);
+    free(gb);
+    kt_model_free(&m);
+}
+
+KT_TEST(test_cuda_bf16_gemm_only_activations_stored_in_bf16) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, "bf16", &err), &err);
+    stored_bf16_case(be, 0);
+    stored_bf16_case(be, 1);
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 

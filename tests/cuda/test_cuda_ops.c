@@ -137,6 +137,8 @@ KT_TEST(test_cuda_layernorm) {
     twin(build_layernorm, &b, "layernorm plain C=33", TOL_RED, 1);
     norm_case c = {40, 80, 24, 1}; /* 3200 rows: many row blocks in the weight/bias reduction */
     twin(build_layernorm, &c, "layernorm affine, 3200 rows", TOL_RED, 1);
+    norm_case d = {30, 40, 35, 1}; /* C % 4 != 0: the scalar weight/bias reduction */
+    twin(build_layernorm, &d, "layernorm affine C=35, 1200 rows", TOL_RED, 1);
 }
 
 static kt_node *build_batchnorm(kt_graph *g, void *arg) {
@@ -160,21 +162,39 @@ KT_TEST(test_cuda_batchnorm) {
 
 static kt_node *(*const unary_ops[5])(kt_graph *, kt_node *) = {kt_gelu, kt_relu, kt_silu, kt_sigmoid, kt_copy};
 
-static kt_node *build_unary(kt_graph *g, void *arg) { return unary_ops[*(const int *)arg](g, P(g, "x", 6, 37)); }
+/* op index and width: 37 columns take the scalar kernels, 40 the 4-wide ones */
+typedef struct unary_case {
+    int op;
+    int64_t C;
+} unary_case;
+
+static kt_node *build_unary(kt_graph *g, void *arg) {
+    const unary_case *u = arg;
+    return unary_ops[u->op](g, P(g, "x", 6, u->C));
+}
 
 KT_TEST(test_cuda_activations) {
     kt_twin_backend();
-    int gelu = 0, relu = 1, silu = 2, sigmoid = 3, copy = 4;
-    twin_range(build_unary, &gelu, "gelu", TOL_ELEM, -4, 4, 0);
-    twin_range(build_unary, &relu, "relu", TOL_ELEM, -3, 3, 0.05f);
-    twin_range(build_unary, &silu, "silu", TOL_ELEM, -4, 4, 0);
-    twin_range(build_unary, &sigmoid, "sigmoid", TOL_ELEM, -4, 4, 0);
-    twin_range(build_unary, &copy, "copy", TOL_ELEM, -1, 1, 0);
+    for (int64_t C = 37; C <= 40; C += 3) {
+        unary_case gelu = {0, C}, relu = {1, C}, silu = {2, C}, sigmoid = {3, C}, copy = {4, C};
+        char l[5][32];
+        snprintf(l[0], sizeof l[0], "gelu, width %lld", (long long)C);
+        snprintf(l[1], sizeof l[1], "relu, width %lld", (long long)C);
+        snprintf(l[2], sizeof l[2], "silu, width %lld", (long long)C);
+        snprintf(l[3], sizeof l[3], "sigmoid, width %lld", (long long)C);
+        snprintf(l[4], sizeof l[4], "copy, width %lld", (long long)C);
+        twin_range(build_unary, &gelu, l[0], TOL_ELEM, -4, 4, 0);
+        twin_range(build_unary, &relu, l[1], TOL_ELEM, -3, 3, 0.05f);
+        twin_range(build_unary, &silu, l[2], TOL_ELEM, -4, 4, 0);
+        twin_range(build_unary, &sigmoid, l[3], TOL_ELEM, -4, 4, 0);
+        twin_range(build_unary, &copy, l[4], TOL_ELEM, -1, 1, 0);
+    }
 }
 
+/* width 24 takes the 4-wide elementwise kernels and column sums, 23 the scalar ones */
 static kt_node *build_arith(kt_graph *g, void *arg) {
-    (void)arg;
-    kt_node *a = P(g, "a", 4, 5, 24), *b = P(g, "b", 4, 5, 24), *gamma = P(g, "gamma", 24), *bias = P(g, "bias", 24);
+    int64_t C = *(const int64_t *)arg;
+    kt_node *a = P(g, "a", 4, 5, C), *b = P(g, "b", 4, 5, C), *gamma = P(g, "gamma", C), *bias = P(g, "bias", C);
     kt_node *h = kt_add(g, a, kt_add(g, a, b));                 /* a twice: gradients accumulate */
     h = kt_mul(g, kt_mul(g, h, b), gamma);                      /* same-shape and broadcast products */
     return kt_scale(g, kt_bias(g, h, bias), -1.7f);
@@ -182,7 +202,9 @@ static kt_node *build_arith(kt_graph *g, void *arg) {
 
 KT_TEST(test_cuda_add_mul_scale_bias) {
     kt_twin_backend();
-    twin(build_arith, NULL, "add, mul, mul broadcast, bias, scale", TOL_RED, 1);
+    int64_t vec = 24, scalar = 23;
+    twin(build_arith, &vec, "add, mul, mul broadcast, bias, scale; width 24", TOL_RED, 1);
+    twin(build_arith, &scalar, "add, mul, mul broadcast, bias, scale; width 23", TOL_RED, 1);
 }
 
 static kt_node *build_dropout(kt_graph *g, void *arg) {

@@ -11,6 +11,14 @@ static void st(void *p, int64_t i, float v, kt_cuda_dtype t) {
     if (t == KT_CUDA_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
     else ((float *)p)[i] = v;
 }
+/* blas_loader.cu's table, over cuemu.h's stand-ins */
+const kt_cu_blas_api *kt_cu_blas(const char **why) {
+    (void)why;
+    static const kt_cu_blas_api api = {cublasCreate, cublasDestroy, cublasSetStream, cublasSetWorkspace, cublasSetPointerMode,
+                                       cublasGetStatusString};
+    return &api;
+}
+
 extern "C" int kt_cuda_gemm(kt_cuda_ctx *c, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A, int64_t lda,
                             const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab, kt_cuda_dtype cty) {
     (void)c;

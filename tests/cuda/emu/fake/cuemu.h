@@ -3,6 +3,7 @@
 // kernels that synchronise or shuffle run each thread of a block as a real thread (barriers emulate
 // __syncthreads and warp shuffles). cuBLAS and cuDNN are not emulated: emu_blas_dnn.cpp stands in.
 #pragma once
+#define KT_CUDA_EMU 1
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +22,8 @@ struct dim3 {
     dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
 };
 struct emu_uint3 { unsigned x, y, z; };
+struct alignas(16) float4 { float x, y, z, w; };
+inline float4 make_float4(float a, float b, float c, float d) { return float4{a, b, c, d}; }
 extern thread_local emu_uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 void __syncthreads();
@@ -71,6 +74,7 @@ inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return 0; 
 inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return 0; }
 inline cublasStatus_t cublasSetPointerMode(cublasHandle_t, int) { return 0; }
 inline const char *cublasGetStatusString(cublasStatus_t) { return "emu cublas"; }
+typedef int cublasPointerMode_t;
 typedef void *cudnnHandle_t;
 typedef int cudnnStatus_t;
 enum { CUDNN_STATUS_SUCCESS = 0 };

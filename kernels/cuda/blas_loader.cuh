@@ -1,0 +1,31 @@
+// cuBLAS entry points, loaded when the first CUDA context is made (blas_loader.cu).
+#ifndef KT_BLAS_LOADER_CUH
+#define KT_BLAS_LOADER_CUH
+
+#include <cublas_v2.h>
+
+/* The functions the CUDA backend calls, typed from cuBLAS's own declarations. */
+struct kt_cu_blas_api {
+    decltype(&cublasCreate) create;
+    decltype(&cublasDestroy) destroy;
+    decltype(&cublasSetStream) set_stream;
+    decltype(&cublasSetWorkspace) set_workspace;
+    decltype(&cublasSetPointerMode) set_pointer_mode;
+    decltype(&cublasGetStatusString) status_string;
+#ifndef KT_CUDA_EMU /* host emulation (tests/cuda/emu) replaces the GEMMs themselves */
+    decltype(&cublasGetVersion) get_version;
+    /* spelled out: C++ sees two overloads of each (cudaDataType or cublasComputeType_t compute type) */
+    cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *, const void *,
+                           cudaDataType, int, const void *, cudaDataType, int, const void *, void *, cudaDataType, int,
+                           cublasComputeType_t, cublasGemmAlgo_t);
+    cublasStatus_t (*gemm_batched)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                                   const void *, cudaDataType, int, long long, const void *, cudaDataType, int, long long,
+                                   const void *, void *, cudaDataType, int, long long, int, cublasComputeType_t,
+                                   cublasGemmAlgo_t);
+#endif
+};
+
+/* The loaded API, or NULL with *why (when why is given) saying what failed. Thread-safe; loads once. */
+const kt_cu_blas_api *kt_cu_blas(const char **why);
+
+#endif
