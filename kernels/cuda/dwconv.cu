@@ -243,13 +243,18 @@ __global__ void k_dw_bwd_w(kt_conv_shape s, const float *dy, const float *x, flo
     part[(blk * khw + k) * C + c] = acc;
 }
 
-/* dw (C, 1, kh, kw) = fixed-order double sum of the block partials (nb, kh*kw, C) */
+/* dw (C, 1, kh, kw) = fixed-order double sum of the block partials (nb, kh*kw, C): one warp per
+ * weight, lane l summing blocks l, l + 32, ... then a fixed shuffle tree (as reduce.cu's final stage;
+ * a thread per weight waited on nb loads in a chain) */
 __global__ void k_dw_bwd_w_final(float *dw, const float *part, int64_t nb, int64_t khw, int64_t C) {
-    KT_CU_LOOP(i, khw * C) {
+    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32, warps = (int64_t)gridDim.x * blockDim.x / 32;
+    int lane = threadIdx.x & 31;
+    for (int64_t i = warp; i < khw * C; i += warps) {
         int64_t k = i / C, c = i % C;
         double acc = 0;
-        for (int64_t b = 0; b < nb; b++) acc += part[(b * khw + k) * C + c];
-        dw[c * khw + k] = (float)acc;
+        for (int64_t b = lane; b < nb; b += 32) acc += part[(b * khw + k) * C + c];
+        acc = kt_cu_warp_sum_d(acc);
+        if (lane == 0) dw[c * khw + k] = (float)acc;
     }
 }
 
@@ -268,6 +273,6 @@ extern "C" int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s,
         k_dw_bwd_w<<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
     }
     if (kt_cu_launched(c, "depthwise conv weight gradient (partials)")) return 1;
-    k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, part, nb, khw, s->Ci);
+    k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, part, nb, khw, s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");
 }

@@ -123,14 +123,21 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, int64
 
 static int al16(const void *p) { return !p || ((uintptr_t)p & 15) == 0; }
 
+/* One warp per output: lane l sums blocks l, l + 32, ... in order, then a fixed shuffle tree (the
+ * order depends on nb only: deterministic). A thread per output summing all nb blocks in a chain was
+ * latency-bound: with C = 96 that was 96 threads, each waiting on 1024 loads in turn (bench/gpu). */
 __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, double *outd) {
-    KT_CU_LOOP(i, nout * C) {
+    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32, warps = (int64_t)gridDim.x * blockDim.x / 32;
+    int lane = threadIdx.x & 31;
+    for (int64_t i = warp; i < nout * C; i += warps) { /* the whole warp takes the same i */
         int64_t k = i / C, c = i % C;
         double s = 0;
-        for (int64_t b = 0; b < nb; b++) s += part[(b * nout + k) * C + c];
-        s = s / div;
-        if (outf) outf[i] = (float)s;
-        if (outd) outd[i] = s;
+        for (int64_t b = lane; b < nb; b += 32) s += part[(b * nout + k) * C + c];
+        s = kt_cu_warp_sum_d(s) / div;
+        if (lane == 0) {
+            if (outf) outf[i] = (float)s;
+            if (outd) outd[i] = s;
+        }
     }
 }
 
@@ -155,7 +162,7 @@ int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const
         }
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
-    k_colred_final<<<kt_cu_blocks(nout * C, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outd);
+    k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outd);
     return kt_cu_launched(c, "column reduction (final)");
 }
 
