@@ -80,6 +80,7 @@ static kt_status device_run(const kt_bench_case *c, int warmup, int iters, int p
     kt_status s = kt_backend_cuda_create(&be, 0, err);
     if (!s && c->tf32) s = kt_backend_cuda_set_tf32(be, 1, err);
     if (!s && c->bf16) s = kt_backend_cuda_set_precision(be, "bf16", err);
+    if (!s && c->fp16) s = kt_backend_cuda_set_precision(be, "fp16", err);
     if (s) {
         if (be) be->destroy(be);
         return s;

@@ -40,7 +40,7 @@ static void help(void) {
            "  --workers N           decoding threads (default 2)\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores)\n"
            "  --device cpu|cuda     (default cpu)\n"
-           "  --precision P         on cuda: bf16 (default), tf32 or fp32, as keratrack train --precision\n"
+           "  --precision P         on cuda: bf16 (default), fp16, tf32 or fp32, as keratrack train --precision\n"
            "  --no-plots            JSON and text only\n"
            "  --strict              a bad CSV row or unreadable image is an error (default: skipped)\n\n"
            "Checkpoints must have the dataset's classes (matched by name, in any order). Image size and\n"

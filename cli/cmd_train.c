@@ -56,7 +56,9 @@ static void help(void) {
            "  --device cpu|cuda     where to train (default cpu; cuda needs a build with the CUDA backend and a GPU)\n"
            "  --precision P         on cuda: bf16 (default: linear/matmul operands rounded to bf16, tensor-core\n"
            "                        GEMMs with fp32 accumulation, TF32 convolutions; weights, gradients and\n"
-           "                        AdamW state stay fp32),\n"
+           "                        AdamW state stay fp32), fp16 (the same in IEEE half, with dynamic loss\n"
+           "                        scaling: a step with inf/NaN gradients is skipped and the scale halved,\n"
+           "                        2000 good steps double it; the scale is in the resumable state),\n"
            "                        tf32 (TF32 GEMMs and convolutions) or fp32 (exact); the CPU computes in fp32\n"
            "  --recompute           recompute GELU/LayerNorm in backward: less memory, a little slower\n"
            "  --no-plots            write the reports without PNG plots\n"
@@ -244,6 +246,7 @@ int kt_cmd_train(int argc, char **argv) {
                              "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
     if (brc) return brc;
     c.backend = be;
+    c.loss_scaling = be && precision && !strcmp(precision, "fp16");
     char device_name[32];
     snprintf(device_name, sizeof device_name, "%s%s%s", device, be ? " " : "", be ? (precision ? precision : "bf16") : "");
     c.device = device_name;

@@ -27,7 +27,7 @@ int kt_cli_fail(const char *cmd, const char *msg, const char *hint) {
 int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be) {
     *be = NULL;
     if (precision && strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16") && strcmp(precision, "fp16")) {
-        fprintf(stderr, "keratrack %s: unknown precision '%s'\n  use bf16, tf32 or fp32 (see keratrack %s --help)\n", cmd,
+        fprintf(stderr, "keratrack %s: unknown precision '%s'\n  use bf16, fp16, tf32 or fp32 (see keratrack %s --help)\n", cmd,
                 precision, cmd);
         return 2;
     }
@@ -42,7 +42,7 @@ int kt_cli_backend(const char *cmd, const char *device, const char *precision, c
     if (kt_backend_cuda_set_precision(*be, precision ? precision : "bf16", &e)) {
         (*be)->destroy(*be);
         *be = NULL;
-        fprintf(stderr, "keratrack %s: %s\n  use --precision bf16 (the default on cuda), tf32 or fp32\n", cmd, e.msg);
+        fprintf(stderr, "keratrack %s: %s\n  use --precision bf16 (the default on cuda), fp16, tf32 or fp32\n", cmd, e.msg);
         return 2;
     }
     return 0;

@@ -14,7 +14,7 @@
 static kt_cuda_ctx *CTX(const kt_backend *be) { return (kt_cuda_ctx *)be->ctx; }
 static float *F(const kt_node *n) { return (float *)n->data; }
 static int64_t last(const kt_node *n) { return n->shape[n->ndim - 1]; }
-static kt_cuda_dtype cdt(const kt_node *n) { return n->dtype == KT_BF16 ? KT_CUDA_BF16 : KT_CUDA_F32; }
+static kt_cuda_dtype cdt(const kt_node *n) { return n->dtype == KT_BF16 ? KT_CUDA_BF16 : n->dtype == KT_F16 ? KT_CUDA_F16 : KT_CUDA_F32; }
 
 static kt_status failed(kt_backend *be, kt_err *err) { return kt_err_set(err, KT_ERR_CUDA, "%s", kt_cuda_ctx_error(CTX(be))); }
 #define CK(call)                                   \
@@ -30,8 +30,9 @@ static int is_pointwise(const kt_conv_shape *s) {
 
 static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) && !is_pointwise(s); }
 
-/* bf16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16"): an f32 linear or matmul rounds its
- * f32 operands into bf16 copies in its scratch, then multiplies with f32 accumulation. The choice is
+/* bf16/fp16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16" or "fp16"): an f32 linear or
+ * matmul rounds its f32 operands into 16-bit copies in its scratch, then multiplies with f32
+ * accumulation. The choice is
  * made per plan (cuda_prepare sets KT_NODE_AUTOCAST), so switching the precision between graphs on
  * one backend never runs a GEMM without its copies. */
 static int gemm_op(const kt_node *n) { return n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL; }
@@ -87,7 +88,8 @@ static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
 }
 
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
-    if (!kt_cuda_ctx_bf16_gemm(CTX(be))) return;
+    kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
+    if (half == KT_CUDA_F32) return;
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *n = g->nodes[i];
         if (!stores_bf16_candidate(g, n)) continue;
@@ -95,31 +97,37 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
             kt_node *v = g->nodes[j];
             if (v == n || v->view_of == n) {
                 v->flags |= KT_NODE_STORED_BF16;
-                v->dtype = KT_BF16;
+                v->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
             }
         }
     }
     for (int i = 0; i < g->n_nodes; i++)
-        if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST;
+        if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
 }
 
 static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
 
+/* f32 -> the 16-bit type t */
+static int round16(kt_cuda_ctx *c, kt_cuda_dtype t, uint16_t *y, const float *x, int64_t n) {
+    return t == KT_CUDA_F16 ? kt_cuda_f32_to_f16(c, y, x, n) : kt_cuda_f32_to_bf16(c, y, x, n);
+}
+
 /* The GEMM operands of a linear/matmul node and their type: its sources as they are, or, when it was
- * planned for autocast, bf16: stored-bf16 sources as they are, f32 ones rounded into its scratch (A
- * first, B after it). 1 on a CUDA error. */
+ * planned for autocast, the plan's 16-bit type: stored sources as they are, f32 ones rounded into its
+ * scratch (A first, B after it). 1 on a CUDA error. */
 static int gemm_operands(kt_cuda_ctx *c, const kt_node *n, const void **a, const void **b, kt_cuda_dtype *ab) {
     *a = n->src[0]->data, *b = n->src[1]->data, *ab = cdt(n->src[0]);
     if (!planned_autocast(n)) return 0;
-    *ab = KT_CUDA_BF16;
+    kt_cuda_dtype t = (n->flags & KT_NODE_AUTOCAST_F16) ? KT_CUDA_F16 : KT_CUDA_BF16;
+    *ab = t;
     if (f32_operand(n->src[0])) {
         uint16_t *a16 = n->scratch;
-        if (kt_cuda_f32_to_bf16(c, a16, F(n->src[0]), kt_node_numel(n->src[0]))) return 1;
+        if (round16(c, t, a16, F(n->src[0]), kt_node_numel(n->src[0]))) return 1;
         *a = a16;
     }
     if (f32_operand(n->src[1])) {
         uint16_t *b16 = (uint16_t *)((char *)n->scratch + bf16_copy_offset(n));
-        if (kt_cuda_f32_to_bf16(c, b16, F(n->src[1]), kt_node_numel(n->src[1]))) return 1;
+        if (round16(c, t, b16, F(n->src[1]), kt_node_numel(n->src[1]))) return 1;
         *b = b16;
     }
     return 0;
@@ -320,11 +328,13 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if (n->flags & KT_NODE_STORED_BF16) { /* f32 inputs, output rounded to bf16 (cuda_prepare) */
+    if (n->flags & KT_NODE_STORED_BF16) { /* f32 inputs, output rounded to bf16 or f16 (cuda_prepare) */
+        int f16 = n->dtype == KT_F16;
+        const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
         if (n->op == KT_OP_LAYERNORM)
-            CK(kt_cuda_layernorm_fwd_f32_to_bf16(c, n->data, F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL,
-                                                 kt_node_rows(n), last(n), n->fp[0]));
-        else CK(kt_cuda_act_fwd_f32_to_bf16(c, kt_node_act(n->op), n->data, F(s[0]), numel));
+            CK((f16 ? kt_cuda_layernorm_fwd_f32_to_f16 : kt_cuda_layernorm_fwd_f32_to_bf16)(c, n->data, F(s[0]), w, b, kt_node_rows(n),
+                                                                                          last(n), n->fp[0]));
+        else CK((f16 ? kt_cuda_act_fwd_f32_to_f16 : kt_cuda_act_fwd_f32_to_bf16)(c, kt_node_act(n->op), n->data, F(s[0]), numel));
         return KT_OK;
     }
     if (n->dtype == KT_BF16 && n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL && n->op != KT_OP_PERMUTE && n->op != KT_OP_COPY)
@@ -533,17 +543,16 @@ kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, k
     if (!kt_backend_is_cuda(be))
         return kt_err_set(err, KT_ERR_ARG, "--precision %s is a setting of the cuda backend, not of %s", precision ? precision : "NULL",
                           be ? be->name : "NULL");
-    int tf32 = 0, bf16 = 0;
+    int tf32 = 0;
+    kt_cuda_dtype half = KT_CUDA_F32;
+    /* bf16/fp16: cuDNN convolutions in TF32 (less error than 16-bit operands) */
     if (!strcmp(precision, "tf32")) tf32 = 1;
-    else if (!strcmp(precision, "bf16")) bf16 = tf32 = 1; /* cuDNN convolutions in TF32: less error than bf16 */
-    else if (!strcmp(precision, "fp16"))
-        return kt_err_set(err, KT_ERR_UNSUPPORTED,
-                          "precision fp16 is not supported: it needs dynamic loss scaling, which is not implemented; bf16 has "
-                          "fp32's range and needs none");
+    else if (!strcmp(precision, "bf16")) half = KT_CUDA_BF16, tf32 = 1;
+    else if (!strcmp(precision, "fp16")) half = KT_CUDA_F16, tf32 = 1;
     else if (strcmp(precision, "fp32"))
-        return kt_err_set(err, KT_ERR_ARG, "unknown precision '%s' (fp32, tf32 or bf16)", precision);
+        return kt_err_set(err, KT_ERR_ARG, "unknown precision '%s' (fp32, tf32, bf16 or fp16)", precision);
     kt_cuda_ctx_set_tf32(CTX(be), tf32);
-    kt_cuda_ctx_set_bf16_gemm(CTX(be), bf16);
+    kt_cuda_ctx_set_gemm_half(CTX(be), half);
     return KT_OK;
 }
 

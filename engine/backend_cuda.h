@@ -15,12 +15,13 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err);
 kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err);
 /* The compute precision of be's f32 graphs, set before planning (GEMM workspaces depend on it):
  * "fp32" (exact FP32 math, the backend's default), "tf32" (TF32 tensor cores for GEMMs and cuDNN
- * convolutions) or "bf16" (linear/matmul operands rounded to bf16, bf16 tensor-core GEMMs with f32
- * accumulation and output, cuDNN convolutions in TF32; weights, gradients and AdamW state stay f32,
- * so no loss scaling is needed). fp16 is refused: it would need dynamic loss scaling, which is not
- * implemented. A graph's GEMMs keep the precision it was planned with (a graph planned in fp32 never
- * runs bf16 GEMMs, nor the reverse); its convolutions follow the current TF32 setting, so set the
- * precision before planning and keep it while the graph runs. */
+ * convolutions), "bf16" (linear/matmul operands rounded to bf16, bf16 tensor-core GEMMs with f32
+ * accumulation and output, the activations only GEMMs read stored in bf16, cuDNN convolutions in
+ * TF32; weights, gradients and AdamW state stay f32, so no loss scaling is needed) or "fp16" (the
+ * same with IEEE half: 3 more mantissa bits, but a range that ends at 65504, so training needs
+ * dynamic loss scaling: train/loss_scale.h). A graph's GEMMs keep the precision it was planned with
+ * (a graph planned in fp32 never runs 16-bit GEMMs, nor the reverse); its convolutions follow the
+ * current TF32 setting, so set the precision before planning and keep it while the graph runs. */
 kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err);
 /* 1 when be runs on a CUDA device. */
 int kt_backend_is_cuda(const kt_backend *be);

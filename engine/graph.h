@@ -26,8 +26,9 @@ enum {
     KT_NODE_FILE_4D = 1u << 7,       /* PARAM stored as (out, in, 1, 1) in timm files (1x1-conv MLPs) */
     KT_NODE_KEEP_GRAD = 1u << 8,     /* backward keeps this activation's gradient in ->grad (Grad-CAM) */
     /* set by a backend's prepare for one plan (cleared when it is planned again): */
-    KT_NODE_AUTOCAST = 1u << 9,   /* f32 GEMM whose f32 operands are rounded to bf16 first */
-    KT_NODE_STORED_BF16 = 1u << 10, /* f32 op whose output is stored rounded to bf16 (dtype KT_BF16) */
+    KT_NODE_AUTOCAST = 1u << 9,     /* f32 GEMM whose f32 operands are rounded to bf16 (or f16) first */
+    KT_NODE_STORED_BF16 = 1u << 10, /* f32 op whose output is stored rounded to 16 bits (dtype KT_BF16 or KT_F16) */
+    KT_NODE_AUTOCAST_F16 = 1u << 11, /* with KT_NODE_AUTOCAST: to f16, not bf16 */
 };
 
 typedef struct kt_node {

@@ -53,6 +53,7 @@ typedef struct kt_train_config {
     int resume;              /* 1: continue the run in out from its saved state */
     int strict;              /* 1: a bad CSV row or image in the dataset is an error (0: skipped, counted) */
     int recompute;           /* recompute GELU/LayerNorm in backward (less memory, a little slower) */
+    int loss_scaling;        /* 1: dynamic loss scaling (train/loss_scale.h), for fp16 on cuda; exact (same bits) in f32 */
     int no_plots;            /* 1: reports without PNG plots */
     int threads;             /* recorded in the state (a resume with another count is not bit-identical) */
     kt_backend *backend;     /* NULL: CPU */

@@ -13,6 +13,7 @@
 #include "checkpoints/safetensors.h"
 #include "datasets/loader.h"
 #include "train/evaluate.h"
+#include "train/loss_scale.h"
 #include "train/schedule.h"
 #include "train/trainer_internal.h"
 
@@ -23,6 +24,7 @@ typedef struct fold_ctx {
     kt_run *r;
     int f;
     kt_adamw opt;
+    kt_loss_scaler scaler;    /* used when c->loss_scaling (fp16) */
     kt_onecycle sched;
     int64_t sched_step;
     kt_loader *train_ld, *val_ld;
@@ -58,7 +60,7 @@ static kt_status save_state(fold_ctx *x, int fold, int epoch, int64_t batch, kt_
     int next = fold != x->f;
     kt_run_pos pos = {.fold = fold, .epoch = epoch, .batch = batch, .sched_step = next ? 0 : x->sched_step,
                       .sched_total = x->sched.total_steps, .best = next ? -1 : x->best, .best_epoch = next ? 0 : x->best_epoch};
-    return kt_run_state_save(x->r, &x->opt, &pos, acc, ACC_COUNT, err);
+    return kt_run_state_save(x->r, &x->opt, x->r->c->loss_scaling ? &x->scaler : NULL, &pos, acc, ACC_COUNT, err);
 }
 
 /* --init: a checkpoint of this architecture (a new head when the class count differs). */
@@ -162,6 +164,7 @@ static kt_status start_fold(fold_ctx *x, int *e0, int64_t *b0, kt_err *err) {
     s = kt_onecycle_validate(&x->sched, err);
     if (s) return s;
     x->best = -1;
+    kt_loss_scaler_init(&x->scaler);
     *e0 = 0;
     *b0 = 0;
     int resumed = r->have_state && r->st.fold == x->f && (r->st.epoch > 0 || r->st.batch > 0);
@@ -181,6 +184,15 @@ static kt_status start_fold(fold_ctx *x, int *e0, int64_t *b0, kt_err *err) {
     s = kt_adamw_set_moments(&x->opt, r->st_m, r->st_v, r->st.step, err);
     if (s) return s;
     x->sched_step = r->st.sched_step;
+    const kt_ts_array *sk = kt_train_state_get_array(&r->st, "loss_scale_skipped");
+    if (c->loss_scaling && sk && sk->n == 1) { /* a state saved without loss scaling leaves the fresh scaler */
+        if (!(r->st.loss_scale > 0) || r->st.loss_scale_good_steps < 0)
+            return kt_err_set(err, KT_ERR_FORMAT, "%s: loss scale %g (%lld good steps) is not a valid saved scale", r->resume_s,
+                              r->st.loss_scale, (long long)r->st.loss_scale_good_steps);
+        x->scaler.scale = r->st.loss_scale;
+        x->scaler.good = r->st.loss_scale_good_steps;
+        x->scaler.skipped = sk->data[0];
+    }
     x->best = r->st.best_metric;
     x->best_epoch = (int)be->data[0];
     x->loss_sum = bitsd(acc->data[ACC_LOSS]);
@@ -201,7 +213,8 @@ static kt_status train_step(fold_ctx *x, const kt_batch *b, int epoch, int64_t b
     m->g.training = 1;
     m->g.seed = kt_run_seed(r, x->f, KT_SEED_DROP);
     m->g.step = (uint64_t)x->opt.step; /* drop-path masks keyed by the optimizer step: resumable */
-    s = kt_graph_run(&m->g, err);
+    if (r->c->loss_scaling) s = kt_loss_scaler_seed(&x->scaler, &m->g, err);
+    if (!s) s = kt_graph_run(&m->g, err);
     float loss = 0;
     if (!s) s = kt_model_get_loss(m, &loss, err);
     if (!s) s = kt_model_get_logits(m, x->logits, err);
@@ -213,7 +226,9 @@ static kt_status train_step(fold_ctx *x, const kt_batch *b, int epoch, int64_t b
     x->loss_sum += (double)loss * b->n;
     kt_hits_add(&x->hits, x->logits, b->labels, b->targets, b->n, r->C, r->multilabel);
     double lr = kt_onecycle_lr(&x->sched, x->sched_step), beta1 = kt_onecycle_beta1(&x->sched, x->sched_step);
-    s = kt_adamw_step(&x->opt, m->g.param_buf, m->g.grad_buf, lr, beta1, err);
+    int take = 1; /* with loss scaling, a step whose gradients overflowed is skipped (the schedule moves on) */
+    if (r->c->loss_scaling) s = kt_loss_scaler_unscale(&x->scaler, m->g.backend, m->g.grad_buf, m->g.n_param_elems, &take, err);
+    if (!s && take) s = kt_adamw_step(&x->opt, m->g.param_buf, m->g.grad_buf, lr, beta1, err);
     if (s) return kt_err_prefix(err, "fold %d, epoch %d, batch %lld: ", x->f + 1, epoch + 1, (long long)bi + 1);
     x->sched_step++;
     r->steps++;
@@ -270,6 +285,9 @@ static kt_status end_epoch(fold_ctx *x, int e, double t_start, kt_err *err) {
         fprintf(c->log, "fold %d/%d epoch %2d/%d  train loss %.4f %s %.4f  val loss %.4f %s %.4f  lr %.2e  %.1fs  %.0f img/s%s\n",
                 x->f + 1, r->folds.k, e + 1, c->epochs, rec.train_loss, metric, rec.train_acc, val_loss, metric, val_score,
                 rec.lr, secs, (double)x->hits.n / (secs > 0 ? secs : 1), better ? "  * best, saved" : "");
+        if (c->loss_scaling)
+            fprintf(c->log, "  fp16 loss scale %g; %lld steps of this fold skipped for inf/NaN gradients\n", x->scaler.scale,
+                    (long long)x->scaler.skipped);
         fflush(c->log);
     }
     x->loss_sum = 0;

@@ -12,6 +12,7 @@
 #include "nets/model.h"
 #include "train/optim.h"
 #include "train/report_log.h"
+#include "train/loss_scale.h"
 #include "train/trainer.h"
 
 /* ImageNet normalisation (the seed's preprocessing), stored in every checkpoint. */
@@ -78,9 +79,10 @@ typedef struct kt_run_pos {
     int best_epoch;           /* 1-based epoch of it (0: none) */
 } kt_run_pos;
 
-/* Saves weights + state at pos with the partial-epoch sums acc (n_acc values, doubles bit-cast). */
-kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_run_pos *pos, const int64_t *acc, int n_acc,
-                            kt_err *err);
+/* Saves weights + state at pos with the partial-epoch sums acc (n_acc values, doubles bit-cast) and,
+ * when ls is given, the loss scaler's scale, good-step count and skipped-step count. */
+kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_loss_scaler *ls, const kt_run_pos *pos,
+                            const int64_t *acc, int n_acc, kt_err *err);
 /* Loads the state of a run in r->dir into r->st (have_state = 1), refusing another configuration;
  * absent state: have_state = 0 and KT_OK. The weights are loaded only when the position is inside
  * a fold (loaded into r->train). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "train/loss_scale.h"
 #include "train/trainer_internal.h"
 
 kt_status kt_run_config_json(kt_run *r, kt_err *err) {
@@ -89,8 +90,8 @@ static float **moment_ptrs(const kt_run *r, float *flat) {
     return p;
 }
 
-kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_run_pos *pos, const int64_t *acc, int n_acc,
-                            kt_err *err) {
+kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_loss_scaler *ls, const kt_run_pos *pos,
+                            const int64_t *acc, int n_acc, kt_err *err) {
     int64_t n = r->train.g.n_param_elems;
     kt_status s = kt_model_download_params(&r->train, err);
     if (!s) s = kt_model_save_weights(&r->train, r->resume_w, NULL, err);
@@ -115,13 +116,15 @@ kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_run_pos *po
     st.fold = pos->fold;
     st.sched_step = pos->sched_step;
     st.sched_total = pos->sched_total;
-    st.loss_scale = 1;
+    st.loss_scale = ls ? ls->scale : 1;
+    st.loss_scale_good_steps = ls ? ls->good : 0;
     st.best_metric = pos->best;
     int64_t be = pos->best_epoch;
     int64_t seeds[3] = {(int64_t)kt_run_seed(r, pos->fold, KT_SEED_INIT), (int64_t)kt_run_seed(r, pos->fold, KT_SEED_DATA),
                         (int64_t)kt_run_seed(r, pos->fold, KT_SEED_DROP)};
     if (!s) s = kt_train_state_set_array(&st, "epoch_acc", acc, n_acc, err);
     if (!s) s = kt_train_state_set_array(&st, "best_epoch", &be, 1, err);
+    if (!s && ls) s = kt_train_state_set_array(&st, "loss_scale_skipped", &ls->skipped, 1, err);
     if (!s) s = kt_train_state_set_array(&st, "seeds", seeds, 3, err);
     if (!s) s = kt_train_state_set_config(&st, r->config_json, err);
     if (!s) s = kt_train_state_save(r->resume_s, r->trainable, r->n_trainable, mp, vp, &st, err);

@@ -16,13 +16,14 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
-            "       kt_gpu_bench model [--tf32 | --bf16] [--recompute] [--warmup N] [--iters N] [--profile] CASE...\n"
+            "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile] CASE...\n"
             "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU, MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
             "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings;\n"
             "            --quick: fewer repetitions; --smoke: batch 1 and tiny ceilings (checks the program only)\n"
             "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
             "            process; --tf32 lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores;\n"
-            "            --bf16 rounds linear/matmul operands to bf16 (keratrack train --precision bf16);\n"
+            "            --bf16 rounds linear/matmul operands to bf16 (keratrack train --precision bf16), --fp16 to\n"
+            "            IEEE half (the step's cost; loss scaling adds one sum of squares and one scaling);\n"
             "            --recompute: redo GELU, LayerNorm and depthwise outputs in backward instead of storing them;\n"
             "            --profile: after each case, the time per op type over the timed steps (the device is\n"
             "            synchronised after every node, so the total exceeds the step time by the launch gaps)\n");
@@ -279,10 +280,11 @@ static int cmd_kernels(int argc, char **argv) {
 /* ---- model cases ---- */
 
 static int cmd_model(int argc, char **argv) {
-    int tf32 = 0, bf16 = 0, recompute = 0, profile = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
+    int tf32 = 0, bf16 = 0, fp16 = 0, recompute = 0, profile = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tf32")) tf32 = 1;
         else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
+        else if (!strcmp(argv[i], "--fp16")) fp16 = 1;
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--recompute")) recompute = 1;
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
@@ -299,7 +301,7 @@ static int cmd_model(int argc, char **argv) {
     printf("| case | precision | median | images/s | TFLOP/s | device MiB | arena MiB |\n|---|---|---|---|---|---|---|\n");
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (strcmp(argv[i], "--tf32") && strcmp(argv[i], "--bf16") && strcmp(argv[i], "--profile") &&
+            if (strcmp(argv[i], "--tf32") && strcmp(argv[i], "--bf16") && strcmp(argv[i], "--fp16") && strcmp(argv[i], "--profile") &&
                 strcmp(argv[i], "--recompute"))
                 i++;
             continue;
@@ -315,9 +317,11 @@ static int cmd_model(int argc, char **argv) {
         c.device = KT_CUDA;
         c.tf32 = tf32;
         c.bf16 = bf16;
+        c.fp16 = fp16;
         c.recompute = recompute;
         char prec[64];
-        snprintf(prec, sizeof prec, "%s%s", bf16 ? "bf16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32", recompute ? ", recompute" : "");
+        snprintf(prec, sizeof prec, "%s%s", bf16 ? "bf16 GEMMs" : fp16 ? "fp16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32",
+                 recompute ? ", recompute" : "");
         if (kt_bench_model_run_isolated(&c, warmup, iters, profile, &r, &err)) {
             printf("| %s | %s | failed: %s | | | | |\n", argv[i], prec, err.msg);
             rc = 1;

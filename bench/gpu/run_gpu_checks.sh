@@ -4,7 +4,7 @@
 # counterpart; writes $OUT/results.md (tables) and $OUT/logs.tgz (raw output). Each step has a time
 # limit inside one overall budget (KT_GPU_BUDGET_S, default 480 s), so the whole run fits one
 # 10-minute device command. Run from anywhere:  OUT=/some/dir bash bench/gpu/run_gpu_checks.sh
-# Environment: OUT (default ./gpu_out), KT_GPU_LOGS (default a fresh /tmp folder; $OUT/logs.tgz holds it), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON,
+# Environment: OUT (default ./gpu_out), KT_GPU_SKIP_PYTORCH (set: no PyTorch step), KT_GPU_LOGS (default a fresh /tmp folder; $OUT/logs.tgz holds it), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON,
 # KT_GPU_PREBUILT: a tarball from bench/gpu/pack_for_device.sh to run instead of building (the lent
 # machines lack our non-CUDA libraries and cannot install them); CUDA, cuBLAS and cuDNN are then
 # taken from the machine (system paths first, else the Python wheels'), and the tests run case by
@@ -133,6 +133,12 @@ timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 tr
 echo "(exit status $?)" >> "$LOGS/models_bf16.md"
 cat "$LOGS/models_bf16.md" >> "$RES"
 echo >> "$RES"
+# fp16 (the step itself; loss scaling adds a sum of squares and a scaling over the gradients)
+timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --fp16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+    > "$LOGS/models_fp16.md" 2>> "$LOGS/models.err"
+echo "(exit status $?)" >> "$LOGS/models_fp16.md"
+cat "$LOGS/models_fp16.md" >> "$RES"
+echo >> "$RES"
 # memory beside PyTorch's: the same step recomputing GELU, LayerNorm and depthwise outputs in backward
 timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --bf16 --recompute --warmup 2 --iters 5 train:convnext_base:64:224 \
     > "$LOGS/models_bf16_recompute.md" 2>> "$LOGS/models.err"
@@ -152,7 +158,9 @@ PY=""
 for p in ${PYTHON:-} python3 /usr/bin/python3; do
     if [ -n "$p" ] && LD_LIBRARY_PATH=$ORIG_LD "$p" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' > /dev/null 2>&1; then PY=$p; break; fi
 done
-if [ -z "$PY" ]; then
+if [ -n "${KT_GPU_SKIP_PYTORCH:-}" ]; then
+    echo "Skipped (KT_GPU_SKIP_PYTORCH set)." >> "$RES"
+elif [ -z "$PY" ]; then
     echo "No python with torch and CUDA here: PyTorch numbers not measured." >> "$RES"
     say "no torch with CUDA"
 elif [ "$(left)" -lt 40 ]; then

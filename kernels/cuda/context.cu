@@ -130,9 +130,9 @@ extern "C" void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on) {
 
 extern "C" int kt_cuda_ctx_tf32(const kt_cuda_ctx *c) { return c->tf32; }
 
-extern "C" void kt_cuda_ctx_set_bf16_gemm(kt_cuda_ctx *c, int on) { c->bf16_gemm = on != 0; }
+extern "C" void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t) { c->gemm_half = t; }
 
-extern "C" int kt_cuda_ctx_bf16_gemm(const kt_cuda_ctx *c) { return c->bf16_gemm; }
+extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c->gemm_half; }
 
 extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 256);

@@ -252,10 +252,6 @@ extern "C" int kt_cuda_adamw(kt_cuda_ctx *c, float *p, const float *g, float *m,
 
 /* ---- bf16 ---- */
 
-__global__ void k_f32_to_bf16(__nv_bfloat16 *y, const float *x, int64_t n) {
-    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(x[i]);
-}
-
 __global__ void k_bf16_to_f32(float *y, const __nv_bfloat16 *x, int64_t n) {
     KT_CU_LOOP(i, n) y[i] = __bfloat162float(x[i]);
 }
@@ -275,53 +271,63 @@ __global__ void k_act_bwd_bf16(int a, __nv_bfloat16 *dx, const __nv_bfloat16 *dy
 #define BF(p) ((__nv_bfloat16 *)(p))
 #define CBF(p) ((const __nv_bfloat16 *)(p))
 
+/* ---- f32 results rounded to a 16-bit type H (__nv_bfloat16 or __half) for autocast GEMMs ---- */
+
+template <typename H> __device__ __forceinline__ H round_to(float v);
+template <> __device__ __forceinline__ __nv_bfloat16 round_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half round_to<__half>(float v) { return __float2half_rn(v); }
+
 /* four roundings per thread: one 16-byte load, one 8-byte store */
-struct alignas(8) kt_bf16x4 {
-    __nv_bfloat16 v[4];
+template <typename H> struct alignas(8) half4 {
+    H v[4];
 };
 
-__global__ void k_f32_to_bf16_4(kt_bf16x4 *y, const float4 *x, int64_t n4) {
+/* A < 0: the value itself; else activation A of it */
+template <int A> __device__ __forceinline__ float pre(float v) { return A < 0 ? v : act_f(A, v); }
+
+template <int A, typename H> __global__ void k_round4(half4<H> *y, const float4 *x, int64_t n4) {
     KT_CU_LOOP(i, n4) {
         float4 u = x[i];
-        kt_bf16x4 o;
-        o.v[0] = __float2bfloat16_rn(u.x);
-        o.v[1] = __float2bfloat16_rn(u.y);
-        o.v[2] = __float2bfloat16_rn(u.z);
-        o.v[3] = __float2bfloat16_rn(u.w);
+        half4<H> o;
+        o.v[0] = round_to<H>(pre<A>(u.x));
+        o.v[1] = round_to<H>(pre<A>(u.y));
+        o.v[2] = round_to<H>(pre<A>(u.z));
+        o.v[3] = round_to<H>(pre<A>(u.w));
         y[i] = o;
     }
 }
 
-template <int A> __global__ void k_act_fwd_to_bf16_4(kt_bf16x4 *y, const float4 *x, int64_t n4) {
-    KT_CU_LOOP(i, n4) {
-        float4 u = x[i];
-        kt_bf16x4 o;
-        o.v[0] = __float2bfloat16_rn(act_f(A, u.x));
-        o.v[1] = __float2bfloat16_rn(act_f(A, u.y));
-        o.v[2] = __float2bfloat16_rn(act_f(A, u.z));
-        o.v[3] = __float2bfloat16_rn(act_f(A, u.w));
-        y[i] = o;
-    }
+template <int A, typename H> __global__ void k_round(H *y, const float *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = round_to<H>(pre<A>(x[i]));
 }
 
-__global__ void k_act_fwd_to_bf16(int a, __nv_bfloat16 *y, const float *x, int64_t n) {
-    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(act_f(a, x[i]));
+template <int A, typename H> static int round_launch(kt_cuda_ctx *c, void *y, const float *x, int64_t n) {
+    if (n % 4 == 0 && ((uintptr_t)y & 7) == 0 && al16(x))
+        k_round4<A, H><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>((half4<H> *)y, CF4(x), n / 4);
+    else
+        k_round<A, H><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>((H *)y, x, n);
+    return kt_cu_launched(c, "rounding to 16 bits");
+}
+
+template <typename H> static int act_round(kt_cuda_ctx *c, int a, void *y, const float *x, int64_t n) {
+    switch (a) {
+    case -1: return round_launch<-1, H>(c, y, x, n);
+    case KT_ACT_GELU: return round_launch<KT_ACT_GELU, H>(c, y, x, n);
+    case KT_ACT_RELU: return round_launch<KT_ACT_RELU, H>(c, y, x, n);
+    case KT_ACT_SILU: return round_launch<KT_ACT_SILU, H>(c, y, x, n);
+    default: return round_launch<KT_ACT_SIGMOID, H>(c, y, x, n);
+    }
 }
 
 extern "C" int kt_cuda_act_fwd_f32_to_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n) {
-    if (n % 4 == 0 && ((uintptr_t)y & 7) == 0 && al16(x)) switch (a) {
-        case KT_ACT_GELU: LAUNCH4(k_act_fwd_to_bf16_4<KT_ACT_GELU>, n / 4, (kt_bf16x4 *)y, CF4(x), n / 4);
-        case KT_ACT_RELU: LAUNCH4(k_act_fwd_to_bf16_4<KT_ACT_RELU>, n / 4, (kt_bf16x4 *)y, CF4(x), n / 4);
-        case KT_ACT_SILU: LAUNCH4(k_act_fwd_to_bf16_4<KT_ACT_SILU>, n / 4, (kt_bf16x4 *)y, CF4(x), n / 4);
-        default: LAUNCH4(k_act_fwd_to_bf16_4<KT_ACT_SIGMOID>, n / 4, (kt_bf16x4 *)y, CF4(x), n / 4);
-        }
-    LAUNCH(k_act_fwd_to_bf16, n, (int)a, BF(y), x, n);
+    return act_round<__nv_bfloat16>(c, (int)a, y, x, n);
 }
+extern "C" int kt_cuda_act_fwd_f32_to_f16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n) {
+    return act_round<__half>(c, (int)a, y, x, n);
+}
+extern "C" int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n) { return act_round<__nv_bfloat16>(c, -1, y, x, n); }
+extern "C" int kt_cuda_f32_to_f16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n) { return act_round<__half>(c, -1, y, x, n); }
 
-extern "C" int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n) {
-    if (n % 4 == 0 && ((uintptr_t)y & 7) == 0 && al16(x)) LAUNCH4(k_f32_to_bf16_4, n / 4, (kt_bf16x4 *)y, CF4(x), n / 4);
-    LAUNCH(k_f32_to_bf16, n, BF(y), x, n);
-}
 extern "C" int kt_cuda_bf16_to_f32(kt_cuda_ctx *c, float *y, const uint16_t *x, int64_t n) { LAUNCH(k_bf16_to_f32, n, y, CBF(x), n); }
 extern "C" int kt_cuda_add_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *a, const uint16_t *b, int64_t n) {
     LAUNCH(k_add_bf16, n, BF(y), CBF(a), CBF(b), n);

@@ -1,11 +1,11 @@
 // Row-major GEMMs through cuBLAS. A row-major C (M, N) is a column-major C^T (N, M), so
 // C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: swap the operands, keep the transposes.
-// f32 uses FP32 compute (or TF32 tensor cores when the context allows); bf16 inputs use FP32 compute.
+// f32 uses FP32 compute (or TF32 tensor cores when the context allows); bf16/f16 inputs use FP32 compute.
 #include <limits.h>
 
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
-static cudaDataType_t dt_of(kt_cuda_dtype t) { return t == KT_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F; }
+static cudaDataType_t dt_of(kt_cuda_dtype t) { return t == KT_CUDA_BF16 ? CUDA_R_16BF : t == KT_CUDA_F16 ? CUDA_R_16F : CUDA_R_32F; }
 
 static cublasComputeType_t compute_of(const kt_cuda_ctx *c, kt_cuda_dtype ab) {
     return ab == KT_CUDA_F32 && c->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;

@@ -45,7 +45,7 @@ int kt_cuda_sync(char *msg, size_t msg_len);
 /* ---- context: device, stream, cuBLAS and cuDNN handles, cuBLAS workspace, cuDNN plans ---- */
 
 typedef struct kt_cuda_ctx kt_cuda_ctx;
-typedef enum { KT_CUDA_F32 = 0, KT_CUDA_BF16 } kt_cuda_dtype;
+typedef enum { KT_CUDA_F32 = 0, KT_CUDA_BF16, KT_CUDA_F16 } kt_cuda_dtype;
 
 int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size_t msg_len);
 void kt_cuda_ctx_destroy(kt_cuda_ctx *c);
@@ -54,10 +54,11 @@ const char *kt_cuda_ctx_error(const kt_cuda_ctx *c);
 /* 1: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores (about 1e-3 relative error). */
 void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on);
 int kt_cuda_ctx_tf32(const kt_cuda_ctx *c);
-/* 1: f32 linear/matmul nodes round their operands to bf16 and run bf16 tensor-core GEMMs with f32
- * accumulation and f32 output (autocast; master weights, gradients and optimizer state stay f32). */
-void kt_cuda_ctx_set_bf16_gemm(kt_cuda_ctx *c, int on);
-int kt_cuda_ctx_bf16_gemm(const kt_cuda_ctx *c);
+/* KT_CUDA_BF16 or KT_CUDA_F16: f32 linear/matmul nodes round their operands to that type and run
+ * tensor-core GEMMs with f32 accumulation and output (the CUDA backend's bf16/fp16 precision);
+ * KT_CUDA_F32: off. */
+void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
+kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
 /* Copies in any direction (host or device pointers); returns after a host destination is filled. */
@@ -88,11 +89,13 @@ int kt_cuda_adamw(kt_cuda_ctx *c, float *p, const float *g, float *m, float *v, 
 
 /* ---- bf16 building blocks (bf16 storage as uint16_t, f32 math, round to nearest even) ---- */
 int kt_cuda_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n);
+int kt_cuda_f32_to_f16(kt_cuda_ctx *c, uint16_t *y, const float *x, int64_t n); /* IEEE half, round to nearest even */
 int kt_cuda_bf16_to_f32(kt_cuda_ctx *c, float *y, const uint16_t *x, int64_t n);
 int kt_cuda_add_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *a, const uint16_t *b, int64_t n);
 int kt_cuda_act_fwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const uint16_t *x, int64_t n);
 /* f32 in, the f32 result rounded to bf16 out (an activation stored in bf16 for autocast GEMMs) */
 int kt_cuda_act_fwd_f32_to_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n);
+int kt_cuda_act_fwd_f32_to_f16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n);
 int kt_cuda_act_bwd_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *dx, const uint16_t *dy, const uint16_t *v, int64_t n);
 
 /* ---- deterministic reductions (fixed blocks, fixed order: the same bits every run) ---- */
@@ -123,9 +126,11 @@ int kt_cuda_layernorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float *dy, const 
 /* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
 int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
                                int64_t C, float eps);
-/* f32 input, output rounded to bf16 (a LayerNorm only autocast GEMMs read) */
+/* f32 input, output rounded to bf16 / f16 (a LayerNorm only autocast GEMMs read) */
 int kt_cuda_layernorm_fwd_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, const float *x, const float *w, const float *b, int64_t rows,
                                       int64_t C, float eps);
+int kt_cuda_layernorm_fwd_f32_to_f16(kt_cuda_ctx *c, uint16_t *y, const float *x, const float *w, const float *b, int64_t rows,
+                                     int64_t C, float eps);
 int kt_cuda_layernorm_bwd_x_bf16(kt_cuda_ctx *c, uint16_t *dx, const uint16_t *dy, const uint16_t *x, const float *w,
                                  int64_t rows, int64_t C, float eps);
 size_t kt_cuda_batchnorm_scratch(int64_t rows, int64_t C);

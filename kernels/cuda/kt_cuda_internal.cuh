@@ -5,6 +5,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ struct kt_cuda_ctx {
     size_t blas_ws_bytes;
     double *red;                 /* (KT_CU_SUM_BLOCKS + 1) device doubles for sumsq */
     int tf32;
-    int bf16_gemm;               /* autocast f32 GEMM operands to bf16 (kt_cuda_ctx_set_bf16_gemm) */
+    kt_cuda_dtype gemm_half;     /* autocast f32 GEMM operands to bf16 or f16 (F32: off; kt_cuda_ctx_set_gemm_half) */
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
     int n_plans, cap_plans;
     char err[768];

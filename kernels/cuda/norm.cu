@@ -9,6 +9,7 @@ __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
 __device__ __forceinline__ void st(float *p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 
 /* Mean and 1/sqrt(var + eps) of one row, all 32 lanes of the warp taking part. */
 template <typename T> __device__ __forceinline__ void row_stats(const T *xr, int64_t C, float eps, float *mean, float *rstd) {
@@ -104,6 +105,12 @@ extern "C" int kt_cuda_layernorm_fwd_f32_to_bf16(kt_cuda_ctx *c, uint16_t *y, co
                                                  int64_t rows, int64_t C, float eps) {
     k_ln_fwd<float, __nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>((__nv_bfloat16 *)y, x, w, b, rows, C, eps);
     return kt_cu_launched(c, "layernorm f32 -> bf16");
+}
+
+extern "C" int kt_cuda_layernorm_fwd_f32_to_f16(kt_cuda_ctx *c, uint16_t *y, const float *x, const float *w, const float *b,
+                                                int64_t rows, int64_t C, float eps) {
+    k_ln_fwd<float, __half><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>((__half *)y, x, w, b, rows, C, eps);
+    return kt_cu_launched(c, "layernorm f32 -> f16");
 }
 
 extern "C" int kt_cuda_layernorm_bwd_x_bf16(kt_cuda_ctx *c, uint16_t *dx, const uint16_t *dy, const uint16_t *x, const float *w,

@@ -80,38 +80,56 @@ static double bf16_rel_err(const uint16_t *got, const float *ref, int64_t n) {
     return r;
 }
 
-KT_TEST(test_cuda_bf16_conversions_match_cpu) {
-    kt_cuda_ctx *c = ctx();
-    enum { N = 4096 };
-    float *f = malloc(N * sizeof(float)), *back = malloc(N * sizeof(float));
-    uint16_t *want = malloc(N * sizeof(uint16_t)), *got = malloc(N * sizeof(uint16_t));
-    KT_REQUIRE(f && back && want && got, "memory");
-    unsigned seed = 3;
-    kt_twin_fill(f, N, -3.0f, 3.0f, 0.0f, &seed);
-    for (int i = 0; i < 1024; i++) f[i] *= powf(2.0f, (float)(i % 80) - 40.0f); /* wide exponents, denormals included */
-    const float special[] = {0.0f, -0.0f, 1.0f, 1.00390625f /* tie: 1 + 2^-8 */, 1.01171875f /* tie, odd below */, INFINITY,
-                             -INFINITY, 3.4028235e38f, 1e-40f, -1e-45f, 65504.0f, 0.1f};
-    memcpy(f + N - 12, special, sizeof special);
-    for (int i = 0; i < N; i++) want[i] = kt_f32_to_bf16(f[i]);
-    /* the output poisoned with a NaN pattern no input rounds to; N takes the 4-wide kernel, N - 1 the scalar one */
-    uint16_t *poison = malloc(N * sizeof(uint16_t));
-    KT_REQUIRE(poison != NULL, "memory");
+/* GPU rounding f32 -> 16 bits against the CPU's (engine/dtype.h), bit for bit, on an output poisoned
+ * with a NaN pattern no input rounds to: n = N takes the 4-wide kernel, N - 1 the scalar one. */
+static void check_rounding(kt_cuda_ctx *c, const char *name, int (*gpu)(kt_cuda_ctx *, uint16_t *, const float *, int64_t),
+                           const float *f, const uint16_t *want, float *df, uint16_t *db, int N) {
+    uint16_t *poison = malloc((size_t)N * sizeof(uint16_t)), *got = malloc((size_t)N * sizeof(uint16_t));
+    KT_REQUIRE(poison && got, "memory");
     for (int i = 0; i < N; i++) poison[i] = 0x7fc1;
-    float *df = put(f, N * sizeof(float));
-    uint16_t *db = put(poison, N * sizeof(uint16_t));
-    KT_REQUIRE(df && db, "device buffers");
+    KT_REQUIRE(!upload(df, f, (size_t)N * sizeof(float)), "upload");
     for (int n = N; n >= N - 1; n--) {
-        KT_REQUIRE(!upload(db, poison, N * sizeof(uint16_t)), "poison");
-        KT_CHECK(kt_cuda_f32_to_bf16(c, db, df, n) == 0, "%s", kt_cuda_ctx_error(c));
-        KT_REQUIRE(!get(got, db, N * sizeof(uint16_t)), "read back");
+        KT_REQUIRE(!upload(db, poison, (size_t)N * sizeof(uint16_t)), "poison");
+        KT_CHECK(gpu(c, db, df, n) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!get(got, db, (size_t)N * sizeof(uint16_t)), "read back");
         int bad = 0;
         for (int i = 0; i < n; i++)
             if (got[i] != want[i] && bad++ < 5)
-                kt_test_fail(__FILE__, __LINE__, "n=%d: f32 %.9g -> bf16 0x%04x on the GPU, 0x%04x on the CPU", n, f[i], got[i], want[i]);
-        KT_CHECK(bad == 0, "n=%d: %d conversions differ or were not written", n, bad);
-        for (int i = n; i < N; i++) KT_CHECK(got[i] == 0x7fc1, "n=%d: element %d past the end was written", n, i);
+                kt_test_fail(__FILE__, __LINE__, "n=%d: f32 %.9g -> %s 0x%04x on the GPU, 0x%04x on the CPU", n, f[i], name, got[i],
+                             want[i]);
+        KT_CHECK(bad == 0, "n=%d: %d %s conversions differ or were not written", n, bad, name);
+        for (int i = n; i < N; i++) KT_CHECK(got[i] == 0x7fc1, "n=%d: %s element %d past the end was written", n, name, i);
     }
     free(poison);
+    free(got);
+}
+
+/* inputs: wide exponents (denormals included) and the special cases of both 16-bit types */
+static float *rounding_inputs(int N) {
+    float *f = malloc((size_t)N * sizeof(float));
+    if (!f) return NULL;
+    unsigned seed = 3;
+    kt_twin_fill(f, N, -3.0f, 3.0f, 0.0f, &seed);
+    for (int i = 0; i < 1024; i++) f[i] *= powf(2.0f, (float)(i % 80) - 40.0f);
+    const float special[] = {0.0f, -0.0f, 1.0f, 1.00390625f /* bf16 tie: 1 + 2^-8 */, 1.01171875f /* bf16 tie, odd below */,
+                             INFINITY, -INFINITY, 3.4028235e38f, 1e-40f, -1e-45f, 65504.0f /* f16 max */, 0.1f,
+                             65520.0f /* f16: rounds to inf */, 1.00048828125f /* f16 tie: 1 + 2^-11 */, 5.96e-8f /* f16 subnormal */,
+                             -2049.0f /* f16 tie, even below */};
+    memcpy(f + N - 16, special, sizeof special);
+    return f;
+}
+
+KT_TEST(test_cuda_bf16_conversions_match_cpu) {
+    kt_cuda_ctx *c = ctx();
+    enum { N = 4096 };
+    float *f = rounding_inputs(N), *back = malloc(N * sizeof(float));
+    uint16_t *want = malloc(N * sizeof(uint16_t));
+    KT_REQUIRE(f && back && want, "memory");
+    for (int i = 0; i < N; i++) want[i] = kt_f32_to_bf16(f[i]);
+    float *df = put(f, N * sizeof(float));
+    uint16_t *db = put(want, N * sizeof(uint16_t));
+    KT_REQUIRE(df && db, "device buffers");
+    check_rounding(c, "bf16", kt_cuda_f32_to_bf16, f, want, df, db, N);
     KT_REQUIRE(!upload(db, want, N * sizeof(uint16_t)), "upload");
     KT_CHECK(kt_cuda_bf16_to_f32(c, df, db, N) == 0, "%s", kt_cuda_ctx_error(c));
     KT_REQUIRE(!get(back, df, N * sizeof(float)), "read back");
@@ -121,7 +139,24 @@ KT_TEST(test_cuda_bf16_conversions_match_cpu) {
     free(f);
     free(back);
     free(want);
-    free(got);
+}
+
+/* IEEE half rounding for the fp16 precision (round to nearest even, overflow to inf, subnormals). */
+KT_TEST(test_cuda_f16_conversions_match_cpu) {
+    kt_cuda_ctx *c = ctx();
+    enum { N = 4096 };
+    float *f = rounding_inputs(N);
+    uint16_t *want = malloc(N * sizeof(uint16_t));
+    KT_REQUIRE(f && want, "memory");
+    for (int i = 0; i < N; i++) want[i] = kt_f32_to_f16(f[i]);
+    float *df = put(f, N * sizeof(float));
+    uint16_t *db = put(want, N * sizeof(uint16_t));
+    KT_REQUIRE(df && db, "device buffers");
+    check_rounding(c, "f16", kt_cuda_f32_to_f16, f, want, df, db, N);
+    kt_cuda_free(df);
+    kt_cuda_free(db);
+    free(f);
+    free(want);
 }
 
 /* C (M, N) = op(A) op(B) in double from the bf16 values */
@@ -260,6 +295,7 @@ KT_TEST(test_cuda_bf16_linear_node_dispatch) {
 #define NO_CUDA(name) \
     KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
 NO_CUDA(test_cuda_bf16_conversions_match_cpu)
+NO_CUDA(test_cuda_f16_conversions_match_cpu)
 NO_CUDA(test_cuda_bf16_gemm_fp32_accumulation)
 NO_CUDA(test_cuda_bf16_elementwise)
 NO_CUDA(test_cuda_bf16_layernorm)

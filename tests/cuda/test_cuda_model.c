@@ -13,6 +13,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kt_test.h"
 #include "nets/model.h"
+#include "train/loss_scale.h"
 #include "train/optim.h"
 
 #define MODEL_TOL 1e-4 /* per tensor, relative to its largest value */
@@ -264,8 +265,6 @@ KT_TEST(test_cuda_tf32_train_step_close_to_cpu) {
 KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
     kt_backend *be = kt_twin_backend();
     kt_err err;
-    KT_CHECK(kt_backend_cuda_set_precision(be, "fp16", &err) == KT_ERR_UNSUPPORTED && strstr(err.msg, "loss scaling"),
-             "fp16 refused with the reason: %s", err.msg);
     KT_CHECK(kt_backend_cuda_set_precision(be, "fp8", &err) == KT_ERR_ARG && strstr(err.msg, "'fp8'"), "unknown name: %s", err.msg);
     KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, "bf16", &err), &err);
     step_case sc = {"convnext_atto", 5, 2, 64, 0.1f, 0, 0};
@@ -367,8 +366,11 @@ KT_TEST(test_cuda_bf16_gemm_only_activations_stored_in_bf16) {
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 
-/* The losses of `steps` AdamW steps (lr 1e-3) on one fixed batch, the graph planned in `precision`. */
-static int train_losses(kt_backend *be, const char *precision, const step_case *sc, float *losses, int steps, kt_err *err) {
+/* The losses of `steps` AdamW steps (lr 1e-3) on one fixed batch, the graph planned in `precision`.
+ * With a loss scaler, backward is seeded with its scale and a step with inf/NaN gradients is skipped;
+ * updates[i] (when given) is the number of optimizer updates made before step i. */
+static int train_losses(kt_backend *be, const char *precision, const step_case *sc, float *losses, int steps, kt_loss_scaler *ls,
+                        int *updates, kt_err *err) {
     if (kt_backend_cuda_set_precision(be, precision, err)) return 1;
     kt_model m;
     if (run_step(&m, sc, be, 1, err)) return 1;
@@ -378,26 +380,27 @@ static int train_losses(kt_backend *be, const char *precision, const step_case *
     c.lr = 1e-3f;
     int rc = kt_adamw_init_graph(&o, &m.g, &c, err) != KT_OK;
     for (int i = 0; !rc && i < steps; i++) {
-        if (i) rc = kt_graph_run(&m.g, err) != KT_OK;
+        if (ls) rc = kt_loss_scaler_seed(ls, &m.g, err) != KT_OK; /* step 0 again too: run_step seeded it with 1 */
+        if (!rc && (i || ls)) rc = kt_graph_run(&m.g, err) != KT_OK;
         if (!rc) rc = kt_model_get_loss(&m, &losses[i], err) != KT_OK;
-        if (!rc) rc = kt_adamw_step(&o, m.g.param_buf, m.g.grad_buf, -1, -1, err) != KT_OK;
+        if (updates) updates[i] = (int)o.step;
+        int take = 1;
+        if (!rc && ls) rc = kt_loss_scaler_unscale(ls, be, m.g.grad_buf, m.g.n_param_elems, &take, err) != KT_OK;
+        if (!rc && take) rc = kt_adamw_step(&o, m.g.param_buf, m.g.grad_buf, -1, -1, err) != KT_OK;
     }
     if (!rc) kt_adamw_free(&o);
     kt_model_free(&m);
     return rc;
 }
 
-/* A short bf16 run tracks the fp32 run: both fit the batch, and each step's loss stays within 5% of
- * fp32's (bf16 GEMM operands perturb every step; the trajectories must not drift apart). Planning one
- * graph in each precision on the same backend also checks that a graph keeps its planned precision. */
 KT_TEST(test_cuda_bf16_training_tracks_fp32) {
     kt_backend *be = kt_twin_backend();
     enum { STEPS = 12 };
     step_case sc = {"convnext_atto", 4, 4, 32, 0, 0, 0};
     float l32[STEPS], l16[STEPS];
     kt_err err;
-    KT_REQUIRE_OK(train_losses(be, "fp32", &sc, l32, STEPS, &err) ? KT_ERR_STATE : KT_OK, &err);
-    KT_REQUIRE_OK(train_losses(be, "bf16", &sc, l16, STEPS, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_REQUIRE_OK(train_losses(be, "fp32", &sc, l32, STEPS, NULL, NULL, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_REQUIRE_OK(train_losses(be, "bf16", &sc, l16, STEPS, NULL, NULL, &err) ? KT_ERR_STATE : KT_OK, &err);
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
     double worst = 0;
     for (int i = 0; i < STEPS; i++) {
@@ -409,6 +412,73 @@ KT_TEST(test_cuda_bf16_training_tracks_fp32) {
     KT_CHECK(l16[STEPS - 1] < 0.7f * l16[0], "bf16 did not fit the batch: loss %.4f -> %.4f", l16[0], l16[STEPS - 1]);
     printf("fp32 loss %.4f -> %.4f, bf16 %.4f -> %.4f over %d steps; worst step %.2f%% apart\n", l32[0], l32[STEPS - 1], l16[0],
            l16[STEPS - 1], STEPS, 100 * worst);
+}
+
+/* fp16 autocast (IEEE half operands: 11-bit significands, range to 65504): one atto step within the
+ * same bounds as bf16, with the GEMM-only activations stored in f16. Backward runs loss-scaled, as
+ * training does: unscaled, gradients near 1e-6 (a depthwise bias here) underflow half to zero. */
+KT_TEST(test_cuda_fp16_gemm_train_step_close_to_cpu) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, "fp16", &err), &err);
+    step_case sc = {"convnext_atto", 5, 2, 64, 0.1f, 0, 0};
+    kt_model cpu, gpu;
+    float lg;
+    double lc;
+    if (reduced_precision_step(&sc, &cpu, &gpu, &lg, &lc, "fp16 atto step")) {
+        kt_loss_scaler ls;
+        kt_loss_scaler_init(&ls);
+        int take = 0;
+        KT_CHECK_OK(kt_loss_scaler_seed(&ls, &gpu.g, &err), &err); /* the same step again, seeded with 2^16 */
+        KT_CHECK_OK(kt_graph_run(&gpu.g, &err), &err);
+        KT_CHECK_OK(kt_loss_scaler_unscale(&ls, be, gpu.g.grad_buf, gpu.g.n_param_elems, &take, &err), &err);
+        KT_CHECK(take, "the step's gradients overflowed at scale 2^16");
+        int f16 = 0, gelus = 0;
+        for (int i = 0; i < gpu.g.n_nodes; i++)
+            if (gpu.g.nodes[i]->op == KT_OP_GELU) gelus++, f16 += gpu.g.nodes[i]->dtype == KT_F16;
+        KT_CHECK(gelus > 0 && f16 == gelus, "%d of %d GELU outputs stored in f16", f16, gelus);
+        int64_t n = kt_node_numel(cpu.logits);
+        float *got = malloc((size_t)n * sizeof(float));
+        KT_REQUIRE(got, "memory");
+        KT_CHECK_OK(kt_model_get_logits(&gpu, got, &err), &err);
+        double rel = kt_twin_rel_err(got, kt_node_f32(cpu.logits), n);
+        printf("fp16 GEMMs: loss %.6f vs fp32 CPU %.6f, logits within %.2g of scale\n", lg, lc, rel);
+        KT_CHECK(rel > 0, "fp16 logits equal to f32 bit for bit: the GEMMs did not round their operands");
+        KT_CHECK(rel <= 2e-2, "fp16 logits differ by %.3g of their scale", rel);
+        KT_CHECK(fabs(lg - lc) <= 1e-2 * fabs(lc), "fp16 loss %.6g vs %.6g", lg, lc);
+        KT_CHECK(compare_grads(&cpu, &gpu, 5e-2, "fp16 atto step") == 0, "fp16 gradients within 5e-2 of scale");
+        free(got);
+        kt_model_free(&gpu);
+        kt_model_free(&cpu);
+    }
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+}
+
+/* fp16 training with dynamic loss scaling tracks fp32: steps skipped for overflowing gradients lower
+ * the scale and make no update, so each fp16 loss is compared with fp32's after as many updates. */
+KT_TEST(test_cuda_fp16_loss_scaled_training_tracks_fp32) {
+    kt_backend *be = kt_twin_backend();
+    enum { STEPS = 12 };
+    step_case sc = {"convnext_atto", 4, 4, 32, 0, 0, 0};
+    float l32[STEPS], l16[STEPS];
+    int upd[STEPS];
+    kt_loss_scaler ls;
+    kt_loss_scaler_init(&ls);
+    kt_err err;
+    KT_REQUIRE_OK(train_losses(be, "fp32", &sc, l32, STEPS, NULL, NULL, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_REQUIRE_OK(train_losses(be, "fp16", &sc, l16, STEPS, &ls, upd, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+    double worst = 0;
+    for (int i = 0; i < STEPS; i++) {
+        double rel = fabs((double)l16[i] - l32[upd[i]]) / fabs((double)l32[upd[i]]);
+        worst = fmax(worst, rel);
+        KT_CHECK(rel <= 0.05, "step %d (%d updates): fp16 loss %.5f, fp32 %.5f (%.1f%% apart)", i + 1, upd[i], l16[i], l32[upd[i]],
+                 100 * rel);
+    }
+    KT_CHECK(ls.skipped <= STEPS / 2, "%lld of %d steps skipped (scale now %g)", (long long)ls.skipped, STEPS, ls.scale);
+    KT_CHECK(l16[STEPS - 1] < 0.8f * l16[0], "fp16 did not fit the batch: loss %.4f -> %.4f", l16[0], l16[STEPS - 1]);
+    printf("fp16 with loss scaling: loss %.4f -> %.4f (fp32 %.4f -> %.4f), %lld steps skipped, scale %g; worst %.2f%% apart\n",
+           l16[0], l16[STEPS - 1], l32[0], l32[STEPS - 1], (long long)ls.skipped, ls.scale, 100 * worst);
 }
 
 /* AdamW, sum of squares and scale over parameter-sized device buffers, against the CPU sweeps. */

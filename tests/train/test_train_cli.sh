@@ -40,6 +40,7 @@ usage "--data DIR is required" --out "$TMP/x"
 usage "--lr" --data "$TMP/data" --out "$TMP/x" --lr abc
 usage "unknown option" --data "$TMP/data" --out "$TMP/x" --bogus 1
 usage "--precision bf16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --precision bf16
+usage "--precision fp16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --precision fp16
 usage "unknown precision 'fp7'" --data "$TMP/data" --out "$TMP/x" --precision fp7
 check "[ ! -e '$TMP/x' ]" "a refused --precision left $TMP/x behind"
 

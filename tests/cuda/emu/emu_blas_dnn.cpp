@@ -5,10 +5,12 @@
 
 static float ld(const void *p, int64_t i, kt_cuda_dtype t) {
     if (t == KT_CUDA_BF16) { __nv_bfloat16 h = ((const __nv_bfloat16 *)p)[i]; return __bfloat162float(h); }
+    if (t == KT_CUDA_F16) return __half2float(((const __half *)p)[i]);
     return ((const float *)p)[i];
 }
 static void st(void *p, int64_t i, float v, kt_cuda_dtype t) {
     if (t == KT_CUDA_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+    else if (t == KT_CUDA_F16) ((__half *)p)[i] = __float2half_rn(v);
     else ((float *)p)[i] = v;
 }
 /* blas_loader.cu's table, over cuemu.h's stand-ins */
@@ -33,7 +35,7 @@ extern "C" int kt_cuda_gemm(kt_cuda_ctx *c, int ta, int tb, int64_t M, int64_t N
 }
 extern "C" int kt_cuda_gemm_batched(kt_cuda_ctx *c, int ta, int tb, int64_t batch, int64_t M, int64_t N, int64_t K, const void *A,
                                     const void *B, void *C, kt_cuda_dtype ab, kt_cuda_dtype cty) {
-    size_t ea = ab == KT_CUDA_BF16 ? 2 : 4, ec = cty == KT_CUDA_BF16 ? 2 : 4;
+    size_t ea = ab == KT_CUDA_F32 ? 4 : 2, ec = cty == KT_CUDA_F32 ? 4 : 2;
     for (int64_t i = 0; i < batch; i++)
         kt_cuda_gemm(c, ta, tb, M, N, K, 1.0f, (const char *)A + i * M * K * ea, ta ? M : K, (const char *)B + i * K * N * ea, tb ? K : N,
                      0.0f, (char *)C + i * M * N * ec, N, ab, cty);

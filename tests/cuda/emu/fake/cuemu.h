@@ -63,6 +63,12 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     return h;
 }
 inline float __bfloat162float(__nv_bfloat16 h) { uint32_t u = (uint32_t)h.x << 16; float f; memcpy(&f, &u, 4); return f; }
+/* IEEE half through engine/dtype.c's conversions (round to nearest even, as __float2half_rn) */
+extern "C" uint16_t kt_f32_to_f16(float f);
+extern "C" float kt_f16_to_f32(uint16_t h);
+struct __half { uint16_t x; };
+inline __half __float2half_rn(float f) { __half h; h.x = kt_f32_to_f16(f); return h; }
+inline float __half2float(__half h) { return kt_f16_to_f32(h.x); }
 
 typedef void *cublasHandle_t;
 typedef int cublasStatus_t;
