@@ -32,9 +32,8 @@ static int uses_cudnn(const kt_conv_shape *s) { return !kt_conv_is_depthwise(s) 
 
 /* bf16/fp16 autocast of GEMMs (kt_backend_cuda_set_precision "bf16" or "fp16"): an f32 linear or
  * matmul rounds its f32 operands into 16-bit copies in its scratch, then multiplies with f32
- * accumulation. The choice is
- * made per plan (cuda_prepare sets KT_NODE_AUTOCAST), so switching the precision between graphs on
- * one backend never runs a GEMM without its copies. */
+ * accumulation. The choice is made per plan (cuda_prepare sets KT_NODE_AUTOCAST), so switching the
+ * precision between graphs on one backend never runs a GEMM without its copies. */
 static int gemm_op(const kt_node *n) { return n->op == KT_OP_LINEAR || n->op == KT_OP_MATMUL; }
 static int f32_operand(const kt_node *s) { return s->dtype == KT_F32; }
 
@@ -52,11 +51,6 @@ static size_t bf16_copy_bytes(const kt_node *n) {
     return bf16_copy_offset(n) + (f32_operand(n->src[1]) ? (size_t)kt_node_numel(n->src[1]) * 2 : 0);
 }
 
-/* Activations that only autocast GEMMs read (GELU's output, read by fc2 and by fc2's weight
- * gradient; the LayerNorm output fc1 reads) are stored rounded to bf16 by the op that makes them
- * (both backward rules read their op's input, not its output): the GEMMs would round them anyway,
- * so the numbers are the same bits, while the tensor takes half the memory and its two rounding
- * passes disappear. Kept outputs and views are left alone. */
 /* readers of t (a node or a view of one): their count when every one is an autocast GEMM reading it
  * as an operand, else -1 */
 static int gemm_readers(const kt_graph *g, const kt_node *t) {
@@ -73,6 +67,11 @@ static int gemm_readers(const kt_graph *g, const kt_node *t) {
     return readers;
 }
 
+/* Activations that only autocast GEMMs read (GELU's output, read by fc2 and by fc2's weight
+ * gradient; the LayerNorm output fc1 reads) are stored rounded to 16 bits by the op that makes them
+ * (both backward rules read their op's input, not its output): the GEMMs would round them anyway,
+ * so the numbers are the same bits, while the tensor takes half the memory and its two rounding
+ * passes disappear. Kept outputs are left alone; reshapes of it share its storage. */
 static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
     if (n->op != KT_OP_GELU && n->op != KT_OP_RELU && n->op != KT_OP_SILU && n->op != KT_OP_LAYERNORM) return 0;
     if (n->dtype != KT_F32 || n->src[0]->dtype != KT_F32 || n->view_of || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
