@@ -1,5 +1,6 @@
-/* bf16 building blocks of mixed precision (kernels only: the engine makes no bf16 nodes yet), against
- * CPU computations on the same bf16 values (engine/dtype.h conversions). Bounds, relative to scale:
+/* 16-bit building blocks of mixed precision, kernel by kernel (the model-level bf16/fp16 steps are in
+ * test_cuda_model.c), against CPU computations on the same 16-bit values (engine/dtype.h
+ * conversions). Bounds, relative to scale:
  * conversions bit-exact; GEMM with f32 output 1e-5 (bf16 inputs are exact, fp32 accumulation); results
  * stored as bf16 1e-2 (one bf16 rounding is 2^-8 = 3.9e-3 relative). */
 #include <math.h>
