@@ -8,9 +8,20 @@
 #include "base/status.h"
 #include "engine/graph.h"
 
+/* Fusions the planner may choose for a backend (kt_node::fuse_next / fuse_colsum); each bit says
+ * the backend's kernels compute that pair in one pass. */
+enum {
+    KT_FUSE_LINEAR_GELU = 1u << 0,     /* linear (f32 out) + the GELU reading it: bias + GELU in one pass */
+    KT_FUSE_LAYERNORM_BWD = 1u << 1,   /* LayerNorm data grad + weight/bias grads */
+    KT_FUSE_LAYERSCALE_BWD = 1u << 2,  /* layer-scale data grad + gamma grad */
+    KT_FUSE_ACT_BWD_COLSUM = 1u << 3,  /* activation grad + the bias grad summed from it */
+    KT_FUSE_OTHER_COLSUM = 1u << 4,    /* LayerNorm / layer-scale data grad + the bias grad summed from it */
+};
+
 struct kt_backend {
     const char *name;
     kt_device device;
+    unsigned fusions; /* KT_FUSE_* bits */
     /* 1 when this backend has a kernel for the node (shape/dtype included) */
     int (*supports)(const kt_backend *be, const kt_node *n);
     /* workspace bytes the node's kernel needs while it runs */

@@ -202,6 +202,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     }
     case KT_OP_REDUCE_ROWS:
     case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(kt_node_rows(n->src[0]), last(n->src[0]));
+    case KT_OP_ACT_BWD: return n->fuse_colsum ? kt_cuda_reduce_rows_scratch(kt_node_rows(n), last(n)) : 0;
     case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
     case KT_OP_BATCHNORM_BWD_X:
@@ -348,6 +349,11 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         const void *a, *b;
         kt_cuda_dtype ab;
         CK(gemm_operands(c, n, &a, &b, &ab));
+        if (n->fuse_next) { /* the GELU after it (planner fusion): GEMM, then bias + GELU in one pass */
+            CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, n->data, O, ab, KT_CUDA_F32));
+            CK(kt_cuda_bias_gelu(c, F(n), bias ? F(s[2]) : NULL, n->fuse_next->data, cdt(n->fuse_next), M, O));
+            break;
+        }
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
         CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, bias ? 1.0f : 0.0f, n->data, O, ab, cdt(n)));
         break;
@@ -387,7 +393,12 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_RELU:
     case KT_OP_SILU:
     case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
-    case KT_OP_ACT_BWD: CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel)); break;
+    case KT_OP_ACT_BWD:
+        if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion) */
+            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n), F(n->fuse_colsum),
+                                      n->scratch));
+        else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));
+        break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_MUL:
         if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
@@ -513,6 +524,7 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     }
     *be = (kt_backend){.name = "cuda",
                        .device = KT_CUDA,
+                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM, /* the kernels this backend has */
                        .supports = cuda_supports,
                        .prepare = cuda_prepare,
                        .scratch_bytes = cuda_scratch,

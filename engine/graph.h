@@ -51,9 +51,9 @@ typedef struct kt_node {
     size_t scratch_bytes;    /* workspace the kernel needs during this node only */
     void *scratch;
     int last_use; /* planner: id of the last node reading this memory */
-    /* Backend fusions chosen at plan time (CPU): this node also computes the node right after it
-     * (Linear -> GELU, LayerNorm data grad -> weight grads, layer-scale data grad -> gamma grad),
-     * and/or the column sums of its own output into fuse_colsum, a REDUCE_ROWS whose output is a
+    /* Backend fusions chosen at plan time (among kt_backend::fusions): this node also computes the
+     * node right after it (Linear -> GELU, LayerNorm data grad -> weight grads, layer-scale data
+     * grad -> gamma grad), and/or the column sums of its own output into fuse_colsum, a REDUCE_ROWS whose output is a
      * parameter gradient (bias gradients). Nodes computed that way have `fused` set and are skipped. */
     struct kt_node *fuse_next;
     struct kt_node *fuse_colsum;

@@ -113,17 +113,21 @@ static int only_forward_reader(const kt_graph *g, const kt_node *n, const kt_nod
 
 static int is_bcast_mul(const kt_node *n) { return n->op == KT_OP_MUL && n->src[1]->ndim == 1 && n->ndim > 1; }
 
-/* Picks the fused pairs and column sums described at kt_node::fuse_next (CPU kernels exist for these). */
-static void choose_fusions(kt_graph *g) {
+/* Picks the fused pairs and column sums described at kt_node::fuse_next among those the backend's
+ * kernels compute (kt_backend::fusions). Only f32 nodes: the fused kernels read and write f32
+ * (a fused GELU may be stored in 16 bits: the CUDA backend's kernel writes either). */
+static void choose_fusions(kt_graph *g, unsigned fusions) {
     for (int i = 0; i + 1 < g->n_nodes; i++) {
         kt_node *n = g->nodes[i], *nx = g->nodes[i + 1];
         int pair = 0;
-        if (n->op == KT_OP_LINEAR && nx->op == KT_OP_GELU && nx->src[0] == n && !(n->flags & KT_NODE_KEEP) &&
-            only_forward_reader(g, n, nx))
+        if ((fusions & KT_FUSE_LINEAR_GELU) && n->op == KT_OP_LINEAR && nx->op == KT_OP_GELU && nx->src[0] == n &&
+            n->dtype == KT_F32 && !(n->flags & KT_NODE_KEEP) && only_forward_reader(g, n, nx))
             pair = 1;
-        if (n->op == KT_OP_LAYERNORM_BWD_X && nx->op == KT_OP_LAYERNORM_BWD_WB && nx->src[0] == n->src[0] && nx->src[1] == n->src[1])
+        if ((fusions & KT_FUSE_LAYERNORM_BWD) && n->op == KT_OP_LAYERNORM_BWD_X && nx->op == KT_OP_LAYERNORM_BWD_WB &&
+            nx->src[0] == n->src[0] && nx->src[1] == n->src[1] && n->dtype == KT_F32)
             pair = 1;
-        if (is_bcast_mul(n) && nx->op == KT_OP_MUL_BCAST_BWD && nx->src[0] == n->src[0] && (n->flags & KT_NODE_BACKWARD))
+        if ((fusions & KT_FUSE_LAYERSCALE_BWD) && is_bcast_mul(n) && nx->op == KT_OP_MUL_BCAST_BWD && nx->src[0] == n->src[0] &&
+            (n->flags & KT_NODE_BACKWARD) && n->dtype == KT_F32)
             pair = 1;
         if (pair && !nx->view_of && !(n->flags & KT_NODE_KEEP)) {
             n->fuse_next = nx;
@@ -135,10 +139,12 @@ static void choose_fusions(kt_graph *g) {
      * layer-scale or LayerNorm-data-gradient output, is summed while that output is written */
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *r = g->nodes[i];
-        if (r->op != KT_OP_REDUCE_ROWS || r->grad_of < 0 || r->fused) continue;
+        if (r->op != KT_OP_REDUCE_ROWS || r->grad_of < 0 || r->fused || r->dtype != KT_F32) continue;
         kt_node *p = r->src[0];
-        int ok = p->op == KT_OP_ACT_BWD || p->op == KT_OP_LAYERNORM_BWD_X || (is_bcast_mul(p) && (p->flags & KT_NODE_BACKWARD));
-        if (ok && !p->fused && !p->fuse_colsum && !p->view_of && p->op != KT_OP_INPUT) {
+        int ok = p->op == KT_OP_ACT_BWD ? (fusions & KT_FUSE_ACT_BWD_COLSUM) != 0
+                                        : (fusions & KT_FUSE_OTHER_COLSUM) && (p->op == KT_OP_LAYERNORM_BWD_X ||
+                                                                               (is_bcast_mul(p) && (p->flags & KT_NODE_BACKWARD)));
+        if (ok && p->dtype == KT_F32 && !p->fused && !p->fuse_colsum && !p->view_of && p->op != KT_OP_INPUT) {
             p->fuse_colsum = r;
             r->fused = 1;
         }
@@ -189,7 +195,7 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         n->fused = 0;
     }
     if (be->prepare) be->prepare(be, g);
-    if (be->device == KT_CPU) choose_fusions(g);
+    if (be->fusions) choose_fusions(g, be->fusions);
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];
         n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of || n->fused) ? 0 : be->scratch_bytes(be, n);

@@ -3,9 +3,6 @@
 // Grid-stride loops; every output element is written by exactly one thread.
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
-
 #define LAUNCH(kernel, n, ...)                                                                  \
     do {                                                                                        \
         kernel<<<kt_cu_blocks((n), KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(__VA_ARGS__); \
@@ -132,54 +129,28 @@ extern "C" int kt_cuda_fill_scaled(kt_cuda_ctx *c, float *dx, const float *dy, i
     LAUNCH(k_fill_scaled, n, dx, dy, n, scale);
 }
 
-/* ---- activations: the formulas of kernels/cpu/activation.c ---- */
-
-__device__ __forceinline__ float act_f(int a, float v) {
-    switch (a) {
-    case KT_ACT_GELU: return 0.5f * v * (1.0f + erff(v * INV_SQRT2));
-    case KT_ACT_RELU: return v > 0 ? v : 0.0f;
-    case KT_ACT_SILU: return v / (1.0f + expf(-v));
-    default: return 1.0f / (1.0f + expf(-v));
-    }
-}
-
-/* derivative times dy; v is the input (GELU, ReLU, SiLU) or the output (sigmoid) */
-__device__ __forceinline__ float act_b(int a, float d, float v) {
-    switch (a) {
-    case KT_ACT_GELU: {
-        float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
-        return d * (cdf + v * pdf);
-    }
-    case KT_ACT_RELU: return v > 0 ? d : 0.0f;
-    case KT_ACT_SILU: {
-        float s = 1.0f / (1.0f + expf(-v));
-        return d * s * (1.0f + v * (1.0f - s));
-    }
-    default: return d * v * (1.0f - v);
-    }
-}
+/* ---- activations (formulas: kt_cu_act_f / kt_cu_act_b) ---- */
 
 __global__ void k_act_fwd(int a, float *y, const float *x, int64_t n) {
-    KT_CU_LOOP(i, n) y[i] = act_f(a, x[i]);
+    KT_CU_LOOP(i, n) y[i] = kt_cu_act_f(a, x[i]);
 }
 
 __global__ void k_act_bwd(int a, float *dx, const float *dy, const float *v, int64_t n) {
-    KT_CU_LOOP(i, n) dx[i] = act_b(a, dy[i], v[i]);
+    KT_CU_LOOP(i, n) dx[i] = kt_cu_act_b(a, dy[i], v[i]);
 }
 
 /* four per thread, the activation a template argument (no per-element switch) */
 template <int A> __global__ void k_act_fwd4(float4 *y, const float4 *x, int64_t n4) {
     KT_CU_LOOP(i, n4) {
         float4 u = x[i];
-        y[i] = make_float4(act_f(A, u.x), act_f(A, u.y), act_f(A, u.z), act_f(A, u.w));
+        y[i] = make_float4(kt_cu_act_f(A, u.x), kt_cu_act_f(A, u.y), kt_cu_act_f(A, u.z), kt_cu_act_f(A, u.w));
     }
 }
 
 template <int A> __global__ void k_act_bwd4(float4 *dx, const float4 *dy, const float4 *v, int64_t n4) {
     KT_CU_LOOP(i, n4) {
         float4 d = dy[i], u = v[i];
-        dx[i] = make_float4(act_b(A, d.x, u.x), act_b(A, d.y, u.y), act_b(A, d.z, u.z), act_b(A, d.w, u.w));
+        dx[i] = make_float4(kt_cu_act_b(A, d.x, u.x), kt_cu_act_b(A, d.y, u.y), kt_cu_act_b(A, d.z, u.z), kt_cu_act_b(A, d.w, u.w));
     }
 }
 
@@ -261,11 +232,11 @@ __global__ void k_add_bf16(__nv_bfloat16 *y, const __nv_bfloat16 *a, const __nv_
 }
 
 __global__ void k_act_fwd_bf16(int a, __nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n) {
-    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(act_f(a, __bfloat162float(x[i])));
+    KT_CU_LOOP(i, n) y[i] = __float2bfloat16_rn(kt_cu_act_f(a, __bfloat162float(x[i])));
 }
 
 __global__ void k_act_bwd_bf16(int a, __nv_bfloat16 *dx, const __nv_bfloat16 *dy, const __nv_bfloat16 *v, int64_t n) {
-    KT_CU_LOOP(i, n) dx[i] = __float2bfloat16_rn(act_b(a, __bfloat162float(dy[i]), __bfloat162float(v[i])));
+    KT_CU_LOOP(i, n) dx[i] = __float2bfloat16_rn(kt_cu_act_b(a, __bfloat162float(dy[i]), __bfloat162float(v[i])));
 }
 
 #define BF(p) ((__nv_bfloat16 *)(p))
@@ -283,7 +254,7 @@ template <typename H> struct alignas(8) half4 {
 };
 
 /* A < 0: the value itself; else activation A of it */
-template <int A> __device__ __forceinline__ float pre(float v) { return A < 0 ? v : act_f(A, v); }
+template <int A> __device__ __forceinline__ float pre(float v) { return A < 0 ? v : kt_cu_act_f(A, v); }
 
 template <int A, typename H> __global__ void k_round4(half4<H> *y, const float4 *x, int64_t n4) {
     KT_CU_LOOP(i, n4) {
@@ -316,6 +287,70 @@ template <typename H> static int act_round(kt_cuda_ctx *c, int a, void *y, const
     case KT_ACT_RELU: return round_launch<KT_ACT_RELU, H>(c, y, x, n);
     case KT_ACT_SILU: return round_launch<KT_ACT_SILU, H>(c, y, x, n);
     default: return round_launch<KT_ACT_SIGMOID, H>(c, y, x, n);
+    }
+}
+
+/* ---- linear + GELU (planner fusion KT_FUSE_LINEAR_GELU) ----
+ * The GEMM wrote x w^T (beta 0) into pre; one pass adds the bias there (GELU's backward reads the
+ * pre-activation) and writes GELU of it to y, in f32 or rounded to 16 bits when the GELU output is
+ * stored so. Unfused, the bias was a fill pass before a beta-1 GEMM (which reads C back) and GELU a
+ * third pass: two full passes over the 4C-wide hidden tensor saved per block. Each thread reads its
+ * pre element before writing it, then y: safe when y is pre's own block (planner in-place). */
+template <> __device__ __forceinline__ float round_to<float>(float v) { return v; }
+
+__device__ __forceinline__ void put4(float *y, int64_t i4, float4 v) { ((float4 *)y)[i4] = v; }
+template <typename H> __device__ __forceinline__ void put4(H *y, int64_t i4, float4 v) {
+    half4<H> o;
+    o.v[0] = round_to<H>(v.x);
+    o.v[1] = round_to<H>(v.y);
+    o.v[2] = round_to<H>(v.z);
+    o.v[3] = round_to<H>(v.w);
+    ((half4<H> *)y)[i4] = o;
+}
+
+template <typename O, typename I> __global__ void k_bias_gelu4(float4 *pre, const float4 *b, O *y, I n4, I C4) {
+    LOOP_I(i, n4) {
+        float4 u = pre[i];
+        if (b) {
+            float4 v = b[i % C4];
+            u = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
+            pre[i] = u;
+        }
+        put4(y, (int64_t)i,
+             make_float4(kt_cu_act_f(KT_ACT_GELU, u.x), kt_cu_act_f(KT_ACT_GELU, u.y), kt_cu_act_f(KT_ACT_GELU, u.z),
+                         kt_cu_act_f(KT_ACT_GELU, u.w)));
+    }
+}
+
+template <typename O, typename I> __global__ void k_bias_gelu(float *pre, const float *b, O *y, I n, I C) {
+    LOOP_I(i, n) {
+        float u = pre[i];
+        if (b) {
+            u += b[i % C];
+            pre[i] = u;
+        }
+        y[i] = round_to<O>(kt_cu_act_f(KT_ACT_GELU, u));
+    }
+}
+
+template <typename O, typename I> static void bias_gelu_launch(kt_cuda_ctx *c, float *pre, const float *b, O *y, I n, I C) {
+    if (C % 4 == 0 && al16(pre) && (!b || al16(b)) && ((uintptr_t)y % (4 * sizeof(O))) == 0)
+        k_bias_gelu4<O, I><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(F4(pre), CF4(b), y, n / 4, C / 4);
+    else k_bias_gelu<O, I><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(pre, b, y, n, C);
+}
+
+template <typename O> static int bias_gelu_typed(kt_cuda_ctx *c, float *pre, const float *b, O *y, int64_t rows, int64_t C) {
+    int64_t n = rows * C;
+    if (small(n)) bias_gelu_launch<O, uint32_t>(c, pre, b, y, (uint32_t)n, (uint32_t)C);
+    else bias_gelu_launch<O, int64_t>(c, pre, b, y, n, C);
+    return kt_cu_launched(c, "bias + GELU");
+}
+
+extern "C" int kt_cuda_bias_gelu(kt_cuda_ctx *c, float *pre, const float *b, void *y, kt_cuda_dtype ydt, int64_t rows, int64_t C) {
+    switch (ydt) {
+    case KT_CUDA_BF16: return bias_gelu_typed(c, pre, b, (__nv_bfloat16 *)y, rows, C);
+    case KT_CUDA_F16: return bias_gelu_typed(c, pre, b, (__half *)y, rows, C);
+    default: return bias_gelu_typed(c, pre, b, (float *)y, rows, C);
     }
 }
 

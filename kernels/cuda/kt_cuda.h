@@ -81,6 +81,14 @@ int kt_cuda_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 /* Activations as kernels/cpu/activation.h (GELU in erf form; sigmoid's derivative from its output). */
 int kt_cuda_act_fwd(kt_cuda_ctx *c, kt_act a, float *y, const float *x, int64_t n);
 int kt_cuda_act_bwd(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t n);
+/* Linear + GELU, fused: pre (rows, C) holds the GEMM's x w^T; adds b (C, or NULL) to it in place and
+ * writes GELU(pre) to y, f32 or rounded to ydt (one pass; y may be pre itself). */
+int kt_cuda_bias_gelu(kt_cuda_ctx *c, float *pre, const float *b, void *y, kt_cuda_dtype ydt, int64_t rows, int64_t C);
+/* Activation backward and the column sums of its result (the bias gradient before it) in one pass:
+ * dx (rows, C) = act'(v) dy, db (C) = sum over rows of dx (the order of kt_cuda_reduce_rows: the
+ * same bits as the two ops apart). scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
+int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t rows, int64_t C, float *db,
+                           void *scratch);
 /* Dropout masks from the counter hash of base/rng.h: the same masks as the CPU backend. */
 int kt_cuda_dropout(kt_cuda_ctx *c, float *y, const float *x, int64_t n, float p, uint64_t key);
 int kt_cuda_drop_path(kt_cuda_ctx *c, float *y, const float *x, int64_t N, int64_t per_sample, float p, uint64_t key);

@@ -90,12 +90,43 @@ __device__ __forceinline__ float kt_cu_hash_uniform(uint64_t key, uint64_t count
     return (float)(h >> 40) * (1.0f / 16777216.0f);
 }
 
+/* Activations: the formulas of kernels/cpu/activation.c (GELU in erf form, as PyTorch's default). */
+#define KT_CU_INV_SQRT2 0.70710678118654752f
+#define KT_CU_INV_SQRT_2PI 0.39894228040143268f
+
+__device__ __forceinline__ float kt_cu_act_f(int a, float v) {
+    switch (a) {
+    case KT_ACT_GELU: return 0.5f * v * (1.0f + erff(v * KT_CU_INV_SQRT2));
+    case KT_ACT_RELU: return v > 0 ? v : 0.0f;
+    case KT_ACT_SILU: return v / (1.0f + expf(-v));
+    default: return 1.0f / (1.0f + expf(-v));
+    }
+}
+
+/* derivative times dy; v is the input (GELU, ReLU, SiLU) or the output (sigmoid) */
+__device__ __forceinline__ float kt_cu_act_b(int a, float d, float v) {
+    switch (a) {
+    case KT_ACT_GELU: {
+        float cdf = 0.5f * (1.0f + erff(v * KT_CU_INV_SQRT2));
+        float pdf = KT_CU_INV_SQRT_2PI * expf(-0.5f * v * v);
+        return d * (cdf + v * pdf);
+    }
+    case KT_ACT_RELU: return v > 0 ? d : 0.0f;
+    case KT_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-v));
+        return d * s * (1.0f + v * (1.0f - s));
+    }
+    default: return d * v * (1.0f - v);
+    }
+}
+
 /* Column reductions over rows of (rows, C) (reduce.cu), deterministic:
  *   SUM    out0 = sum a                       DOT   out0 = sum a*b
  *   SQDEV  out0 = sum (a - cm[c])^2           BNGRAD out0 = sum a, out1 = sum a*(b - cm[c])*cr[c]
  *   LNWB   out0 = sum a*(b - rs[2r])*rs[2r+1], out1 = sum a   (rs: per-row float mean, rstd)
+ *   ACTBWD + act (kt_act)  out0 = sum y, y = act'(b) a written too (kt_cuda_act_bwd_colsum)
  * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
-enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB };
+enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD };
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd);

@@ -14,10 +14,14 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
 
 /* Row r's contribution to output 0 / 1 of column c. */
 template <int MODE>
-__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y,
                                         int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
     int64_t i = r * C + c;
-    if (MODE == KT_CR_SUM) {
+    if (MODE >= KT_CR_ACTBWD) { /* a = dy, b = the activation's input (output for sigmoid) */
+        float t = kt_cu_act_b(MODE - KT_CR_ACTBWD, a[i], b[i]);
+        y[i] = t;
+        *t0 = t;
+    } else if (MODE == KT_CR_SUM) {
         *t0 = a[i];
     } else if (MODE == KT_CR_DOT) {
         *t0 = a[i] * b[i]; /* float product, as the CPU's p += dy * a */
@@ -35,7 +39,7 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
 }
 
 template <int MODE>
-__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, int64_t rows,
+__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y, int64_t rows,
                          int64_t C, int64_t nb, double *part) {
     __shared__ double s0[TY][33], s1[TY][33];
     int tx = threadIdx.x, ty = threadIdx.y;
@@ -45,7 +49,7 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
     if (c < C)
         for (int64_t r = r0 + ty; r < r1; r += TY) {
             double t0 = 0, t1 = 0;
-            cr_term<MODE>(a, b, cm, cr, rs, r, c, C, &t0, &t1);
+            cr_term<MODE>(a, b, cm, cr, rs, y, r, c, C, &t0, &t1);
             acc0 += t0;
             acc1 += t1;
         }
@@ -70,7 +74,8 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
  * modes ConvNeXt's backward uses when C % 4 == 0 and the rows are 16-byte aligned; each column still
  * sums its rows in the scalar kernel's order (row phase ty, then the TY phases in order). */
 template <int MODE>
-__global__ void k_colred4(const float *a, const float *b, const float *rs, int64_t rows, int64_t C, int64_t nb, double *part) {
+__global__ void k_colred4(const float *a, const float *b, const float *rs, float *y, int64_t rows, int64_t C, int64_t nb,
+                          double *part) {
     __shared__ double s0[TY][129], s1[TY][129];
     int tx = threadIdx.x, ty = threadIdx.y;
     int64_t C4 = C / 4, c4 = (int64_t)blockIdx.x * 32 + tx, blk = blockIdx.y;
@@ -87,7 +92,14 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, int64
             } else {
                 float4 v = ((const float4 *)(b + r * C))[c4];
                 float w[4] = {v.x, v.y, v.z, v.w};
-                if (MODE == KT_CR_DOT) {
+                if (MODE >= KT_CR_ACTBWD) { /* as cr_term: the activation gradient, written and summed */
+#pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        t[k] = kt_cu_act_b(MODE - KT_CR_ACTBWD, t[k], w[k]);
+                        p0[k] += t[k];
+                    }
+                    ((float4 *)(y + r * C))[c4] = make_float4(t[0], t[1], t[2], t[3]);
+                } else if (MODE == KT_CR_DOT) {
 #pragma unroll
                     for (int k = 0; k < 4; k++) p0[k] += t[k] * w[k]; /* float product, as the scalar kernel */
                 } else { /* KT_CR_LNWB: a = dy, b = x */
@@ -141,24 +153,38 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
     }
 }
 
-int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
-                 int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
+/* the activation-gradient mode of act a (kt_act) */
+#define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
+#define COLRED4(M) k_colred4<M><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part)
+#define COLRED(M) k_colred<M><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part)
+
+/* kt_cu_colred, and for the KT_CR_ACTBWD + act modes the activation gradient written to y */
+static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+                      float *y, int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
     int64_t nb = kt_cu_row_blocks(rows);
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb), block(32, TY);
-    int vec = C % 4 == 0 && al16(a) && al16(b) && ((uintptr_t)rs & 7) == 0 &&
-              (mode == KT_CR_SUM || mode == KT_CR_DOT || mode == KT_CR_LNWB);
+    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 &&
+              (mode == KT_CR_SUM || mode == KT_CR_DOT || mode == KT_CR_LNWB || mode >= KT_CR_ACTBWD);
     dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
-    if (vec) {
-        if (mode == KT_CR_SUM) k_colred4<KT_CR_SUM><<<grid4, block, 0, c->stream>>>(a, b, rs, rows, C, nb, part);
-        else if (mode == KT_CR_DOT) k_colred4<KT_CR_DOT><<<grid4, block, 0, c->stream>>>(a, b, rs, rows, C, nb, part);
-        else k_colred4<KT_CR_LNWB><<<grid4, block, 0, c->stream>>>(a, b, rs, rows, C, nb, part);
-    } else
-        switch (mode) {
-        case KT_CR_SUM: k_colred<KT_CR_SUM><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
-        case KT_CR_DOT: k_colred<KT_CR_DOT><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
-        case KT_CR_SQDEV: k_colred<KT_CR_SQDEV><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
-        case KT_CR_BNGRAD: k_colred<KT_CR_BNGRAD><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
-        default: k_colred<KT_CR_LNWB><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, rows, C, nb, part); break;
+    if (vec) switch (mode) {
+        case KT_CR_SUM: COLRED4(KT_CR_SUM); break;
+        case KT_CR_DOT: COLRED4(KT_CR_DOT); break;
+        case KT_CR_LNWB: COLRED4(KT_CR_LNWB); break;
+        case CR_ACT(KT_ACT_GELU): COLRED4(CR_ACT(KT_ACT_GELU)); break;
+        case CR_ACT(KT_ACT_RELU): COLRED4(CR_ACT(KT_ACT_RELU)); break;
+        case CR_ACT(KT_ACT_SILU): COLRED4(CR_ACT(KT_ACT_SILU)); break;
+        default: COLRED4(CR_ACT(KT_ACT_SIGMOID)); break;
+        }
+    else switch (mode) {
+        case KT_CR_SUM: COLRED(KT_CR_SUM); break;
+        case KT_CR_DOT: COLRED(KT_CR_DOT); break;
+        case KT_CR_SQDEV: COLRED(KT_CR_SQDEV); break;
+        case KT_CR_BNGRAD: COLRED(KT_CR_BNGRAD); break;
+        case KT_CR_LNWB: COLRED(KT_CR_LNWB); break;
+        case CR_ACT(KT_ACT_GELU): COLRED(CR_ACT(KT_ACT_GELU)); break;
+        case CR_ACT(KT_ACT_RELU): COLRED(CR_ACT(KT_ACT_RELU)); break;
+        case CR_ACT(KT_ACT_SILU): COLRED(CR_ACT(KT_ACT_SILU)); break;
+        default: COLRED(CR_ACT(KT_ACT_SIGMOID)); break;
         }
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
@@ -166,10 +192,22 @@ int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const
     return kt_cu_launched(c, "column reduction (final)");
 }
 
+int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
+                 int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
+    return colred_run(c, mode, a, b, cm, cr, rs, NULL, rows, C, part, div, outf, outd);
+}
+
 extern "C" size_t kt_cuda_reduce_rows_scratch(int64_t rows, int64_t C) { return kt_cu_colred_scratch(KT_CR_SUM, rows, C); }
 
 extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, int64_t rows, int64_t C, void *scratch) {
     return kt_cu_colred(c, KT_CR_SUM, x, NULL, NULL, NULL, NULL, rows, C, (double *)scratch, 1.0, out, NULL);
+}
+
+/* The activation gradient and the bias gradient summed from it, one read of dy and v: unfused, the
+ * column sum read the whole activation gradient back (the 4C-wide hidden tensor in ConvNeXt). */
+extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t rows, int64_t C,
+                                      float *db, void *scratch) {
+    return colred_run(c, CR_ACT(a), dy, v, NULL, NULL, NULL, dx, rows, C, (double *)scratch, 1.0, db, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,

@@ -35,6 +35,47 @@ kt_backend *kt_twin_backend(void) {
     return the_backend;
 }
 
+#ifdef KT_HAVE_CUDA
+static kt_cuda_ctx *the_ctx;
+
+static void drop_ctx(void) {
+    kt_cuda_ctx_destroy(the_ctx);
+    the_ctx = NULL;
+}
+
+kt_cuda_ctx *kt_twin_ctx(void) {
+    if (the_ctx) return the_ctx;
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    if (!ci.device_count) kt_test_skip("no CUDA device: %s", ci.error[0] ? ci.error : "none found");
+    char msg[512];
+    if (kt_cuda_ctx_create(&the_ctx, 0, msg, sizeof msg)) kt_test_skip("no CUDA device: %s", msg);
+    atexit(drop_ctx);
+    return the_ctx;
+}
+
+void *kt_twin_put(const void *h, size_t bytes) {
+    void *d = NULL;
+    char msg[256];
+    if (kt_cuda_malloc(&d, bytes, msg, sizeof msg) ||
+        (h ? kt_cuda_memcpy_h2d(d, h, bytes, msg, sizeof msg) : kt_cuda_memset(d, 0xff, bytes, msg, sizeof msg))) {
+        kt_test_fail(__FILE__, __LINE__, "device buffer: %s", msg);
+        kt_cuda_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+int kt_twin_get(void *h, const void *d, size_t bytes) {
+    char msg[256];
+    if (kt_cuda_sync(msg, sizeof msg) || kt_cuda_memcpy_d2h(h, d, bytes, msg, sizeof msg)) {
+        kt_test_fail(__FILE__, __LINE__, "reading back: %s", msg);
+        return 1;
+    }
+    return 0;
+}
+#endif
+
 void kt_twin_fill(float *p, int64_t n, float lo, float hi, float min_abs, unsigned *seed) {
     for (int64_t i = 0; i < n; i++) {
         float v;
@@ -162,6 +203,14 @@ int kt_twin_check(kt_twin_build_fn build, void *arg, const kt_twin_opts *o) {
         kt_graph_free(&cpu.g);
         kt_graph_free(&gpu.g);
         return 1;
+    }
+    if (o->gpu_fused > 0) { /* the fusion under test was chosen (else its kernel never ran) */
+        int fused = 0;
+        for (int i = 0; i < gpu.g.n_nodes; i++) fused += gpu.g.nodes[i]->fused;
+        if (fused != o->gpu_fused) {
+            kt_test_fail(__FILE__, __LINE__, "%s: the GPU plan fused %d nodes, expected %d", o->label, fused, o->gpu_fused);
+            bad++;
+        }
     }
     tensor_pair t[64];
     int nt = list_tensors(&cpu, &gpu, t, 64);

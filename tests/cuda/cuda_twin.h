@@ -3,6 +3,7 @@
 #ifndef KT_TEST_CUDA_TWIN_H
 #define KT_TEST_CUDA_TWIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/backend.h"
@@ -22,6 +23,7 @@ typedef struct kt_twin_opts {
     float lo, hi;      /* uniform range of inputs and parameters (default -1, 1) */
     float min_abs;     /* keep |values| >= min_abs (away from kinks) */
     unsigned seed;
+    int gpu_fused;     /* when > 0: the GPU plan must compute exactly this many nodes inside another's kernel */
 } kt_twin_opts;
 
 /* Builds, plans (poisoning every GPU activation, gradient and input buffer with NaN bytes first),
@@ -39,5 +41,14 @@ double kt_twin_rel_err(const float *got, const float *ref, int64_t n);
 
 /* Fills p (n) with uniform values in [lo, hi] avoiding |v| < min_abs (a small LCG: same on every machine). */
 void kt_twin_fill(float *p, int64_t n, float lo, float hi, float min_abs, unsigned *seed);
+
+#ifdef KT_HAVE_CUDA
+/* For kernel-level tests: a raw CUDA context, created once per test process (skips like
+ * kt_twin_backend); a device copy of h (h NULL: NaN bytes), NULL after a reported failure; and a
+ * synchronised read back, 1 after a reported failure. */
+struct kt_cuda_ctx *kt_twin_ctx(void);
+void *kt_twin_put(const void *h, size_t bytes);
+int kt_twin_get(void *h, const void *d, size_t bytes);
+#endif
 
 #endif

@@ -19,48 +19,9 @@
 #define TOL_BF16 1e-2
 #define TOL_F32_OUT 1e-5
 
-static kt_cuda_ctx *the_ctx;
-
-static void drop_ctx(void) {
-    kt_cuda_ctx_destroy(the_ctx);
-    the_ctx = NULL;
-}
-
-static kt_cuda_ctx *ctx(void) {
-    if (the_ctx) return the_ctx;
-    kt_cuda_info ci;
-    kt_cuda_query(&ci);
-    if (!ci.device_count) kt_test_skip("no CUDA device: %s", ci.error[0] ? ci.error : "none found");
-    char msg[512];
-    if (kt_cuda_ctx_create(&the_ctx, 0, msg, sizeof msg)) kt_test_skip("no CUDA device: %s", msg);
-    atexit(drop_ctx);
-    return the_ctx;
-}
-
-/* device copy of a host buffer (NULL after a failed check) */
-static void *put(const void *h, size_t bytes) {
-    void *d = NULL;
-    char msg[256];
-    if (kt_cuda_malloc(&d, bytes, msg, sizeof msg) || kt_cuda_memcpy_h2d(d, h, bytes, msg, sizeof msg)) {
-        kt_test_fail(__FILE__, __LINE__, "device buffer: %s", msg);
-        kt_cuda_free(d);
-        return NULL;
-    }
-    return d;
-}
-
 static int upload(void *d, const void *h, size_t bytes) {
     char msg[256];
     return kt_cuda_memcpy_h2d(d, h, bytes, msg, sizeof msg);
-}
-
-static int get(void *h, const void *d, size_t bytes) {
-    char msg[256];
-    if (kt_cuda_sync(msg, sizeof msg) || kt_cuda_memcpy_d2h(h, d, bytes, msg, sizeof msg)) {
-        kt_test_fail(__FILE__, __LINE__, "reading back: %s", msg);
-        return 1;
-    }
-    return 0;
 }
 
 /* random f32 values already on the bf16 grid: bf16 bits in b, their f32 values in f */
@@ -92,7 +53,7 @@ static void check_rounding(kt_cuda_ctx *c, const char *name, int (*gpu)(kt_cuda_
     for (int n = N; n >= N - 1; n--) {
         KT_REQUIRE(!upload(db, poison, (size_t)N * sizeof(uint16_t)), "poison");
         KT_CHECK(gpu(c, db, df, n) == 0, "%s", kt_cuda_ctx_error(c));
-        KT_REQUIRE(!get(got, db, (size_t)N * sizeof(uint16_t)), "read back");
+        KT_REQUIRE(!kt_twin_get(got, db, (size_t)N * sizeof(uint16_t)), "read back");
         int bad = 0;
         for (int i = 0; i < n; i++)
             if (got[i] != want[i] && bad++ < 5)
@@ -121,19 +82,19 @@ static float *rounding_inputs(int N) {
 }
 
 KT_TEST(test_cuda_bf16_conversions_match_cpu) {
-    kt_cuda_ctx *c = ctx();
+    kt_cuda_ctx *c = kt_twin_ctx();
     enum { N = 4096 };
     float *f = rounding_inputs(N), *back = malloc(N * sizeof(float));
     uint16_t *want = malloc(N * sizeof(uint16_t));
     KT_REQUIRE(f && back && want, "memory");
     for (int i = 0; i < N; i++) want[i] = kt_f32_to_bf16(f[i]);
-    float *df = put(f, N * sizeof(float));
-    uint16_t *db = put(want, N * sizeof(uint16_t));
+    float *df = kt_twin_put(f, N * sizeof(float));
+    uint16_t *db = kt_twin_put(want, N * sizeof(uint16_t));
     KT_REQUIRE(df && db, "device buffers");
     check_rounding(c, "bf16", kt_cuda_f32_to_bf16, f, want, df, db, N);
     KT_REQUIRE(!upload(db, want, N * sizeof(uint16_t)), "upload");
     KT_CHECK(kt_cuda_bf16_to_f32(c, df, db, N) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!get(back, df, N * sizeof(float)), "read back");
+    KT_REQUIRE(!kt_twin_get(back, df, N * sizeof(float)), "read back");
     for (int i = 0; i < N; i++) KT_CHECK(memcmp(&back[i], &(float){kt_bf16_to_f32(want[i])}, 4) == 0, "bf16 -> f32 of 0x%04x", want[i]);
     kt_cuda_free(df);
     kt_cuda_free(db);
@@ -144,14 +105,14 @@ KT_TEST(test_cuda_bf16_conversions_match_cpu) {
 
 /* IEEE half rounding for the fp16 precision (round to nearest even, overflow to inf, subnormals). */
 KT_TEST(test_cuda_f16_conversions_match_cpu) {
-    kt_cuda_ctx *c = ctx();
+    kt_cuda_ctx *c = kt_twin_ctx();
     enum { N = 4096 };
     float *f = rounding_inputs(N);
     uint16_t *want = malloc(N * sizeof(uint16_t));
     KT_REQUIRE(f && want, "memory");
     for (int i = 0; i < N; i++) want[i] = kt_f32_to_f16(f[i]);
-    float *df = put(f, N * sizeof(float));
-    uint16_t *db = put(want, N * sizeof(uint16_t));
+    float *df = kt_twin_put(f, N * sizeof(float));
+    uint16_t *db = kt_twin_put(want, N * sizeof(uint16_t));
     KT_REQUIRE(df && db, "device buffers");
     check_rounding(c, "f16", kt_cuda_f32_to_f16, f, want, df, db, N);
     kt_cuda_free(df);
@@ -171,7 +132,7 @@ static void ref_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const floa
 }
 
 KT_TEST(test_cuda_bf16_gemm_fp32_accumulation) {
-    kt_cuda_ctx *c = ctx();
+    kt_cuda_ctx *c = kt_twin_ctx();
     const int64_t M = 37, N = 29, K = 200, batch = 3;
     int64_t na = batch * M * K, nb = batch * K * N, nc = batch * M * N;
     uint16_t *a = malloc((size_t)na * 2), *b = malloc((size_t)nb * 2), *cb = malloc((size_t)nc * 2);
@@ -179,7 +140,7 @@ KT_TEST(test_cuda_bf16_gemm_fp32_accumulation) {
     KT_REQUIRE(a && b && cb && af && bf && ref && cf, "memory");
     bf16_values(a, af, na, -1, 1, 11);
     bf16_values(b, bf, nb, -1, 1, 12);
-    void *da = put(a, (size_t)na * 2), *db = put(b, (size_t)nb * 2), *dc = put(cf, (size_t)nc * 4);
+    void *da = kt_twin_put(a, (size_t)na * 2), *db = kt_twin_put(b, (size_t)nb * 2), *dc = kt_twin_put(cf, (size_t)nc * 4);
     KT_REQUIRE(da && db && dc, "device buffers");
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
@@ -187,13 +148,13 @@ KT_TEST(test_cuda_bf16_gemm_fp32_accumulation) {
             /* one product through kt_cuda_gemm, f32 out */
             KT_CHECK(kt_cuda_gemm(c, ta, tb, M, N, K, 1.0f, da, ta ? M : K, db, tb ? K : N, 0.0f, dc, N, KT_CUDA_BF16, KT_CUDA_F32) == 0,
                      "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!get(cf, dc, (size_t)(M * N) * 4), "read back");
+            KT_REQUIRE(!kt_twin_get(cf, dc, (size_t)(M * N) * 4), "read back");
             double r1 = kt_twin_rel_err(cf, ref, M * N);
             KT_CHECK(r1 <= TOL_F32_OUT, "bf16 GEMM ta=%d tb=%d, f32 out: %.3g of scale", ta, tb, r1);
             /* batched, bf16 out */
             KT_CHECK(kt_cuda_gemm_batched(c, ta, tb, batch, M, N, K, da, db, dc, KT_CUDA_BF16, KT_CUDA_BF16) == 0, "%s",
                      kt_cuda_ctx_error(c));
-            KT_REQUIRE(!get(cb, dc, (size_t)nc * 2), "read back");
+            KT_REQUIRE(!kt_twin_get(cb, dc, (size_t)nc * 2), "read back");
             double r2 = bf16_rel_err(cb, ref, nc);
             KT_CHECK(r2 <= TOL_BF16, "batched bf16 GEMM ta=%d tb=%d, bf16 out: %.3g of scale", ta, tb, r2);
         }
@@ -204,32 +165,32 @@ KT_TEST(test_cuda_bf16_gemm_fp32_accumulation) {
 }
 
 KT_TEST(test_cuda_bf16_elementwise) {
-    kt_cuda_ctx *c = ctx();
+    kt_cuda_ctx *c = kt_twin_ctx();
     enum { N = 10007 };
     uint16_t *x = malloc(N * 2), *y = malloc(N * 2), *out = malloc(N * 2);
     float *xf = malloc(N * 4), *yf = malloc(N * 4), *ref = malloc(N * 4);
     KT_REQUIRE(x && y && out && xf && yf && ref, "memory");
     bf16_values(x, xf, N, -4, 4, 21);
     bf16_values(y, yf, N, -2, 2, 22);
-    uint16_t *dx = put(x, N * 2), *dy = put(y, N * 2), *dout = put(out, N * 2);
+    uint16_t *dx = kt_twin_put(x, N * 2), *dy = kt_twin_put(y, N * 2), *dout = kt_twin_put(out, N * 2);
     KT_REQUIRE(dx && dy && dout, "device buffers");
     kt_act acts[4] = {KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID};
     const char *names[4] = {"gelu", "relu", "silu", "sigmoid"};
     for (int a = 0; a < 4; a++) {
         kt_cpu_act_fwd(acts[a], ref, xf, N);
         KT_CHECK(kt_cuda_act_fwd_bf16(c, acts[a], dout, dx, N) == 0, "%s", kt_cuda_ctx_error(c));
-        KT_REQUIRE(!get(out, dout, N * 2), "read back");
+        KT_REQUIRE(!kt_twin_get(out, dout, N * 2), "read back");
         double r = bf16_rel_err(out, ref, N);
         KT_CHECK(r <= TOL_BF16, "bf16 %s forward: %.3g of scale", names[a], r);
         kt_cpu_act_bwd(acts[a], ref, yf, xf, N); /* dy = y, v = x */
         KT_CHECK(kt_cuda_act_bwd_bf16(c, acts[a], dout, dy, dx, N) == 0, "%s", kt_cuda_ctx_error(c));
-        KT_REQUIRE(!get(out, dout, N * 2), "read back");
+        KT_REQUIRE(!kt_twin_get(out, dout, N * 2), "read back");
         r = bf16_rel_err(out, ref, N);
         KT_CHECK(r <= TOL_BF16, "bf16 %s backward: %.3g of scale", names[a], r);
     }
     for (int i = 0; i < N; i++) ref[i] = xf[i] + yf[i];
     KT_CHECK(kt_cuda_add_bf16(c, dout, dx, dy, N) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!get(out, dout, N * 2), "read back");
+    KT_REQUIRE(!kt_twin_get(out, dout, N * 2), "read back");
     int exact = 1;
     for (int i = 0; i < N; i++) exact &= out[i] == kt_f32_to_bf16(ref[i]);
     KT_CHECK(exact, "bf16 add = one rounding of the f32 sum");
@@ -238,7 +199,7 @@ KT_TEST(test_cuda_bf16_elementwise) {
 }
 
 KT_TEST(test_cuda_bf16_layernorm) {
-    kt_cuda_ctx *c = ctx();
+    kt_cuda_ctx *c = kt_twin_ctx();
     const int64_t rows = 300, C = 96;
     int64_t n = rows * C;
     uint16_t *x = malloc((size_t)n * 2), *dy = malloc((size_t)n * 2), *out = malloc((size_t)n * 2);
@@ -249,17 +210,17 @@ KT_TEST(test_cuda_bf16_layernorm) {
     unsigned seed = 33;
     kt_twin_fill(w, C, 0.5f, 1.5f, 0, &seed);
     kt_twin_fill(b, C, -0.5f, 0.5f, 0, &seed);
-    uint16_t *dx_ = put(x, (size_t)n * 2), *ddy = put(dy, (size_t)n * 2), *dout = put(out, (size_t)n * 2);
-    float *dw = put(w, sizeof w), *db = put(b, sizeof b);
+    uint16_t *dx_ = kt_twin_put(x, (size_t)n * 2), *ddy = kt_twin_put(dy, (size_t)n * 2), *dout = kt_twin_put(out, (size_t)n * 2);
+    float *dw = kt_twin_put(w, sizeof w), *db = kt_twin_put(b, sizeof b);
     KT_REQUIRE(dx_ && ddy && dout && dw && db, "device buffers");
     kt_cpu_layernorm_fwd(ref, xf, w, b, rows, C, 1e-6f);
     KT_CHECK(kt_cuda_layernorm_fwd_bf16(c, dout, dx_, dw, db, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!get(out, dout, (size_t)n * 2), "read back");
+    KT_REQUIRE(!kt_twin_get(out, dout, (size_t)n * 2), "read back");
     double r = bf16_rel_err(out, ref, n);
     KT_CHECK(r <= TOL_BF16, "bf16 layernorm forward: %.3g of scale", r);
     kt_cpu_layernorm_bwd_x(ref, dyf, xf, w, rows, C, 1e-6f);
     KT_CHECK(kt_cuda_layernorm_bwd_x_bf16(c, dout, ddy, dx_, dw, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!get(out, dout, (size_t)n * 2), "read back");
+    KT_REQUIRE(!kt_twin_get(out, dout, (size_t)n * 2), "read back");
     r = bf16_rel_err(out, ref, n);
     KT_CHECK(r <= TOL_BF16, "bf16 layernorm backward (x): %.3g of scale", r);
     kt_cuda_free(dx_), kt_cuda_free(ddy), kt_cuda_free(dout), kt_cuda_free(dw), kt_cuda_free(db);

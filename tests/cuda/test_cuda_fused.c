@@ -1,0 +1,154 @@
+/* The CUDA backend's fused kernels (planner fusions, kt_backend::fusions): linear + GELU (the bias
+ * added and GELU applied in one pass after the GEMM, GELU's output in f32 or 16 bits) and the
+ * activation gradient with its bias gradient summed in the same pass. Graph level against the CPU
+ * backend (cuda_twin: NaN-poisoned buffers, bitwise rerun) with the fusion required in the GPU plan;
+ * kernel level against the CPU's formulas and against the unfused GPU kernels. Bounds: graphs as
+ * test_cuda_ops.c's GEMMs (2e-5 of scale); the bias sum exact; GELU's output within one ulp of its
+ * type (+1e-6 of scale); the fused backward must give the unfused kernels' bits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_twin.h"
+#include "engine/dtype.h"
+#include "kernels/cpu/activation.h"
+#include "kt_test.h"
+
+#define TOL_GEMM 2e-5
+
+#define P(g, name, ...) kt_param(g, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, 0)
+
+/* ConvNeXt's MLP: fc1 (bias or not) -> GELU -> fc2, so GELU's output is read by GEMMs only */
+typedef struct mlp_case {
+    int64_t hidden;
+    int bias;
+} mlp_case;
+
+static kt_node *build_mlp(kt_graph *g, void *arg) {
+    const mlp_case *m = arg;
+    kt_node *x = P(g, "x", 3, 5, 24), *w1 = P(g, "fc1.w", m->hidden, 24), *b1 = m->bias ? P(g, "fc1.b", m->hidden) : NULL;
+    kt_node *w2 = P(g, "fc2.w", 16, m->hidden), *b2 = P(g, "fc2.b", 16);
+    return kt_linear(g, kt_gelu(g, kt_linear(g, x, w1, b1)), w2, b2);
+}
+
+KT_TEST(test_cuda_linear_gelu_fused_matches_cpu) {
+    kt_twin_backend();
+    /* 64 wide: the 4-wide kernels; 38: the scalar ones. Fused: GELU into fc1, and with a bias the
+     * fc1 bias gradient into GELU's backward. */
+    const mlp_case cases[] = {{64, 1}, {38, 1}, {64, 0}};
+    const char *labels[] = {"fc1 64 wide + bias -> GELU -> fc2", "fc1 38 wide + bias -> GELU -> fc2", "fc1 64 wide, no bias -> GELU -> fc2"};
+    for (int i = 0; i < 3; i++) {
+        kt_twin_opts o = {.label = labels[i], .tol = TOL_GEMM, .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 77u,
+                          .gpu_fused = cases[i].bias ? 2 : 1};
+        KT_CHECK(kt_twin_check(build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)", labels[i]);
+    }
+}
+
+#ifdef KT_HAVE_CUDA
+#include "kernels/cuda/kt_cuda.h"
+
+static float to_f32(const void *y, kt_cuda_dtype t, int64_t i) {
+    if (t == KT_CUDA_BF16) return kt_bf16_to_f32(((const uint16_t *)y)[i]);
+    if (t == KT_CUDA_F16) return kt_f16_to_f32(((const uint16_t *)y)[i]);
+    return ((const float *)y)[i];
+}
+
+/* One bias + GELU case: the pre-activation must come back as the CPU's z + b bit for bit, and each
+ * output within one unit in the last place of its type of the CPU's GELU, plus 1e-6 of the largest
+ * (the CPU's vectorised erf and CUDA's erff differ by ~1e-7 absolute, which may also tip a 16-bit
+ * rounding the other way). */
+static void check_bias_gelu(kt_cuda_ctx *c, int64_t rows, int64_t C, int with_bias, kt_cuda_dtype t, int in_place) {
+    static const char *tn[] = {"f32", "bf16", "f16"};
+    int64_t n = rows * C;
+    size_t ysz = t == KT_CUDA_F32 ? 4 : 2;
+    float *z = malloc((size_t)n * 4), *b = malloc((size_t)C * 4), *zref = malloc((size_t)n * 4), *yref = malloc((size_t)n * 4);
+    float *zgot = malloc((size_t)n * 4);
+    void *ygot = malloc((size_t)n * ysz);
+    KT_REQUIRE(z && b && zref && yref && zgot && ygot, "memory");
+    unsigned seed = 5u + (unsigned)C;
+    kt_twin_fill(z, n, -4.0f, 4.0f, 0.0f, &seed);
+    kt_twin_fill(b, C, -1.0f, 1.0f, 0.0f, &seed);
+    memcpy(zref, z, (size_t)n * 4);
+    kt_cpu_bias_gelu(zref, yref, with_bias ? b : NULL, rows, C);
+    float *dz = kt_twin_put(z, (size_t)n * 4), *db = kt_twin_put(b, (size_t)C * 4);
+    void *dy = in_place ? (void *)dz : kt_twin_put(NULL, (size_t)n * ysz);
+    KT_REQUIRE(dz && db && dy, "device buffers");
+    KT_CHECK(kt_cuda_bias_gelu(c, dz, with_bias ? db : NULL, dy, t, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+    KT_REQUIRE(!kt_twin_get(ygot, dy, (size_t)n * ysz), "read back");
+    double ulp = t == KT_CUDA_F32 ? 0 : t == KT_CUDA_BF16 ? 1.0 / 128 : 1.0 / 1024, scale = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(yref[i]));
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double got = to_f32(ygot, t, i), want = yref[i];
+        if (!(fabs(got - want) <= ulp * fabs(want) + 1e-6 * scale) && bad++ < 5)
+            kt_test_fail(__FILE__, __LINE__, "%s out, %lldx%lld%s: element %lld is %.9g, CPU %.9g", tn[t], (long long)rows, (long long)C,
+                         in_place ? " in place" : "", (long long)i, got, want);
+    }
+    KT_CHECK(bad == 0, "%s output of bias + GELU %lldx%lld: %d elements off or unwritten", tn[t], (long long)rows, (long long)C, bad);
+    if (!in_place) {
+        KT_REQUIRE(!kt_twin_get(zgot, dz, (size_t)n * 4), "read back");
+        KT_CHECK(memcmp(zgot, zref, (size_t)n * 4) == 0, "%s %lldx%lld: the pre-activation left is not z + b bit for bit", tn[t],
+                 (long long)rows, (long long)C);
+    }
+    kt_cuda_free(dz), kt_cuda_free(db);
+    if (!in_place) kt_cuda_free(dy);
+    free(z), free(b), free(zref), free(yref), free(zgot), free(ygot);
+}
+
+KT_TEST(test_cuda_bias_gelu_kernel_outputs) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
+    for (int k = 0; k < 3; k++) {
+        check_bias_gelu(c, 37, 64, 1, types[k], 0); /* 4-wide */
+        check_bias_gelu(c, 37, 30, 1, types[k], 0); /* scalar (C % 4 != 0) */
+        check_bias_gelu(c, 37, 64, 0, types[k], 0); /* no bias: pre left as it was */
+    }
+    check_bias_gelu(c, 19, 96, 1, KT_CUDA_F32, 1); /* output over its own input (planner in-place) */
+    check_bias_gelu(c, 19, 42, 1, KT_CUDA_F32, 1);
+}
+
+/* act_bwd_colsum = act_bwd then reduce_rows, bit for bit, every dx element written */
+KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_act acts[] = {KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID};
+    const int64_t widths[] = {128, 36, 2049 * 4, 7};
+    const int64_t heights[] = {300, 301, 9, 1000};
+    for (int w = 0; w < 4; w++) {
+        int64_t rows = heights[w], C = widths[w], n = rows * C;
+        float *dy = malloc((size_t)n * 4), *v = malloc((size_t)n * 4), *dx1 = malloc((size_t)n * 4), *dx2 = malloc((size_t)n * 4);
+        float *s1 = malloc((size_t)C * 4), *s2 = malloc((size_t)C * 4);
+        KT_REQUIRE(dy && v && dx1 && dx2 && s1 && s2, "memory");
+        unsigned seed = 11u + (unsigned)w;
+        kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(v, n, -3.0f, 3.0f, 0.05f, &seed);
+        size_t scr = kt_cuda_reduce_rows_scratch(rows, C);
+        float *ddy = kt_twin_put(dy, (size_t)n * 4), *dv = kt_twin_put(v, (size_t)n * 4), *ddx = kt_twin_put(NULL, (size_t)n * 4), *ds = kt_twin_put(NULL, (size_t)C * 4);
+        void *dscr = kt_twin_put(NULL, scr);
+        KT_REQUIRE(ddy && dv && ddx && ds && dscr, "device buffers");
+        for (int a = 0; a < 4; a++) {
+            KT_CHECK(kt_cuda_act_bwd(c, acts[a], ddx, ddy, dv, n) == 0 && kt_cuda_reduce_rows(c, ds, ddx, rows, C, dscr) == 0, "%s",
+                     kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(s1, ds, (size_t)C * 4), "read back");
+            char msg[256];
+            KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
+                       "poison: %s", msg);
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, ddy, dv, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
+            KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0, "act %d, %lldx%lld: fused activation gradient differs from (or misses) the unfused one",
+                     a, (long long)rows, (long long)C);
+            KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "act %d, %lldx%lld: fused bias gradient differs from the unfused column sum", a,
+                     (long long)rows, (long long)C);
+        }
+        kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr);
+        free(dy), free(v), free(dx1), free(dx2), free(s1), free(s2);
+    }
+}
+
+#else /* no CUDA in this build: the tests exist and say so */
+
+#define NO_CUDA(name) \
+    KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
+NO_CUDA(test_cuda_bias_gelu_kernel_outputs)
+NO_CUDA(test_cuda_act_bwd_colsum_same_bits_as_unfused)
+
+#endif
