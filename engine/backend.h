@@ -41,9 +41,9 @@ struct kt_backend {
     kt_status (*scale)(kt_backend *be, float *x, int64_t n, float s, kt_err *err);          /* x *= s in place */
     kt_status (*sync)(kt_backend *be, kt_err *err);
     void (*destroy)(kt_backend *be);
-    /* optional: called by the planner after `supports` and before sizing scratch and memory, to
-     * choose per-plan precisions (the CUDA backend's bf16 autocast; flags KT_NODE_AUTOCAST and
-     * KT_NODE_STORED_BF16, which it clears first) */
+    /* optional: called by the planner after `supports` and the fusions and before sizing scratch
+     * and memory, to choose per-plan precisions (the CUDA backend's bf16 autocast; flags
+     * KT_NODE_AUTOCAST and KT_NODE_STORED_BF16, which the planner clears first) */
     void (*prepare)(kt_backend *be, kt_graph *g);
     void *ctx;
 };

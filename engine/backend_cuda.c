@@ -50,6 +50,9 @@ static size_t bf16_copy_offset(const kt_node *n) {
 static size_t bf16_copy_bytes(const kt_node *n) {
     return bf16_copy_offset(n) + (f32_operand(n->src[1]) ? (size_t)kt_node_numel(n->src[1]) * 2 : 0);
 }
+/* a linear stored in 16 bits (stores_pre_activation_16): its GEMM's f32 result after the copies */
+static size_t gemm_out_offset(const kt_node *n) { return (bf16_copy_bytes(n) + 255) & ~(size_t)255; }
+static int linear_stored16(const kt_node *n) { return n->op == KT_OP_LINEAR && (n->flags & KT_NODE_STORED_BF16); }
 
 /* readers of t (a node or a view of one): their count when every one is an autocast GEMM reading it
  * as an operand, else -1 */
@@ -86,6 +89,29 @@ static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
     return total > 0;
 }
 
+/* Under autocast, a linear whose GELU it computes (fusion KT_FUSE_LINEAR_GELU) stores its output,
+ * the pre-activation, in 16 bits when only GELU's backward reads it later: as PyTorch's autocast
+ * stores fc1's output, the 4C-wide tensor ConvNeXt keeps for backward, in half the memory. GELU
+ * itself is computed from the f32 value (kt_cuda_bias_gelu); the GEMM's f32 result lives in the
+ * linear's scratch during the node only. Not with recomputation (a recomputed GELU reads it too). */
+static int stores_pre_activation_16(const kt_graph *g, const kt_node *n) {
+    const kt_node *y = n->fuse_next;
+    if (n->op != KT_OP_LINEAR || !y || y->op != KT_OP_GELU || n->dtype != KT_F32 ||
+        (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
+        return 0;
+    int backward_readers = 0;
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n) return 0;
+        for (int k = 0; k < r->n_src; k++) {
+            if (r->src[k] != n || r == y) continue;
+            if (r->op != KT_OP_ACT_BWD || k != 1 || kt_node_act(r->ip[0]) != KT_ACT_GELU || r->dtype != KT_F32) return 0;
+            backward_readers++;
+        }
+    }
+    return backward_readers > 0;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -102,6 +128,13 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
     }
     for (int i = 0; i < g->n_nodes; i++)
         if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kt_node *n = g->nodes[i];
+        if ((n->flags & KT_NODE_AUTOCAST) && stores_pre_activation_16(g, n)) {
+            n->flags |= KT_NODE_STORED_BF16;
+            n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+        }
+    }
 }
 
 static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
@@ -188,7 +221,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     (void)be;
-    if (planned_autocast(n)) return bf16_copy_bytes(n);
+    if (planned_autocast(n)) return linear_stored16(n) ? gemm_out_offset(n) + (size_t)kt_node_numel(n) * sizeof(float) : bf16_copy_bytes(n);
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
@@ -328,7 +361,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if (n->flags & KT_NODE_STORED_BF16) { /* f32 inputs, output rounded to bf16 or f16 (cuda_prepare) */
+    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR) { /* f32 inputs, output rounded to bf16 or f16 (cuda_prepare) */
         int f16 = n->dtype == KT_F16;
         const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
         if (n->op == KT_OP_LAYERNORM)
@@ -350,8 +383,9 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         kt_cuda_dtype ab;
         CK(gemm_operands(c, n, &a, &b, &ab));
         if (n->fuse_next) { /* the GELU after it (planner fusion): GEMM, then bias + GELU in one pass */
-            CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, n->data, O, ab, KT_CUDA_F32));
-            CK(kt_cuda_bias_gelu(c, F(n), bias ? F(s[2]) : NULL, n->fuse_next->data, cdt(n->fuse_next), M, O));
+            float *z = linear_stored16(n) ? (float *)((char *)n->scratch + gemm_out_offset(n)) : F(n);
+            CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, z, O, ab, KT_CUDA_F32));
+            CK(kt_cuda_bias_gelu(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), n->fuse_next->data, cdt(n->fuse_next), M, O));
             break;
         }
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
@@ -393,10 +427,11 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_RELU:
     case KT_OP_SILU:
     case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
-    case KT_OP_ACT_BWD:
+    case KT_OP_ACT_BWD: /* v (s[1]) may be a pre-activation stored in 16 bits (stores_pre_activation_16) */
         if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion) */
-            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n), F(n->fuse_colsum),
-                                      n->scratch));
+            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), F(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
+                                      F(n->fuse_colsum), n->scratch));
+        else if (s[1]->dtype != KT_F32) CK(kt_cuda_gelu_bwd_v16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), numel));
         else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));
         break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;

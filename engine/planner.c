@@ -194,8 +194,8 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         n->fuse_next = n->fuse_colsum = NULL;
         n->fused = 0;
     }
-    if (be->prepare) be->prepare(be, g);
     if (be->fusions) choose_fusions(g, be->fusions);
+    if (be->prepare) be->prepare(be, g); /* after the fusions: a fused pair may store differently */
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];
         n->scratch_bytes = (n->op == KT_OP_INPUT || n->op == KT_OP_PARAM || n->view_of || n->fused) ? 0 : be->scratch_bytes(be, n);

@@ -17,7 +17,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile] CASE...\n"
-            "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU, MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
+            "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU (alone and fused with the bias / bias gradient),\n"
+            "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
             "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings;\n"
             "            --quick: fewer repetitions; --smoke: batch 1 and tiny ceilings (checks the program only)\n"
             "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
@@ -106,6 +107,16 @@ static int b_ln_bwd_x(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_x(C,
 static int b_ln_bwd_wb(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_wb(C, a->b, a->d, a->a, a->rows, a->cols, 1e-6f, a->e); }
 static int b_gelu(void *p) { bargs *a = p; return kt_cuda_act_fwd(C, KT_ACT_GELU, a->b, a->a, a->n); }
 static int b_gelu_bwd(void *p) { bargs *a = p; return kt_cuda_act_bwd(C, KT_ACT_GELU, a->c, a->b, a->a, a->n); }
+/* the fused MLP kernels as a bf16 step runs them: the GEMM's f32 z in, bf16 pre-activation and
+ * GELU output out; GELU's gradient from the bf16 pre-activation with fc1's bias gradient summed */
+static int b_bias_gelu(void *p) {
+    bargs *a = p;
+    return kt_cuda_bias_gelu(C, a->a, a->e, a->b, KT_CUDA_BF16, a->c, KT_CUDA_BF16, a->rows, a->cols);
+}
+static int b_gelu_bwd_bias(void *p) {
+    bargs *a = p;
+    return kt_cuda_act_bwd_colsum(C, KT_ACT_GELU, a->c, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
+}
 static int b_adamw(void *p) {
     bargs *a = p;
     kt_adamw_hp hp = {.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f, .step = 10};
@@ -237,9 +248,18 @@ static int cmd_kernels(int argc, char **argv) {
         bargs a = {.a = dev_random(n), .b = dev_random(n), .c = dev_random(n), .n = n};
         row("gelu fwd", shape, timed(b_gelu, &a, 20), 2.0 * n * 4, 0, 0);
         row("gelu bwd", shape, timed(b_gelu_bwd, &a, 20), 3.0 * n * 4, 0, 0);
+        /* fused (bf16 step): z f32 read, pre-activation and GELU bf16 written; dy f32 and the bf16
+         * pre-activation read, dx f32 written (plus the bias partials) */
+        a.rows = n / 384, a.cols = 384;
+        a.e = dev_random(384);
+        a.d = dev(kt_cuda_reduce_rows_scratch(a.rows, a.cols));
+        row("bias + gelu fused, bf16 out", shape, timed(b_bias_gelu, &a, 20), n * (4.0 + 2 + 2), 0, 0);
+        row("gelu bwd + bias grad fused, bf16 in", shape, timed(b_gelu_bwd_bias, &a, 20), n * (4.0 + 2 + 4), 0, 0);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);
+        kt_cuda_ctx_free(C, a.d);
+        kt_cuda_ctx_free(C, a.e);
     }
     {
         /* MLP fc1 of stage 1: (N*56*56, 96) x (384, 96)^T */

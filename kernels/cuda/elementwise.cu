@@ -248,18 +248,14 @@ template <typename H> __device__ __forceinline__ H round_to(float v);
 template <> __device__ __forceinline__ __nv_bfloat16 round_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half round_to<__half>(float v) { return __float2half_rn(v); }
 
-/* four roundings per thread: one 16-byte load, one 8-byte store */
-template <typename H> struct alignas(8) half4 {
-    H v[4];
-};
-
 /* A < 0: the value itself; else activation A of it */
 template <int A> __device__ __forceinline__ float pre(float v) { return A < 0 ? v : kt_cu_act_f(A, v); }
 
-template <int A, typename H> __global__ void k_round4(half4<H> *y, const float4 *x, int64_t n4) {
+/* four roundings per thread: one 16-byte load, one 8-byte store */
+template <int A, typename H> __global__ void k_round4(kt_cu_half4<H> *y, const float4 *x, int64_t n4) {
     KT_CU_LOOP(i, n4) {
         float4 u = x[i];
-        half4<H> o;
+        kt_cu_half4<H> o;
         o.v[0] = round_to<H>(pre<A>(u.x));
         o.v[1] = round_to<H>(pre<A>(u.y));
         o.v[2] = round_to<H>(pre<A>(u.z));
@@ -274,7 +270,7 @@ template <int A, typename H> __global__ void k_round(H *y, const float *x, int64
 
 template <int A, typename H> static int round_launch(kt_cuda_ctx *c, void *y, const float *x, int64_t n) {
     if (n % 4 == 0 && ((uintptr_t)y & 7) == 0 && al16(x))
-        k_round4<A, H><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>((half4<H> *)y, CF4(x), n / 4);
+        k_round4<A, H><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>((kt_cu_half4<H> *)y, CF4(x), n / 4);
     else
         k_round<A, H><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>((H *)y, x, n);
     return kt_cu_launched(c, "rounding to 16 bits");
@@ -291,67 +287,102 @@ template <typename H> static int act_round(kt_cuda_ctx *c, int a, void *y, const
 }
 
 /* ---- linear + GELU (planner fusion KT_FUSE_LINEAR_GELU) ----
- * The GEMM wrote x w^T (beta 0) into pre; one pass adds the bias there (GELU's backward reads the
- * pre-activation) and writes GELU of it to y, in f32 or rounded to 16 bits when the GELU output is
- * stored so. Unfused, the bias was a fill pass before a beta-1 GEMM (which reads C back) and GELU a
- * third pass: two full passes over the 4C-wide hidden tensor saved per block. Each thread reads its
- * pre element before writing it, then y: safe when y is pre's own block (planner in-place). */
+ * The GEMM wrote z = x w^T (beta 0); one pass adds the bias, stores the pre-activation z + b (GELU's
+ * backward reads it) as P, and writes GELU of the f32 value as O: f32, or rounded to 16 bits when
+ * the plan stores it so. Unfused, the bias was a fill pass before a beta-1 GEMM (which reads C back)
+ * and GELU a third pass. Each thread reads its z element before writing pre, then y: safe when pre
+ * is z itself and when y is pre's own block (planner in-place). */
 template <> __device__ __forceinline__ float round_to<float>(float v) { return v; }
 
 __device__ __forceinline__ void put4(float *y, int64_t i4, float4 v) { ((float4 *)y)[i4] = v; }
 template <typename H> __device__ __forceinline__ void put4(H *y, int64_t i4, float4 v) {
-    half4<H> o;
+    kt_cu_half4<H> o;
     o.v[0] = round_to<H>(v.x);
     o.v[1] = round_to<H>(v.y);
     o.v[2] = round_to<H>(v.z);
     o.v[3] = round_to<H>(v.w);
-    ((half4<H> *)y)[i4] = o;
+    ((kt_cu_half4<H> *)y)[i4] = o;
 }
 
-template <typename O, typename I> __global__ void k_bias_gelu4(float4 *pre, const float4 *b, O *y, I n4, I C4) {
+/* write_pre: 0 when pre is z and there is no bias (nothing to store) */
+template <typename P, typename O, typename I>
+__global__ void k_bias_gelu4(const float4 *z, const float4 *b, P *pre, int write_pre, O *y, I n4, I C4) {
     LOOP_I(i, n4) {
-        float4 u = pre[i];
+        float4 u = z[i];
         if (b) {
             float4 v = b[i % C4];
             u = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
-            pre[i] = u;
         }
+        if (write_pre) put4(pre, (int64_t)i, u);
         put4(y, (int64_t)i,
              make_float4(kt_cu_act_f(KT_ACT_GELU, u.x), kt_cu_act_f(KT_ACT_GELU, u.y), kt_cu_act_f(KT_ACT_GELU, u.z),
                          kt_cu_act_f(KT_ACT_GELU, u.w)));
     }
 }
 
-template <typename O, typename I> __global__ void k_bias_gelu(float *pre, const float *b, O *y, I n, I C) {
+template <typename P, typename O, typename I>
+__global__ void k_bias_gelu(const float *z, const float *b, P *pre, int write_pre, O *y, I n, I C) {
     LOOP_I(i, n) {
-        float u = pre[i];
-        if (b) {
-            u += b[i % C];
-            pre[i] = u;
-        }
+        float u = z[i];
+        if (b) u += b[i % C];
+        if (write_pre) pre[i] = round_to<P>(u);
         y[i] = round_to<O>(kt_cu_act_f(KT_ACT_GELU, u));
     }
 }
 
-template <typename O, typename I> static void bias_gelu_launch(kt_cuda_ctx *c, float *pre, const float *b, O *y, I n, I C) {
-    if (C % 4 == 0 && al16(pre) && (!b || al16(b)) && ((uintptr_t)y % (4 * sizeof(O))) == 0)
-        k_bias_gelu4<O, I><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(F4(pre), CF4(b), y, n / 4, C / 4);
-    else k_bias_gelu<O, I><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(pre, b, y, n, C);
-}
-
-template <typename O> static int bias_gelu_typed(kt_cuda_ctx *c, float *pre, const float *b, O *y, int64_t rows, int64_t C) {
+template <typename P, typename O>
+static int bias_gelu_typed(kt_cuda_ctx *c, const float *z, const float *b, P *pre, O *y, int64_t rows, int64_t C) {
     int64_t n = rows * C;
-    if (small(n)) bias_gelu_launch<O, uint32_t>(c, pre, b, y, (uint32_t)n, (uint32_t)C);
-    else bias_gelu_launch<O, int64_t>(c, pre, b, y, n, C);
+    int w = b || (const void *)pre != (const void *)z;
+    unsigned g4 = kt_cu_blocks(n / 4, KT_CU_THREADS), g1 = kt_cu_blocks(n, KT_CU_THREADS);
+    if (C % 4 == 0 && al16(z) && (!b || al16(b)) && (uintptr_t)pre % (4 * sizeof(P)) == 0 && (uintptr_t)y % (4 * sizeof(O)) == 0) {
+        if (small(n)) k_bias_gelu4<P, O, uint32_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
+        else k_bias_gelu4<P, O, int64_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
+    } else if (small(n)) k_bias_gelu<P, O, uint32_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
+    else k_bias_gelu<P, O, int64_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
     return kt_cu_launched(c, "bias + GELU");
 }
 
-extern "C" int kt_cuda_bias_gelu(kt_cuda_ctx *c, float *pre, const float *b, void *y, kt_cuda_dtype ydt, int64_t rows, int64_t C) {
-    switch (ydt) {
-    case KT_CUDA_BF16: return bias_gelu_typed(c, pre, b, (__nv_bfloat16 *)y, rows, C);
-    case KT_CUDA_F16: return bias_gelu_typed(c, pre, b, (__half *)y, rows, C);
-    default: return bias_gelu_typed(c, pre, b, (float *)y, rows, C);
+extern "C" int kt_cuda_bias_gelu(kt_cuda_ctx *c, const float *z, const float *b, void *pre, kt_cuda_dtype pre_t, void *y, kt_cuda_dtype y_t,
+                                 int64_t rows, int64_t C) {
+    if (pre_t == KT_CUDA_F32) switch (y_t) {
+        case KT_CUDA_BF16: return bias_gelu_typed(c, z, b, (float *)pre, (__nv_bfloat16 *)y, rows, C);
+        case KT_CUDA_F16: return bias_gelu_typed(c, z, b, (float *)pre, (__half *)y, rows, C);
+        default: return bias_gelu_typed(c, z, b, (float *)pre, (float *)y, rows, C);
+        }
+    if (y_t != pre_t && y_t != KT_CUDA_F32)
+        return kt_cu_errf(c, "bias + GELU: a 16-bit pre-activation needs its GELU output in the same type or f32");
+    if (pre_t == KT_CUDA_BF16)
+        return y_t == KT_CUDA_F32 ? bias_gelu_typed(c, z, b, (__nv_bfloat16 *)pre, (float *)y, rows, C)
+                                  : bias_gelu_typed(c, z, b, (__nv_bfloat16 *)pre, (__nv_bfloat16 *)y, rows, C);
+    return y_t == KT_CUDA_F32 ? bias_gelu_typed(c, z, b, (__half *)pre, (float *)y, rows, C)
+                              : bias_gelu_typed(c, z, b, (__half *)pre, (__half *)y, rows, C);
+}
+
+/* GELU backward from a pre-activation stored in 16 bits (the f32 dy of autocast GEMMs, f32 dx) */
+template <typename H> __global__ void k_gelu_bwd_v16_4(float4 *dx, const float4 *dy, const H *v, int64_t n4) {
+    KT_CU_LOOP(i, n4) {
+        float4 d = dy[i], u = kt_cu_load4(v, i);
+        dx[i] = make_float4(kt_cu_act_b(KT_ACT_GELU, d.x, u.x), kt_cu_act_b(KT_ACT_GELU, d.y, u.y), kt_cu_act_b(KT_ACT_GELU, d.z, u.z),
+                            kt_cu_act_b(KT_ACT_GELU, d.w, u.w));
     }
+}
+
+template <typename H> __global__ void k_gelu_bwd_v16(float *dx, const float *dy, const H *v, int64_t n) {
+    KT_CU_LOOP(i, n) dx[i] = kt_cu_act_b(KT_ACT_GELU, dy[i], kt_cu_widen(v[i]));
+}
+
+template <typename H> static int gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const H *v, int64_t n) {
+    if (n % 4 == 0 && al16(dx) && al16(dy) && ((uintptr_t)v & 7) == 0)
+        k_gelu_bwd_v16_4<H><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(F4(dx), CF4(dy), v, n / 4);
+    else k_gelu_bwd_v16<H><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dx, dy, v, n);
+    return kt_cu_launched(c, "GELU backward (16-bit input)");
+}
+
+extern "C" int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *v, kt_cuda_dtype vt, int64_t n) {
+    if (vt == KT_CUDA_BF16) return gelu_bwd_v16(c, dx, dy, (const __nv_bfloat16 *)v, n);
+    if (vt == KT_CUDA_F16) return gelu_bwd_v16(c, dx, dy, (const __half *)v, n);
+    return kt_cu_errf(c, "GELU backward: the 16-bit input must be bf16 or f16");
 }
 
 extern "C" int kt_cuda_act_fwd_f32_to_bf16(kt_cuda_ctx *c, kt_act a, uint16_t *y, const float *x, int64_t n) {

@@ -81,14 +81,19 @@ int kt_cuda_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 /* Activations as kernels/cpu/activation.h (GELU in erf form; sigmoid's derivative from its output). */
 int kt_cuda_act_fwd(kt_cuda_ctx *c, kt_act a, float *y, const float *x, int64_t n);
 int kt_cuda_act_bwd(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t n);
-/* Linear + GELU, fused: pre (rows, C) holds the GEMM's x w^T; adds b (C, or NULL) to it in place and
- * writes GELU(pre) to y, f32 or rounded to ydt (one pass; y may be pre itself). */
-int kt_cuda_bias_gelu(kt_cuda_ctx *c, float *pre, const float *b, void *y, kt_cuda_dtype ydt, int64_t rows, int64_t C);
+/* Linear + GELU, fused: z (rows, C) holds the GEMM's x w^T; one pass writes the pre-activation z + b
+ * (b (C) or NULL) to pre as pre_t and GELU of it (from the f32 value) to y as y_t. pre may be z
+ * itself (f32), y may be pre; with a 16-bit pre_t, y_t is the same type or f32. */
+int kt_cuda_bias_gelu(kt_cuda_ctx *c, const float *z, const float *b, void *pre, kt_cuda_dtype pre_t, void *y, kt_cuda_dtype y_t,
+                      int64_t rows, int64_t C);
+/* GELU backward with its input v stored in 16 bits (vt): dx = GELU'(v) dy, f32 dy and dx. */
+int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *v, kt_cuda_dtype vt, int64_t n);
 /* Activation backward and the column sums of its result (the bias gradient before it) in one pass:
  * dx (rows, C) = act'(v) dy, db (C) = sum over rows of dx (the order of kt_cuda_reduce_rows: the
- * same bits as the two ops apart). scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
-int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t rows, int64_t C, float *db,
-                           void *scratch);
+ * same bits as the two ops apart). v is f32, or (GELU only) bf16/f16 as vt.
+ * scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
+int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
+                           int64_t C, float *db, void *scratch);
 /* Dropout masks from the counter hash of base/rng.h: the same masks as the CPU backend. */
 int kt_cuda_dropout(kt_cuda_ctx *c, float *y, const float *x, int64_t n, float p, uint64_t key);
 int kt_cuda_drop_path(kt_cuda_ctx *c, float *y, const float *x, int64_t N, int64_t per_sample, float p, uint64_t key);

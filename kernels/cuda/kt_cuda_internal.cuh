@@ -120,11 +120,25 @@ __device__ __forceinline__ float kt_cu_act_b(int a, float d, float v) {
     }
 }
 
+/* 16-bit storage helpers: H is __nv_bfloat16 or __half (float passes through). */
+template <typename H> struct alignas(8) kt_cu_half4 { /* four values moved as one 8-byte access */
+    H v[4];
+};
+__device__ __forceinline__ float kt_cu_widen(float v) { return v; }
+__device__ __forceinline__ float kt_cu_widen(__nv_bfloat16 h) { return __bfloat162float(h); }
+__device__ __forceinline__ float kt_cu_widen(__half h) { return __half2float(h); }
+template <typename H> __device__ __forceinline__ float4 kt_cu_load4(const H *p, int64_t i4) {
+    kt_cu_half4<H> h = ((const kt_cu_half4<H> *)p)[i4];
+    return make_float4(kt_cu_widen(h.v[0]), kt_cu_widen(h.v[1]), kt_cu_widen(h.v[2]), kt_cu_widen(h.v[3]));
+}
+template <> __device__ __forceinline__ float4 kt_cu_load4<float>(const float *p, int64_t i4) { return ((const float4 *)p)[i4]; }
+
 /* Column reductions over rows of (rows, C) (reduce.cu), deterministic:
  *   SUM    out0 = sum a                       DOT   out0 = sum a*b
  *   SQDEV  out0 = sum (a - cm[c])^2           BNGRAD out0 = sum a, out1 = sum a*(b - cm[c])*cr[c]
  *   LNWB   out0 = sum a*(b - rs[2r])*rs[2r+1], out1 = sum a   (rs: per-row float mean, rstd)
- *   ACTBWD + act (kt_act)  out0 = sum y, y = act'(b) a written too (kt_cuda_act_bwd_colsum)
+ *   ACTBWD + act (kt_act)  out0 = sum y, y = act'(b) a written too (kt_cuda_act_bwd_colsum);
+ *                          ACTBWD + 4 / + 5: GELU with b in bf16 / f16
  * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
 enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD };
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);

@@ -12,13 +12,29 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
     return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
 }
 
+/* The activation-gradient modes: ACTBWD + act for an f32 input v, ACTBWD + 4 / + 5 for GELU with v
+ * stored in bf16 / f16 (the pre-activation under autocast). */
+#define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
+#define CR_GELU_BF16 (KT_CR_ACTBWD + 4)
+#define CR_GELU_F16 (KT_CR_ACTBWD + 5)
+template <int MODE> struct cr_v { /* v's storage type */
+    typedef float T;
+};
+template <> struct cr_v<CR_GELU_BF16> {
+    typedef __nv_bfloat16 T;
+};
+template <> struct cr_v<CR_GELU_F16> {
+    typedef __half T;
+};
+__host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
+
 /* Row r's contribution to output 0 / 1 of column c. */
 template <int MODE>
 __device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y,
                                         int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
     int64_t i = r * C + c;
     if (MODE >= KT_CR_ACTBWD) { /* a = dy, b = the activation's input (output for sigmoid) */
-        float t = kt_cu_act_b(MODE - KT_CR_ACTBWD, a[i], b[i]);
+        float t = kt_cu_act_b(cr_act(MODE), a[i], kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
         y[i] = t;
         *t0 = t;
     } else if (MODE == KT_CR_SUM) {
@@ -90,12 +106,12 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, float
 #pragma unroll
                 for (int k = 0; k < 4; k++) p0[k] += t[k];
             } else {
-                float4 v = ((const float4 *)(b + r * C))[c4];
+                float4 v = kt_cu_load4((const typename cr_v<MODE>::T *)b + r * C, c4); /* f32 b unless a 16-bit mode */
                 float w[4] = {v.x, v.y, v.z, v.w};
                 if (MODE >= KT_CR_ACTBWD) { /* as cr_term: the activation gradient, written and summed */
 #pragma unroll
                     for (int k = 0; k < 4; k++) {
-                        t[k] = kt_cu_act_b(MODE - KT_CR_ACTBWD, t[k], w[k]);
+                        t[k] = kt_cu_act_b(cr_act(MODE), t[k], w[k]);
                         p0[k] += t[k];
                     }
                     ((float4 *)(y + r * C))[c4] = make_float4(t[0], t[1], t[2], t[3]);
@@ -153,8 +169,6 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
     }
 }
 
-/* the activation-gradient mode of act a (kt_act) */
-#define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
 #define COLRED4(M) k_colred4<M><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part)
 #define COLRED(M) k_colred<M><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part)
 
@@ -173,7 +187,9 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
         case CR_ACT(KT_ACT_GELU): COLRED4(CR_ACT(KT_ACT_GELU)); break;
         case CR_ACT(KT_ACT_RELU): COLRED4(CR_ACT(KT_ACT_RELU)); break;
         case CR_ACT(KT_ACT_SILU): COLRED4(CR_ACT(KT_ACT_SILU)); break;
-        default: COLRED4(CR_ACT(KT_ACT_SIGMOID)); break;
+        case CR_ACT(KT_ACT_SIGMOID): COLRED4(CR_ACT(KT_ACT_SIGMOID)); break;
+        case CR_GELU_BF16: COLRED4(CR_GELU_BF16); break;
+        default: COLRED4(CR_GELU_F16); break;
         }
     else switch (mode) {
         case KT_CR_SUM: COLRED(KT_CR_SUM); break;
@@ -184,7 +200,9 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
         case CR_ACT(KT_ACT_GELU): COLRED(CR_ACT(KT_ACT_GELU)); break;
         case CR_ACT(KT_ACT_RELU): COLRED(CR_ACT(KT_ACT_RELU)); break;
         case CR_ACT(KT_ACT_SILU): COLRED(CR_ACT(KT_ACT_SILU)); break;
-        default: COLRED(CR_ACT(KT_ACT_SIGMOID)); break;
+        case CR_ACT(KT_ACT_SIGMOID): COLRED(CR_ACT(KT_ACT_SIGMOID)); break;
+        case CR_GELU_BF16: COLRED(CR_GELU_BF16); break;
+        default: COLRED(CR_GELU_F16); break;
         }
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
@@ -205,9 +223,14 @@ extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, i
 
 /* The activation gradient and the bias gradient summed from it, one read of dy and v: unfused, the
  * column sum read the whole activation gradient back (the 4C-wide hidden tensor in ConvNeXt). */
-extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const float *v, int64_t rows, int64_t C,
-                                      float *db, void *scratch) {
-    return colred_run(c, CR_ACT(a), dy, v, NULL, NULL, NULL, dx, rows, C, (double *)scratch, 1.0, db, NULL);
+extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
+                                      int64_t C, float *db, void *scratch) {
+    int mode = CR_ACT(a);
+    if (vt != KT_CUDA_F32) {
+        if (a != KT_ACT_GELU) return kt_cu_errf(c, "activation backward: a 16-bit input is supported for GELU only");
+        mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16 : CR_GELU_F16;
+    }
+    return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, rows, C, (double *)scratch, 1.0, db, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,

@@ -24,11 +24,13 @@ typedef struct kt_twin_opts {
     float min_abs;     /* keep |values| >= min_abs (away from kinks) */
     unsigned seed;
     int gpu_fused;     /* when > 0: the GPU plan must compute exactly this many nodes inside another's kernel */
+    const char *precision; /* the CUDA backend's precision for the GPU twin (NULL: fp32, set back after) */
+    int gpu_stored16;  /* when > 0: the GPU plan must store exactly this many f32 nodes in 16 bits */
 } kt_twin_opts;
 
 /* Builds, plans (poisoning every GPU activation, gradient and input buffer with NaN bytes first),
- * runs forward and backward of loss = sum(out * R) on both backends, and compares out, the loss,
- * every parameter gradient and the state buffers; runs the GPU graph a second time and requires the
+ * runs forward and backward of loss = sum(out * R) on both backends, and compares out, the loss
+ * (relative to sum |out * R|: signed terms cancel), every parameter gradient and the state buffers; runs the GPU graph a second time and requires the
  * same bits (deterministic kernels). Reports failures through the test harness; returns their count. */
 int kt_twin_check(kt_twin_build_fn build, void *arg, const kt_twin_opts *o);
 

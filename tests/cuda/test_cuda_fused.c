@@ -1,11 +1,12 @@
 /* The CUDA backend's fused kernels (planner fusions, kt_backend::fusions): linear + GELU (the bias
- * added and GELU applied in one pass after the GEMM, GELU's output in f32 or 16 bits) and the
- * activation gradient with its bias gradient summed in the same pass. Graph level against the CPU
+ * added and GELU applied in one pass after the GEMM, the pre-activation and GELU's output in f32 or
+ * 16 bits) and the activation gradient with its bias gradient summed in the same pass. Graph level against the CPU
  * backend (cuda_twin: NaN-poisoned buffers, bitwise rerun) with the fusion required in the GPU plan;
  * kernel level against the CPU's formulas and against the unfused GPU kernels. Bounds: graphs as
  * test_cuda_ops.c's GEMMs (2e-5 of scale); the bias sum exact; GELU's output within one ulp of its
  * type (+1e-6 of scale); the fused backward must give the unfused kernels' bits. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,8 +45,29 @@ KT_TEST(test_cuda_linear_gelu_fused_matches_cpu) {
     }
 }
 
+/* Under bf16/fp16 autocast fc1's pre-activation is stored in 16 bits beside GELU's output (only
+ * GELU's backward reads it; its GEMM result lives in fc1's scratch): against the CPU's fp32 within
+ * the 16-bit GEMM error (bf16 2e-2, f16 5e-3 of scale; measured on the CPU ~4x below). */
+KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
+    kt_twin_backend();
+    const mlp_case cases[] = {{64, 1}, {38, 1}, {64, 0}};
+    const char *precisions[] = {"bf16", "fp16"};
+    const double tols[] = {2e-2, 5e-3};
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < 3; i++) {
+            char label[96];
+            snprintf(label, sizeof label, "%s: fc1 %lld wide%s -> GELU -> fc2", precisions[p], (long long)cases[i].hidden,
+                     cases[i].bias ? " + bias" : "");
+            kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 78u,
+                              .gpu_fused = cases[i].bias ? 2 : 1, .precision = precisions[p], .gpu_stored16 = 2};
+            KT_CHECK(kt_twin_check(build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)", label);
+        }
+}
+
 #ifdef KT_HAVE_CUDA
 #include "kernels/cuda/kt_cuda.h"
+
+static const char *tname[] = {"f32", "bf16", "f16"};
 
 static float to_f32(const void *y, kt_cuda_dtype t, int64_t i) {
     if (t == KT_CUDA_BF16) return kt_bf16_to_f32(((const uint16_t *)y)[i]);
@@ -53,94 +75,141 @@ static float to_f32(const void *y, kt_cuda_dtype t, int64_t i) {
     return ((const float *)y)[i];
 }
 
-/* One bias + GELU case: the pre-activation must come back as the CPU's z + b bit for bit, and each
- * output within one unit in the last place of its type of the CPU's GELU, plus 1e-6 of the largest
- * (the CPU's vectorised erf and CUDA's erff differ by ~1e-7 absolute, which may also tip a 16-bit
- * rounding the other way). */
-static void check_bias_gelu(kt_cuda_ctx *c, int64_t rows, int64_t C, int with_bias, kt_cuda_dtype t, int in_place) {
-    static const char *tn[] = {"f32", "bf16", "f16"};
+static size_t tsize(kt_cuda_dtype t) { return t == KT_CUDA_F32 ? 4 : 2; }
+
+/* bias + GELU layouts: the pre-activation written over the GEMM result z (f32) or to its own 16-bit
+ * buffer, or everything in place */
+enum { PRE_OVER_Z, PRE_APART, ALL_IN_PLACE };
+
+/* One bias + GELU case: the pre-activation must come back as the CPU's z + b (rounded to its type)
+ * bit for bit, and each output within one unit in the last place of its type of the CPU's GELU of
+ * the f32 value, plus 1e-6 of the largest (the CPU's vectorised erf and CUDA's erff differ by ~1e-7
+ * absolute, which may also tip a 16-bit rounding the other way). */
+static void check_bias_gelu(kt_cuda_ctx *c, int64_t rows, int64_t C, int with_bias, kt_cuda_dtype pre_t, kt_cuda_dtype y_t, int layout) {
     int64_t n = rows * C;
-    size_t ysz = t == KT_CUDA_F32 ? 4 : 2;
     float *z = malloc((size_t)n * 4), *b = malloc((size_t)C * 4), *zref = malloc((size_t)n * 4), *yref = malloc((size_t)n * 4);
-    float *zgot = malloc((size_t)n * 4);
-    void *ygot = malloc((size_t)n * ysz);
-    KT_REQUIRE(z && b && zref && yref && zgot && ygot, "memory");
+    void *pgot = malloc((size_t)n * 4), *ygot = malloc((size_t)n * 4);
+    KT_REQUIRE(z && b && zref && yref && pgot && ygot, "memory");
     unsigned seed = 5u + (unsigned)C;
     kt_twin_fill(z, n, -4.0f, 4.0f, 0.0f, &seed);
     kt_twin_fill(b, C, -1.0f, 1.0f, 0.0f, &seed);
     memcpy(zref, z, (size_t)n * 4);
     kt_cpu_bias_gelu(zref, yref, with_bias ? b : NULL, rows, C);
     float *dz = kt_twin_put(z, (size_t)n * 4), *db = kt_twin_put(b, (size_t)C * 4);
-    void *dy = in_place ? (void *)dz : kt_twin_put(NULL, (size_t)n * ysz);
-    KT_REQUIRE(dz && db && dy, "device buffers");
-    KT_CHECK(kt_cuda_bias_gelu(c, dz, with_bias ? db : NULL, dy, t, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
-    KT_REQUIRE(!kt_twin_get(ygot, dy, (size_t)n * ysz), "read back");
-    double ulp = t == KT_CUDA_F32 ? 0 : t == KT_CUDA_BF16 ? 1.0 / 128 : 1.0 / 1024, scale = 0;
+    void *dpre = layout == PRE_APART ? kt_twin_put(NULL, (size_t)n * tsize(pre_t)) : (void *)dz;
+    void *dy = layout == ALL_IN_PLACE ? (void *)dz : kt_twin_put(NULL, (size_t)n * tsize(y_t));
+    KT_REQUIRE(dz && db && dpre && dy, "device buffers");
+    KT_CHECK(kt_cuda_bias_gelu(c, dz, with_bias ? db : NULL, dpre, pre_t, dy, y_t, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+    KT_REQUIRE(!kt_twin_get(ygot, dy, (size_t)n * tsize(y_t)), "read back");
+    double ulp = y_t == KT_CUDA_F32 ? 0 : y_t == KT_CUDA_BF16 ? 1.0 / 128 : 1.0 / 1024, scale = 0;
     for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(yref[i]));
     int bad = 0;
     for (int64_t i = 0; i < n; i++) {
-        double got = to_f32(ygot, t, i), want = yref[i];
+        double got = to_f32(ygot, y_t, i), want = yref[i];
         if (!(fabs(got - want) <= ulp * fabs(want) + 1e-6 * scale) && bad++ < 5)
-            kt_test_fail(__FILE__, __LINE__, "%s out, %lldx%lld%s: element %lld is %.9g, CPU %.9g", tn[t], (long long)rows, (long long)C,
-                         in_place ? " in place" : "", (long long)i, got, want);
+            kt_test_fail(__FILE__, __LINE__, "%s out, %lldx%lld layout %d: element %lld is %.9g, CPU %.9g", tname[y_t], (long long)rows,
+                         (long long)C, layout, (long long)i, got, want);
     }
-    KT_CHECK(bad == 0, "%s output of bias + GELU %lldx%lld: %d elements off or unwritten", tn[t], (long long)rows, (long long)C, bad);
-    if (!in_place) {
-        KT_REQUIRE(!kt_twin_get(zgot, dz, (size_t)n * 4), "read back");
-        KT_CHECK(memcmp(zgot, zref, (size_t)n * 4) == 0, "%s %lldx%lld: the pre-activation left is not z + b bit for bit", tn[t],
-                 (long long)rows, (long long)C);
+    KT_CHECK(bad == 0, "%s output of bias + GELU %lldx%lld: %d elements off or unwritten", tname[y_t], (long long)rows, (long long)C, bad);
+    if (layout != ALL_IN_PLACE) {
+        KT_REQUIRE(!kt_twin_get(pgot, dpre, (size_t)n * tsize(pre_t)), "read back");
+        int64_t off = 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t want = pre_t == KT_CUDA_BF16 ? kt_f32_to_bf16(zref[i]) : pre_t == KT_CUDA_F16 ? kt_f32_to_f16(zref[i]) : 0;
+            if (pre_t == KT_CUDA_F32) off += memcmp((float *)pgot + i, zref + i, 4) != 0;
+            else off += ((uint16_t *)pgot)[i] != want;
+        }
+        KT_CHECK(off == 0, "%s pre-activation %lldx%lld: %lld elements not z + b rounded as the CPU rounds", tname[pre_t], (long long)rows,
+                 (long long)C, (long long)off);
     }
+    if (dpre != (void *)dz) kt_cuda_free(dpre);
+    if (dy != (void *)dz) kt_cuda_free(dy);
     kt_cuda_free(dz), kt_cuda_free(db);
-    if (!in_place) kt_cuda_free(dy);
-    free(z), free(b), free(zref), free(yref), free(zgot), free(ygot);
+    free(z), free(b), free(zref), free(yref), free(pgot), free(ygot);
 }
 
 KT_TEST(test_cuda_bias_gelu_kernel_outputs) {
     kt_cuda_ctx *c = kt_twin_ctx();
     const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
-    for (int k = 0; k < 3; k++) {
-        check_bias_gelu(c, 37, 64, 1, types[k], 0); /* 4-wide */
-        check_bias_gelu(c, 37, 30, 1, types[k], 0); /* scalar (C % 4 != 0) */
-        check_bias_gelu(c, 37, 64, 0, types[k], 0); /* no bias: pre left as it was */
+    for (int k = 0; k < 3; k++) { /* f32 pre-activation over z, GELU out in each type */
+        check_bias_gelu(c, 37, 64, 1, KT_CUDA_F32, types[k], PRE_OVER_Z); /* 4-wide */
+        check_bias_gelu(c, 37, 30, 1, KT_CUDA_F32, types[k], PRE_OVER_Z); /* scalar (C % 4 != 0) */
+        check_bias_gelu(c, 37, 64, 0, KT_CUDA_F32, types[k], PRE_OVER_Z); /* no bias: z left as it was */
     }
-    check_bias_gelu(c, 19, 96, 1, KT_CUDA_F32, 1); /* output over its own input (planner in-place) */
-    check_bias_gelu(c, 19, 42, 1, KT_CUDA_F32, 1);
+    for (int k = 1; k < 3; k++) { /* the pre-activation stored in 16 bits, GELU out in the same type or f32 */
+        check_bias_gelu(c, 37, 64, 1, types[k], types[k], PRE_APART);
+        check_bias_gelu(c, 37, 30, 1, types[k], types[k], PRE_APART);
+        check_bias_gelu(c, 37, 64, 0, types[k], types[k], PRE_APART);
+        check_bias_gelu(c, 37, 64, 1, types[k], KT_CUDA_F32, PRE_APART);
+        check_bias_gelu(c, 37, 30, 1, types[k], KT_CUDA_F32, PRE_APART);
+    }
+    check_bias_gelu(c, 19, 96, 1, KT_CUDA_F32, KT_CUDA_F32, ALL_IN_PLACE); /* planner in-place */
+    check_bias_gelu(c, 19, 42, 1, KT_CUDA_F32, KT_CUDA_F32, ALL_IN_PLACE);
+    /* bf16 beside f16 is not a layout the planner makes (one 16-bit type per plan): refused */
+    KT_CHECK(kt_cuda_bias_gelu(c, NULL, NULL, NULL, KT_CUDA_BF16, NULL, KT_CUDA_F16, 4, 4) != 0 &&
+                 strstr(kt_cuda_ctx_error(c), "same type"),
+             "bf16 pre-activation with an f16 GELU output refused: %s", kt_cuda_ctx_error(c));
 }
 
-/* act_bwd_colsum = act_bwd then reduce_rows, bit for bit, every dx element written */
+/* act_bwd_colsum = act_bwd (or, for a 16-bit input, gelu_bwd_v16) then reduce_rows, bit for bit,
+ * every dx element written; gelu_bwd_v16 against the CPU's GELU backward on the widened input */
 KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
     kt_cuda_ctx *c = kt_twin_ctx();
-    const kt_act acts[] = {KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID};
-    const int64_t widths[] = {128, 36, 2049 * 4, 7};
-    const int64_t heights[] = {300, 301, 9, 1000};
+    const kt_act acts[] = {KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID, KT_ACT_GELU, KT_ACT_GELU};
+    const kt_cuda_dtype vts[] = {KT_CUDA_F32, KT_CUDA_F32, KT_CUDA_F32, KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
+    /* 4-wide with whole and partial 128-column tiles, several row blocks; scalar (7 wide) */
+    const int64_t widths[] = {128, 36, 516, 7};
+    const int64_t heights[] = {300, 301, 70, 1000};
     for (int w = 0; w < 4; w++) {
         int64_t rows = heights[w], C = widths[w], n = rows * C;
         float *dy = malloc((size_t)n * 4), *v = malloc((size_t)n * 4), *dx1 = malloc((size_t)n * 4), *dx2 = malloc((size_t)n * 4);
-        float *s1 = malloc((size_t)C * 4), *s2 = malloc((size_t)C * 4);
-        KT_REQUIRE(dy && v && dx1 && dx2 && s1 && s2, "memory");
+        float *vw = malloc((size_t)n * 4), *ref = malloc((size_t)n * 4), *s1 = malloc((size_t)C * 4), *s2 = malloc((size_t)C * 4);
+        uint16_t *v16 = malloc((size_t)n * 2);
+        KT_REQUIRE(dy && v && dx1 && dx2 && vw && ref && s1 && s2 && v16, "memory");
         unsigned seed = 11u + (unsigned)w;
         kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
         kt_twin_fill(v, n, -3.0f, 3.0f, 0.05f, &seed);
         size_t scr = kt_cuda_reduce_rows_scratch(rows, C);
-        float *ddy = kt_twin_put(dy, (size_t)n * 4), *dv = kt_twin_put(v, (size_t)n * 4), *ddx = kt_twin_put(NULL, (size_t)n * 4), *ds = kt_twin_put(NULL, (size_t)C * 4);
-        void *dscr = kt_twin_put(NULL, scr);
-        KT_REQUIRE(ddy && dv && ddx && ds && dscr, "device buffers");
-        for (int a = 0; a < 4; a++) {
-            KT_CHECK(kt_cuda_act_bwd(c, acts[a], ddx, ddy, dv, n) == 0 && kt_cuda_reduce_rows(c, ds, ddx, rows, C, dscr) == 0, "%s",
-                     kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(s1, ds, (size_t)C * 4), "read back");
+        float *ddy = kt_twin_put(dy, (size_t)n * 4), *dv = kt_twin_put(v, (size_t)n * 4), *ddx = kt_twin_put(NULL, (size_t)n * 4);
+        float *ds = kt_twin_put(NULL, (size_t)C * 4);
+        void *dscr = kt_twin_put(NULL, scr), *dv16 = kt_twin_put(NULL, (size_t)n * 2);
+        KT_REQUIRE(ddy && dv && ddx && ds && dscr && dv16, "device buffers");
+        for (int a = 0; a < 6; a++) {
+            kt_cuda_dtype vt = vts[a];
+            const void *vin = dv;
             char msg[256];
+            if (vt != KT_CUDA_F32) { /* the input on the 16-bit grid, and its widened values for the CPU */
+                for (int64_t i = 0; i < n; i++) {
+                    v16[i] = vt == KT_CUDA_BF16 ? kt_f32_to_bf16(v[i]) : kt_f32_to_f16(v[i]);
+                    vw[i] = vt == KT_CUDA_BF16 ? kt_bf16_to_f32(v16[i]) : kt_f16_to_f32(v16[i]);
+                }
+                KT_REQUIRE(!kt_cuda_memcpy_h2d(dv16, v16, (size_t)n * 2, msg, sizeof msg), "upload: %s", msg);
+                vin = dv16;
+                KT_CHECK(kt_cuda_gelu_bwd_v16(c, ddx, ddy, dv16, vt, n) == 0, "%s", kt_cuda_ctx_error(c));
+            } else KT_CHECK(kt_cuda_act_bwd(c, acts[a], ddx, ddy, dv, n) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_reduce_rows(c, ds, ddx, rows, C, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(s1, ds, (size_t)C * 4), "read back");
+            if (vt != KT_CUDA_F32) {
+                kt_cpu_act_bwd(KT_ACT_GELU, ref, dy, vw, n);
+                double r = kt_twin_rel_err(dx1, ref, n);
+                KT_CHECK(r <= 1e-6, "GELU backward from a %s input, %lldx%lld: %.3g of scale from the CPU's", tname[vt], (long long)rows,
+                         (long long)C, r);
+            }
             KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
                        "poison: %s", msg);
-            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, ddy, dv, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
-            KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0, "act %d, %lldx%lld: fused activation gradient differs from (or misses) the unfused one",
-                     a, (long long)rows, (long long)C);
-            KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "act %d, %lldx%lld: fused bias gradient differs from the unfused column sum", a,
-                     (long long)rows, (long long)C);
+            KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0,
+                     "act %d (%s input), %lldx%lld: fused activation gradient differs from (or misses) the unfused one", (int)acts[a],
+                     tname[vt], (long long)rows, (long long)C);
+            KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "act %d (%s input), %lldx%lld: fused bias gradient differs from the unfused column sum",
+                     (int)acts[a], tname[vt], (long long)rows, (long long)C);
         }
-        kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr);
-        free(dy), free(v), free(dx1), free(dx2), free(s1), free(s2);
+        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, ddy, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
+                     strstr(kt_cuda_ctx_error(c), "GELU only"),
+                 "16-bit input refused for ReLU: %s", kt_cuda_ctx_error(c));
+        kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr), kt_cuda_free(dv16);
+        free(dy), free(v), free(dx1), free(dx2), free(vw), free(ref), free(s1), free(s2), free(v16);
     }
 }
 
