@@ -95,6 +95,22 @@ static kt_status device_run(const kt_bench_case *c, int warmup, int iters, int p
     }
     m.g.training = c->train;
     int64_t np = m.g.n_param_elems, nx = kt_node_numel(m.input);
+    if (c->plan_only) { /* the memory the plan takes (what a run allocates), no step */
+        kt_plan_stats ps;
+        kt_graph_plan_stats(&m.g, &ps);
+        r->arena_mb = (double)m.g.arena_bytes / 1048576.0;
+        r->params_mb = (double)np * 4 / 1048576.0;
+        r->device_mb = (double)(ps.arena_bytes + ps.inputs_bytes + ps.param_bytes + ps.grad_bytes + ps.state_bytes +
+                                (c->train ? (size_t)np * 2 * sizeof(float) : 0)) / 1048576.0;
+        FILE *mf = fmemopen(r->profile, sizeof r->profile - 1, "w"); /* the breakdown in the profile's place */
+        if (mf) {
+            kt_graph_print_peak(&m.g, mf, 12);
+            fclose(mf);
+        }
+        kt_model_free(&m);
+        be->destroy(be);
+        return KT_OK;
+    }
     float *x = malloc((size_t)nx * sizeof(float)), *mom = NULL;
     int32_t *y = malloc((size_t)c->batch * sizeof(int32_t));
     double *t = malloc(sizeof(double) * (size_t)(iters > 0 ? iters : 1));

@@ -166,6 +166,9 @@ typedef struct kt_plan_stats {
  * and shape) use share_from's parameter and state memory instead of new buffers. */
 kt_status kt_graph_plan(kt_graph *g, kt_backend *backend, const kt_graph *share_from, kt_err *err);
 void kt_graph_plan_stats(const kt_graph *g, kt_plan_stats *st);
+/* Where a planned graph's activation memory goes: the tensors alive at the arena's peak, summed by
+ * forward/backward, op and dtype, the largest `top` groups (one line each). */
+void kt_graph_print_peak(const kt_graph *g, FILE *f, int top);
 
 /* Runs nodes [0, n_forward) / [n_forward, n_nodes) / all. */
 kt_status kt_graph_forward(kt_graph *g, kt_err *err);

@@ -2,6 +2,7 @@
  * kernel's scratch) an offset in one arena, reusing blocks whose lifetimes have ended; elementwise
  * ops write in place over an input that dies at that node. Parameters, their gradients and state
  * get stable contiguous buffers. After this, runs allocate nothing. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,4 +337,64 @@ void kt_graph_plan_stats(const kt_graph *g, kt_plan_stats *st) {
     st->n_nodes = g->n_nodes;
     st->peak_node = g->peak_node;
     for (int i = 0; i < g->n_nodes; i++) st->n_views += g->nodes[i]->view_of != NULL;
+}
+
+/* The activations alive where the arena peaks, summed by forward/backward, op and dtype: where the
+ * memory goes (kt_gpu_bench model --plan-only, keratrack bench). A block taken over in place counts
+ * once per node, so the peak node's own in-place output may count twice: a breakdown, not a total. */
+typedef struct {
+    int backward;
+    kt_op op;
+    kt_dtype dt;
+    size_t bytes;
+    int count;
+} peak_group;
+
+static int cmp_group(const void *a, const void *b) {
+    size_t x = ((const peak_group *)a)->bytes, y = ((const peak_group *)b)->bytes;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void kt_graph_print_peak(const kt_graph *g, FILE *f, int top) {
+    if (!g->planned) {
+        fprintf(f, "(not planned)\n");
+        return;
+    }
+    int N = g->n_nodes, p = g->peak_node;
+    int *last = malloc(sizeof(int) * (size_t)(N > 0 ? N : 1));
+    peak_group *grp = calloc((size_t)(N > 0 ? N : 1), sizeof *grp);
+    if (!last || !grp) {
+        free(last);
+        free(grp);
+        fprintf(f, "(no memory for the breakdown)\n");
+        return;
+    }
+    for (int i = 0; i < N; i++) last[i] = i;
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < g->nodes[i]->n_src; k++) {
+            const kt_node *b = base_of(g->nodes[i]->src[k]);
+            if (last[b->id] < i) last[b->id] = i;
+        }
+    int ng = 0;
+    size_t total = 0;
+    for (int i = 0; i <= p && i < N; i++) {
+        const kt_node *n = g->nodes[i];
+        if (home_of(n) != HOME_ARENA || last[i] < p) continue;
+        int bw = i >= g->n_forward, j = 0;
+        while (j < ng && !(grp[j].backward == bw && grp[j].op == n->op && grp[j].dt == n->dtype)) j++;
+        if (j == ng) grp[ng++] = (peak_group){bw, n->op, n->dtype, 0, 0};
+        grp[j].bytes += align_up(kt_node_bytes(n));
+        grp[j].count++;
+        total += align_up(kt_node_bytes(n));
+    }
+    qsort(grp, (size_t)ng, sizeof *grp, cmp_group);
+    const kt_node *pn = g->nodes[p];
+    fprintf(f, "arena %.0f MiB, peak at node %d of %d (%s, %s): %.0f MiB of activations alive there, %.0f MiB its scratch\n",
+            g->arena_bytes / 1048576.0, p, N, pn->name, p < g->n_forward ? "forward" : "backward", total / 1048576.0,
+            pn->scratch_bytes / 1048576.0);
+    for (int j = 0; j < ng && j < top; j++)
+        fprintf(f, "  %-8s %-22s %-4s %8.0f MiB  %4d tensors\n", grp[j].backward ? "backward" : "forward", kt_op_name(grp[j].op),
+                kt_dtype_name(grp[j].dt), grp[j].bytes / 1048576.0, grp[j].count);
+    free(last);
+    free(grp);
 }

@@ -16,7 +16,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
-            "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile] CASE...\n"
+            "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile | --plan-only]\n"
+            "                          CASE...\n"
             "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU (alone and fused with the bias / bias gradient),\n"
             "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
             "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings;\n"
@@ -27,7 +28,10 @@ static void usage(FILE *f) {
             "            IEEE half (the step's cost; loss scaling adds one sum of squares and one scaling);\n"
             "            --recompute: redo GELU, LayerNorm and depthwise outputs in backward instead of storing them;\n"
             "            --profile: after each case, the time per op type over the timed steps (the device is\n"
-            "            synchronised after every node, so the total exceeds the step time by the launch gaps)\n");
+            "            synchronised after every node, so the total exceeds the step time by the launch gaps);\n"
+            "            --plan-only: plan each case and print the device memory it takes and the activations alive\n"
+            "            at its peak by op, without running a step\n"
+            "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n");
 }
 
 /* ---- kernels ---- */
@@ -300,13 +304,14 @@ static int cmd_kernels(int argc, char **argv) {
 /* ---- model cases ---- */
 
 static int cmd_model(int argc, char **argv) {
-    int tf32 = 0, bf16 = 0, fp16 = 0, recompute = 0, profile = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
+    int tf32 = 0, bf16 = 0, fp16 = 0, recompute = 0, profile = 0, plan_only = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tf32")) tf32 = 1;
         else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
         else if (!strcmp(argv[i], "--fp16")) fp16 = 1;
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--plan-only")) plan_only = 1;
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (argv[i][0] == '-') {
@@ -322,7 +327,7 @@ static int cmd_model(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
             if (strcmp(argv[i], "--tf32") && strcmp(argv[i], "--bf16") && strcmp(argv[i], "--fp16") && strcmp(argv[i], "--profile") &&
-                strcmp(argv[i], "--recompute"))
+                strcmp(argv[i], "--recompute") && strcmp(argv[i], "--plan-only"))
                 i++;
             continue;
         }
@@ -339,12 +344,15 @@ static int cmd_model(int argc, char **argv) {
         c.bf16 = bf16;
         c.fp16 = fp16;
         c.recompute = recompute;
+        c.plan_only = plan_only;
         char prec[64];
         snprintf(prec, sizeof prec, "%s%s", bf16 ? "bf16 GEMMs" : fp16 ? "fp16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32",
                  recompute ? ", recompute" : "");
         if (kt_bench_model_run_isolated(&c, warmup, iters, profile, &r, &err)) {
             printf("| %s | %s | failed: %s | | | | |\n", argv[i], prec, err.msg);
             rc = 1;
+        } else if (plan_only) {
+            printf("| %s | %s | (planned only) | | | %.0f | %.0f |\n\n```\n%s```\n\n", argv[i], prec, r.device_mb, r.arena_mb, r.profile);
         } else {
             printf("| %s | %s | %.2f ms | %.1f | %.2f | %.0f | %.0f |\n", argv[i], prec, r.median_s * 1e3,
                    r.imgs_per_s, r.gflops / 1e3, r.device_mb, r.arena_mb);
@@ -356,7 +364,8 @@ static int cmd_model(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    printf("\nmedian of %d timed steps after %d warm-up; a training step is forward, loss, backward and AdamW.\n", iters, warmup);
+    if (plan_only) printf("\nplanned only: device MiB is what the plan allocates (parameters, gradients, AdamW moments, activations, inputs).\n");
+    else printf("\nmedian of %d timed steps after %d warm-up; a training step is forward, loss, backward and AdamW.\n", iters, warmup);
     return rc;
 }
 

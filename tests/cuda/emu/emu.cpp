@@ -1,8 +1,9 @@
 // The emulator's launch machinery, CUDA runtime calls on host memory, and kernels/cuda/runtime.cu's
 // functions (one emulated device). Device memory starts as 0xcd bytes, as real memory is garbage.
-#include <barrier>
-#include <memory>
-#include <thread>
+#undef _FORTIFY_SOURCE /* its longjmp check rejects jumps between fiber stacks */
+#include <setjmp.h>
+#include <ucontext.h>
+
 #include <vector>
 
 #include "kernels/cuda/kt_cuda.h"
@@ -11,33 +12,103 @@
 thread_local emu_uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
-struct Warp {
-    std::unique_ptr<std::barrier<>> bar;
-    double buf[32];
+/* Kernels that synchronise or shuffle run each CUDA thread of a block as a fiber on this one OS
+ * thread: a fiber runs until it waits at a barrier (__syncthreads: the block; a shuffle: its warp),
+ * and a barrier opens when every live thread of its group waits there. Fibers start through
+ * makecontext and switch with _setjmp/_longjmp (no signal-mask system call per switch). A real
+ * thread per CUDA thread, as before, spent most of a model step creating threads. */
+enum { F_RUN, F_WARP, F_BLOCK, F_DONE };
+enum { STACK = 64 << 10 };
+struct Fiber {
+    ucontext_t uc;
+    jmp_buf jb;
+    int state, started;
+    char *stack;
 };
-struct Block {
-    std::unique_ptr<std::barrier<>> bar;
-    std::vector<Warp> warps;
-};
-static thread_local Block *cur_block;
-static thread_local int cur_lid;
-static int cur_coop;
+static std::vector<Fiber> fibers;
+static jmp_buf sched_jb;
+static int cur_fiber, cur_coop;
+static emu_uint3 cur_bi;
+static std::function<void()> *cur_body;
+static double warp_buf[32][32];
+
+static void set_thread_index(int t) {
+    threadIdx = {(unsigned)(t % blockDim.x), (unsigned)((t / blockDim.x) % blockDim.y), (unsigned)(t / (blockDim.x * blockDim.y))};
+    blockIdx = cur_bi;
+}
+
+static void wait_at(int state) {
+    Fiber &f = fibers[cur_fiber];
+    f.state = state;
+    if (!_setjmp(f.jb)) _longjmp(sched_jb, 1);
+}
+
+static void fiber_main() {
+    (*cur_body)();
+    fibers[cur_fiber].state = F_DONE;
+    _longjmp(sched_jb, 1); /* never returns: the scheduler forgets this context */
+}
+
+static void resume(int t) {
+    Fiber &f = fibers[t];
+    cur_fiber = t;
+    set_thread_index(t);
+    f.state = F_RUN;
+    if (_setjmp(sched_jb)) return;
+    if (f.started) _longjmp(f.jb, 1);
+    f.started = 1;
+    getcontext(&f.uc);
+    f.uc.uc_stack.ss_sp = f.stack;
+    f.uc.uc_stack.ss_size = STACK;
+    f.uc.uc_link = NULL;
+    makecontext(&f.uc, fiber_main, 0);
+    setcontext(&f.uc);
+}
+
+static void run_block_as_fibers(int nt) {
+    if ((int)fibers.size() < nt) {
+        size_t had = fibers.size();
+        fibers.resize(nt);
+        for (size_t i = had; i < fibers.size(); i++) fibers[i].stack = (char *)malloc(STACK);
+    }
+    for (int t = 0; t < nt; t++) fibers[t].state = F_RUN, fibers[t].started = 0;
+    for (int t = 0; t < nt; t++) resume(t); /* each runs to its first barrier or its end */
+    for (;;) {
+        int live = 0, at_block = 0, moved = 0;
+        for (int t = 0; t < nt; t++) live += fibers[t].state != F_DONE, at_block += fibers[t].state == F_BLOCK;
+        if (!live) return;
+        for (int w = 0; w * 32 < nt; w++) { /* warps whose live lanes all wait at a shuffle */
+            int lo = w * 32, hi = lo + 32 < nt ? lo + 32 : nt, waiting = 0, alive = 0;
+            for (int t = lo; t < hi; t++) alive += fibers[t].state != F_DONE, waiting += fibers[t].state == F_WARP;
+            if (alive && waiting == alive) {
+                for (int t = lo; t < hi; t++)
+                    if (fibers[t].state == F_WARP) resume(t);
+                moved = 1;
+            }
+        }
+        if (!moved && at_block == live) {
+            for (int t = 0; t < nt; t++)
+                if (fibers[t].state == F_BLOCK) resume(t);
+            moved = 1;
+        }
+        if (!moved) { fprintf(stderr, "EMU: threads of a block wait at different barriers (deadlock)\n"); abort(); }
+    }
+}
 
 void __syncthreads() {
     if (!cur_coop) { fprintf(stderr, "EMU: __syncthreads in a kernel launched as sequential\n"); abort(); }
-    cur_block->bar->arrive_and_wait();
+    wait_at(F_BLOCK);
 }
 
 template <class T> static T shfl(T v, int o) {
     if (!cur_coop) { fprintf(stderr, "EMU: shuffle in a kernel launched as sequential\n"); abort(); }
-    Warp &w = cur_block->warps[cur_lid / 32];
-    int lane = cur_lid % 32;
+    int warp = cur_fiber / 32, lane = cur_fiber % 32;
     double d = 0;
     memcpy(&d, &v, sizeof v);
-    w.buf[lane] = d;
-    w.bar->arrive_and_wait();
-    double r = w.buf[lane ^ o];
-    w.bar->arrive_and_wait();
+    warp_buf[warp][lane] = d;
+    wait_at(F_WARP);
+    double r = warp_buf[warp][lane ^ o];
+    wait_at(F_WARP);
     T out;
     memcpy(&out, &r, sizeof out);
     return out;
@@ -49,37 +120,22 @@ void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body) {
     gridDim = grid;
     blockDim = block;
     cur_coop = coop;
+    cur_body = &body;
     int nt = block.x * block.y * block.z;
     if (nt > 1024 || grid.y > 65535 || grid.z > 65535 || nt < 1) { fprintf(stderr, "EMU: bad launch %u %u %u / %u %u %u\n", grid.x, grid.y, grid.z, block.x, block.y, block.z); abort(); }
     for (unsigned bz = 0; bz < grid.z; bz++)
         for (unsigned by = 0; by < grid.y; by++)
             for (unsigned bx = 0; bx < grid.x; bx++) {
-                emu_uint3 bi = {bx, by, bz};
-                if (!coop) {
-                    blockIdx = bi;
-                    for (int t = 0; t < nt; t++) {
-                        threadIdx = {(unsigned)(t % block.x), (unsigned)((t / block.x) % block.y), (unsigned)(t / (block.x * block.y))};
-                        body();
-                    }
+                cur_bi = {bx, by, bz};
+                if (coop) {
+                    run_block_as_fibers(nt);
                     continue;
                 }
-                Block b;
-                b.bar = std::make_unique<std::barrier<>>(nt);
-                int nw = (nt + 31) / 32;
-                b.warps.resize(nw);
-                for (int w = 0; w < nw; w++) b.warps[w].bar = std::make_unique<std::barrier<>>(w == nw - 1 ? nt - 32 * w : 32);
-                std::vector<std::thread> th;
-                for (int t = 0; t < nt; t++)
-                    th.emplace_back([&, t] {
-                        blockIdx = bi;
-                        threadIdx = {(unsigned)(t % block.x), (unsigned)((t / block.x) % block.y), (unsigned)(t / (block.x * block.y))};
-                        cur_block = &b;
-                        cur_lid = t;
-                        body();
-                        b.warps[t / 32].bar->arrive_and_drop();
-                        b.bar->arrive_and_drop();
-                    });
-                for (auto &x : th) x.join();
+                blockIdx = cur_bi;
+                for (int t = 0; t < nt; t++) {
+                    threadIdx = {(unsigned)(t % block.x), (unsigned)((t / block.x) % block.y), (unsigned)(t / (block.x * block.y))};
+                    body();
+                }
             }
 }
 

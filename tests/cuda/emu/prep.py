@@ -1,6 +1,6 @@
 """Rewrites a .cu file for host emulation: every kernel<<<grid, block, shmem, stream>>>(args) becomes
 emu_launch(grid, block, coop, [&]() { kernel(args); }); coop is 1 for kernels whose bodies synchronise
-or shuffle (they get one real thread per CUDA thread). Usage: prep.py in.cu out.cpp"""
+or shuffle (each CUDA thread of their blocks runs as a fiber). Usage: prep.py in.cu out.cpp"""
 import re, sys
 src = open(sys.argv[1]).read()
 coop_markers = ("__syncthreads", "kt_cu_warp_", "row_stats(", "row_lse(", "__shfl")

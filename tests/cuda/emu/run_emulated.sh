@@ -7,16 +7,18 @@
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
 # BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
 # libkeratrack.a (compiled with KT_HAVE_CUDA) is linked with the emulated kernels. Without test names
-# every test of tests/cuda runs (slow: LayerNorm and the model steps take minutes on 2 cores).
+# every test of tests/cuda runs (~8 min on 2 cores).
+#   bash tests/cuda/emu/run_emulated.sh BUILD_DIR --bench model --bf16 --plan-only train:convnext_base:64:224
+# runs kt_gpu_bench on the emulator instead (--plan-only: the device memory a case plans, no step).
 set -eu
 EMU=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$EMU/../../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,11p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,13p' "$0"; exit 2; }
 BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
     { echo "run_emulated: $BUILD is not a built CUDA configuration (libkeratrack.a with KT_HAVE_CUDA)" >&2; exit 2; }
-W=$BUILD/cuemu
+W=${KT_EMU_WORK:-$BUILD/cuemu} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
 CXX="g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
 for f in context elementwise reduce norm loss pool shape dwconv; do
@@ -34,6 +36,13 @@ done
 BLAS=$(sed -n 's/^KT_OPENBLAS_LIB:FILEPATH=//p' "$BUILD/CMakeCache.txt")
 g++ "$W"/obj_test_*.o -o "$W/test_suite_cuda_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
     "$BUILD/libkeratrack.a" -fopenmp "$BLAS" -lm -lturbojpeg -lspng -lz -lsqlite3 -lmicrohttpd -lsodium -lcjson -lcairo -lexif -lpthread
+gcc -std=c17 -D_GNU_SOURCE -O1 -g -DKT_HAVE_CUDA=1 -I"$SRC" -c "$SRC/bench/gpu/gpu_bench.c" -o "$W/gpu_bench.o"
+g++ "$W/gpu_bench.o" -o "$W/kt_gpu_bench_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
+    "$BUILD/libkeratrack.a" -fopenmp "$BLAS" -lm -lturbojpeg -lspng -lz -lsqlite3 -lmicrohttpd -lsodium -lcjson -lcairo -lexif -lpthread
+if [ "${1:-}" = --bench ]; then # kt_gpu_bench on the emulator (model --plan-only: planned device memory)
+    shift
+    exec "$W/kt_gpu_bench_emu" "$@"
+fi
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || mapfile -t tests < <("$W/test_suite_cuda_emu" --list)
 fails=0

@@ -1,7 +1,7 @@
 // A host emulation of the small CUDA subset kernels/cuda/ uses, for checking kernel index math and
 // coverage on machines without a GPU (tests/cuda/emu/run_emulated.sh). Blocks run one after another;
-// kernels that synchronise or shuffle run each thread of a block as a real thread (barriers emulate
-// __syncthreads and warp shuffles). cuBLAS and cuDNN are not emulated: emu_blas_dnn.cpp stands in.
+// kernels that synchronise or shuffle run each thread of a block as a fiber (emu.cpp: barriers
+// emulate __syncthreads and warp shuffles). cuBLAS and cuDNN are not emulated: emu_blas_dnn.cpp stands in.
 #pragma once
 #define KT_CUDA_EMU 1
 #include <cfloat>
