@@ -50,7 +50,8 @@ static size_t bf16_copy_offset(const kt_node *n) {
 static size_t bf16_copy_bytes(const kt_node *n) {
     return bf16_copy_offset(n) + (f32_operand(n->src[1]) ? (size_t)kt_node_numel(n->src[1]) * 2 : 0);
 }
-/* a linear stored in 16 bits (stores_pre_activation_16): its GEMM's f32 result after the copies */
+/* a linear stored in 16 bits (stores_pre_activation_16, stores_linear_out_16): its GEMM's f32 result
+ * after the copies */
 static size_t gemm_out_offset(const kt_node *n) { return (bf16_copy_bytes(n) + 255) & ~(size_t)255; }
 static int linear_stored16(const kt_node *n) { return n->op == KT_OP_LINEAR && (n->flags & KT_NODE_STORED_BF16); }
 
@@ -112,6 +113,27 @@ static int stores_pre_activation_16(const kt_graph *g, const kt_node *n) {
     return backward_readers > 0;
 }
 
+/* Under autocast, a linear not followed by GELU (ConvNeXt's fc2) whose output only layer scales read
+ * (y = out * gamma, and gamma's gradient, which reads out) stores it in 16 bits, as autocast's linear
+ * output is: the GEMM's f32 result plus bias, rounded once (kt_cuda_bias_store). */
+static int stores_linear_out_16(const kt_graph *g, const kt_node *n) {
+    if (n->op != KT_OP_LINEAR || n->fuse_next || n->dtype != KT_F32 || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD))) return 0;
+    int grads = 0;
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n) return 0;
+        for (int k = 0; k < r->n_src; k++) {
+            if (r->src[k] != n) continue;
+            int scale = r->op == KT_OP_MUL && k == 0 && r->src[1]->ndim == 1 && r->src[1]->dtype == KT_F32 && r->dtype == KT_F32 &&
+                        r->src[1]->shape[0] == last(n);
+            int gamma_grad = r->op == KT_OP_MUL_BCAST_BWD && k == 1 && r->src[0]->dtype == KT_F32 && r->dtype == KT_F32;
+            if (!scale && !gamma_grad) return 0;
+            grads += gamma_grad;
+        }
+    }
+    return grads > 0;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -130,7 +152,7 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
         if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *n = g->nodes[i];
-        if ((n->flags & KT_NODE_AUTOCAST) && stores_pre_activation_16(g, n)) {
+        if ((n->flags & KT_NODE_AUTOCAST) && (stores_pre_activation_16(g, n) || stores_linear_out_16(g, n))) {
             n->flags |= KT_NODE_STORED_BF16;
             n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
         }
@@ -388,6 +410,12 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
             CK(kt_cuda_bias_gelu(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), n->fuse_next->data, cdt(n->fuse_next), M, O));
             break;
         }
+        if (linear_stored16(n)) { /* GEMM into the scratch, then bias and one rounding (stores_linear_out_16) */
+            float *z = (float *)((char *)n->scratch + gemm_out_offset(n));
+            CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, z, O, ab, KT_CUDA_F32));
+            CK(kt_cuda_bias_store(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), M, O));
+            break;
+        }
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));
         CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, bias ? 1.0f : 0.0f, n->data, O, ab, cdt(n)));
         break;
@@ -436,10 +464,16 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_MUL:
-        if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
+        if (s[0]->dtype != KT_F32) /* a linear output stored in 16 bits, times layer scale (stores_linear_out_16) */
+            CK(kt_cuda_mul_bcast_a16(c, F(n), s[0]->data, cdt(s[0]), F(s[1]), kt_node_rows(n), last(n)));
+        else if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
         else CK(kt_cuda_mul_bcast(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n)));
         break;
-    case KT_OP_MUL_BCAST_BWD: CK(kt_cuda_mul_bcast_bwd(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[0]), n->shape[0], n->scratch)); break;
+    case KT_OP_MUL_BCAST_BWD:
+        if (s[1]->dtype != KT_F32)
+            CK(kt_cuda_mul_bcast_bwd_a16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(s[0]), n->shape[0], n->scratch));
+        else CK(kt_cuda_mul_bcast_bwd(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[0]), n->shape[0], n->scratch));
+        break;
     case KT_OP_SCALE: CK(kt_cuda_scale(c, F(n), F(s[0]), n->fp[0], numel)); break;
     case KT_OP_BIAS: CK(kt_cuda_bias(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n))); break;
     case KT_OP_REDUCE_ROWS: CK(kt_cuda_reduce_rows(c, F(n), F(s[0]), kt_node_rows(s[0]), n->shape[0], n->scratch)); break;

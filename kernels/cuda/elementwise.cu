@@ -304,8 +304,9 @@ template <typename H> __device__ __forceinline__ void put4(H *y, int64_t i4, flo
     ((kt_cu_half4<H> *)y)[i4] = o;
 }
 
-/* write_pre: 0 when pre is z and there is no bias (nothing to store) */
-template <typename P, typename O, typename I>
+/* write_pre: 0 when pre is z and there is no bias (nothing to store). G = 0: the pre-activation
+ * only (a linear without GELU stored in 16 bits, kt_cuda_bias_store; y unused). */
+template <int G, typename P, typename O, typename I>
 __global__ void k_bias_gelu4(const float4 *z, const float4 *b, P *pre, int write_pre, O *y, I n4, I C4) {
     LOOP_I(i, n4) {
         float4 u = z[i];
@@ -314,49 +315,85 @@ __global__ void k_bias_gelu4(const float4 *z, const float4 *b, P *pre, int write
             u = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
         }
         if (write_pre) put4(pre, (int64_t)i, u);
-        put4(y, (int64_t)i,
-             make_float4(kt_cu_act_f(KT_ACT_GELU, u.x), kt_cu_act_f(KT_ACT_GELU, u.y), kt_cu_act_f(KT_ACT_GELU, u.z),
-                         kt_cu_act_f(KT_ACT_GELU, u.w)));
+        if (G)
+            put4(y, (int64_t)i,
+                 make_float4(kt_cu_act_f(KT_ACT_GELU, u.x), kt_cu_act_f(KT_ACT_GELU, u.y), kt_cu_act_f(KT_ACT_GELU, u.z),
+                             kt_cu_act_f(KT_ACT_GELU, u.w)));
     }
 }
 
-template <typename P, typename O, typename I>
+template <int G, typename P, typename O, typename I>
 __global__ void k_bias_gelu(const float *z, const float *b, P *pre, int write_pre, O *y, I n, I C) {
     LOOP_I(i, n) {
         float u = z[i];
         if (b) u += b[i % C];
         if (write_pre) pre[i] = round_to<P>(u);
-        y[i] = round_to<O>(kt_cu_act_f(KT_ACT_GELU, u));
+        if (G) y[i] = round_to<O>(kt_cu_act_f(KT_ACT_GELU, u));
     }
 }
 
-template <typename P, typename O>
+template <int G, typename P, typename O>
 static int bias_gelu_typed(kt_cuda_ctx *c, const float *z, const float *b, P *pre, O *y, int64_t rows, int64_t C) {
     int64_t n = rows * C;
     int w = b || (const void *)pre != (const void *)z;
     unsigned g4 = kt_cu_blocks(n / 4, KT_CU_THREADS), g1 = kt_cu_blocks(n, KT_CU_THREADS);
     if (C % 4 == 0 && al16(z) && (!b || al16(b)) && (uintptr_t)pre % (4 * sizeof(P)) == 0 && (uintptr_t)y % (4 * sizeof(O)) == 0) {
-        if (small(n)) k_bias_gelu4<P, O, uint32_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
-        else k_bias_gelu4<P, O, int64_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
-    } else if (small(n)) k_bias_gelu<P, O, uint32_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
-    else k_bias_gelu<P, O, int64_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
-    return kt_cu_launched(c, "bias + GELU");
+        if (small(n)) k_bias_gelu4<G, P, O, uint32_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
+        else k_bias_gelu4<G, P, O, int64_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(CF4(z), CF4(b), pre, w, y, n / 4, C / 4);
+    } else if (small(n)) k_bias_gelu<G, P, O, uint32_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
+    else k_bias_gelu<G, P, O, int64_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(z, b, pre, w, y, n, C);
+    return kt_cu_launched(c, G ? "bias + GELU" : "bias, rounded to 16 bits");
 }
 
 extern "C" int kt_cuda_bias_gelu(kt_cuda_ctx *c, const float *z, const float *b, void *pre, kt_cuda_dtype pre_t, void *y, kt_cuda_dtype y_t,
                                  int64_t rows, int64_t C) {
     if (pre_t == KT_CUDA_F32) switch (y_t) {
-        case KT_CUDA_BF16: return bias_gelu_typed(c, z, b, (float *)pre, (__nv_bfloat16 *)y, rows, C);
-        case KT_CUDA_F16: return bias_gelu_typed(c, z, b, (float *)pre, (__half *)y, rows, C);
-        default: return bias_gelu_typed(c, z, b, (float *)pre, (float *)y, rows, C);
+        case KT_CUDA_BF16: return bias_gelu_typed<1>(c, z, b, (float *)pre, (__nv_bfloat16 *)y, rows, C);
+        case KT_CUDA_F16: return bias_gelu_typed<1>(c, z, b, (float *)pre, (__half *)y, rows, C);
+        default: return bias_gelu_typed<1>(c, z, b, (float *)pre, (float *)y, rows, C);
         }
     if (y_t != pre_t && y_t != KT_CUDA_F32)
         return kt_cu_errf(c, "bias + GELU: a 16-bit pre-activation needs its GELU output in the same type or f32");
     if (pre_t == KT_CUDA_BF16)
-        return y_t == KT_CUDA_F32 ? bias_gelu_typed(c, z, b, (__nv_bfloat16 *)pre, (float *)y, rows, C)
-                                  : bias_gelu_typed(c, z, b, (__nv_bfloat16 *)pre, (__nv_bfloat16 *)y, rows, C);
-    return y_t == KT_CUDA_F32 ? bias_gelu_typed(c, z, b, (__half *)pre, (float *)y, rows, C)
-                              : bias_gelu_typed(c, z, b, (__half *)pre, (__half *)y, rows, C);
+        return y_t == KT_CUDA_F32 ? bias_gelu_typed<1>(c, z, b, (__nv_bfloat16 *)pre, (float *)y, rows, C)
+                                  : bias_gelu_typed<1>(c, z, b, (__nv_bfloat16 *)pre, (__nv_bfloat16 *)y, rows, C);
+    return y_t == KT_CUDA_F32 ? bias_gelu_typed<1>(c, z, b, (__half *)pre, (float *)y, rows, C)
+                              : bias_gelu_typed<1>(c, z, b, (__half *)pre, (__half *)y, rows, C);
+}
+
+extern "C" int kt_cuda_bias_store(kt_cuda_ctx *c, const float *z, const float *b, void *y, kt_cuda_dtype yt, int64_t rows, int64_t C) {
+    if (yt == KT_CUDA_BF16) return bias_gelu_typed<0>(c, z, b, (__nv_bfloat16 *)y, (__nv_bfloat16 *)y, rows, C);
+    if (yt == KT_CUDA_F16) return bias_gelu_typed<0>(c, z, b, (__half *)y, (__half *)y, rows, C);
+    return kt_cu_errf(c, "bias store: the output must be bf16 or f16");
+}
+
+/* y (rows, C) f32 = a * b[c], a stored in 16 bits (a linear's output under autocast, times layer scale) */
+template <typename H, typename I> __global__ void k_mul_bcast_a16_4(float4 *y, const H *a, const float4 *b, I n4, I C4) {
+    LOOP_I(i, n4) {
+        float4 u = kt_cu_load4(a, (int64_t)i), v = b[i % C4];
+        y[i] = make_float4(u.x * v.x, u.y * v.y, u.z * v.z, u.w * v.w);
+    }
+}
+
+template <typename H, typename I> __global__ void k_mul_bcast_a16(float *y, const H *a, const float *b, I n, I C) {
+    LOOP_I(i, n) y[i] = kt_cu_widen(a[i]) * b[i % C];
+}
+
+template <typename H> static int mul_bcast_a16(kt_cuda_ctx *c, float *y, const H *a, const float *b, int64_t rows, int64_t C) {
+    int64_t n = rows * C;
+    unsigned g4 = kt_cu_blocks(n / 4, KT_CU_THREADS), g1 = kt_cu_blocks(n, KT_CU_THREADS);
+    if (C % 4 == 0 && al16(y) && al16(b) && ((uintptr_t)a & 7) == 0) {
+        if (small(n)) k_mul_bcast_a16_4<H, uint32_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(F4(y), a, CF4(b), n / 4, C / 4);
+        else k_mul_bcast_a16_4<H, int64_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(F4(y), a, CF4(b), n / 4, C / 4);
+    } else if (small(n)) k_mul_bcast_a16<H, uint32_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(y, a, b, n, C);
+    else k_mul_bcast_a16<H, int64_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(y, a, b, n, C);
+    return kt_cu_launched(c, "broadcast multiply (16-bit input)");
+}
+
+extern "C" int kt_cuda_mul_bcast_a16(kt_cuda_ctx *c, float *y, const uint16_t *a, kt_cuda_dtype at, const float *b, int64_t rows, int64_t C) {
+    if (at == KT_CUDA_BF16) return mul_bcast_a16(c, y, (const __nv_bfloat16 *)a, b, rows, C);
+    if (at == KT_CUDA_F16) return mul_bcast_a16(c, y, (const __half *)a, b, rows, C);
+    return kt_cu_errf(c, "broadcast multiply: the 16-bit input must be bf16 or f16");
 }
 
 /* GELU backward from a pre-activation stored in 16 bits (the f32 dy of autocast GEMMs, f32 dx) */

@@ -86,6 +86,14 @@ int kt_cuda_act_bwd(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const 
  * itself (f32), y may be pre; with a 16-bit pre_t, y_t is the same type or f32. */
 int kt_cuda_bias_gelu(kt_cuda_ctx *c, const float *z, const float *b, void *pre, kt_cuda_dtype pre_t, void *y, kt_cuda_dtype y_t,
                       int64_t rows, int64_t C);
+/* A linear's output stored in 16 bits: y (rows, C) = z + b (b (C) or NULL) rounded to yt (bf16/f16). */
+int kt_cuda_bias_store(kt_cuda_ctx *c, const float *z, const float *b, void *y, kt_cuda_dtype yt, int64_t rows, int64_t C);
+/* y (rows, C) f32 = a * b[c] with a stored in 16 bits (at), b f32. */
+int kt_cuda_mul_bcast_a16(kt_cuda_ctx *c, float *y, const uint16_t *a, kt_cuda_dtype at, const float *b, int64_t rows, int64_t C);
+/* out (C) = column sums of dy * a with a stored in 16 bits (at): kt_cuda_mul_bcast_bwd's products
+ * and order on the widened values. */
+int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows, int64_t C,
+                              void *scratch);
 /* GELU backward with its input v stored in 16 bits (vt): dx = GELU'(v) dy, f32 dy and dx. */
 int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *v, kt_cuda_dtype vt, int64_t n);
 /* Activation backward and the column sums of its result (the bias gradient before it) in one pass:

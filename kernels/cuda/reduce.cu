@@ -17,6 +17,11 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
 #define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
 #define CR_GELU_BF16 (KT_CR_ACTBWD + 4)
 #define CR_GELU_F16 (KT_CR_ACTBWD + 5)
+/* DOT with b stored in bf16 / f16 (a layer-scale input stored in 16 bits: the gamma gradient) */
+#define CR_DOT_BF16 (KT_CR_ACTBWD + 6)
+#define CR_DOT_F16 (KT_CR_ACTBWD + 7)
+__host__ __device__ constexpr int cr_is_act(int mode) { return mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16; }
+__host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT || mode == CR_DOT_BF16 || mode == CR_DOT_F16; }
 template <int MODE> struct cr_v { /* v's storage type */
     typedef float T;
 };
@@ -26,6 +31,12 @@ template <> struct cr_v<CR_GELU_BF16> {
 template <> struct cr_v<CR_GELU_F16> {
     typedef __half T;
 };
+template <> struct cr_v<CR_DOT_BF16> {
+    typedef __nv_bfloat16 T;
+};
+template <> struct cr_v<CR_DOT_F16> {
+    typedef __half T;
+};
 __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
 
 /* Row r's contribution to output 0 / 1 of column c. */
@@ -33,14 +44,14 @@ template <int MODE>
 __device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y,
                                         int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
     int64_t i = r * C + c;
-    if (MODE >= KT_CR_ACTBWD) { /* a = dy, b = the activation's input (output for sigmoid) */
+    if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
         float t = kt_cu_act_b(cr_act(MODE), a[i], kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
         y[i] = t;
         *t0 = t;
     } else if (MODE == KT_CR_SUM) {
         *t0 = a[i];
-    } else if (MODE == KT_CR_DOT) {
-        *t0 = a[i] * b[i]; /* float product, as the CPU's p += dy * a */
+    } else if (cr_is_dot(MODE)) {
+        *t0 = a[i] * kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]); /* float product, as the CPU's p += dy * a */
     } else if (MODE == KT_CR_SQDEV) {
         double d = (double)a[i] - cm[c];
         *t0 = d * d;
@@ -108,14 +119,14 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, float
             } else {
                 float4 v = kt_cu_load4((const typename cr_v<MODE>::T *)b + r * C, c4); /* f32 b unless a 16-bit mode */
                 float w[4] = {v.x, v.y, v.z, v.w};
-                if (MODE >= KT_CR_ACTBWD) { /* as cr_term: the activation gradient, written and summed */
+                if (cr_is_act(MODE)) { /* as cr_term: the activation gradient, written and summed */
 #pragma unroll
                     for (int k = 0; k < 4; k++) {
                         t[k] = kt_cu_act_b(cr_act(MODE), t[k], w[k]);
                         p0[k] += t[k];
                     }
                     ((float4 *)(y + r * C))[c4] = make_float4(t[0], t[1], t[2], t[3]);
-                } else if (MODE == KT_CR_DOT) {
+                } else if (cr_is_dot(MODE)) {
 #pragma unroll
                     for (int k = 0; k < 4; k++) p0[k] += t[k] * w[k]; /* float product, as the scalar kernel */
                 } else { /* KT_CR_LNWB: a = dy, b = x */
@@ -178,7 +189,7 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     int64_t nb = kt_cu_row_blocks(rows);
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb), block(32, TY);
     int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 &&
-              (mode == KT_CR_SUM || mode == KT_CR_DOT || mode == KT_CR_LNWB || mode >= KT_CR_ACTBWD);
+              (mode == KT_CR_SUM || mode == KT_CR_LNWB || cr_is_dot(mode) || cr_is_act(mode));
     dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
     if (vec) switch (mode) {
         case KT_CR_SUM: COLRED4(KT_CR_SUM); break;
@@ -189,7 +200,9 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
         case CR_ACT(KT_ACT_SILU): COLRED4(CR_ACT(KT_ACT_SILU)); break;
         case CR_ACT(KT_ACT_SIGMOID): COLRED4(CR_ACT(KT_ACT_SIGMOID)); break;
         case CR_GELU_BF16: COLRED4(CR_GELU_BF16); break;
-        default: COLRED4(CR_GELU_F16); break;
+        case CR_GELU_F16: COLRED4(CR_GELU_F16); break;
+        case CR_DOT_BF16: COLRED4(CR_DOT_BF16); break;
+        default: COLRED4(CR_DOT_F16); break;
         }
     else switch (mode) {
         case KT_CR_SUM: COLRED(KT_CR_SUM); break;
@@ -202,7 +215,9 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
         case CR_ACT(KT_ACT_SILU): COLRED(CR_ACT(KT_ACT_SILU)); break;
         case CR_ACT(KT_ACT_SIGMOID): COLRED(CR_ACT(KT_ACT_SIGMOID)); break;
         case CR_GELU_BF16: COLRED(CR_GELU_BF16); break;
-        default: COLRED(CR_GELU_F16); break;
+        case CR_GELU_F16: COLRED(CR_GELU_F16); break;
+        case CR_DOT_BF16: COLRED(CR_DOT_BF16); break;
+        default: COLRED(CR_DOT_F16); break;
         }
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
@@ -231,6 +246,13 @@ extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const
         mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16 : CR_GELU_F16;
     }
     return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, rows, C, (double *)scratch, 1.0, db, NULL);
+}
+
+extern "C" int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows,
+                                         int64_t C, void *scratch) {
+    if (at != KT_CUDA_BF16 && at != KT_CUDA_F16) return kt_cu_errf(c, "layer-scale gradient: the 16-bit input must be bf16 or f16");
+    return colred_run(c, at == KT_CUDA_BF16 ? CR_DOT_BF16 : CR_DOT_F16, dy, (const float *)a, NULL, NULL, NULL, NULL, rows, C,
+                      (double *)scratch, 1.0, out, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,

@@ -45,23 +45,32 @@ KT_TEST(test_cuda_linear_gelu_fused_matches_cpu) {
     }
 }
 
+/* ... then layer scale, as a ConvNeXt block: out = fc2(...) * gamma */
+static kt_node *build_mlp_ls(kt_graph *g, void *arg) {
+    kt_node *y = build_mlp(g, arg);
+    return kt_mul(g, y, P(g, "gamma", 16));
+}
+
 /* Under bf16/fp16 autocast fc1's pre-activation is stored in 16 bits beside GELU's output (only
- * GELU's backward reads it; its GEMM result lives in fc1's scratch): against the CPU's fp32 within
- * the 16-bit GEMM error (bf16 2e-2, f16 5e-3 of scale; measured on the CPU ~4x below). */
+ * GELU's backward reads it; its GEMM result lives in fc1's scratch), and with layer scale after it
+ * fc2's output too (only the scale and gamma's gradient read it): against the CPU's fp32 within the
+ * 16-bit GEMM error (bf16 2e-2, f16 5e-3 of scale; measured on the CPU ~4x below). */
 KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
     kt_twin_backend();
     const mlp_case cases[] = {{64, 1}, {38, 1}, {64, 0}};
     const char *precisions[] = {"bf16", "fp16"};
     const double tols[] = {2e-2, 5e-3};
     for (int p = 0; p < 2; p++)
-        for (int i = 0; i < 3; i++) {
-            char label[96];
-            snprintf(label, sizeof label, "%s: fc1 %lld wide%s -> GELU -> fc2", precisions[p], (long long)cases[i].hidden,
-                     cases[i].bias ? " + bias" : "");
-            kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 78u,
-                              .gpu_fused = cases[i].bias ? 2 : 1, .precision = precisions[p], .gpu_stored16 = 2};
-            KT_CHECK(kt_twin_check(build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)", label);
-        }
+        for (int i = 0; i < 3; i++)
+            for (int ls = 0; ls < 2; ls++) {
+                char label[96];
+                snprintf(label, sizeof label, "%s: fc1 %lld wide%s -> GELU -> fc2%s", precisions[p], (long long)cases[i].hidden,
+                         cases[i].bias ? " + bias" : "", ls ? " -> layer scale" : "");
+                kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 78u,
+                                  .gpu_fused = cases[i].bias ? 2 : 1, .precision = precisions[p], .gpu_stored16 = ls ? 3 : 2};
+                KT_CHECK(kt_twin_check(ls ? build_mlp_ls : build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)",
+                         label);
+            }
 }
 
 #ifdef KT_HAVE_CUDA
@@ -213,11 +222,69 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
     }
 }
 
+/* A linear output stored in 16 bits and read by layer scale: bias + rounding bit for bit as the CPU
+ * rounds; the scale and gamma's gradient from the 16-bit values give the bits of the f32 kernels on
+ * the widened values. */
+KT_TEST(test_cuda_linear_out_16bit_kernels) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_BF16, KT_CUDA_F16};
+    const int64_t widths[] = {64, 30};
+    for (int k = 0; k < 2; k++)
+        for (int w = 0; w < 2; w++) {
+            kt_cuda_dtype t = types[k];
+            int64_t rows = 75, C = widths[w], n = rows * C;
+            float *z = malloc((size_t)n * 4), *b = malloc((size_t)C * 4), *wide = malloc((size_t)n * 4), *dy = malloc((size_t)n * 4);
+            float *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4), *g1 = malloc((size_t)C * 4), *g2 = malloc((size_t)C * 4);
+            uint16_t *h = malloc((size_t)n * 2);
+            KT_REQUIRE(z && b && wide && dy && y1 && y2 && g1 && g2 && h, "memory");
+            unsigned seed = 31u + (unsigned)(k * 2 + w);
+            kt_twin_fill(z, n, -3.0f, 3.0f, 0.0f, &seed);
+            kt_twin_fill(b, C, -1.0f, 1.0f, 0.0f, &seed);
+            kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+            float *dz = kt_twin_put(z, (size_t)n * 4), *db = kt_twin_put(b, (size_t)C * 4), *ddy = kt_twin_put(dy, (size_t)n * 4);
+            float *dwide = kt_twin_put(NULL, (size_t)n * 4), *dout = kt_twin_put(NULL, (size_t)n * 4), *dg = kt_twin_put(NULL, (size_t)C * 4);
+            void *dh = kt_twin_put(NULL, (size_t)n * 2), *scr = kt_twin_put(NULL, kt_cuda_reduce_rows_scratch(rows, C));
+            KT_REQUIRE(dz && db && ddy && dwide && dout && dg && dh && scr, "device buffers");
+            KT_CHECK(kt_cuda_bias_store(c, dz, db, dh, t, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(h, dh, (size_t)n * 2), "read back");
+            int64_t off = 0;
+            for (int64_t i = 0; i < n; i++) {
+                float v = z[i] + b[i % C];
+                off += h[i] != (t == KT_CUDA_BF16 ? kt_f32_to_bf16(v) : kt_f32_to_f16(v));
+                wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(h[i]) : kt_f16_to_f32(h[i]);
+            }
+            KT_CHECK(off == 0, "%s bias store %lldx%lld: %lld elements not z + b rounded as the CPU rounds", tname[t], (long long)rows,
+                     (long long)C, (long long)off);
+            char msg[256];
+            KT_REQUIRE(!kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg), "upload: %s", msg);
+            /* layer scale: 16-bit a against f32 a holding the same values (b as gamma) */
+            KT_CHECK(kt_cuda_mul_bcast(c, dout, dwide, db, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y1, dout, (size_t)n * 4), "read back");
+            KT_REQUIRE(!kt_cuda_memset(dout, 0xff, (size_t)n * 4, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_mul_bcast_a16(c, dout, dh, t, db, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y2, dout, (size_t)n * 4), "read back");
+            KT_CHECK(memcmp(y1, y2, (size_t)n * 4) == 0, "%s layer scale %lldx%lld: not the f32 kernel's bits (or not all written)", tname[t],
+                     (long long)rows, (long long)C);
+            KT_CHECK(kt_cuda_mul_bcast_bwd(c, dg, ddy, dwide, rows, C, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(g1, dg, (size_t)C * 4), "read back");
+            KT_CHECK(kt_cuda_mul_bcast_bwd_a16(c, dg, ddy, dh, t, rows, C, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(g2, dg, (size_t)C * 4), "read back");
+            KT_CHECK(memcmp(g1, g2, (size_t)C * 4) == 0, "%s gamma gradient %lldx%lld: not the f32 kernel's bits", tname[t], (long long)rows,
+                     (long long)C);
+            kt_cuda_free(dz), kt_cuda_free(db), kt_cuda_free(ddy), kt_cuda_free(dwide), kt_cuda_free(dout), kt_cuda_free(dg);
+            kt_cuda_free(dh), kt_cuda_free(scr);
+            free(z), free(b), free(wide), free(dy), free(y1), free(y2), free(g1), free(g2), free(h);
+        }
+    KT_CHECK(kt_cuda_bias_store(c, NULL, NULL, NULL, KT_CUDA_F32, 4, 4) != 0 && strstr(kt_cuda_ctx_error(c), "bf16 or f16"),
+             "an f32 bias store refused: %s", kt_cuda_ctx_error(c));
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
     KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
 NO_CUDA(test_cuda_bias_gelu_kernel_outputs)
 NO_CUDA(test_cuda_act_bwd_colsum_same_bits_as_unfused)
+NO_CUDA(test_cuda_linear_out_16bit_kernels)
 
 #endif
