@@ -134,6 +134,29 @@ static int stores_linear_out_16(const kt_graph *g, const kt_node *n) {
     return grads > 0;
 }
 
+/* Under autocast, a depthwise convolution's output that only LayerNorm reads (its forward and both
+ * backward parts: ConvNeXt's block) is stored in 16 bits, as autocast's convolution output is; the
+ * convolution accumulates in f32 and rounds once, LayerNorm computes in f32 from the rounded values. */
+static int stores_dwconv_out_16(const kt_graph *g, const kt_node *n) {
+    if (n->op != KT_OP_CONV2D || n->dtype != KT_F32 || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD))) return 0;
+    kt_conv_shape cs = kt_node_conv_geom(n);
+    if (!kt_conv_is_depthwise(&cs)) return 0;
+    int backward = 0;
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n) return 0;
+        for (int k = 0; k < r->n_src; k++) {
+            if (r->src[k] != n) continue;
+            int fwd = r->op == KT_OP_LAYERNORM && k == 0 && (r->dtype == KT_F32 || (r->flags & KT_NODE_STORED_BF16));
+            int bwd = (r->op == KT_OP_LAYERNORM_BWD_X || r->op == KT_OP_LAYERNORM_BWD_WB) && k == 1 && r->dtype == KT_F32 &&
+                      r->src[0]->dtype == KT_F32;
+            if (!fwd && !bwd) return 0;
+            backward += bwd;
+        }
+    }
+    return backward > 0;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -152,7 +175,9 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
         if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *n = g->nodes[i];
-        if ((n->flags & KT_NODE_AUTOCAST) && (stores_pre_activation_16(g, n) || stores_linear_out_16(g, n))) {
+        /* after the GELU/LayerNorm choices above, which look for f32 inputs */
+        if (((n->flags & KT_NODE_AUTOCAST) && (stores_pre_activation_16(g, n) || stores_linear_out_16(g, n))) ||
+            stores_dwconv_out_16(g, n)) {
             n->flags |= KT_NODE_STORED_BF16;
             n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
         }
@@ -281,7 +306,9 @@ static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
     int64_t M = cs.N * cs.Ho * cs.Wo;
     if (n->op == KT_OP_CONV2D) {
         const float *b = n->n_src > 2 ? F(s[2]) : NULL;
-        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch));
+        if (kt_conv_is_depthwise(&cs) && n->dtype != KT_F32) /* stored in 16 bits (stores_dwconv_out_16) */
+            CK(kt_cuda_dwconv_fwd_to16(c, &cs, F(s[0]), F(s[1]), b, n->data, cdt(n), n->scratch));
+        else if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch));
         else if (!is_pointwise(&cs)) CK(kt_cuda_conv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch, n->scratch_bytes));
         else {
             if (b) CK(kt_cuda_fill_rows(c, F(n), b, M, cs.Co));
@@ -383,16 +410,19 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR) { /* f32 inputs, output rounded to bf16 or f16 (cuda_prepare) */
+    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D) { /* output rounded to 16 bits (cuda_prepare) */
         int f16 = n->dtype == KT_F16;
         const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
-        if (n->op == KT_OP_LAYERNORM)
+        if (n->op == KT_OP_LAYERNORM && s[0]->dtype != KT_F32) /* over a depthwise output stored in 16 bits */
+            CK(kt_cuda_layernorm_fwd_x16(c, n->data, cdt(n), s[0]->data, cdt(s[0]), w, b, kt_node_rows(n), last(n), n->fp[0]));
+        else if (n->op == KT_OP_LAYERNORM)
             CK((f16 ? kt_cuda_layernorm_fwd_f32_to_f16 : kt_cuda_layernorm_fwd_f32_to_bf16)(c, n->data, F(s[0]), w, b, kt_node_rows(n),
                                                                                           last(n), n->fp[0]));
         else CK((f16 ? kt_cuda_act_fwd_f32_to_f16 : kt_cuda_act_fwd_f32_to_bf16)(c, kt_node_act(n->op), n->data, F(s[0]), numel));
         return KT_OK;
     }
-    if (n->dtype == KT_BF16 && n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL && n->op != KT_OP_PERMUTE && n->op != KT_OP_COPY)
+    if (n->dtype == KT_BF16 && !(n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_MATMUL &&
+        n->op != KT_OP_PERMUTE && n->op != KT_OP_COPY)
         return bf16_compute(be, n, err);
     switch (n->op) {
     case KT_OP_CONV2D:
@@ -429,15 +459,24 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         CK(kt_cuda_gemm_batched(c, ta, tb, o ? n->shape[0] : 1, M, N, K, a, b, n->data, ab, cdt(n)));
         break;
     }
-    case KT_OP_LAYERNORM:
-        CK(kt_cuda_layernorm_fwd(c, F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, kt_node_rows(n),
-                                 last(n), n->fp[0]));
+    case KT_OP_LAYERNORM: /* x may be a depthwise output stored in 16 bits (stores_dwconv_out_16), as in both backward parts */
+        if (s[0]->dtype != KT_F32)
+            CK(kt_cuda_layernorm_fwd_x16(c, F(n), KT_CUDA_F32, s[0]->data, cdt(s[0]), n->n_src > 1 ? F(s[1]) : NULL,
+                                         n->n_src > 1 ? F(s[2]) : NULL, kt_node_rows(n), last(n), n->fp[0]));
+        else
+            CK(kt_cuda_layernorm_fwd(c, F(n), F(s[0]), n->n_src > 1 ? F(s[1]) : NULL, n->n_src > 1 ? F(s[2]) : NULL, kt_node_rows(n),
+                                     last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_X:
-        CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n), n->fp[0]));
+        if (s[1]->dtype != KT_F32)
+            CK(kt_cuda_layernorm_bwd_x_x16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
+                                           n->fp[0]));
+        else CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_WB:
-        CK(kt_cuda_layernorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[1]), n->shape[1], n->fp[0], n->scratch));
+        if (s[1]->dtype != KT_F32)
+            CK(kt_cuda_layernorm_bwd_wb_x16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(s[1]), n->shape[1], n->fp[0], n->scratch));
+        else CK(kt_cuda_layernorm_bwd_wb(c, F(n), F(s[0]), F(s[1]), kt_node_rows(s[1]), n->shape[1], n->fp[0], n->scratch));
         break;
     case KT_OP_BATCHNORM:
         CK(kt_cuda_batchnorm_fwd(c, F(n), F(s[0]), F(s[1]), F(s[2]), F(s[3]), F(s[4]), kt_node_rows(n), last(n), n->fp[0], n->fp[1],

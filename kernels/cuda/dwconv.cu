@@ -33,8 +33,13 @@ static int transpose_w(kt_cuda_ctx *c, const kt_conv_shape *s, const float *w, f
 
 /* ---- forward ---- */
 
-template <int K>
-__global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, const float *b, float *y) {
+/* outputs in f32, or rounded to 16 bits (a depthwise output only LayerNorm reads, under autocast) */
+__device__ __forceinline__ void put1(float *y, float v) { *y = v; }
+__device__ __forceinline__ void put1(__nv_bfloat16 *y, float v) { *y = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void put1(__half *y, float v) { *y = __float2half_rn(v); }
+
+template <int K, typename O>
+__global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, const float *b, O *y) {
     int64_t C = s.Ci, c = (int64_t)blockIdx.z * 32 + threadIdx.x, row = blockIdx.x;
     int64_t ox0 = ((int64_t)blockIdx.y * TROWS + threadIdx.y) * TW;
     if (c >= C || ox0 >= s.Wo) return;
@@ -60,13 +65,13 @@ __global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, 
             for (int t = 0; t < TW; t++) acc[t] += xv[t + kx] * wv;
         }
     }
-    float *yr = y + (row * s.Wo + ox0) * C + c;
+    O *yr = y + (row * s.Wo + ox0) * C + c;
 #pragma unroll
     for (int t = 0; t < TW; t++)
-        if (ox0 + t < s.Wo) yr[t * C] = acc[t];
+        if (ox0 + t < s.Wo) put1(yr + t * C, acc[t]);
 }
 
-__global__ void k_dw_fwd(kt_conv_shape s, const float *x, const float *wt, const float *b, float *y) {
+template <typename O> __global__ void k_dw_fwd(kt_conv_shape s, const float *x, const float *wt, const float *b, O *y) {
     int64_t C = s.Ci;
     KT_CU_LOOP(i, s.N * s.Ho * s.Wo * C) {
         int64_t c = i % C, t = i / C, ox = t % s.Wo, oy = (t / s.Wo) % s.Ho, n = t / (s.Wo * s.Ho);
@@ -80,7 +85,7 @@ __global__ void k_dw_fwd(kt_conv_shape s, const float *x, const float *wt, const
                 acc += x[((n * s.H + iy) * s.W + ix) * C + c] * wt[(ky * s.kw + kx) * C + c];
             }
         }
-        y[i] = acc;
+        put1(y + i, acc);
     }
 }
 
@@ -88,19 +93,31 @@ static dim3 tile_grid(int64_t rows, int64_t width, int64_t C) {
     return dim3((unsigned)rows, (unsigned)((width + TW * TROWS - 1) / (TW * TROWS)), (unsigned)((C + 31) / 32));
 }
 
-extern "C" int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b,
-                                  float *y, void *scratch) {
+template <typename O> static int dw_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, O *y,
+                                         void *scratch) {
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
     dim3 grid = tile_grid(s->N * s->Ho, s->Wo, s->Ci), block(32, TROWS);
     switch (fast_k(s)) {
-    case 3: k_dw_fwd_fast<3><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
-    case 5: k_dw_fwd_fast<5><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
-    case 7: k_dw_fwd_fast<7><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
+    case 3: k_dw_fwd_fast<3, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
+    case 5: k_dw_fwd_fast<5, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
+    case 7: k_dw_fwd_fast<7, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
     default:
-        k_dw_fwd<<<kt_cu_blocks(s->N * s->Ho * s->Wo * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(*s, x, wt, b, y);
+        k_dw_fwd<O><<<kt_cu_blocks(s->N * s->Ho * s->Wo * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(*s, x, wt, b, y);
     }
     return kt_cu_launched(c, "depthwise conv");
+}
+
+extern "C" int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b,
+                                  float *y, void *scratch) {
+    return dw_fwd(c, s, x, w, b, y, scratch);
+}
+
+extern "C" int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
+                                       kt_cuda_dtype yt, void *scratch) {
+    if (yt == KT_CUDA_BF16) return dw_fwd(c, s, x, w, b, (__nv_bfloat16 *)y, scratch);
+    if (yt == KT_CUDA_F16) return dw_fwd(c, s, x, w, b, (__half *)y, scratch);
+    return kt_cu_errf(c, "depthwise conv: a 16-bit output must be bf16 or f16");
 }
 
 /* ---- data gradient: dx[iy, ix] = sum over taps of dy[iy + ph - ky, ix + pw - kx] * w[ky, kx] ---- */

@@ -144,6 +144,14 @@ size_t kt_cuda_layernorm_bwd_wb_scratch(int64_t rows, int64_t C);
 /* dwb (2, C): row 0 sum dy * xhat, row 1 sum dy */
 int kt_cuda_layernorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float *dy, const float *x, int64_t rows, int64_t C, float eps,
                              void *scratch);
+/* LayerNorm over an input stored in 16 bits (xt bf16/f16: a depthwise output under autocast): forward
+ * writing the same 16-bit type or f32; backward with f32 gradients (scratch as kt_cuda_layernorm_bwd_wb). */
+int kt_cuda_layernorm_fwd_x16(kt_cuda_ctx *c, void *y, kt_cuda_dtype yt, const uint16_t *x, kt_cuda_dtype xt, const float *w,
+                              const float *b, int64_t rows, int64_t C, float eps);
+int kt_cuda_layernorm_bwd_x_x16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *x, kt_cuda_dtype xt, const float *w,
+                                int64_t rows, int64_t C, float eps);
+int kt_cuda_layernorm_bwd_wb_x16(kt_cuda_ctx *c, float *dwb, const float *dy, const uint16_t *x, kt_cuda_dtype xt, int64_t rows,
+                                 int64_t C, float eps, void *scratch);
 /* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
 int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
                                int64_t C, float eps);
@@ -204,6 +212,9 @@ int kt_cuda_gemm_batched(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t batch
 size_t kt_cuda_dwconv_scratch(const kt_conv_shape *s);
 int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y,
                        void *scratch);
+/* ... with y (N, Ho, Wo, C) rounded to yt (bf16/f16) */
+int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
+                            kt_cuda_dtype yt, void *scratch);
 int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
                             void *scratch);
 size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s);

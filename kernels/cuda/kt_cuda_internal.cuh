@@ -139,8 +139,9 @@ template <> __device__ __forceinline__ float4 kt_cu_load4<float>(const float *p,
  *   LNWB   out0 = sum a*(b - rs[2r])*rs[2r+1], out1 = sum a   (rs: per-row float mean, rstd)
  *   ACTBWD + act (kt_act)  out0 = sum y, y = act'(b) a written too (kt_cuda_act_bwd_colsum);
  *                          ACTBWD + 4 / + 5: GELU with b in bf16 / f16
+ *   LNWB_BF16 / LNWB_F16   LNWB with b (x) stored in 16 bits
  * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
-enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD };
+enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD, KT_CR_LNWB_BF16 = 32, KT_CR_LNWB_F16 };
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd);

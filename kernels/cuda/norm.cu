@@ -7,6 +7,7 @@
 
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ void st(float *p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
@@ -48,11 +49,13 @@ __global__ void k_ln_fwd(TO *y, const T *x, const float *w, const float *b, int6
     }
 }
 
-template <typename T>
-__global__ void k_ln_bwd_x(T *dx, const T *dy, const T *x, const float *w, int64_t rows, int64_t C, float eps) {
+/* T: dx and dy; TX: x (a depthwise output stored in 16 bits under autocast, with f32 gradients) */
+template <typename T, typename TX = T>
+__global__ void k_ln_bwd_x(T *dx, const T *dy, const TX *x, const float *w, int64_t rows, int64_t C, float eps) {
     int64_t r = warp_row(rows);
     if (r < 0) return;
-    const T *xr = x + r * C, *dr = dy + r * C;
+    const TX *xr = x + r * C;
+    const T *dr = dy + r * C;
     float m, rs;
     row_stats(xr, C, eps, &m, &rs);
     float sg = 0, sgx = 0;
@@ -70,7 +73,7 @@ __global__ void k_ln_bwd_x(T *dx, const T *dy, const T *x, const float *w, int64
 }
 
 /* rs (rows, 2) = mean, rstd per row */
-__global__ void k_ln_stats(float *rs, const float *x, int64_t rows, int64_t C, float eps) {
+template <typename TX> __global__ void k_ln_stats(float *rs, const TX *x, int64_t rows, int64_t C, float eps) {
     int64_t r = warp_row(rows);
     if (r < 0) return;
     float m, s;
@@ -129,9 +132,51 @@ extern "C" int kt_cuda_layernorm_bwd_wb(kt_cuda_ctx *c, float *dwb, const float 
                                         float eps, void *scratch) {
     float *rs = (float *)scratch;
     double *part = (double *)((char *)scratch + kt_cu_align((size_t)(2 * rows) * sizeof(float)));
-    k_ln_stats<<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, x, rows, C, eps);
+    k_ln_stats<float><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, x, rows, C, eps);
     if (kt_cu_launched(c, "layernorm row statistics")) return 1;
     return kt_cu_colred(c, KT_CR_LNWB, dy, x, NULL, NULL, rs, rows, C, part, 1.0, dwb, NULL);
+}
+
+/* ---- LayerNorm over an input stored in 16 bits (xt: a depthwise output under autocast) ---- */
+
+template <typename TX, typename TO>
+static int ln_fwd_x16(kt_cuda_ctx *c, TO *y, const TX *x, const float *w, const float *b, int64_t rows, int64_t C, float eps) {
+    k_ln_fwd<TX, TO><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(y, x, w, b, rows, C, eps);
+    return kt_cu_launched(c, "layernorm (16-bit input)");
+}
+
+extern "C" int kt_cuda_layernorm_fwd_x16(kt_cuda_ctx *c, void *y, kt_cuda_dtype yt, const uint16_t *x, kt_cuda_dtype xt, const float *w,
+                                         const float *b, int64_t rows, int64_t C, float eps) {
+    if (xt == KT_CUDA_BF16 && yt == KT_CUDA_BF16) return ln_fwd_x16(c, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, w, b, rows, C, eps);
+    if (xt == KT_CUDA_BF16 && yt == KT_CUDA_F32) return ln_fwd_x16(c, (float *)y, (const __nv_bfloat16 *)x, w, b, rows, C, eps);
+    if (xt == KT_CUDA_F16 && yt == KT_CUDA_F16) return ln_fwd_x16(c, (__half *)y, (const __half *)x, w, b, rows, C, eps);
+    if (xt == KT_CUDA_F16 && yt == KT_CUDA_F32) return ln_fwd_x16(c, (float *)y, (const __half *)x, w, b, rows, C, eps);
+    return kt_cu_errf(c, "layernorm: a 16-bit input writes its own type or f32");
+}
+
+extern "C" int kt_cuda_layernorm_bwd_x_x16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *x, kt_cuda_dtype xt, const float *w,
+                                           int64_t rows, int64_t C, float eps) {
+    if (xt == KT_CUDA_BF16)
+        k_ln_bwd_x<float, __nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(dx, dy, (const __nv_bfloat16 *)x, w, rows,
+                                                                                                 C, eps);
+    else if (xt == KT_CUDA_F16)
+        k_ln_bwd_x<float, __half><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(dx, dy, (const __half *)x, w, rows, C, eps);
+    else return kt_cu_errf(c, "layernorm backward: the 16-bit input must be bf16 or f16");
+    return kt_cu_launched(c, "layernorm backward (x, 16-bit input)");
+}
+
+extern "C" int kt_cuda_layernorm_bwd_wb_x16(kt_cuda_ctx *c, float *dwb, const float *dy, const uint16_t *x, kt_cuda_dtype xt, int64_t rows,
+                                            int64_t C, float eps, void *scratch) {
+    float *rs = (float *)scratch;
+    double *part = (double *)((char *)scratch + kt_cu_align((size_t)(2 * rows) * sizeof(float)));
+    if (xt == KT_CUDA_BF16)
+        k_ln_stats<__nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, (const __nv_bfloat16 *)x, rows, C, eps);
+    else if (xt == KT_CUDA_F16)
+        k_ln_stats<__half><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, (const __half *)x, rows, C, eps);
+    else return kt_cu_errf(c, "layernorm backward: the 16-bit input must be bf16 or f16");
+    if (kt_cu_launched(c, "layernorm row statistics (16-bit input)")) return 1;
+    return kt_cu_colred(c, xt == KT_CUDA_BF16 ? KT_CR_LNWB_BF16 : KT_CR_LNWB_F16, dy, (const float *)x, NULL, NULL, rs, rows, C, part, 1.0,
+                        dwb, NULL);
 }
 
 /* ---- BatchNorm: the double formulas of kernels/cpu/norm.c ---- */

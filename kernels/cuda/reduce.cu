@@ -6,7 +6,7 @@
 
 #define TY 8 /* row phases per column tile */
 
-static int nout_of(int mode) { return mode == KT_CR_BNGRAD || mode == KT_CR_LNWB ? 2 : 1; }
+static int nout_of(int mode) { return mode == KT_CR_BNGRAD || mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16 ? 2 : 1; }
 
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
     return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
@@ -20,6 +20,7 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
 /* DOT with b stored in bf16 / f16 (a layer-scale input stored in 16 bits: the gamma gradient) */
 #define CR_DOT_BF16 (KT_CR_ACTBWD + 6)
 #define CR_DOT_F16 (KT_CR_ACTBWD + 7)
+__host__ __device__ constexpr int cr_is_lnwb(int mode) { return mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16; }
 __host__ __device__ constexpr int cr_is_act(int mode) { return mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16; }
 __host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT || mode == CR_DOT_BF16 || mode == CR_DOT_F16; }
 template <int MODE> struct cr_v { /* v's storage type */
@@ -35,6 +36,12 @@ template <> struct cr_v<CR_DOT_BF16> {
     typedef __nv_bfloat16 T;
 };
 template <> struct cr_v<CR_DOT_F16> {
+    typedef __half T;
+};
+template <> struct cr_v<KT_CR_LNWB_BF16> {
+    typedef __nv_bfloat16 T;
+};
+template <> struct cr_v<KT_CR_LNWB_F16> {
     typedef __half T;
 };
 __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
@@ -59,8 +66,8 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
         double d = a[i];
         *t0 = d;
         *t1 = d * ((double)b[i] - cm[c]) * cr[c];
-    } else { /* KT_CR_LNWB: a = dy, b = x, rs = (rows, 2) float mean, rstd */
-        *t0 = a[i] * (b[i] - rs[2 * r]) * rs[2 * r + 1]; /* the CPU's order of operations */
+    } else { /* KT_CR_LNWB (x f32 or, LNWB_BF16/F16, 16-bit): a = dy, b = x, rs = (rows, 2) float mean, rstd */
+        *t0 = a[i] * (kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]) - rs[2 * r]) * rs[2 * r + 1]; /* the CPU's order */
         *t1 = a[i];
     }
 }
@@ -89,7 +96,7 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
             t0 += s0[k][tx];
             t1 += s1[k][tx];
         }
-        const int nout = (MODE == KT_CR_BNGRAD || MODE == KT_CR_LNWB) ? 2 : 1;
+        const int nout = (MODE == KT_CR_BNGRAD || cr_is_lnwb(MODE)) ? 2 : 1;
         part[(blk * nout) * C + c] = t0;
         if (nout == 2) part[(blk * nout + 1) * C + c] = t1;
     }
@@ -147,7 +154,7 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, float
     }
     __syncthreads();
     if (ty == 0 && c4 < C4) {
-        const int nout = MODE == KT_CR_LNWB ? 2 : 1;
+        const int nout = cr_is_lnwb(MODE) ? 2 : 1;
         for (int k = 0; k < 4; k++) {
             double t0 = 0, t1 = 0;
             for (int j = 0; j < TY; j++) {
@@ -189,12 +196,14 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     int64_t nb = kt_cu_row_blocks(rows);
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb), block(32, TY);
     int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 &&
-              (mode == KT_CR_SUM || mode == KT_CR_LNWB || cr_is_dot(mode) || cr_is_act(mode));
+              (mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode));
     dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
     if (vec) switch (mode) {
         case KT_CR_SUM: COLRED4(KT_CR_SUM); break;
         case KT_CR_DOT: COLRED4(KT_CR_DOT); break;
         case KT_CR_LNWB: COLRED4(KT_CR_LNWB); break;
+        case KT_CR_LNWB_BF16: COLRED4(KT_CR_LNWB_BF16); break;
+        case KT_CR_LNWB_F16: COLRED4(KT_CR_LNWB_F16); break;
         case CR_ACT(KT_ACT_GELU): COLRED4(CR_ACT(KT_ACT_GELU)); break;
         case CR_ACT(KT_ACT_RELU): COLRED4(CR_ACT(KT_ACT_RELU)); break;
         case CR_ACT(KT_ACT_SILU): COLRED4(CR_ACT(KT_ACT_SILU)); break;
@@ -210,6 +219,8 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
         case KT_CR_SQDEV: COLRED(KT_CR_SQDEV); break;
         case KT_CR_BNGRAD: COLRED(KT_CR_BNGRAD); break;
         case KT_CR_LNWB: COLRED(KT_CR_LNWB); break;
+        case KT_CR_LNWB_BF16: COLRED(KT_CR_LNWB_BF16); break;
+        case KT_CR_LNWB_F16: COLRED(KT_CR_LNWB_F16); break;
         case CR_ACT(KT_ACT_GELU): COLRED(CR_ACT(KT_ACT_GELU)); break;
         case CR_ACT(KT_ACT_RELU): COLRED(CR_ACT(KT_ACT_RELU)); break;
         case CR_ACT(KT_ACT_SILU): COLRED(CR_ACT(KT_ACT_SILU)); break;

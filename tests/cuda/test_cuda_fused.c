@@ -51,6 +51,32 @@ static kt_node *build_mlp_ls(kt_graph *g, void *arg) {
     return kt_mul(g, y, P(g, "gamma", 16));
 }
 
+/* A whole ConvNeXt block body: depthwise 7x7 -> LayerNorm -> MLP -> layer scale (no residual) */
+static kt_node *build_block(kt_graph *g, void *arg) {
+    (void)arg;
+    kt_node *x = P(g, "x", 2, 6, 5, 24), *dw = P(g, "dw.w", 24, 1, 7, 7), *dwb = P(g, "dw.b", 24);
+    kt_node *h = kt_conv2d_ex(g, x, dw, dwb, 1, 1, 3, 3, 24);
+    h = kt_layernorm(g, h, P(g, "norm.w", 24), P(g, "norm.b", 24), 1e-6f);
+    kt_node *w1 = P(g, "fc1.w", 64, 24), *b1 = P(g, "fc1.b", 64), *w2 = P(g, "fc2.w", 24, 64), *b2 = P(g, "fc2.b", 24);
+    h = kt_linear(g, kt_gelu(g, kt_linear(g, h, w1, b1)), w2, b2);
+    return kt_mul(g, h, P(g, "gamma", 24));
+}
+
+/* Under autocast the block stores five tensors in 16 bits: the depthwise output (LayerNorm's input),
+ * the LayerNorm output, fc1's pre-activation, GELU's output and fc2's output. */
+KT_TEST(test_cuda_block_activations_stored_16bit) {
+    kt_twin_backend();
+    const char *precisions[] = {"bf16", "fp16"};
+    const double tols[] = {2e-2, 5e-3};
+    for (int p = 0; p < 2; p++) {
+        char label[96];
+        snprintf(label, sizeof label, "%s: depthwise 7x7 -> LayerNorm -> MLP -> layer scale", precisions[p]);
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 2,
+                          .precision = precisions[p], .gpu_stored16 = 5};
+        KT_CHECK(kt_twin_check(build_block, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
+    }
+}
+
 /* Under bf16/fp16 autocast fc1's pre-activation is stored in 16 bits beside GELU's output (only
  * GELU's backward reads it; its GEMM result lives in fc1's scratch), and with layer scale after it
  * fc2's output too (only the scale and gamma's gradient read it): against the CPU's fp32 within the
@@ -279,6 +305,77 @@ KT_TEST(test_cuda_linear_out_16bit_kernels) {
              "an f32 bias store refused: %s", kt_cuda_ctx_error(c));
 }
 
+/* Depthwise output stored in 16 bits and LayerNorm over it: the rounded convolution and the LayerNorm
+ * forward / backward parts give the f32 kernels' bits (rounded once) on the widened values. */
+KT_TEST(test_cuda_dwconv_layernorm_16bit_kernels) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_BF16, KT_CUDA_F16};
+    kt_conv_shape cs = {.N = 2, .H = 9, .W = 11, .Ci = 40, .Co = 40, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 40,
+                        .Ho = 9, .Wo = 11};
+    int64_t rows = cs.N * cs.Ho * cs.Wo, C = cs.Ci, n = rows * C, nw = C * 49;
+    float *x = malloc((size_t)n * 4), *w = malloc((size_t)nw * 4), *b = malloc((size_t)C * 4), *y32 = malloc((size_t)n * 4);
+    float *wide = malloc((size_t)n * 4), *dy = malloc((size_t)n * 4), *r1 = malloc((size_t)n * 4), *r2 = malloc((size_t)n * 4);
+    float *lw = malloc((size_t)C * 4), *lb = malloc((size_t)C * 4), *wb1 = malloc((size_t)C * 8), *wb2 = malloc((size_t)C * 8);
+    uint16_t *h = malloc((size_t)n * 2), *h2 = malloc((size_t)n * 2);
+    KT_REQUIRE(x && w && b && y32 && wide && dy && r1 && r2 && lw && lb && wb1 && wb2 && h && h2, "memory");
+    unsigned seed = 41u;
+    kt_twin_fill(x, n, -1.0f, 1.0f, 0.0f, &seed);
+    kt_twin_fill(w, nw, -0.3f, 0.3f, 0.0f, &seed);
+    kt_twin_fill(b, C, -0.5f, 0.5f, 0.0f, &seed);
+    kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+    kt_twin_fill(lw, C, 0.5f, 1.5f, 0.0f, &seed);
+    kt_twin_fill(lb, C, -0.5f, 0.5f, 0.0f, &seed);
+    size_t wbs = kt_cuda_layernorm_bwd_wb_scratch(rows, C), dws = kt_cuda_dwconv_scratch(&cs);
+    float *dx = kt_twin_put(x, (size_t)n * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *db = kt_twin_put(b, (size_t)C * 4);
+    float *dy32 = kt_twin_put(NULL, (size_t)n * 4), *ddy = kt_twin_put(dy, (size_t)n * 4), *dwide = kt_twin_put(NULL, (size_t)n * 4);
+    float *dlw = kt_twin_put(lw, (size_t)C * 4), *dlb = kt_twin_put(lb, (size_t)C * 4), *dout = kt_twin_put(NULL, (size_t)n * 4);
+    float *dwb = kt_twin_put(NULL, (size_t)C * 8);
+    void *dh = kt_twin_put(NULL, (size_t)n * 2), *dh2 = kt_twin_put(NULL, (size_t)n * 2), *scr = kt_twin_put(NULL, wbs > dws ? wbs : dws);
+    KT_REQUIRE(dx && dw && db && dy32 && ddy && dwide && dlw && dlb && dout && dwb && dh && dh2 && scr, "device buffers");
+    KT_CHECK(kt_cuda_dwconv_fwd(c, &cs, dx, dw, db, dy32, scr) == 0, "%s", kt_cuda_ctx_error(c));
+    KT_REQUIRE(!kt_twin_get(y32, dy32, (size_t)n * 4), "read back");
+    char msg[256];
+    for (int k = 0; k < 2; k++) {
+        kt_cuda_dtype t = types[k];
+        KT_CHECK(kt_cuda_dwconv_fwd_to16(c, &cs, dx, dw, db, dh, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(h, dh, (size_t)n * 2), "read back");
+        int64_t off = 0;
+        for (int64_t i = 0; i < n; i++) {
+            off += h[i] != (t == KT_CUDA_BF16 ? kt_f32_to_bf16(y32[i]) : kt_f32_to_f16(y32[i]));
+            wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(h[i]) : kt_f16_to_f32(h[i]);
+        }
+        KT_CHECK(off == 0, "%s depthwise output: %lld elements not the f32 result rounded as the CPU rounds", tname[t], (long long)off);
+        KT_REQUIRE(!kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg), "upload: %s", msg);
+        /* forward, f32 out and 16-bit out */
+        KT_CHECK(kt_cuda_layernorm_fwd(c, dout, dwide, dlw, dlb, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r1, dout, (size_t)n * 4), "read back");
+        KT_CHECK(kt_cuda_layernorm_fwd_x16(c, dout, KT_CUDA_F32, dh, t, dlw, dlb, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r2, dout, (size_t)n * 4), "read back");
+        KT_CHECK(memcmp(r1, r2, (size_t)n * 4) == 0, "%s LayerNorm forward (f32 out): not the f32 kernel's bits", tname[t]);
+        KT_CHECK(kt_cuda_layernorm_fwd_x16(c, dh2, t, dh, t, dlw, dlb, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(h2, dh2, (size_t)n * 2), "read back");
+        off = 0;
+        for (int64_t i = 0; i < n; i++) off += h2[i] != (t == KT_CUDA_BF16 ? kt_f32_to_bf16(r1[i]) : kt_f32_to_f16(r1[i]));
+        KT_CHECK(off == 0, "%s LayerNorm forward (16-bit out): %lld elements not the f32 result rounded", tname[t], (long long)off);
+        /* backward: data gradient and weight/bias gradients */
+        KT_CHECK(kt_cuda_layernorm_bwd_x(c, dout, ddy, dwide, dlw, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r1, dout, (size_t)n * 4), "read back");
+        KT_REQUIRE(!kt_cuda_memset(dout, 0xff, (size_t)n * 4, msg, sizeof msg), "poison: %s", msg);
+        KT_CHECK(kt_cuda_layernorm_bwd_x_x16(c, dout, ddy, dh, t, dlw, rows, C, 1e-6f) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r2, dout, (size_t)n * 4), "read back");
+        KT_CHECK(memcmp(r1, r2, (size_t)n * 4) == 0, "%s LayerNorm data gradient: not the f32 kernel's bits", tname[t]);
+        KT_CHECK(kt_cuda_layernorm_bwd_wb(c, dwb, ddy, dwide, rows, C, 1e-6f, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(wb1, dwb, (size_t)C * 8), "read back");
+        KT_CHECK(kt_cuda_layernorm_bwd_wb_x16(c, dwb, ddy, dh, t, rows, C, 1e-6f, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8), "read back");
+        KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0, "%s LayerNorm weight/bias gradients: not the f32 kernel's bits", tname[t]);
+    }
+    kt_cuda_free(dx), kt_cuda_free(dw), kt_cuda_free(db), kt_cuda_free(dy32), kt_cuda_free(ddy), kt_cuda_free(dwide), kt_cuda_free(dlw);
+    kt_cuda_free(dlb), kt_cuda_free(dout), kt_cuda_free(dwb), kt_cuda_free(dh), kt_cuda_free(dh2), kt_cuda_free(scr);
+    free(x), free(w), free(b), free(y32), free(wide), free(dy), free(r1), free(r2), free(lw), free(lb), free(wb1), free(wb2), free(h);
+    free(h2);
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
@@ -286,5 +383,6 @@ KT_TEST(test_cuda_linear_out_16bit_kernels) {
 NO_CUDA(test_cuda_bias_gelu_kernel_outputs)
 NO_CUDA(test_cuda_act_bwd_colsum_same_bits_as_unfused)
 NO_CUDA(test_cuda_linear_out_16bit_kernels)
+NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
 
 #endif

@@ -300,23 +300,24 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
 /* Under bf16 autocast, GELU and LayerNorm outputs that only GEMMs read are stored in bf16 by the op
  * itself (cuda_prepare): the GEMMs rounded them to bf16 anyway, so a training step must give the same
  * bits as the same graph with those outputs kept in f32 (KT_NODE_KEEP rules the storage out).
- * Re-planning must undo the choice. fc1's pre-activation, which only GELU's backward reads, and fc2's
- * output, which only layer scale reads, are stored in bf16 too (a numerical choice, as autocast's:
- * bounded by the bf16 step test), in both plans; fc1's not with recomputation (the recomputed GELU
- * reads it). (Kept outputs are never reused, so the memory
+ * Re-planning must undo the choice. fc1's pre-activation, which only GELU's backward reads, fc2's
+ * output, which only layer scale reads, and the depthwise output, which only LayerNorm reads, are
+ * stored in bf16 too (a numerical choice, as autocast's: bounded by the bf16 step test), in both
+ * plans; fc1's not with recomputation (the recomputed GELU reads it). (Kept outputs are never reused, so the memory
  * printed is not a like-for-like saving: kt_gpu_bench's device MiB is.) */
 static void stored_bf16_case(kt_backend *be, int recompute) {
     kt_err err;
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
     kt_model m;
     KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
-    int gelus = 0, stored = 0, lns = 0, pre = 0;
+    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
         kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
         if (n->op == KT_OP_GELU) gelus++, stored += s;
         else if (n->op == KT_OP_LAYERNORM) lns += s;
         else if (n->op == KT_OP_LINEAR) pre += s;
+        else if (n->op == KT_OP_CONV2D) dws += s;
         else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
             KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
                      n->view_of->name);
@@ -330,6 +331,8 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     KT_CHECK(lns >= 13 + 12 * (copies - 1), "recompute %d: %d LayerNorm outputs stored in bf16", recompute, lns);
     /* fc2 outputs (read by layer scale only) always; fc1 pre-activations when GELU is not recomputed */
     KT_CHECK(pre == (recompute ? 12 : 24), "recompute %d: %d fc1/fc2 outputs stored in bf16 (want %d)", recompute, pre, recompute ? 12 : 24);
+    /* the depthwise outputs LayerNorm reads (with recomputation: the copies backward makes) */
+    KT_CHECK(dws == 12, "recompute %d: %d depthwise outputs stored in bf16 (want 12)", recompute, dws);
     int64_t np = m.g.n_param_elems;
     float *ga = malloc((size_t)np * sizeof(float)), *gb = malloc((size_t)np * sizeof(float)), la = 0, lb = 0;
     KT_REQUIRE(ga && gb, "memory");
@@ -345,11 +348,11 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     for (int i = 0; i < m.g.n_nodes; i++) {
         const kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 || (n->flags & KT_NODE_STORED_BF16);
-        if (n->op == KT_OP_LINEAR) pre_again += s;
+        if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D) pre_again += s;
         else still += s;
     }
     KT_CHECK(still == 0, "re-planned with the GELU outputs kept: %d nodes still stored in bf16", still);
-    KT_CHECK(pre_again == pre, "re-planned: %d fc1/fc2 outputs stored in bf16, %d before", pre_again, pre);
+    KT_CHECK(pre_again == pre + dws, "re-planned: %d linear/depthwise outputs stored in bf16, %d before", pre_again, pre + dws);
     int64_t nx = kt_node_numel(m.input);
     float *x = malloc((size_t)nx * sizeof(float));
     int32_t y[2];
