@@ -3,8 +3,10 @@
 #include <malloc.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "engine/backend.h"
 #include "engine/graph.h"
 #include "gradcheck.h"
 #include "kernels/cpu/adamw.h"
@@ -159,6 +161,59 @@ KT_TEST(test_planner_reuses_memory) {
         KT_CHECK((float *)n->data == m.g.param_buf + m.g.params[p].offset, "%s not in the parameter buffer", n->name);
     }
     kt_graph_free(&m.g);
+}
+
+/* linear + bias -> GELU -> sum, planned on a copy of the CPU backend offering the fusions in mask:
+ * the number of nodes the plan computes inside another's kernel, and the loss and gradients */
+static int fused_plan(unsigned mask, float *loss, float *grads, int64_t *n_grads, char *peak, size_t peak_len) {
+    kt_backend be = *kt_backend_cpu();
+    be.fusions = mask;
+    kt_graph g;
+    kt_err err;
+    kt_graph_init(&g, &err);
+    kt_node *x = kt_param(&g, "x", 2, (int64_t[]){6, 12}, 0), *w = kt_param(&g, "w", 2, (int64_t[]){8, 12}, 0);
+    kt_node *b = kt_param(&g, "b", 1, (int64_t[]){8}, 0);
+    kt_node *l = kt_sum(&g, kt_gelu(&g, kt_linear(&g, x, w, b)), 1.0f);
+    kt_keep(l);
+    int fused = -1;
+    if (!kt_graph_backward(&g, l, &err) && !kt_graph_plan(&g, &be, NULL, &err)) {
+        for (int64_t i = 0; i < g.n_param_elems; i++) g.param_buf[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+        if (!kt_graph_run(&g, &err)) {
+            fused = 0;
+            for (int i = 0; i < g.n_nodes; i++) fused += g.nodes[i]->fused;
+            *loss = kt_node_f32(l)[0];
+            *n_grads = g.n_param_elems;
+            memcpy(grads, g.grad_buf, (size_t)g.n_param_elems * sizeof(float));
+            FILE *f = fmemopen(peak, peak_len, "w");
+            if (f) {
+                kt_graph_print_peak(&g, f, 8);
+                fclose(f);
+            }
+        }
+    }
+    kt_graph_free(&g);
+    return fused;
+}
+
+/* The planner fuses only what the backend's kernels compute (kt_backend::fusions), and a plan with
+ * or without a fusion computes the same step. */
+KT_TEST(test_planner_fusions_follow_the_backend) {
+    const unsigned masks[] = {kt_backend_cpu()->fusions, 0, KT_FUSE_LINEAR_GELU, KT_FUSE_ACT_BWD_COLSUM};
+    const int want[] = {2, 0, 1, 1}; /* GELU inside the linear; fc bias gradient inside GELU's backward */
+    float loss[4], grads[4][6 * 12 + 8 * 12 + 8];
+    int64_t ng = 0;
+    char peak[1024];
+    for (int k = 0; k < 4; k++) {
+        int fused = fused_plan(masks[k], &loss[k], grads[k], &ng, peak, sizeof peak);
+        KT_CHECK(fused == want[k], "fusions 0x%x: %d nodes fused, want %d", masks[k], fused, want[k]);
+        if (fused < 0) continue;
+        KT_CHECK(fabsf(loss[k] - loss[0]) <= 1e-5f * fabsf(loss[0]), "fusions 0x%x: loss %.9g vs %.9g", masks[k], loss[k], loss[0]);
+        double worst = 0;
+        for (int64_t i = 0; i < ng; i++) worst = fmax(worst, fabs(grads[k][i] - grads[0][i]));
+        KT_CHECK(worst <= 1e-5, "fusions 0x%x: gradients differ by %g", masks[k], worst);
+    }
+    /* the breakdown names the peak and the forward tensors kept for backward */
+    KT_CHECK(strstr(peak, "peak at node") && strstr(peak, "forward") && strstr(peak, "linear"), "peak breakdown: %s", peak);
 }
 
 KT_TEST(test_training_step_allocates_nothing) {
