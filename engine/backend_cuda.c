@@ -90,71 +90,72 @@ static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
     return total > 0;
 }
 
-/* Under autocast, a linear whose GELU it computes (fusion KT_FUSE_LINEAR_GELU) stores its output,
- * the pre-activation, in 16 bits when only GELU's backward reads it later: as PyTorch's autocast
- * stores fc1's output, the 4C-wide tensor ConvNeXt keeps for backward, in half the memory. GELU
- * itself is computed from the f32 value (kt_cuda_bias_gelu); the GEMM's f32 result lives in the
- * linear's scratch during the node only. Not with recomputation (a recomputed GELU reads it too). */
-static int stores_pre_activation_16(const kt_graph *g, const kt_node *n) {
-    const kt_node *y = n->fuse_next;
-    if (n->op != KT_OP_LINEAR || !y || y->op != KT_OP_GELU || n->dtype != KT_F32 ||
-        (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
-        return 0;
-    int backward_readers = 0;
-    for (int j = n->id + 1; j < g->n_nodes; j++) {
-        const kt_node *r = g->nodes[j];
-        if (r->view_of == n) return 0;
-        for (int k = 0; k < r->n_src; k++) {
-            if (r->src[k] != n || r == y) continue;
-            if (r->op != KT_OP_ACT_BWD || k != 1 || kt_node_act(r->ip[0]) != KT_ACT_GELU || r->dtype != KT_F32) return 0;
-            backward_readers++;
-        }
-    }
-    return backward_readers > 0;
-}
+/* Tensors kept for backward that autocast keeps in 16 bits, stored in the plan's 16-bit type too
+ * (as PyTorch's autocast does, in half the memory; each a numerical choice bounded by the bf16/fp16
+ * step tests):
+ * - fc1's pre-activation (a linear whose GELU it computes, fusion KT_FUSE_LINEAR_GELU), read later
+ *   only by GELU's backward: GELU is computed from the f32 value (kt_cuda_bias_gelu), the GEMM's f32
+ *   result lives in the linear's scratch during the node. Not with recomputation (a recomputed GELU
+ *   reads it too).
+ * - fc2's output (a linear not followed by GELU) that only layer scale reads (out * gamma, and
+ *   gamma's gradient): the GEMM's f32 result plus bias, rounded once (kt_cuda_bias_store).
+ * - a depthwise convolution's output that only LayerNorm reads (forward and both backward parts):
+ *   accumulated in f32 and rounded once; LayerNorm computes in f32 from the rounded values. */
+/* How a reader r (reading n as source k) stands to storing n in 16 bits: 0 it cannot read that,
+ * 1 it can, 2 it can and is a backward reader (the reason to store: a tensor kept for backward). */
+typedef int (*reader_rule)(const kt_node *n, const kt_node *r, int k);
 
-/* Under autocast, a linear not followed by GELU (ConvNeXt's fc2) whose output only layer scales read
- * (y = out * gamma, and gamma's gradient, which reads out) stores it in 16 bits, as autocast's linear
- * output is: the GEMM's f32 result plus bias, rounded once (kt_cuda_bias_store). */
-static int stores_linear_out_16(const kt_graph *g, const kt_node *n) {
-    if (n->op != KT_OP_LINEAR || n->fuse_next || n->dtype != KT_F32 || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD))) return 0;
-    int grads = 0;
-    for (int j = n->id + 1; j < g->n_nodes; j++) {
-        const kt_node *r = g->nodes[j];
-        if (r->view_of == n) return 0;
-        for (int k = 0; k < r->n_src; k++) {
-            if (r->src[k] != n) continue;
-            int scale = r->op == KT_OP_MUL && k == 0 && r->src[1]->ndim == 1 && r->src[1]->dtype == KT_F32 && r->dtype == KT_F32 &&
-                        r->src[1]->shape[0] == last(n);
-            int gamma_grad = r->op == KT_OP_MUL_BCAST_BWD && k == 1 && r->src[0]->dtype == KT_F32 && r->dtype == KT_F32;
-            if (!scale && !gamma_grad) return 0;
-            grads += gamma_grad;
-        }
-    }
-    return grads > 0;
-}
-
-/* Under autocast, a depthwise convolution's output that only LayerNorm reads (its forward and both
- * backward parts: ConvNeXt's block) is stored in 16 bits, as autocast's convolution output is; the
- * convolution accumulates in f32 and rounds once, LayerNorm computes in f32 from the rounded values. */
-static int stores_dwconv_out_16(const kt_graph *g, const kt_node *n) {
-    if (n->op != KT_OP_CONV2D || n->dtype != KT_F32 || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD))) return 0;
-    kt_conv_shape cs = kt_node_conv_geom(n);
-    if (!kt_conv_is_depthwise(&cs)) return 0;
+/* n may be stored in 16 bits when every reader accepts (and nothing views it) and some reader is a
+ * backward one; n itself an f32 output nobody keeps. */
+static int store16_ok(const kt_graph *g, const kt_node *n, reader_rule rule) {
+    if (n->dtype != KT_F32 || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD))) return 0;
     int backward = 0;
     for (int j = n->id + 1; j < g->n_nodes; j++) {
         const kt_node *r = g->nodes[j];
         if (r->view_of == n) return 0;
         for (int k = 0; k < r->n_src; k++) {
             if (r->src[k] != n) continue;
-            int fwd = r->op == KT_OP_LAYERNORM && k == 0 && (r->dtype == KT_F32 || (r->flags & KT_NODE_STORED_BF16));
-            int bwd = (r->op == KT_OP_LAYERNORM_BWD_X || r->op == KT_OP_LAYERNORM_BWD_WB) && k == 1 && r->dtype == KT_F32 &&
-                      r->src[0]->dtype == KT_F32;
-            if (!fwd && !bwd) return 0;
-            backward += bwd;
+            int v = rule(n, r, k);
+            if (!v) return 0;
+            backward += v == 2;
         }
     }
     return backward > 0;
+}
+
+/* fc1 (linear + GELU fused): the GELU it computes, and GELU's backward reading the pre-activation */
+static int pre_activation_reader(const kt_node *n, const kt_node *r, int k) {
+    if (r == n->fuse_next) return 1;
+    return r->op == KT_OP_ACT_BWD && k == 1 && kt_node_act(r->ip[0]) == KT_ACT_GELU && r->dtype == KT_F32 ? 2 : 0;
+}
+static int stores_pre_activation_16(const kt_graph *g, const kt_node *n) {
+    return n->op == KT_OP_LINEAR && n->fuse_next && n->fuse_next->op == KT_OP_GELU && store16_ok(g, n, pre_activation_reader);
+}
+
+/* fc2: layer scale (out * gamma, gamma f32 over the last dim) and gamma's gradient, which reads out */
+static int layer_scale_reader(const kt_node *n, const kt_node *r, int k) {
+    if (r->op == KT_OP_MUL && k == 0 && r->src[1]->ndim == 1 && r->src[1]->dtype == KT_F32 && r->dtype == KT_F32 &&
+        r->src[1]->shape[0] == last(n))
+        return 1;
+    return r->op == KT_OP_MUL_BCAST_BWD && k == 1 && r->src[0]->dtype == KT_F32 && r->dtype == KT_F32 ? 2 : 0;
+}
+static int stores_linear_out_16(const kt_graph *g, const kt_node *n) {
+    return n->op == KT_OP_LINEAR && !n->fuse_next && store16_ok(g, n, layer_scale_reader);
+}
+
+/* the depthwise output: LayerNorm's forward (f32 or 16-bit output) and both backward parts */
+static int layernorm_reader(const kt_node *n, const kt_node *r, int k) {
+    (void)n;
+    if (r->op == KT_OP_LAYERNORM && k == 0 && (r->dtype == KT_F32 || (r->flags & KT_NODE_STORED_BF16))) return 1;
+    return (r->op == KT_OP_LAYERNORM_BWD_X || r->op == KT_OP_LAYERNORM_BWD_WB) && k == 1 && r->dtype == KT_F32 &&
+                   r->src[0]->dtype == KT_F32
+               ? 2
+               : 0;
+}
+static int stores_dwconv_out_16(const kt_graph *g, const kt_node *n) {
+    if (n->op != KT_OP_CONV2D) return 0;
+    kt_conv_shape cs = kt_node_conv_geom(n);
+    return kt_conv_is_depthwise(&cs) && store16_ok(g, n, layernorm_reader);
 }
 
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
