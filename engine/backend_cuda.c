@@ -435,16 +435,14 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         const void *a, *b;
         kt_cuda_dtype ab;
         CK(gemm_operands(c, n, &a, &b, &ab));
-        if (n->fuse_next) { /* the GELU after it (planner fusion): GEMM, then bias + GELU in one pass */
+        if (n->fuse_next || linear_stored16(n)) {
+            /* GEMM (beta 0) into z: the output itself, or the scratch when the output is stored in 16
+             * bits; then one pass adds the bias and writes the output (and the fused GELU) */
             float *z = linear_stored16(n) ? (float *)((char *)n->scratch + gemm_out_offset(n)) : F(n);
             CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, z, O, ab, KT_CUDA_F32));
-            CK(kt_cuda_bias_gelu(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), n->fuse_next->data, cdt(n->fuse_next), M, O));
-            break;
-        }
-        if (linear_stored16(n)) { /* GEMM into the scratch, then bias and one rounding (stores_linear_out_16) */
-            float *z = (float *)((char *)n->scratch + gemm_out_offset(n));
-            CK(kt_cuda_gemm(c, 0, 1, M, O, K, 1.0f, a, K, b, K, 0.0f, z, O, ab, KT_CUDA_F32));
-            CK(kt_cuda_bias_store(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), M, O));
+            if (n->fuse_next)
+                CK(kt_cuda_bias_gelu(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), n->fuse_next->data, cdt(n->fuse_next), M, O));
+            else CK(kt_cuda_bias_store(c, z, bias ? F(s[2]) : NULL, n->data, cdt(n), M, O));
             break;
         }
         if (bias) CK(kt_cuda_fill_rows(c, F(n), F(s[2]), M, O));

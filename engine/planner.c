@@ -340,7 +340,7 @@ void kt_graph_plan_stats(const kt_graph *g, kt_plan_stats *st) {
 }
 
 /* The activations alive where the arena peaks, summed by forward/backward, op and dtype: where the
- * memory goes (kt_gpu_bench model --plan-only, keratrack bench). A block taken over in place counts
+ * memory goes (kt_gpu_bench model --plan-only). A block taken over in place counts
  * once per node, so the peak node's own in-place output may count twice: a breakdown, not a total. */
 typedef struct {
     int backward;

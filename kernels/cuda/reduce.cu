@@ -187,49 +187,49 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
     }
 }
 
-#define COLRED4(M) k_colred4<M><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part)
-#define COLRED(M) k_colred<M><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part)
+/* modes with a 4-wide kernel (the ones ConvNeXt's backward uses) */
+__host__ __device__ constexpr int cr_has_vec(int mode) { return mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode); }
+
+/* the 4-wide kernel when the mode has one and the data allow (vec), else the scalar one */
+template <int MODE>
+static void colred_launch(kt_cuda_ctx *c, int vec, int64_t nb, const float *a, const float *b, const double *cm, const double *cr,
+                          const float *rs, float *y, int64_t rows, int64_t C, double *part) {
+    dim3 block(32, TY);
+    if constexpr (cr_has_vec(MODE)) {
+        if (vec) {
+            dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
+            k_colred4<MODE><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part);
+            return;
+        }
+    }
+    dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb);
+    k_colred<MODE><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part);
+}
 
 /* kt_cu_colred, and for the KT_CR_ACTBWD + act modes the activation gradient written to y */
 static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                       float *y, int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
     int64_t nb = kt_cu_row_blocks(rows);
-    dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb), block(32, TY);
-    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 &&
-              (mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode));
-    dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
-    if (vec) switch (mode) {
-        case KT_CR_SUM: COLRED4(KT_CR_SUM); break;
-        case KT_CR_DOT: COLRED4(KT_CR_DOT); break;
-        case KT_CR_LNWB: COLRED4(KT_CR_LNWB); break;
-        case KT_CR_LNWB_BF16: COLRED4(KT_CR_LNWB_BF16); break;
-        case KT_CR_LNWB_F16: COLRED4(KT_CR_LNWB_F16); break;
-        case CR_ACT(KT_ACT_GELU): COLRED4(CR_ACT(KT_ACT_GELU)); break;
-        case CR_ACT(KT_ACT_RELU): COLRED4(CR_ACT(KT_ACT_RELU)); break;
-        case CR_ACT(KT_ACT_SILU): COLRED4(CR_ACT(KT_ACT_SILU)); break;
-        case CR_ACT(KT_ACT_SIGMOID): COLRED4(CR_ACT(KT_ACT_SIGMOID)); break;
-        case CR_GELU_BF16: COLRED4(CR_GELU_BF16); break;
-        case CR_GELU_F16: COLRED4(CR_GELU_F16); break;
-        case CR_DOT_BF16: COLRED4(CR_DOT_BF16); break;
-        default: COLRED4(CR_DOT_F16); break;
-        }
-    else switch (mode) {
-        case KT_CR_SUM: COLRED(KT_CR_SUM); break;
-        case KT_CR_DOT: COLRED(KT_CR_DOT); break;
-        case KT_CR_SQDEV: COLRED(KT_CR_SQDEV); break;
-        case KT_CR_BNGRAD: COLRED(KT_CR_BNGRAD); break;
-        case KT_CR_LNWB: COLRED(KT_CR_LNWB); break;
-        case KT_CR_LNWB_BF16: COLRED(KT_CR_LNWB_BF16); break;
-        case KT_CR_LNWB_F16: COLRED(KT_CR_LNWB_F16); break;
-        case CR_ACT(KT_ACT_GELU): COLRED(CR_ACT(KT_ACT_GELU)); break;
-        case CR_ACT(KT_ACT_RELU): COLRED(CR_ACT(KT_ACT_RELU)); break;
-        case CR_ACT(KT_ACT_SILU): COLRED(CR_ACT(KT_ACT_SILU)); break;
-        case CR_ACT(KT_ACT_SIGMOID): COLRED(CR_ACT(KT_ACT_SIGMOID)); break;
-        case CR_GELU_BF16: COLRED(CR_GELU_BF16); break;
-        case CR_GELU_F16: COLRED(CR_GELU_F16); break;
-        case CR_DOT_BF16: COLRED(CR_DOT_BF16); break;
-        default: COLRED(CR_DOT_F16); break;
-        }
+    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 && cr_has_vec(mode);
+#define L(M) colred_launch<M>(c, vec, nb, a, b, cm, cr, rs, y, rows, C, part)
+    switch (mode) {
+    case KT_CR_SUM: L(KT_CR_SUM); break;
+    case KT_CR_DOT: L(KT_CR_DOT); break;
+    case KT_CR_SQDEV: L(KT_CR_SQDEV); break;
+    case KT_CR_BNGRAD: L(KT_CR_BNGRAD); break;
+    case KT_CR_LNWB: L(KT_CR_LNWB); break;
+    case KT_CR_LNWB_BF16: L(KT_CR_LNWB_BF16); break;
+    case KT_CR_LNWB_F16: L(KT_CR_LNWB_F16); break;
+    case CR_ACT(KT_ACT_GELU): L(CR_ACT(KT_ACT_GELU)); break;
+    case CR_ACT(KT_ACT_RELU): L(CR_ACT(KT_ACT_RELU)); break;
+    case CR_ACT(KT_ACT_SILU): L(CR_ACT(KT_ACT_SILU)); break;
+    case CR_ACT(KT_ACT_SIGMOID): L(CR_ACT(KT_ACT_SIGMOID)); break;
+    case CR_GELU_BF16: L(CR_GELU_BF16); break;
+    case CR_GELU_F16: L(CR_GELU_F16); break;
+    case CR_DOT_BF16: L(CR_DOT_BF16); break;
+    default: L(CR_DOT_F16); break;
+    }
+#undef L
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
     k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outd);

@@ -1,10 +1,12 @@
-/* The CUDA backend's fused kernels (planner fusions, kt_backend::fusions): linear + GELU (the bias
- * added and GELU applied in one pass after the GEMM, the pre-activation and GELU's output in f32 or
- * 16 bits) and the activation gradient with its bias gradient summed in the same pass. Graph level against the CPU
- * backend (cuda_twin: NaN-poisoned buffers, bitwise rerun) with the fusion required in the GPU plan;
- * kernel level against the CPU's formulas and against the unfused GPU kernels. Bounds: graphs as
- * test_cuda_ops.c's GEMMs (2e-5 of scale); the bias sum exact; GELU's output within one ulp of its
- * type (+1e-6 of scale); the fused backward must give the unfused kernels' bits. */
+/* The CUDA backend's fused kernels (planner fusions, kt_backend::fusions) and 16-bit storage of the
+ * tensors kept for backward: linear + GELU (bias and GELU in one pass after the GEMM, the
+ * pre-activation and GELU's output in f32 or 16 bits), the activation gradient with its bias
+ * gradient summed in the same pass, fc2 and depthwise outputs stored in 16 bits. Graph level against
+ * the CPU backend (cuda_twin: NaN-poisoned buffers, bitwise rerun) with the fusions and storage
+ * required in the GPU plan; kernel level against the CPU's formulas and the f32 / unfused GPU
+ * kernels. Bounds: fp32 graphs 2e-5 of scale (test_cuda_ops.c's GEMM bound), bf16 2e-2, fp16 5e-3;
+ * pre-activations and 16-bit stores bit for bit as the CPU rounds; GELU's output within one ulp of
+ * its type (+1e-6 of scale); fused and 16-bit-input variants the f32 / unfused kernels' bits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
