@@ -72,7 +72,9 @@ static void rule(bw_ctx *c, kt_node *n, kt_node *dy) {
             acc(c, s[0], dx);
         }
         if (rg(s[1])) {
-            kt_node *dw = mk(c, KT_OP_CONV2D_BWD_WEIGHT, s[1], 2, (kt_node *[]){dy, R(c, s[0])});
+            kt_node *x = R(c, s[0]); /* a recomputed input stays; else the saved view (kt_conv2d_ex) */
+            if (x == s[0] && n->saved_input) x = n->saved_input;
+            kt_node *dw = mk(c, KT_OP_CONV2D_BWD_WEIGHT, s[1], 2, (kt_node *[]){dy, x});
             if (dw) memcpy(dw->ip, n->ip, 5 * sizeof(int32_t));
             acc(c, s[1], dw);
         }

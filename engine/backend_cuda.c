@@ -158,6 +158,37 @@ static int stores_dwconv_out_16(const kt_graph *g, const kt_node *n) {
     return kt_conv_is_depthwise(&cs) && store16_ok(g, n, layernorm_reader);
 }
 
+/* A depthwise conv's saved input (KT_NODE_SAVED_INPUT, a view of its input x until here) stored as
+ * x rounded to 16 bits, as autocast saves the conv's 16-bit input for the weight gradient: when
+ * depthwise weight gradients are its only readers and nothing in backward reads x itself, x (in
+ * ConvNeXt the f32 residual stream) dies in forward and backward keeps half the bytes. A numerical
+ * choice (the weight gradient from the rounded input), bounded by the bf16/fp16 step tests. Not
+ * with recomputation: the recomputed depthwise conv reads x in backward anyway. */
+static int stores_saved_input_16(const kt_graph *g, const kt_node *sv) {
+    if (!(sv->flags & KT_NODE_SAVED_INPUT)) return 0;
+    const kt_node *x = sv->src[0], *base = x->view_of ? x->view_of : x;
+    /* graph inputs and parameters stay anyway; a kept x (read after the run) gets the copy all the
+     * same, so that keeping a tensor never changes the numbers */
+    if (x->dtype != KT_F32 || base->op == KT_OP_INPUT || base->op == KT_OP_PARAM) return 0;
+    int readers = 0;
+    for (int j = sv->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == sv) return 0;
+        for (int k = 0; k < r->n_src; k++) {
+            const kt_node *t = r->src[k];
+            if (t == sv) {
+                if (r->op != KT_OP_CONV2D_BWD_WEIGHT || k != 1 || r->dtype != KT_F32 || r->src[0]->dtype != KT_F32) return 0;
+                kt_conv_shape cs = kt_node_conv_geom(r);
+                if (!kt_conv_is_depthwise(&cs)) return 0;
+                readers++;
+            } else if (j >= g->n_forward && (t->view_of ? t->view_of : t) == base) {
+                return 0; /* backward reads x (or another view of it): x stays, a copy would only add */
+            }
+        }
+    }
+    return readers > 0;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -181,6 +212,20 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
             stores_dwconv_out_16(g, n)) {
             n->flags |= KT_NODE_STORED_BF16;
             n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+        }
+    }
+    for (int i = 1; i < g->n_nodes; i++) {
+        kt_node *sv = g->nodes[i], *conv = g->nodes[i - 1];
+        if (!stores_saved_input_16(g, sv)) continue;
+        sv->view_of = NULL;
+        sv->flags |= KT_NODE_STORED_BF16;
+        sv->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+        /* the conv reads x anyway: its kernel writes the copy too (else the copy is its own pass) */
+        kt_conv_shape cs = conv->op == KT_OP_CONV2D ? kt_node_conv_geom(conv) : (kt_conv_shape){0};
+        if (conv->saved_input == sv && kt_conv_is_depthwise(&cs) && kt_cuda_dwconv_can_copy_input(&cs) && !conv->fuse_next &&
+            conv->src[0] == sv->src[0]) {
+            conv->fuse_next = sv;
+            sv->fused = 1;
         }
     }
 }
@@ -307,9 +352,11 @@ static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
     int64_t M = cs.N * cs.Ho * cs.Wo;
     if (n->op == KT_OP_CONV2D) {
         const float *b = n->n_src > 2 ? F(s[2]) : NULL;
-        if (kt_conv_is_depthwise(&cs) && n->dtype != KT_F32) /* stored in 16 bits (stores_dwconv_out_16) */
-            CK(kt_cuda_dwconv_fwd_to16(c, &cs, F(s[0]), F(s[1]), b, n->data, cdt(n), n->scratch));
-        else if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch));
+        /* output maybe stored in 16 bits (stores_dwconv_out_16); fuse_next: the input's 16-bit copy
+         * for the weight gradient (stores_saved_input_16) */
+        if (kt_conv_is_depthwise(&cs))
+            CK(kt_cuda_dwconv_fwd_ex(c, &cs, F(s[0]), F(s[1]), b, n->data, cdt(n), n->fuse_next ? n->fuse_next->data : NULL,
+                                     n->fuse_next ? cdt(n->fuse_next) : KT_CUDA_F32, n->scratch));
         else if (!is_pointwise(&cs)) CK(kt_cuda_conv_fwd(c, &cs, F(s[0]), F(s[1]), b, F(n), n->scratch, n->scratch_bytes));
         else {
             if (b) CK(kt_cuda_fill_rows(c, F(n), b, M, cs.Co));
@@ -324,7 +371,8 @@ static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
             CK(kt_cuda_gemm(c, 0, 0, M, cs.Ci, cs.Co, 1.0f, F(s[0]), cs.Co, F(s[1]), cs.Ci, 0.0f, F(n), cs.Ci, KT_CUDA_F32,
                             KT_CUDA_F32));
     } else {
-        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_bwd_weight(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch));
+        if (kt_conv_is_depthwise(&cs)) /* x: f32, or its saved 16-bit copy */
+            CK(kt_cuda_dwconv_bwd_weight_x16(c, &cs, F(s[0]), s[1]->data, cdt(s[1]), F(n), n->scratch));
         else if (!is_pointwise(&cs)) CK(kt_cuda_conv_bwd_weight(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch, n->scratch_bytes));
         else /* dw (Co, Ci) = dy^T (Co, M) x (M, Ci) */
             CK(kt_cuda_gemm(c, 1, 0, cs.Co, cs.Ci, M, 1.0f, F(s[0]), cs.Co, F(s[1]), cs.Ci, 0.0f, F(n), cs.Ci, KT_CUDA_F32,
@@ -411,7 +459,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D) { /* output rounded to 16 bits (cuda_prepare) */
+    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D && n->op != KT_OP_COPY) { /* output rounded to 16 bits (cuda_prepare) */
         int f16 = n->dtype == KT_F16;
         const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
         if (n->op == KT_OP_LAYERNORM && s[0]->dtype != KT_F32) /* over a depthwise output stored in 16 bits */
@@ -566,7 +614,10 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_CONCAT:
     case KT_OP_SLICE:
     case KT_OP_SLICE_BWD: return shape_compute(be, n, err);
-    case KT_OP_COPY: CK(kt_cuda_copy(c, n->data, s[0]->data, kt_node_bytes(n))); break;
+    case KT_OP_COPY: /* or a saved input rounded to 16 bits in its own pass (stores_saved_input_16, no fused conv) */
+        if (n->dtype != s[0]->dtype) CK(round16(c, cdt(n), n->data, F(s[0]), numel));
+        else CK(kt_cuda_copy(c, n->data, s[0]->data, kt_node_bytes(n)));
+        break;
     default: return kt_err_set(err, KT_ERR_UNSUPPORTED, "cuda backend: no kernel for op %s", kt_op_name(n->op));
     }
     return KT_OK;

@@ -29,6 +29,9 @@ enum {
     KT_NODE_AUTOCAST = 1u << 9,     /* f32 GEMM whose f32 operands are rounded to bf16 (or f16) first */
     KT_NODE_STORED_BF16 = 1u << 10, /* f32 op whose output is stored rounded to 16 bits (dtype KT_BF16 or KT_F16) */
     KT_NODE_AUTOCAST_F16 = 1u << 11, /* with KT_NODE_AUTOCAST: to f16, not bf16 */
+    /* a depthwise conv's input as its weight gradient reads it (kt_node::saved_input): a view of the
+     * input, unless a backend's prepare stores it as a 16-bit copy (autocast saves such a copy) */
+    KT_NODE_SAVED_INPUT = 1u << 12,
 };
 
 typedef struct kt_node {
@@ -44,7 +47,8 @@ typedef struct kt_node {
     uint32_t flags;
     char name[KT_NAME_MAX];
     struct kt_node *grad;    /* after backward: this node's gradient (for PARAMs: in the grad buffer) */
-    struct kt_node *view_of; /* RESHAPE: the node whose memory this one aliases */
+    struct kt_node *view_of; /* RESHAPE (and a KT_NODE_SAVED_INPUT copy): the node whose memory this one aliases */
+    struct kt_node *saved_input; /* depthwise CONV2D: the node its weight gradient reads for src[0] */
     int param_index;         /* PARAM: index in the graph's parameter table, else -1 */
     int grad_of;             /* gradient node placed in grad_buf for this parameter index, else -1 */
     void *data;              /* planned memory (host or device) */

@@ -64,6 +64,18 @@ kt_node *kt_conv2d_ex(kt_graph *g, kt_node *x, kt_node *w, kt_node *b, int sh, i
     n->ip[2] = ph;
     n->ip[3] = pw;
     n->ip[4] = groups;
+    /* A depthwise weight gradient reads the input in backward, often the only reason the residual
+     * stream stays alive (in f32) until then; it reads this node instead, a view of x that a backend
+     * may store as a 16-bit copy (cuda_prepare under autocast), as autocast saves one. */
+    if (groups > 1 && groups == Ci && Co == Ci && (w->flags & KT_NODE_REQUIRES_GRAD)) {
+        kt_node *sv = kt_node_make(g, KT_OP_COPY, 4, x->shape, 1, &x);
+        if (!sv) return NULL;
+        sv->flags = (sv->flags & ~(uint32_t)KT_NODE_REQUIRES_GRAD) | KT_NODE_SAVED_INPUT; /* backward only reads it */
+        sv->dtype = x->dtype;
+        sv->view_of = x->view_of ? x->view_of : x;
+        kt_node_set_name(sv, "saved_input_%d", n->id);
+        n->saved_input = sv;
+    }
     return n;
 }
 

@@ -1,12 +1,29 @@
 // Depthwise convolution on NHWC images, weight (C, 1, kh, kw): channels across the threads of a warp
 // (coalesced), no im2col. Square stride-1 kernels (3, 5, 7: ConvNeXt's 7x7) take a register-tiled
-// path: each thread makes TW outputs of one row from one loaded strip of inputs per kernel row.
-// Other geometries take a plain path. Taps are summed in the CPU kernel's (ky, kx) order. The
-// weight gradient sums fixed row blocks into partials, then the blocks in order (deterministic).
+// path: each thread makes TW outputs of one row from one loaded strip of inputs per kernel row; when
+// C is a multiple of 4 (and the buffers 16-byte aligned) each thread takes 4 channels as one float4
+// (a quarter of the load instructions and index arithmetic, which bounded the scalar kernels), with
+// each channel's sums in the same order, so the same bits. Other geometries take a plain path. Taps
+// are summed in the CPU kernel's (ky, kx) order. The weight gradient sums fixed row blocks into
+// partials, then the blocks in order (deterministic).
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
 #define TW 8     /* outputs per thread along a row */
+#define TW4 4    /* ... on the 4-channel path (4x the registers per output) */
 #define TROWS 4  /* thread rows per block (each a TW-wide tile) */
+
+__device__ __forceinline__ void madd4(float4 &a, float4 x, float4 w) { /* a += x * w per channel, as the scalar kernels */
+    a.x += x.x * w.x;
+    a.y += x.y * w.y;
+    a.z += x.z * w.z;
+    a.w += x.w * w.w;
+}
+
+/* 4 channels at once when C allows and every buffer is aligned for it */
+static int vec4_ok(const kt_conv_shape *s, const void *a, const void *b, const void *c, const void *d) {
+    uintptr_t m = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d;
+    return s->Ci % 4 == 0 && (m & 15) == 0;
+}
 
 /* wt (kh*kw, C) = w (C, kh*kw): every tap a contiguous channel vector */
 __global__ void k_dw_transpose(float *wt, const float *w, int64_t C, int64_t khw) {
@@ -37,9 +54,59 @@ static int transpose_w(kt_cuda_ctx *c, const kt_conv_shape *s, const float *w, f
 __device__ __forceinline__ void put1(float *y, float v) { *y = v; }
 __device__ __forceinline__ void put1(__nv_bfloat16 *y, float v) { *y = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void put1(__half *y, float v) { *y = __float2half_rn(v); }
+__device__ __forceinline__ void put4(float *y, int64_t i4, float4 v) { ((float4 *)y)[i4] = v; }
+template <typename H> __device__ __forceinline__ void put4(H *y, int64_t i4, float4 v) {
+    kt_cu_half4<H> o;
+    put1(&o.v[0], v.x);
+    put1(&o.v[1], v.y);
+    put1(&o.v[2], v.z);
+    put1(&o.v[3], v.w);
+    ((kt_cu_half4<H> *)y)[i4] = o;
+}
 
-template <int K, typename O>
-__global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, const float *b, O *y) {
+/* the 4-channel twin of k_dw_fwd_fast: thread (4 channels c, TW4 outputs of one row) */
+template <int K, typename O, typename S>
+__global__ void k_dw_fwd_v4(kt_conv_shape s, const float4 *x, const float4 *wt, const float4 *b, O *y, S *xs) {
+    int C4 = (int)(s.Ci / 4), c = blockIdx.z * 32 + threadIdx.x, row = blockIdx.x, H = (int)s.H, W = (int)s.W;
+    int ox0 = (blockIdx.y * TROWS + threadIdx.y) * TW4;
+    if (c >= C4 || ox0 >= s.Wo) return;
+    int n = row / (int)s.Ho, oy = row % (int)s.Ho;
+    float4 acc[TW4];
+    float4 bv = b ? b[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int t = 0; t < TW4; t++) acc[t] = bv;
+#pragma unroll
+    for (int ky = 0; ky < K; ky++) {
+        int iy = oy - (int)s.ph + ky;
+        if (iy < 0 || iy >= H) continue;
+        int64_t r0 = (int64_t)(n * H + iy) * W * C4 + c; /* (n, iy, 0, c) in float4 units */
+        float4 xv[TW4 + K - 1];
+#pragma unroll
+        for (int j = 0; j < TW4 + K - 1; j++) {
+            int ix = ox0 - (int)s.pw + j;
+            xv[j] = (ix >= 0 && ix < W) ? x[r0 + (int64_t)ix * C4] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        if (xs && ky == s.ph) { /* iy == oy: this thread's inputs, at j = t + (K-1)/2 */
+#pragma unroll
+            for (int t = 0; t < TW4; t++)
+                if (ox0 + t < W) put4(xs, r0 + (int64_t)(ox0 + t) * C4, xv[t + (K - 1) / 2]);
+        }
+#pragma unroll
+        for (int kx = 0; kx < K; kx++) {
+            float4 wv = wt[(ky * K + kx) * C4 + c];
+#pragma unroll
+            for (int t = 0; t < TW4; t++) madd4(acc[t], xv[t + kx], wv);
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < TW4; t++)
+        if (ox0 + t < s.Wo) put4(y, ((int64_t)row * s.Wo + ox0 + t) * C4 + c, acc[t]);
+}
+
+/* xs: when not NULL, x rounded to 16 bits, written by the threads of the centre kernel row (the
+ * weight gradient's saved input; only for 'same' geometry, where those rows cover x once) */
+template <int K, typename O, typename S>
+__global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, const float *b, O *y, S *xs) {
     int64_t C = s.Ci, c = (int64_t)blockIdx.z * 32 + threadIdx.x, row = blockIdx.x;
     int64_t ox0 = ((int64_t)blockIdx.y * TROWS + threadIdx.y) * TW;
     if (c >= C || ox0 >= s.Wo) return;
@@ -57,6 +124,12 @@ __global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, 
         for (int j = 0; j < TW + K - 1; j++) {
             int64_t ix = ox0 - s.pw + j;
             xv[j] = (ix >= 0 && ix < s.W) ? xr[ix * C] : 0.0f;
+        }
+        if (xs && ky == s.ph) { /* iy == oy: this thread's TW inputs, at j = t + pw = t + (K-1)/2 */
+            S *xo = xs + (xr - x) + ox0 * C;
+#pragma unroll
+            for (int t = 0; t < TW; t++)
+                if (ox0 + t < s.W) put1(xo + t * C, xv[t + (K - 1) / 2]);
         }
 #pragma unroll
         for (int kx = 0; kx < K; kx++) {
@@ -92,32 +165,70 @@ template <typename O> __global__ void k_dw_fwd(kt_conv_shape s, const float *x, 
 static dim3 tile_grid(int64_t rows, int64_t width, int64_t C) {
     return dim3((unsigned)rows, (unsigned)((width + TW * TROWS - 1) / (TW * TROWS)), (unsigned)((C + 31) / 32));
 }
+static dim3 tile_grid4(int64_t rows, int64_t width, int64_t C) {
+    return dim3((unsigned)rows, (unsigned)((width + TW4 * TROWS - 1) / (TW4 * TROWS)), (unsigned)((C / 4 + 31) / 32));
+}
 
-template <typename O> static int dw_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, O *y,
-                                         void *scratch) {
+/* stride 1, square 3/5/7 kernel, 'same' padding: the register-tiled path, whose centre kernel row
+ * reads every input exactly once (so it can write x's 16-bit copy) */
+extern "C" int kt_cuda_dwconv_can_copy_input(const kt_conv_shape *s) {
+    int k = fast_k(s);
+    return k && s->ph == (k - 1) / 2 && s->pw == (k - 1) / 2 && s->Ho == s->H && s->Wo == s->W;
+}
+
+template <typename O, typename S>
+static int dw_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, O *y, S *xs,
+                  void *scratch) {
+    if (xs && !kt_cuda_dwconv_can_copy_input(s)) return kt_cu_errf(c, "depthwise conv: this geometry cannot copy its input");
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
+    if (fast_k(s) && vec4_ok(s, x, wt, b, y) && ((uintptr_t)xs & 7) == 0) {
+        dim3 g4 = tile_grid4(s->N * s->Ho, s->Wo, s->Ci), block(32, TROWS);
+        const float4 *x4 = (const float4 *)x, *w4 = (const float4 *)wt, *b4 = (const float4 *)b;
+        switch (fast_k(s)) {
+        case 3: k_dw_fwd_v4<3, O, S><<<g4, block, 0, c->stream>>>(*s, x4, w4, b4, y, xs); break;
+        case 5: k_dw_fwd_v4<5, O, S><<<g4, block, 0, c->stream>>>(*s, x4, w4, b4, y, xs); break;
+        default: k_dw_fwd_v4<7, O, S><<<g4, block, 0, c->stream>>>(*s, x4, w4, b4, y, xs); break;
+        }
+        return kt_cu_launched(c, "depthwise conv (4 channels per thread)");
+    }
     dim3 grid = tile_grid(s->N * s->Ho, s->Wo, s->Ci), block(32, TROWS);
     switch (fast_k(s)) {
-    case 3: k_dw_fwd_fast<3, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
-    case 5: k_dw_fwd_fast<5, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
-    case 7: k_dw_fwd_fast<7, O><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y); break;
+    case 3: k_dw_fwd_fast<3, O, S><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y, xs); break;
+    case 5: k_dw_fwd_fast<5, O, S><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y, xs); break;
+    case 7: k_dw_fwd_fast<7, O, S><<<grid, block, 0, c->stream>>>(*s, x, wt, b, y, xs); break;
     default:
         k_dw_fwd<O><<<kt_cu_blocks(s->N * s->Ho * s->Wo * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(*s, x, wt, b, y);
     }
     return kt_cu_launched(c, "depthwise conv");
 }
 
+template <typename O>
+static int dw_fwd_xs(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, O *y, void *xs,
+                     kt_cuda_dtype xst, void *scratch) {
+    if (!xs) return dw_fwd(c, s, x, w, b, y, (__nv_bfloat16 *)NULL, scratch);
+    if (xst == KT_CUDA_BF16) return dw_fwd(c, s, x, w, b, y, (__nv_bfloat16 *)xs, scratch);
+    if (xst == KT_CUDA_F16) return dw_fwd(c, s, x, w, b, y, (__half *)xs, scratch);
+    return kt_cu_errf(c, "depthwise conv: the input's copy must be bf16 or f16");
+}
+
 extern "C" int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b,
                                   float *y, void *scratch) {
-    return dw_fwd(c, s, x, w, b, y, scratch);
+    return dw_fwd_xs(c, s, x, w, b, y, NULL, KT_CUDA_F32, scratch);
+}
+
+extern "C" int kt_cuda_dwconv_fwd_ex(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
+                                     kt_cuda_dtype yt, void *xs, kt_cuda_dtype xst, void *scratch) {
+    if (yt == KT_CUDA_F32) return dw_fwd_xs(c, s, x, w, b, (float *)y, xs, xst, scratch);
+    if (yt == KT_CUDA_BF16) return dw_fwd_xs(c, s, x, w, b, (__nv_bfloat16 *)y, xs, xst, scratch);
+    if (yt == KT_CUDA_F16) return dw_fwd_xs(c, s, x, w, b, (__half *)y, xs, xst, scratch);
+    return kt_cu_errf(c, "depthwise conv: the output must be f32, bf16 or f16");
 }
 
 extern "C" int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
                                        kt_cuda_dtype yt, void *scratch) {
-    if (yt == KT_CUDA_BF16) return dw_fwd(c, s, x, w, b, (__nv_bfloat16 *)y, scratch);
-    if (yt == KT_CUDA_F16) return dw_fwd(c, s, x, w, b, (__half *)y, scratch);
-    return kt_cu_errf(c, "depthwise conv: a 16-bit output must be bf16 or f16");
+    if (yt == KT_CUDA_F32) return kt_cu_errf(c, "depthwise conv: a 16-bit output must be bf16 or f16");
+    return kt_cuda_dwconv_fwd_ex(c, s, x, w, b, y, yt, NULL, KT_CUDA_F32, scratch);
 }
 
 /* ---- data gradient: dx[iy, ix] = sum over taps of dy[iy + ph - ky, ix + pw - kx] * w[ky, kx] ---- */
@@ -154,6 +265,38 @@ template <int K> __global__ void k_dw_bwd_data_fast(kt_conv_shape s, const float
         if (ix0 + t < s.W) o[t * C] = acc[t];
 }
 
+/* the 4-channel twin of k_dw_bwd_data_fast */
+template <int K> __global__ void k_dw_bwd_data_v4(kt_conv_shape s, const float4 *dy, const float4 *wt, float4 *dx) {
+    int C4 = (int)(s.Ci / 4), c = blockIdx.z * 32 + threadIdx.x, row = blockIdx.x, Ho = (int)s.Ho, Wo = (int)s.Wo;
+    int ix0 = (blockIdx.y * TROWS + threadIdx.y) * TW4;
+    if (c >= C4 || ix0 >= s.W) return;
+    int n = row / (int)s.H, iy = row % (int)s.H;
+    float4 acc[TW4];
+#pragma unroll
+    for (int t = 0; t < TW4; t++) acc[t] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int ky = 0; ky < K; ky++) {
+        int oy = iy + (int)s.ph - ky;
+        if (oy < 0 || oy >= Ho) continue;
+        int64_t r0 = (int64_t)(n * Ho + oy) * Wo * C4 + c;
+        float4 dv[TW4 + K - 1]; /* dv[j]: ox = ix0 + pw - (K-1) + j */
+#pragma unroll
+        for (int j = 0; j < TW4 + K - 1; j++) {
+            int ox = ix0 + (int)s.pw - (K - 1) + j;
+            dv[j] = (ox >= 0 && ox < Wo) ? dy[r0 + (int64_t)ox * C4] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int kx = 0; kx < K; kx++) {
+            float4 wv = wt[(ky * K + kx) * C4 + c];
+#pragma unroll
+            for (int t = 0; t < TW4; t++) madd4(acc[t], dv[t + (K - 1) - kx], wv);
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < TW4; t++)
+        if (ix0 + t < s.W) dx[((int64_t)row * s.W + ix0 + t) * C4 + c] = acc[t];
+}
+
 __global__ void k_dw_bwd_data(kt_conv_shape s, const float *dy, const float *wt, float *dx) {
     int64_t C = s.Ci;
     KT_CU_LOOP(i, s.N * s.H * s.W * C) {
@@ -180,6 +323,16 @@ extern "C" int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, c
                                        void *scratch) {
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
+    if (fast_k(s) && vec4_ok(s, dy, wt, dx, NULL)) {
+        dim3 g4 = tile_grid4(s->N * s->H, s->W, s->Ci), block(32, TROWS);
+        const float4 *d4 = (const float4 *)dy, *w4 = (const float4 *)wt;
+        switch (fast_k(s)) {
+        case 3: k_dw_bwd_data_v4<3><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
+        case 5: k_dw_bwd_data_v4<5><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
+        default: k_dw_bwd_data_v4<7><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
+        }
+        return kt_cu_launched(c, "depthwise conv data gradient (4 channels per thread)");
+    }
     dim3 grid = tile_grid(s->N * s->H, s->W, s->Ci), block(32, TROWS);
     switch (fast_k(s)) {
     case 3: k_dw_bwd_data_fast<3><<<grid, block, 0, c->stream>>>(*s, dy, wt, dx); break;
@@ -193,9 +346,10 @@ extern "C" int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, c
 
 /* ---- weight gradient ---- */
 
-/* Row blocks of the first stage: about 256K threads in all, a function of the geometry only. */
+/* Row blocks of the first stage: about 256K threads in all (a thread per 4 channels when C allows),
+ * a function of the geometry only. */
 static int64_t wblocks(const kt_conv_shape *s) {
-    int64_t rows = s->N * s->Ho, per = s->Ci * s->kh;
+    int64_t rows = s->N * s->Ho, per = (s->Ci % 4 == 0 ? s->Ci / 4 : s->Ci) * s->kh;
     int64_t nb = (262144 + per - 1) / per;
     if (nb > rows) nb = rows;
     if (nb > 4096) nb = 4096;
@@ -207,7 +361,8 @@ extern "C" size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s) {
 }
 
 /* thread (channel, ky, block): the K taps of one kernel row, sliding along each output row */
-template <int K> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *dy, const float *x, float *part, int64_t nb) {
+/* x in f32, or the 16-bit copy the forward saved (widened as read: the f32 kernel's sums on those values) */
+template <int K, typename X> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *dy, const X *x, float *part, int64_t nb) {
     int64_t C = s.Ci, c = (int64_t)blockIdx.x * 32 + threadIdx.x, blk = blockIdx.y;
     int ky = threadIdx.y;
     if (c >= C) return;
@@ -218,12 +373,13 @@ template <int K> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *d
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / s.Ho, oy = r % s.Ho, iy = oy - s.ph + ky;
         if (iy < 0 || iy >= s.H) continue;
-        const float *xr = x + (n * s.H + iy) * s.W * C + c, *dr = dy + r * s.Wo * C + c;
+        const X *xr = x + (n * s.H + iy) * s.W * C + c;
+        const float *dr = dy + r * s.Wo * C + c;
         float win[K]; /* win[k]: x at ix = ox - pw + k */
 #pragma unroll
         for (int k = 0; k < K; k++) {
             int64_t ix = k - s.pw;
-            win[k] = (ix >= 0 && ix < s.W) ? xr[ix * C] : 0.0f;
+            win[k] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
         }
         for (int64_t ox = 0; ox < s.Wo; ox++) {
             float d = dr[ox * C];
@@ -232,7 +388,7 @@ template <int K> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *d
 #pragma unroll
             for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
             int64_t ix = ox + 1 - s.pw + K - 1;
-            win[K - 1] = (ix >= 0 && ix < s.W) ? xr[ix * C] : 0.0f;
+            win[K - 1] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
         }
     }
     float *p = part + (blk * K * K + (int64_t)ky * K) * C + c;
@@ -240,8 +396,43 @@ template <int K> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *d
     for (int k = 0; k < K; k++) p[k * C] = acc[k];
 }
 
+/* the 4-channel twin of k_dw_bwd_w_fast; part as float4 (nb, K*K, C/4) */
+template <int K, typename X> __global__ void k_dw_bwd_w_v4(kt_conv_shape s, const float4 *dy, const X *x, float4 *part, int64_t nb) {
+    int C4 = (int)(s.Ci / 4), c = blockIdx.x * 32 + threadIdx.x, ky = threadIdx.y, W = (int)s.W, Wo = (int)s.Wo;
+    int64_t blk = blockIdx.y;
+    if (c >= C4) return;
+    int64_t rows = s.N * s.Ho, r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
+    float4 acc[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) acc[k] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / s.Ho, oy = r % s.Ho, iy = oy - s.ph + ky;
+        if (iy < 0 || iy >= s.H) continue;
+        int64_t xb = (n * s.H + iy) * W * C4 + c; /* (n, iy, 0, c) in units of 4 */
+        const float4 *dr = dy + r * Wo * C4 + c;
+        float4 win[K]; /* win[k]: x at ix = ox - pw + k */
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            int ix = k - (int)s.pw;
+            win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        for (int ox = 0; ox < Wo; ox++) {
+            float4 d = dr[(int64_t)ox * C4];
+#pragma unroll
+            for (int k = 0; k < K; k++) madd4(acc[k], d, win[k]);
+#pragma unroll
+            for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+            int ix = ox + 1 - (int)s.pw + K - 1;
+            win[K - 1] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+    }
+    float4 *p = part + (blk * K * K + (int64_t)ky * K) * C4 + c;
+#pragma unroll
+    for (int k = 0; k < K; k++) p[k * C4] = acc[k];
+}
+
 /* thread (channel, tap, block) */
-__global__ void k_dw_bwd_w(kt_conv_shape s, const float *dy, const float *x, float *part, int64_t nb) {
+template <typename X> __global__ void k_dw_bwd_w(kt_conv_shape s, const float *dy, const X *x, float *part, int64_t nb) {
     int64_t C = s.Ci, khw = s.kh * s.kw, c = (int64_t)blockIdx.x * 32 + threadIdx.x, blk = blockIdx.y;
     int64_t k = (int64_t)blockIdx.z * 8 + threadIdx.y;
     if (c >= C || k >= khw) return;
@@ -254,7 +445,7 @@ __global__ void k_dw_bwd_w(kt_conv_shape s, const float *dy, const float *x, flo
         for (int64_t ox = 0; ox < s.Wo; ox++) {
             int64_t ix = ox * s.sw - s.pw + kx;
             if (ix < 0 || ix >= s.W) continue;
-            acc += dy[(r * s.Wo + ox) * C + c] * x[((n * s.H + iy) * s.W + ix) * C + c];
+            acc += dy[(r * s.Wo + ox) * C + c] * kt_cu_widen(x[((n * s.H + iy) * s.W + ix) * C + c]);
         }
     }
     part[(blk * khw + k) * C + c] = acc;
@@ -275,21 +466,43 @@ __global__ void k_dw_bwd_w_final(float *dw, const float *part, int64_t nb, int64
     }
 }
 
-extern "C" int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
-                                         void *scratch) {
-    float *part = (float *)scratch;
-    int64_t nb = wblocks(s), khw = s->kh * s->kw, cb = (s->Ci + 31) / 32;
+template <typename X>
+static int dw_bwd_w_partials(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const X *x, float *part, int64_t nb) {
+    int64_t khw = s->kh * s->kw, cb = (s->Ci + 31) / 32;
     int k = fast_k(s);
-    if (k) {
+    if (k && vec4_ok(s, dy, x, part, NULL)) {
+        dim3 grid((unsigned)((s->Ci / 4 + 31) / 32), (unsigned)nb), block(32, (unsigned)k);
+        const float4 *d4 = (const float4 *)dy;
+        float4 *p4 = (float4 *)part;
+        if (k == 3) k_dw_bwd_w_v4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, x, p4, nb);
+        else if (k == 5) k_dw_bwd_w_v4<5, X><<<grid, block, 0, c->stream>>>(*s, d4, x, p4, nb);
+        else k_dw_bwd_w_v4<7, X><<<grid, block, 0, c->stream>>>(*s, d4, x, p4, nb);
+    } else if (k) {
         dim3 grid((unsigned)cb, (unsigned)nb), block(32, (unsigned)k);
-        if (k == 3) k_dw_bwd_w_fast<3><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
-        else if (k == 5) k_dw_bwd_w_fast<5><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
-        else k_dw_bwd_w_fast<7><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
+        if (k == 3) k_dw_bwd_w_fast<3, X><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
+        else if (k == 5) k_dw_bwd_w_fast<5, X><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
+        else k_dw_bwd_w_fast<7, X><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
     } else {
         dim3 grid((unsigned)cb, (unsigned)nb, (unsigned)((khw + 7) / 8)), block(32, 8);
-        k_dw_bwd_w<<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
+        k_dw_bwd_w<X><<<grid, block, 0, c->stream>>>(*s, dy, x, part, nb);
     }
+    return 0;
+}
+
+extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
+                                             float *dw, void *scratch) {
+    float *part = (float *)scratch;
+    int64_t nb = wblocks(s), khw = s->kh * s->kw;
+    if (xt == KT_CUDA_F32) dw_bwd_w_partials(c, s, dy, (const float *)x, part, nb);
+    else if (xt == KT_CUDA_BF16) dw_bwd_w_partials(c, s, dy, (const __nv_bfloat16 *)x, part, nb);
+    else if (xt == KT_CUDA_F16) dw_bwd_w_partials(c, s, dy, (const __half *)x, part, nb);
+    else return kt_cu_errf(c, "depthwise conv weight gradient: x must be f32, bf16 or f16");
     if (kt_cu_launched(c, "depthwise conv weight gradient (partials)")) return 1;
     k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, part, nb, khw, s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");
+}
+
+extern "C" int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
+                                         void *scratch) {
+    return kt_cuda_dwconv_bwd_weight_x16(c, s, dy, x, KT_CUDA_F32, dw, scratch);
 }

@@ -215,12 +215,20 @@ int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, c
 /* ... with y (N, Ho, Wo, C) rounded to yt (bf16/f16) */
 int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
                             kt_cuda_dtype yt, void *scratch);
+/* ... with y in yt (f32, bf16 or f16) and, when xs is not NULL, x rounded to xst (bf16/f16) into xs:
+ * the weight gradient's saved input, written while x is read (kt_cuda_dwconv_can_copy_input geometries) */
+int kt_cuda_dwconv_fwd_ex(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
+                          kt_cuda_dtype yt, void *xs, kt_cuda_dtype xst, void *scratch);
+int kt_cuda_dwconv_can_copy_input(const kt_conv_shape *s);
 int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
                             void *scratch);
 size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s);
 /* Two stages: per-row-block partial sums, then a fixed-order sum over the blocks (deterministic). */
 int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
                               void *scratch);
+/* ... with x in xt (f32, or the bf16/f16 copy kt_cuda_dwconv_fwd_ex saved), widened as read */
+int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
+                                  float *dw, void *scratch);
 
 /* ---- general convolution through cuDNN (NHWC data, weights reordered to (Co, kh, kw, Ci/g) in scratch) ----
  * kind: 0 forward, 1 data gradient, 2 weight gradient. Planning chooses the algorithm once per geometry

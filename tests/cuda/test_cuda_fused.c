@@ -79,6 +79,69 @@ KT_TEST(test_cuda_block_activations_stored_16bit) {
     }
 }
 
+/* Parameters named prefix.name */
+static kt_node *PP(kt_graph *g, const char *pre, const char *name, int nd, const int64_t *shape) {
+    char full[64];
+    snprintf(full, sizeof full, "%s.%s", pre, name);
+    return kt_param(g, full, nd, shape, 0);
+}
+
+/* a ConvNeXt block with its residual: x + gamma * fc2(GELU(fc1(LayerNorm(depthwise 7x7 (x))))) */
+static kt_node *residual_block(kt_graph *g, kt_node *x, const char *pre) {
+    int64_t C = 24;
+    kt_node *h = kt_conv2d_ex(g, x, PP(g, pre, "dw.w", 4, (int64_t[]){C, 1, 7, 7}), PP(g, pre, "dw.b", 1, &C), 1, 1, 3, 3, (int)C);
+    h = kt_layernorm(g, h, PP(g, pre, "norm.w", 1, &C), PP(g, pre, "norm.b", 1, &C), 1e-6f);
+    int64_t H = 64; /* parameters first: the planner fuses GELU into fc1 only when it comes right after it */
+    kt_node *w1 = PP(g, pre, "fc1.w", 2, (int64_t[]){H, C}), *b1 = PP(g, pre, "fc1.b", 1, &H);
+    kt_node *w2 = PP(g, pre, "fc2.w", 2, (int64_t[]){C, H}), *b2 = PP(g, pre, "fc2.b", 1, &C), *gamma = PP(g, pre, "gamma", 1, &C);
+    h = kt_linear(g, kt_gelu(g, kt_linear(g, h, w1, b1)), w2, b2);
+    return kt_add(g, x, kt_mul(g, h, gamma));
+}
+
+/* Two blocks on a computed input (x0 * s, so the first block's input lives in the arena as a stem
+ * output does): the second block's input is the first's output, the residual stream. */
+static kt_node *build_two_blocks(kt_graph *g, void *arg) {
+    (void)arg;
+    kt_node *x = kt_mul(g, P(g, "x0", 2, 6, 5, 24), P(g, "s", 24));
+    return residual_block(g, residual_block(g, x, "b0"), "b1");
+}
+
+/* A depthwise 3x3 without padding (its kernel cannot write the copy), on a computed input */
+static kt_node *build_valid_dw(kt_graph *g, void *arg) {
+    (void)arg;
+    kt_node *x = kt_mul(g, P(g, "x0", 2, 6, 5, 24), P(g, "s", 24));
+    kt_node *h = kt_conv2d_ex(g, x, P(g, "dw.w", 24, 1, 3, 3), P(g, "dw.b", 24), 1, 1, 0, 0, 24);
+    h = kt_layernorm(g, h, P(g, "norm.w", 24), P(g, "norm.b", 24), 1e-6f);
+    return kt_linear(g, h, P(g, "fc.w", 16, 24), P(g, "fc.b", 16));
+}
+
+/* Under autocast each depthwise conv's weight gradient reads its input from a 16-bit copy (as
+ * autocast saves one), so the f32 residual stream dies in forward: with 'same' padding the conv's
+ * kernel writes the copy while it reads x (a fused node), else a separate rounding pass does. Per
+ * block 6 tensors in 16 bits (the block body's 5 and the copy) and 3 fused nodes (GELU, fc1's bias
+ * gradient, the copy); the rest against the CPU's fp32 within the 16-bit bounds above. */
+KT_TEST(test_cuda_saved_depthwise_input_16bit) {
+    kt_twin_backend();
+    const char *precisions[] = {"bf16", "fp16"};
+    const double tols[] = {2e-2, 5e-3};
+    for (int p = 0; p < 2; p++) {
+        char label[96];
+        snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 6,
+                          .precision = precisions[p], .gpu_stored16 = 12};
+        KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
+        snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
+        /* stored: the copy (its own pass), the depthwise output, the LayerNorm output */
+        kt_twin_opts v = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 84u,
+                          .precision = precisions[p], .gpu_stored16 = 3};
+        KT_CHECK(kt_twin_check(build_valid_dw, NULL, &v) == 0, "%s: GPU differs from CPU (details above)", label);
+    }
+    /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, nothing extra fused */
+    kt_twin_opts f = {.label = "fp32: two ConvNeXt blocks with residuals", .tol = TOL_GEMM, .training = 1, .lo = -1.0f, .hi = 1.0f,
+                      .seed = 85u, .gpu_fused = 4};
+    KT_CHECK(kt_twin_check(build_two_blocks, NULL, &f) == 0, "fp32 two blocks: GPU differs from CPU (details above)");
+}
+
 /* Under bf16/fp16 autocast fc1's pre-activation is stored in 16 bits beside GELU's output (only
  * GELU's backward reads it; its GEMM result lives in fc1's scratch), and with layer scale after it
  * fc2's output too (only the scale and gamma's gradient read it): against the CPU's fp32 within the
@@ -378,6 +441,86 @@ KT_TEST(test_cuda_dwconv_layernorm_16bit_kernels) {
     free(h2);
 }
 
+/* The depthwise forward writing its input's 16-bit copy: the output the same bits as without it (f32
+ * and 16-bit outputs), every copied element the CPU's rounding of x (the buffer poisoned first); the
+ * weight gradient from the copy the f32 kernel's bits on the widened values; geometries whose kernel
+ * cannot copy (not 'same' stride 1) say so. */
+KT_TEST(test_cuda_dwconv_saved_input_kernels) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_BF16, KT_CUDA_F16};
+    const int ks[] = {7, 3, 7}, chans[] = {40, 40, 38}; /* 38: the scalar kernels, else 4 channels per thread */
+    char msg[256];
+    for (int ki = 0; ki < 3; ki++) {
+        int K = ks[ki], C0 = chans[ki];
+        kt_conv_shape cs = {.N = 2, .H = 9, .W = 11, .Ci = C0, .Co = C0, .kh = K, .kw = K, .sh = 1, .sw = 1, .ph = (K - 1) / 2,
+                            .pw = (K - 1) / 2, .groups = C0, .Ho = 9, .Wo = 11};
+        KT_CHECK(kt_cuda_dwconv_can_copy_input(&cs), "%dx%d 'same' stride 1 can copy its input", K, K);
+        int64_t n = cs.N * cs.H * cs.W * cs.Ci, C = cs.Ci, nw = C * K * K;
+        float *x = malloc((size_t)n * 4), *w = malloc((size_t)nw * 4), *b = malloc((size_t)C * 4), *y1 = malloc((size_t)n * 4);
+        float *y2 = malloc((size_t)n * 4), *wide = malloc((size_t)n * 4), *dy = malloc((size_t)n * 4), *g1 = malloc((size_t)nw * 4);
+        float *g2 = malloc((size_t)nw * 4);
+        uint16_t *h = malloc((size_t)n * 2), *h1 = malloc((size_t)n * 2), *h2 = malloc((size_t)n * 2);
+        KT_REQUIRE(x && w && b && y1 && y2 && wide && dy && g1 && g2 && h && h1 && h2, "memory");
+        unsigned seed = 43u + (unsigned)K;
+        kt_twin_fill(x, n, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(w, nw, -0.3f, 0.3f, 0.0f, &seed);
+        kt_twin_fill(b, C, -0.5f, 0.5f, 0.0f, &seed);
+        kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+        size_t fs = kt_cuda_dwconv_scratch(&cs), ws = kt_cuda_dwconv_bwd_weight_scratch(&cs);
+        float *dx = kt_twin_put(x, (size_t)n * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *db = kt_twin_put(b, (size_t)C * 4);
+        float *dy32 = kt_twin_put(NULL, (size_t)n * 4), *ddy = kt_twin_put(dy, (size_t)n * 4), *dwide = kt_twin_put(NULL, (size_t)n * 4);
+        float *dg = kt_twin_put(NULL, (size_t)nw * 4);
+        void *dh = kt_twin_put(NULL, (size_t)n * 2), *dxs = kt_twin_put(NULL, (size_t)n * 2), *scr = kt_twin_put(NULL, fs > ws ? fs : ws);
+        KT_REQUIRE(dx && dw && db && dy32 && ddy && dwide && dg && dh && dxs && scr, "device buffers");
+        for (int k = 0; k < 2; k++) {
+            kt_cuda_dtype t = types[k];
+            /* f32 output: same bits with and without the copy */
+            KT_CHECK(kt_cuda_dwconv_fwd(c, &cs, dx, dw, db, dy32, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y1, dy32, (size_t)n * 4), "read back");
+            KT_REQUIRE(!kt_cuda_memset(dxs, 0xff, (size_t)n * 2, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &cs, dx, dw, db, dy32, KT_CUDA_F32, dxs, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y2, dy32, (size_t)n * 4), "read back");
+            KT_CHECK(memcmp(y1, y2, (size_t)n * 4) == 0, "%dx%d C=%d %s copy: the f32 output changed", K, K, C0, tname[t]);
+            KT_REQUIRE(!kt_twin_get(h, dxs, (size_t)n * 2), "read back");
+            int64_t off = 0;
+            for (int64_t i = 0; i < n; i++) {
+                off += h[i] != (t == KT_CUDA_BF16 ? kt_f32_to_bf16(x[i]) : kt_f32_to_f16(x[i]));
+                wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(h[i]) : kt_f16_to_f32(h[i]);
+            }
+            KT_CHECK(off == 0, "%dx%d C=%d %s copy: %lld of %lld elements not x rounded as the CPU rounds (or not written)", K, K, C0, tname[t],
+                     (long long)off, (long long)n);
+            /* 16-bit output: same bits with and without the copy */
+            KT_CHECK(kt_cuda_dwconv_fwd_to16(c, &cs, dx, dw, db, dh, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(h1, dh, (size_t)n * 2), "read back");
+            KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &cs, dx, dw, db, dh, t, dxs, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(h2, dh, (size_t)n * 2), "read back");
+            KT_CHECK(memcmp(h1, h2, (size_t)n * 2) == 0, "%dx%d C=%d %s copy: the 16-bit output changed", K, K, C0, tname[t]);
+            /* weight gradient from the copy = the f32 kernel on the widened values */
+            KT_REQUIRE(!kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg), "upload: %s", msg);
+            KT_CHECK(kt_cuda_dwconv_bwd_weight(c, &cs, ddy, dwide, dg, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(g1, dg, (size_t)nw * 4), "read back");
+            KT_REQUIRE(!kt_cuda_memset(dg, 0xff, (size_t)nw * 4, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_dwconv_bwd_weight_x16(c, &cs, ddy, dxs, t, dg, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(g2, dg, (size_t)nw * 4), "read back");
+            KT_CHECK(memcmp(g1, g2, (size_t)nw * 4) == 0, "%dx%d C=%d %s weight gradient from the copy: not the f32 kernel's bits", K, K, C0,
+                     tname[t]);
+        }
+        kt_cuda_free(dx), kt_cuda_free(dw), kt_cuda_free(db), kt_cuda_free(dy32), kt_cuda_free(ddy), kt_cuda_free(dwide);
+        kt_cuda_free(dg), kt_cuda_free(dh), kt_cuda_free(dxs), kt_cuda_free(scr);
+        free(x), free(w), free(b), free(y1), free(y2), free(wide), free(dy), free(g1), free(g2), free(h), free(h1), free(h2);
+    }
+    /* geometries whose kernel does not read every input once in its centre row */
+    kt_conv_shape strided = {.N = 1, .H = 8, .W = 8, .Ci = 8, .Co = 8, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1, .groups = 8,
+                             .Ho = 4, .Wo = 4};
+    kt_conv_shape valid = {.N = 1, .H = 8, .W = 8, .Ci = 8, .Co = 8, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 0, .pw = 0, .groups = 8,
+                           .Ho = 6, .Wo = 6};
+    KT_CHECK(!kt_cuda_dwconv_can_copy_input(&strided) && !kt_cuda_dwconv_can_copy_input(&valid), "strided / unpadded: no copy");
+    uint16_t one = 0;
+    KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &valid, NULL, NULL, NULL, NULL, KT_CUDA_F32, &one, KT_CUDA_BF16, NULL) != 0 &&
+                 strstr(kt_cuda_ctx_error(c), "cannot copy its input"),
+             "an unpadded conv asked to copy its input refused: %s", kt_cuda_ctx_error(c));
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
@@ -386,5 +529,6 @@ NO_CUDA(test_cuda_bias_gelu_kernel_outputs)
 NO_CUDA(test_cuda_act_bwd_colsum_same_bits_as_unfused)
 NO_CUDA(test_cuda_linear_out_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
+NO_CUDA(test_cuda_dwconv_saved_input_kernels)
 
 #endif

@@ -310,7 +310,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
     kt_model m;
     KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
-    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0;
+    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
         kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
@@ -318,6 +318,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
         else if (n->op == KT_OP_LAYERNORM) lns += s;
         else if (n->op == KT_OP_LINEAR) pre += s;
         else if (n->op == KT_OP_CONV2D) dws += s;
+        else if (n->flags & KT_NODE_SAVED_INPUT) saved += s;
         else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
             KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
                      n->view_of->name);
@@ -333,6 +334,10 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     KT_CHECK(pre == (recompute ? 12 : 24), "recompute %d: %d fc1/fc2 outputs stored in bf16 (want %d)", recompute, pre, recompute ? 12 : 24);
     /* the depthwise outputs LayerNorm reads (with recomputation: the copies backward makes) */
     KT_CHECK(dws == 12, "recompute %d: %d depthwise outputs stored in bf16 (want 12)", recompute, dws);
+    /* each block's input saved in bf16 for its depthwise weight gradient; with recomputation the
+     * recomputed depthwise conv reads the f32 input in backward anyway, so none */
+    KT_CHECK(saved == (recompute ? 0 : 12), "recompute %d: %d depthwise inputs saved in bf16 (want %d)", recompute, saved,
+             recompute ? 0 : 12);
     int64_t np = m.g.n_param_elems;
     float *ga = malloc((size_t)np * sizeof(float)), *gb = malloc((size_t)np * sizeof(float)), la = 0, lb = 0;
     KT_REQUIRE(ga && gb, "memory");
@@ -348,11 +353,12 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     for (int i = 0; i < m.g.n_nodes; i++) {
         const kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 || (n->flags & KT_NODE_STORED_BF16);
-        if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D) pre_again += s;
+        if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D || (n->flags & KT_NODE_SAVED_INPUT)) pre_again += s;
         else still += s;
     }
     KT_CHECK(still == 0, "re-planned with the GELU outputs kept: %d nodes still stored in bf16", still);
-    KT_CHECK(pre_again == pre + dws, "re-planned: %d linear/depthwise outputs stored in bf16, %d before", pre_again, pre + dws);
+    KT_CHECK(pre_again == pre + dws + saved, "re-planned: %d linear/depthwise outputs and saved inputs stored in bf16, %d before", pre_again,
+             pre + dws + saved);
     int64_t nx = kt_node_numel(m.input);
     float *x = malloc((size_t)nx * sizeof(float));
     int32_t y[2];

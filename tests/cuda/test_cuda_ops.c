@@ -64,6 +64,12 @@ KT_TEST(test_cuda_dwconv_7x7) {
     twin(build_conv, &c, "depthwise 7x7 pad 3 (register-tiled path)", TOL_GEMM, 1);
     conv_case c2 = {1, 6, 37, 72, 72, 7, 7, 1, 1, 3, 3, 72, 0};
     twin(build_conv, &c2, "depthwise 7x7 pad 3, wide rows", TOL_GEMM, 1);
+    /* channels a multiple of 4 take the 4-channel kernels (above); these the scalar ones, and 136
+     * (34 groups of 4: a second, partly filled block of channels) the 4-channel ones again */
+    conv_case c3 = {2, 11, 13, 38, 38, 7, 7, 1, 1, 3, 3, 38, 1};
+    twin(build_conv, &c3, "depthwise 7x7 pad 3, 38 channels (scalar register-tiled path)", TOL_GEMM, 1);
+    conv_case c4 = {1, 9, 10, 136, 136, 7, 7, 1, 1, 3, 3, 136, 1};
+    twin(build_conv, &c4, "depthwise 7x7 pad 3, 136 channels (4-channel path, two channel blocks)", TOL_GEMM, 1);
 }
 
 KT_TEST(test_cuda_dwconv_other_geometries) {
@@ -74,6 +80,10 @@ KT_TEST(test_cuda_dwconv_other_geometries) {
     twin(build_conv, &c2, "depthwise 3x3 stride 1 (tiled path, K=3)", TOL_GEMM, 1);
     conv_case c3 = {1, 7, 8, 4, 4, 5, 3, 1, 1, 2, 0, 4, 0};
     twin(build_conv, &c3, "depthwise 5x3 pad 2x0 (plain path)", TOL_GEMM, 1);
+    conv_case c4 = {2, 6, 9, 12, 12, 3, 3, 1, 1, 1, 1, 12, 1};
+    twin(build_conv, &c4, "depthwise 3x3 stride 1, 12 channels (4-channel tiled path, K=3)", TOL_GEMM, 1);
+    conv_case c5 = {2, 8, 7, 8, 8, 5, 5, 1, 1, 1, 1, 8, 0};
+    twin(build_conv, &c5, "depthwise 5x5 pad 1 (4-channel tiled path, K=5, output smaller than input)", TOL_GEMM, 1);
 }
 
 /* ---- GEMMs ---- */

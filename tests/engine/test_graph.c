@@ -216,6 +216,76 @@ KT_TEST(test_planner_fusions_follow_the_backend) {
     KT_CHECK(strstr(peak, "peak at node") && strstr(peak, "forward") && strstr(peak, "linear"), "peak breakdown: %s", peak);
 }
 
+/* A depthwise conv with a trainable weight reads its input in backward through a saved-input node
+ * (kt_node::saved_input), which the CPU plans as a view of the input: same memory, no extra node
+ * run, the same gradient; a dense conv and a depthwise conv with a frozen weight have none. */
+KT_TEST(test_depthwise_saved_input_is_a_view_on_cpu) {
+    kt_graph g;
+    kt_err err;
+    KT_REQUIRE_OK(kt_graph_init(&g, &err), &err);
+    kt_node *x0 = kt_param(&g, "x0", 4, (int64_t[]){2, 5, 6, 8}, 0), *s = kt_param(&g, "s", 1, (int64_t[]){8}, 0);
+    kt_node *w = kt_param(&g, "dw.w", 4, (int64_t[]){8, 1, 3, 3}, 0), *wd = kt_param(&g, "dense.w", 4, (int64_t[]){8, 8, 3, 3}, 0);
+    kt_node *x = kt_mul(&g, x0, s); /* a computed input (arena memory), as a block input is */
+    int before = g.n_nodes;
+    kt_node *y = kt_conv2d(&g, x, w, NULL, 1, 1, 8);
+    KT_REQUIRE(y && y->saved_input, "depthwise conv without a saved input");
+    kt_node *sv = y->saved_input;
+    KT_CHECK(g.n_nodes == before + 2 && sv->id == y->id + 1, "the saved input is the node right after the conv");
+    KT_CHECK(sv->op == KT_OP_COPY && (sv->flags & KT_NODE_SAVED_INPUT) && sv->view_of == x && sv->src[0] == x && sv->dtype == x->dtype,
+             "saved input: a COPY view of x");
+    KT_CHECK(!(sv->flags & KT_NODE_REQUIRES_GRAD), "no gradient flows through the saved input");
+    kt_node *z = kt_conv2d(&g, y, wd, NULL, 1, 1, 1);
+    KT_CHECK(z && !z->saved_input, "a dense conv has no saved input");
+    kt_node *l = kt_sum(&g, kt_gelu(&g, z), 1.0f);
+    kt_keep(l);
+    KT_REQUIRE_OK(kt_graph_backward(&g, l, &err), &err);
+    int readers = 0;
+    for (int i = g.n_forward; i < g.n_nodes; i++) {
+        const kt_node *n = g.nodes[i];
+        for (int k = 0; k < n->n_src; k++) readers += n->src[k] == sv;
+        if (n->op == KT_OP_CONV2D_BWD_WEIGHT && n->grad_of == w->param_index)
+            KT_CHECK(n->src[1] == sv, "the depthwise weight gradient reads %s, not the saved input", n->src[1]->name);
+    }
+    KT_CHECK(readers == 1, "%d backward readers of the saved input (want the weight gradient only)", readers);
+    const kt_node *dy = NULL;
+    for (int i = g.n_forward; i < g.n_nodes; i++)
+        if (g.nodes[i]->op == KT_OP_CONV2D_BWD_WEIGHT && g.nodes[i]->grad_of == w->param_index) dy = g.nodes[i]->src[0];
+    KT_REQUIRE(dy, "weight gradient node");
+    kt_keep(x); /* read back below: not reused */
+    kt_keep((kt_node *)dy);
+    KT_REQUIRE_OK(kt_graph_plan(&g, NULL, NULL, &err), &err);
+    KT_CHECK(sv->data == x->data && sv->view_of == x, "on the CPU the saved input shares x's memory");
+    for (int64_t i = 0; i < g.n_param_elems; i++) g.param_buf[i] = (float)((i * 29) % 17) / 8.0f - 1.0f;
+    KT_REQUIRE_OK(kt_graph_run(&g, &err), &err);
+    /* the weight gradient against a direct sum: dw[c,ky,kx] = sum dy[n,oy,ox,c] x[n,oy+ky-1,ox+kx-1,c] */
+    const float *xv = kt_node_f32(x), *gw = (const float *)w->grad->data;
+    const float *dv = kt_node_f32(dy);
+    double worst = 0;
+    for (int c = 0; c < 8; c++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                double sum = 0;
+                for (int n = 0; n < 2; n++)
+                    for (int oy = 0; oy < 5; oy++)
+                        for (int ox = 0; ox < 6; ox++) {
+                            int iy = oy + ky - 1, ix = ox + kx - 1;
+                            if (iy >= 0 && iy < 5 && ix >= 0 && ix < 6)
+                                sum += (double)dv[((n * 5 + oy) * 6 + ox) * 8 + c] * xv[((n * 5 + iy) * 6 + ix) * 8 + c];
+                        }
+                worst = fmax(worst, fabs(gw[(c * 3 + ky) * 3 + kx] - sum) / (1.0 + fabs(sum)));
+            }
+    KT_CHECK(worst < 1e-5, "depthwise weight gradient through the saved input off by %g", worst);
+    kt_graph_free(&g);
+
+    /* a frozen depthwise weight (no gradient): nothing saved */
+    KT_REQUIRE_OK(kt_graph_init(&g, &err), &err);
+    kt_node *xi = kt_input(&g, "x", KT_F32, 4, (int64_t[]){1, 4, 4, 8});
+    kt_node *wf = kt_input(&g, "w", KT_F32, 4, (int64_t[]){8, 1, 3, 3});
+    kt_node *yf = kt_conv2d(&g, xi, wf, NULL, 1, 1, 8);
+    KT_CHECK(yf && !yf->saved_input && g.n_nodes == 3, "a depthwise conv with a frozen weight saves nothing");
+    kt_graph_free(&g);
+}
+
 KT_TEST(test_training_step_allocates_nothing) {
     small_cnn m;
     kt_err err;
