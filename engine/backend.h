@@ -15,7 +15,8 @@ enum {
     KT_FUSE_LAYERNORM_BWD = 1u << 1,   /* LayerNorm data grad + weight/bias grads */
     KT_FUSE_LAYERSCALE_BWD = 1u << 2,  /* layer-scale data grad + gamma grad */
     KT_FUSE_ACT_BWD_COLSUM = 1u << 3,  /* activation grad + the bias grad summed from it */
-    KT_FUSE_OTHER_COLSUM = 1u << 4,    /* LayerNorm / layer-scale data grad + the bias grad summed from it */
+    KT_FUSE_OTHER_COLSUM = 1u << 4,    /* LayerNorm data grad + the bias grad summed from it */
+    KT_FUSE_SCALE_COLSUM = 1u << 5,    /* layer-scale data grad + the bias grad summed from it */
 };
 
 struct kt_backend {

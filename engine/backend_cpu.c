@@ -350,7 +350,8 @@ static kt_status cpu_scale(kt_backend *be, float *x, int64_t n, float s, kt_err 
 static kt_backend cpu_backend = {
     .name = "cpu",
     .device = KT_CPU,
-    .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_LAYERNORM_BWD | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_OTHER_COLSUM,
+    .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_LAYERNORM_BWD | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_OTHER_COLSUM |
+               KT_FUSE_SCALE_COLSUM,
     .supports = cpu_supports,
     .scratch_bytes = cpu_scratch,
     .alloc = cpu_alloc,

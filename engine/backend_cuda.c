@@ -56,12 +56,13 @@ static size_t gemm_out_offset(const kt_node *n) { return (bf16_copy_bytes(n) + 2
 static int linear_stored16(const kt_node *n) { return n->op == KT_OP_LINEAR && (n->flags & KT_NODE_STORED_BF16); }
 
 /* readers of t (a node or a view of one): their count when every one is an autocast GEMM reading it
- * as an operand, else -1 */
+ * as an operand, else -1. A column sum fused into t's own kernel (fuse_colsum) sums the f32 values
+ * there and is no reader. */
 static int gemm_readers(const kt_graph *g, const kt_node *t) {
     int readers = 0;
     for (int j = t->id + 1; j < g->n_nodes; j++) {
         const kt_node *r = g->nodes[j];
-        if (r->view_of) continue; /* views are counted by their own readers */
+        if (r->view_of || r == t->fuse_colsum) continue; /* views are counted by their own readers */
         for (int k = 0; k < r->n_src; k++)
             if (r->src[k] == t) {
                 if (k > 1 || !autocast_candidate(r)) return -1;
@@ -75,9 +76,14 @@ static int gemm_readers(const kt_graph *g, const kt_node *t) {
  * gradient; the LayerNorm output fc1 reads) are stored rounded to 16 bits by the op that makes them
  * (both backward rules read their op's input, not its output): the GEMMs would round them anyway,
  * so the numbers are the same bits, while the tensor takes half the memory and its two rounding
- * passes disappear. Kept outputs are left alone; reshapes of it share its storage. */
+ * passes disappear. The same holds in backward for the gradients fc1 and fc2 get, when the bias
+ * gradient is fused into the op that makes them (summed from the f32 values in the same kernel):
+ * GELU's gradient (4C wide) and layer scale's data gradient, each read by its linear's data and
+ * weight gradients only. Kept outputs are left alone; reshapes of it share its storage. */
 static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
-    if (n->op != KT_OP_GELU && n->op != KT_OP_RELU && n->op != KT_OP_SILU && n->op != KT_OP_LAYERNORM) return 0;
+    int grad = n->fuse_colsum && ((n->op == KT_OP_ACT_BWD && kt_node_act(n->ip[0]) == KT_ACT_GELU) ||
+                                  (n->op == KT_OP_MUL && (n->flags & KT_NODE_BACKWARD) && n->src[1]->ndim == 1));
+    if (n->op != KT_OP_GELU && n->op != KT_OP_RELU && n->op != KT_OP_SILU && n->op != KT_OP_LAYERNORM && !grad) return 0;
     if (n->dtype != KT_F32 || n->src[0]->dtype != KT_F32 || n->view_of || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
         return 0;
     int total = gemm_readers(g, n);
@@ -126,7 +132,9 @@ static int store16_ok(const kt_graph *g, const kt_node *n, reader_rule rule) {
 /* fc1 (linear + GELU fused): the GELU it computes, and GELU's backward reading the pre-activation */
 static int pre_activation_reader(const kt_node *n, const kt_node *r, int k) {
     if (r == n->fuse_next) return 1;
-    return r->op == KT_OP_ACT_BWD && k == 1 && kt_node_act(r->ip[0]) == KT_ACT_GELU && r->dtype == KT_F32 ? 2 : 0;
+    return r->op == KT_OP_ACT_BWD && k == 1 && kt_node_act(r->ip[0]) == KT_ACT_GELU && (r->dtype == KT_F32 || (r->flags & KT_NODE_STORED_BF16))
+               ? 2
+               : 0;
 }
 static int stores_pre_activation_16(const kt_graph *g, const kt_node *n) {
     return n->op == KT_OP_LINEAR && n->fuse_next && n->fuse_next->op == KT_OP_GELU && store16_ok(g, n, pre_activation_reader);
@@ -328,6 +336,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     }
     case KT_OP_REDUCE_ROWS:
     case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(kt_node_rows(n->src[0]), last(n->src[0]));
+    case KT_OP_MUL: return n->fuse_next || n->fuse_colsum ? kt_cuda_layer_scale_bwd_scratch(kt_node_rows(n), last(n)) : 0;
     case KT_OP_ACT_BWD: return n->fuse_colsum ? kt_cuda_reduce_rows_scratch(kt_node_rows(n), last(n)) : 0;
     case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
@@ -459,7 +468,8 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D && n->op != KT_OP_COPY) { /* output rounded to 16 bits (cuda_prepare) */
+    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D && n->op != KT_OP_COPY && n->op != KT_OP_ACT_BWD &&
+        n->op != KT_OP_MUL) { /* output rounded to 16 bits (cuda_prepare) */
         int f16 = n->dtype == KT_F16;
         const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
         if (n->op == KT_OP_LAYERNORM && s[0]->dtype != KT_F32) /* over a depthwise output stored in 16 bits */
@@ -542,15 +552,20 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_SILU:
     case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
     case KT_OP_ACT_BWD: /* v (s[1]) may be a pre-activation stored in 16 bits (stores_pre_activation_16) */
-        if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion) */
-            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), F(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
-                                      F(n->fuse_colsum), n->scratch));
+        if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion); the output maybe 16-bit (stores_bf16_candidate) */
+            CK(kt_cuda_act_bwd_colsum_to(c, kt_node_act(n->ip[0]), n->data, cdt(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
+                                         F(n->fuse_colsum), n->scratch));
         else if (s[1]->dtype != KT_F32) CK(kt_cuda_gelu_bwd_v16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), numel));
         else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));
         break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_MUL:
-        if (s[0]->dtype != KT_F32) /* a linear output stored in 16 bits, times layer scale (stores_linear_out_16) */
+        if (n->fuse_next || n->fuse_colsum) { /* layer scale's backward: data, bias (fuse_colsum) and gamma (fuse_next) gradients */
+            const kt_node *a = n->fuse_next ? n->fuse_next->src[1] : NULL;
+            CK(kt_cuda_layer_scale_bwd(c, n->data, cdt(n), F(s[0]), F(s[1]), a ? a->data : NULL, a ? cdt(a) : KT_CUDA_F32, kt_node_rows(n),
+                                       last(n), n->fuse_colsum ? F(n->fuse_colsum) : NULL, n->fuse_next ? F(n->fuse_next) : NULL,
+                                       n->scratch));
+        } else if (s[0]->dtype != KT_F32) /* a linear output stored in 16 bits, times layer scale (stores_linear_out_16) */
             CK(kt_cuda_mul_bcast_a16(c, F(n), s[0]->data, cdt(s[0]), F(s[1]), kt_node_rows(n), last(n)));
         else if (kt_node_numel(s[1]) == numel) CK(kt_cuda_mul(c, F(n), F(s[0]), F(s[1]), numel));
         else CK(kt_cuda_mul_bcast(c, F(n), F(s[0]), F(s[1]), kt_node_rows(n), last(n)));
@@ -682,7 +697,7 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     }
     *be = (kt_backend){.name = "cuda",
                        .device = KT_CUDA,
-                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM, /* the kernels this backend has */
+                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM, /* its kernels */
                        .supports = cuda_supports,
                        .prepare = cuda_prepare,
                        .scratch_bytes = cuda_scratch,

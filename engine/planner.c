@@ -142,9 +142,9 @@ static void choose_fusions(kt_graph *g, unsigned fusions) {
         kt_node *r = g->nodes[i];
         if (r->op != KT_OP_REDUCE_ROWS || r->grad_of < 0 || r->fused || r->dtype != KT_F32) continue;
         kt_node *p = r->src[0];
-        int ok = p->op == KT_OP_ACT_BWD ? (fusions & KT_FUSE_ACT_BWD_COLSUM) != 0
-                                        : (fusions & KT_FUSE_OTHER_COLSUM) && (p->op == KT_OP_LAYERNORM_BWD_X ||
-                                                                               (is_bcast_mul(p) && (p->flags & KT_NODE_BACKWARD)));
+        int ok = p->op == KT_OP_ACT_BWD            ? (fusions & KT_FUSE_ACT_BWD_COLSUM) != 0
+                 : p->op == KT_OP_LAYERNORM_BWD_X ? (fusions & KT_FUSE_OTHER_COLSUM) != 0
+                                                  : (fusions & KT_FUSE_SCALE_COLSUM) && is_bcast_mul(p) && (p->flags & KT_NODE_BACKWARD);
         if (ok && p->dtype == KT_F32 && !p->fused && !p->fuse_colsum && !p->view_of && p->op != KT_OP_INPUT) {
             p->fuse_colsum = r;
             r->fused = 1;

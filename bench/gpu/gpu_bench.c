@@ -103,6 +103,13 @@ static int b_gemm(void *p) {
 static int b_dw_fwd(void *p) { bargs *a = p; return kt_cuda_dwconv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d); }
 static int b_dw_bwd_data(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d); }
 static int b_dw_bwd_w(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d); }
+/* as a bf16 step runs them: the forward also writing its input's bf16 copy (the weight gradient's
+ * saved input) and its output in bf16; the weight gradient reading that copy */
+static int b_dw_fwd_copy(void *p) {
+    bargs *a = p;
+    return kt_cuda_dwconv_fwd_ex(C, &a->s, a->a, a->b, NULL, a->c, KT_CUDA_BF16, a->e, KT_CUDA_BF16, a->d);
+}
+static int b_dw_bwd_w16(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight_x16(C, &a->s, a->c, a->e, KT_CUDA_BF16, a->b, a->d); }
 static int b_dnn_fwd(void *p) { bargs *a = p; return kt_cuda_conv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d, a->bytes); }
 static int b_dnn_bwd_data(void *p) { bargs *a = p; return kt_cuda_conv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d, a->bytes); }
 static int b_dnn_bwd_w(void *p) { bargs *a = p; return kt_cuda_conv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d, a->bytes); }
@@ -119,7 +126,14 @@ static int b_bias_gelu(void *p) {
 }
 static int b_gelu_bwd_bias(void *p) {
     bargs *a = p;
-    return kt_cuda_act_bwd_colsum(C, KT_ACT_GELU, a->c, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
+    return kt_cuda_act_bwd_colsum_to(C, KT_ACT_GELU, a->c, KT_CUDA_BF16, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
+}
+/* layer scale's backward as a bf16 step runs it: dy f32 and the bf16 scaled input read, the data
+ * gradient written in bf16, the bias and gamma gradients summed */
+static int b_layer_scale_bwd(void *p) {
+    bargs *a = p;
+    return kt_cuda_layer_scale_bwd(C, a->c, KT_CUDA_BF16, a->a, a->e, a->b, KT_CUDA_BF16, a->rows, a->cols, (float *)a->e + a->cols,
+                                   (float *)a->e + 2 * a->cols, a->d);
 }
 static int b_adamw(void *p) {
     bargs *a = p;
@@ -164,6 +178,10 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     row("dwconv fwd (ours)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
     row("dwconv data grad (ours)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
     row("dwconv weight grad (ours)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    a.e = dev((size_t)n * 2);
+    row("dwconv fwd, bf16 out + bf16 input copy (ours)", shape, timed(b_dw_fwd_copy, &a, 20), n * (4.0 + 2 + 2), fl, peak_f32);
+    row("dwconv weight grad, bf16 input (ours)", shape, timed(b_dw_bwd_w16, &a, 20), n * (4.0 + 2), fl, peak_f32);
+    kt_cuda_ctx_free(C, a.e);
     kt_cuda_ctx_free(C, a.d);
     /* the same convolutions through cuDNN (groups = channels), to show why ours is used */
     size_t need[3] = {0, 0, 0}, most = 0;
@@ -246,6 +264,21 @@ static int cmd_kernels(int argc, char **argv) {
     layernorm_rows(NB * 56 * 56, 96);
     layernorm_rows(NB * 14 * 14, 384);
     {
+        /* layer scale's backward at stage 1 (fc2's output, 96 wide) */
+        int64_t rows = NB * 56 * 56, n = rows * 96;
+        char shape[64];
+        snprintf(shape, sizeof shape, "(%lld, 96)", (long long)rows);
+        bargs a = {.a = dev_random(n), .b = dev(n * 2), .c = dev(n * 2), .d = dev(kt_cuda_layer_scale_bwd_scratch(rows, 96)),
+                   .e = dev_random(3 * 96), .rows = rows, .cols = 96};
+        if (kt_cuda_ctx_memset(C, a.b, 0x3c, (size_t)n * 2)) die("memset");
+        row("layer scale bwd fused (data grad bf16, bias + gamma grads)", shape, timed(b_layer_scale_bwd, &a, 20), n * (4.0 + 2 + 2), 0, 0);
+        kt_cuda_ctx_free(C, a.a);
+        kt_cuda_ctx_free(C, a.b);
+        kt_cuda_ctx_free(C, a.c);
+        kt_cuda_ctx_free(C, a.d);
+        kt_cuda_ctx_free(C, a.e);
+    }
+    {
         int64_t n = NB * 56 * 56 * 384;
         char shape[64];
         snprintf(shape, sizeof shape, "(%lld, 56, 56, 384)", (long long)NB);
@@ -253,12 +286,12 @@ static int cmd_kernels(int argc, char **argv) {
         row("gelu fwd", shape, timed(b_gelu, &a, 20), 2.0 * n * 4, 0, 0);
         row("gelu bwd", shape, timed(b_gelu_bwd, &a, 20), 3.0 * n * 4, 0, 0);
         /* fused (bf16 step): z f32 read, pre-activation and GELU bf16 written; dy f32 and the bf16
-         * pre-activation read, dx f32 written (plus the bias partials) */
+         * pre-activation read, dx bf16 written (plus the bias partials) */
         a.rows = n / 384, a.cols = 384;
         a.e = dev_random(384);
         a.d = dev(kt_cuda_reduce_rows_scratch(a.rows, a.cols));
         row("bias + gelu fused, bf16 out", shape, timed(b_bias_gelu, &a, 20), n * (4.0 + 2 + 2), 0, 0);
-        row("gelu bwd + bias grad fused, bf16 in", shape, timed(b_gelu_bwd_bias, &a, 20), n * (4.0 + 2 + 4), 0, 0);
+        row("gelu bwd + bias grad fused, bf16 in and out", shape, timed(b_gelu_bwd_bias, &a, 20), n * (4.0 + 2 + 2), 0, 0);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);

@@ -145,6 +145,12 @@ timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --bf16 --recompute --warmup 2 
 echo "(exit status $?)" >> "$LOGS/models_bf16_recompute.md"
 cat "$LOGS/models_bf16_recompute.md" >> "$RES"
 echo >> "$RES"
+# bf16 inference (PyTorch's fastest batch-64 mode is AMP bf16)
+timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 infer:convnext_tiny:64:224 infer:convnext_base:64:224 infer:convnext_base:1:224 \
+    > "$LOGS/models_bf16_infer.md" 2>> "$LOGS/models.err"
+echo "(exit status $?)" >> "$LOGS/models_bf16_infer.md"
+cat "$LOGS/models_bf16_infer.md" >> "$RES"
+echo >> "$RES"
 CASES="train:convnext_tiny:64:224 train:convnext_base:64:224 infer:convnext_tiny:1:224 infer:convnext_base:1:224 infer:convnext_tiny:64:224 infer:convnext_base:64:224"
 # shellcheck disable=SC2086
 timeout "$(limit 150)" "$BUILD/kt_gpu_bench" model --tf32 --warmup 2 --iters 5 $CASES > "$LOGS/models_tf32.md" 2>> "$LOGS/models.err"

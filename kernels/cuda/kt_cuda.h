@@ -102,6 +102,17 @@ int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint1
  * scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
 int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
                            int64_t C, float *db, void *scratch);
+/* ... with dx written in dxt: f32, or (GELU only) rounded to bf16/f16, db still summed from the f32
+ * values (a gradient only autocast GEMMs read, which would round it the same way) */
+int kt_cuda_act_bwd_colsum_to(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v, kt_cuda_dtype vt,
+                              int64_t rows, int64_t C, float *db, void *scratch);
+/* Layer scale's backward (out = a * gamma over the last dim) in one pass: da (rows, C) = dy gamma in
+ * dat (f32, or bf16/f16: the rounded f32 product), dbias (C) = sum of da over rows (the bias gradient
+ * of the op before), dgamma (C) = sum of dy a (a f32 or 16-bit as at); dbias / dgamma may be NULL
+ * (a too, without dgamma). Same bits as the separate kernels. scratch: kt_cuda_layer_scale_bwd_scratch. */
+size_t kt_cuda_layer_scale_bwd_scratch(int64_t rows, int64_t C);
+int kt_cuda_layer_scale_bwd(kt_cuda_ctx *c, void *da, kt_cuda_dtype dat, const float *dy, const float *gamma, const void *a,
+                            kt_cuda_dtype at, int64_t rows, int64_t C, float *dbias, float *dgamma, void *scratch);
 /* Dropout masks from the counter hash of base/rng.h: the same masks as the CPU backend. */
 int kt_cuda_dropout(kt_cuda_ctx *c, float *y, const float *x, int64_t n, float p, uint64_t key);
 int kt_cuda_drop_path(kt_cuda_ctx *c, float *y, const float *x, int64_t N, int64_t per_sample, float p, uint64_t key);

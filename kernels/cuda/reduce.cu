@@ -6,11 +6,7 @@
 
 #define TY 8 /* row phases per column tile */
 
-static int nout_of(int mode) { return mode == KT_CR_BNGRAD || mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16 ? 2 : 1; }
 
-size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
-    return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
-}
 
 /* The activation-gradient modes: ACTBWD + act for an f32 input v, ACTBWD + 4 / + 5 for GELU with v
  * stored in bf16 / f16 (the pre-activation under autocast). */
@@ -20,6 +16,13 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
 /* DOT with b stored in bf16 / f16 (a layer-scale input stored in 16 bits: the gamma gradient) */
 #define CR_DOT_BF16 (KT_CR_ACTBWD + 6)
 #define CR_DOT_F16 (KT_CR_ACTBWD + 7)
+/* Layer scale's backward in one pass (kt_cuda_layer_scale_bwd): a = dy, rs = gamma (per column),
+ * b = the scaled input (f32 / bf16 / f16): y = a gamma written, out0 = sum y (the bias gradient of
+ * the op before), out1 = sum a b (gamma's gradient) */
+#define CR_LS (KT_CR_ACTBWD + 8)
+#define CR_LS_BF16 (KT_CR_ACTBWD + 9)
+#define CR_LS_F16 (KT_CR_ACTBWD + 10)
+__host__ __device__ constexpr int cr_is_ls(int mode) { return mode == CR_LS || mode == CR_LS_BF16 || mode == CR_LS_F16; }
 __host__ __device__ constexpr int cr_is_lnwb(int mode) { return mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16; }
 __host__ __device__ constexpr int cr_is_act(int mode) { return mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16; }
 __host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT || mode == CR_DOT_BF16 || mode == CR_DOT_F16; }
@@ -38,23 +41,51 @@ template <> struct cr_v<CR_DOT_BF16> {
 template <> struct cr_v<CR_DOT_F16> {
     typedef __half T;
 };
+template <> struct cr_v<CR_LS_BF16> {
+    typedef __nv_bfloat16 T;
+};
+template <> struct cr_v<CR_LS_F16> {
+    typedef __half T;
+};
 template <> struct cr_v<KT_CR_LNWB_BF16> {
     typedef __nv_bfloat16 T;
 };
 template <> struct cr_v<KT_CR_LNWB_F16> {
     typedef __half T;
 };
+static int nout_of(int mode) { return mode == KT_CR_BNGRAD || cr_is_lnwb(mode) || cr_is_ls(mode) ? 2 : 1; }
+size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
+    return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
+}
 __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
 
+/* The activation gradient written by the ACTBWD modes: f32, or rounded to 16 bits when only autocast
+ * GEMMs read it (they would round it the same way) */
+__device__ __forceinline__ void cr_put(float *y, int64_t i, float v) { y[i] = v; }
+__device__ __forceinline__ void cr_put(__nv_bfloat16 *y, int64_t i, float v) { y[i] = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void cr_put(__half *y, int64_t i, float v) { y[i] = __float2half_rn(v); }
+__device__ __forceinline__ void cr_put4(float *y, int64_t i4, const float *t) { ((float4 *)y)[i4] = make_float4(t[0], t[1], t[2], t[3]); }
+template <typename H> __device__ __forceinline__ void cr_put4(H *y, int64_t i4, const float *t) {
+    kt_cu_half4<H> o;
+#pragma unroll
+    for (int k = 0; k < 4; k++) cr_put(o.v, k, t[k]);
+    ((kt_cu_half4<H> *)y)[i4] = o;
+}
+
 /* Row r's contribution to output 0 / 1 of column c. */
-template <int MODE>
-__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y,
+template <int MODE, typename Y>
+__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, Y *y,
                                         int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
     int64_t i = r * C + c;
     if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
         float t = kt_cu_act_b(cr_act(MODE), a[i], kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
-        y[i] = t;
+        cr_put(y, i, t);
         *t0 = t;
+    } else if (cr_is_ls(MODE)) { /* as the unfused kernels: a gamma (f32 product), summed; a b (f32 product), summed */
+        float t = a[i] * rs[c];
+        cr_put(y, i, t);
+        *t0 = t;
+        *t1 = a[i] * kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]);
     } else if (MODE == KT_CR_SUM) {
         *t0 = a[i];
     } else if (cr_is_dot(MODE)) {
@@ -72,8 +103,8 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
     }
 }
 
-template <int MODE>
-__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, float *y, int64_t rows,
+template <int MODE, typename Y>
+__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, Y *y, int64_t rows,
                          int64_t C, int64_t nb, double *part) {
     __shared__ double s0[TY][33], s1[TY][33];
     int tx = threadIdx.x, ty = threadIdx.y;
@@ -83,7 +114,7 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
     if (c < C)
         for (int64_t r = r0 + ty; r < r1; r += TY) {
             double t0 = 0, t1 = 0;
-            cr_term<MODE>(a, b, cm, cr, rs, y, r, c, C, &t0, &t1);
+            cr_term<MODE, Y>(a, b, cm, cr, rs, y, r, c, C, &t0, &t1);
             acc0 += t0;
             acc1 += t1;
         }
@@ -96,7 +127,7 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
             t0 += s0[k][tx];
             t1 += s1[k][tx];
         }
-        const int nout = (MODE == KT_CR_BNGRAD || cr_is_lnwb(MODE)) ? 2 : 1;
+        const int nout = (MODE == KT_CR_BNGRAD || cr_is_lnwb(MODE) || cr_is_ls(MODE)) ? 2 : 1;
         part[(blk * nout) * C + c] = t0;
         if (nout == 2) part[(blk * nout + 1) * C + c] = t1;
     }
@@ -107,8 +138,8 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
  * ~20% of the copy bandwidth on an H200 (bench/gpu: column sum, LayerNorm w,b). Taken for the
  * modes ConvNeXt's backward uses when C % 4 == 0 and the rows are 16-byte aligned; each column still
  * sums its rows in the scalar kernel's order (row phase ty, then the TY phases in order). */
-template <int MODE>
-__global__ void k_colred4(const float *a, const float *b, const float *rs, float *y, int64_t rows, int64_t C, int64_t nb,
+template <int MODE, typename Y>
+__global__ void k_colred4(const float *a, const float *b, const float *rs, Y *y, int64_t rows, int64_t C, int64_t nb,
                           double *part) {
     __shared__ double s0[TY][129], s1[TY][129];
     int tx = threadIdx.x, ty = threadIdx.y;
@@ -132,10 +163,20 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, float
                         t[k] = kt_cu_act_b(cr_act(MODE), t[k], w[k]);
                         p0[k] += t[k];
                     }
-                    ((float4 *)(y + r * C))[c4] = make_float4(t[0], t[1], t[2], t[3]);
+                    cr_put4(y + r * C, c4, t);
                 } else if (cr_is_dot(MODE)) {
 #pragma unroll
                     for (int k = 0; k < 4; k++) p0[k] += t[k] * w[k]; /* float product, as the scalar kernel */
+                } else if (cr_is_ls(MODE)) { /* as cr_term */
+                    float4 gv = ((const float4 *)rs)[c4];
+                    float gg[4] = {gv.x, gv.y, gv.z, gv.w}, ys[4];
+#pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        ys[k] = t[k] * gg[k];
+                        p0[k] += ys[k];
+                        p1[k] += t[k] * w[k];
+                    }
+                    cr_put4(y + r * C, c4, ys);
                 } else { /* KT_CR_LNWB: a = dy, b = x */
                     float m = rs[2 * r], sd = rs[2 * r + 1];
 #pragma unroll
@@ -154,7 +195,7 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, float
     }
     __syncthreads();
     if (ty == 0 && c4 < C4) {
-        const int nout = cr_is_lnwb(MODE) ? 2 : 1;
+        const int nout = cr_is_lnwb(MODE) || cr_is_ls(MODE) ? 2 : 1;
         for (int k = 0; k < 4; k++) {
             double t0 = 0, t1 = 0;
             for (int j = 0; j < TY; j++) {
@@ -172,7 +213,7 @@ static int al16(const void *p) { return !p || ((uintptr_t)p & 15) == 0; }
 /* One warp per output: lane l sums blocks l, l + 32, ... in order, then a fixed shuffle tree (the
  * order depends on nb only: deterministic). A thread per output summing all nb blocks in a chain was
  * latency-bound: with C = 96 that was 96 threads, each waiting on 1024 loads in turn (bench/gpu). */
-__global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, double *outd) {
+__global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, float *outf1, double *outd) {
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32, warps = (int64_t)gridDim.x * blockDim.x / 32;
     int lane = threadIdx.x & 31;
     for (int64_t i = warp; i < nout * C; i += warps) { /* the whole warp takes the same i */
@@ -181,37 +222,53 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
         for (int64_t b = lane; b < nb; b += 32) s += part[(b * nout + k) * C + c];
         s = kt_cu_warp_sum_d(s) / div;
         if (lane == 0) {
-            if (outf) outf[i] = (float)s;
+            float *of = k ? outf1 : outf; /* output 1: its own buffer (outf + C when contiguous) */
+            if (of) of[c] = (float)s;
             if (outd) outd[i] = s;
         }
     }
 }
 
 /* modes with a 4-wide kernel (the ones ConvNeXt's backward uses) */
-__host__ __device__ constexpr int cr_has_vec(int mode) { return mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode); }
+__host__ __device__ constexpr int cr_has_vec(int mode) {
+    return mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode) || cr_is_ls(mode);
+}
 
 /* the 4-wide kernel when the mode has one and the data allow (vec), else the scalar one */
-template <int MODE>
+template <int MODE, typename Y = float>
 static void colred_launch(kt_cuda_ctx *c, int vec, int64_t nb, const float *a, const float *b, const double *cm, const double *cr,
-                          const float *rs, float *y, int64_t rows, int64_t C, double *part) {
+                          const float *rs, Y *y, int64_t rows, int64_t C, double *part) {
     dim3 block(32, TY);
     if constexpr (cr_has_vec(MODE)) {
         if (vec) {
             dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
-            k_colred4<MODE><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part);
+            k_colred4<MODE, Y><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part);
             return;
         }
     }
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb);
-    k_colred<MODE><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part);
+    k_colred<MODE, Y><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part);
 }
 
-/* kt_cu_colred, and for the KT_CR_ACTBWD + act modes the activation gradient written to y */
+/* kt_cu_colred, and for the KT_CR_ACTBWD + act modes the activation gradient written to y in yt
+ * (f32, or for GELU bf16/f16) */
 static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
-                      float *y, int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
+                      void *yv, kt_cuda_dtype yt, int64_t rows, int64_t C, double *part, double div, float *outf, float *outf1,
+                      double *outd) {
     int64_t nb = kt_cu_row_blocks(rows);
-    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(y) && ((uintptr_t)rs & 7) == 0 && cr_has_vec(mode);
+    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(yv) && (cr_is_ls(mode) ? al16(rs) : ((uintptr_t)rs & 7) == 0) && cr_has_vec(mode);
+    float *y = (float *)yv;
+    if (yt != KT_CUDA_F32) {
+        if (mode != CR_ACT(KT_ACT_GELU) && mode != CR_GELU_BF16 && mode != CR_GELU_F16 && !cr_is_ls(mode))
+            return kt_cu_errf(c, "activation backward: a 16-bit output is supported for GELU only");
+        if (yt != KT_CUDA_BF16 && yt != KT_CUDA_F16) return kt_cu_errf(c, "activation backward: the output must be f32, bf16 or f16");
+    }
 #define L(M) colred_launch<M>(c, vec, nb, a, b, cm, cr, rs, y, rows, C, part)
+/* GELU's gradient in f32 or 16 bits */
+#define LG(M)                                                                                                   \
+    (yt == KT_CUDA_BF16  ? colred_launch<M, __nv_bfloat16>(c, vec, nb, a, b, cm, cr, rs, (__nv_bfloat16 *)yv, rows, C, part) \
+     : yt == KT_CUDA_F16 ? colred_launch<M, __half>(c, vec, nb, a, b, cm, cr, rs, (__half *)yv, rows, C, part)               \
+                         : L(M))
     switch (mode) {
     case KT_CR_SUM: L(KT_CR_SUM); break;
     case KT_CR_DOT: L(KT_CR_DOT); break;
@@ -220,25 +277,29 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     case KT_CR_LNWB: L(KT_CR_LNWB); break;
     case KT_CR_LNWB_BF16: L(KT_CR_LNWB_BF16); break;
     case KT_CR_LNWB_F16: L(KT_CR_LNWB_F16); break;
-    case CR_ACT(KT_ACT_GELU): L(CR_ACT(KT_ACT_GELU)); break;
+    case CR_ACT(KT_ACT_GELU): LG(CR_ACT(KT_ACT_GELU)); break;
     case CR_ACT(KT_ACT_RELU): L(CR_ACT(KT_ACT_RELU)); break;
     case CR_ACT(KT_ACT_SILU): L(CR_ACT(KT_ACT_SILU)); break;
     case CR_ACT(KT_ACT_SIGMOID): L(CR_ACT(KT_ACT_SIGMOID)); break;
-    case CR_GELU_BF16: L(CR_GELU_BF16); break;
-    case CR_GELU_F16: L(CR_GELU_F16); break;
+    case CR_GELU_BF16: LG(CR_GELU_BF16); break;
+    case CR_GELU_F16: LG(CR_GELU_F16); break;
     case CR_DOT_BF16: L(CR_DOT_BF16); break;
+    case CR_LS: LG(CR_LS); break;
+    case CR_LS_BF16: LG(CR_LS_BF16); break;
+    case CR_LS_F16: LG(CR_LS_F16); break;
     default: L(CR_DOT_F16); break;
     }
 #undef L
+#undef LG
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
     int nout = nout_of(mode);
-    k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outd);
+    k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outf1, outd);
     return kt_cu_launched(c, "column reduction (final)");
 }
 
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
-    return colred_run(c, mode, a, b, cm, cr, rs, NULL, rows, C, part, div, outf, outd);
+    return colred_run(c, mode, a, b, cm, cr, rs, NULL, KT_CUDA_F32, rows, C, part, div, outf, outf ? outf + C : NULL, outd);
 }
 
 extern "C" size_t kt_cuda_reduce_rows_scratch(int64_t rows, int64_t C) { return kt_cu_colred_scratch(KT_CR_SUM, rows, C); }
@@ -249,21 +310,26 @@ extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, i
 
 /* The activation gradient and the bias gradient summed from it, one read of dy and v: unfused, the
  * column sum read the whole activation gradient back (the 4C-wide hidden tensor in ConvNeXt). */
-extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
-                                      int64_t C, float *db, void *scratch) {
+extern "C" int kt_cuda_act_bwd_colsum_to(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v,
+                                         kt_cuda_dtype vt, int64_t rows, int64_t C, float *db, void *scratch) {
     int mode = CR_ACT(a);
     if (vt != KT_CUDA_F32) {
         if (a != KT_ACT_GELU) return kt_cu_errf(c, "activation backward: a 16-bit input is supported for GELU only");
         mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16 : CR_GELU_F16;
     }
-    return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, rows, C, (double *)scratch, 1.0, db, NULL);
+    return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, dxt, rows, C, (double *)scratch, 1.0, db, NULL, NULL);
+}
+
+extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
+                                      int64_t C, float *db, void *scratch) {
+    return kt_cuda_act_bwd_colsum_to(c, a, dx, KT_CUDA_F32, dy, v, vt, rows, C, db, scratch);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows,
                                          int64_t C, void *scratch) {
     if (at != KT_CUDA_BF16 && at != KT_CUDA_F16) return kt_cu_errf(c, "layer-scale gradient: the 16-bit input must be bf16 or f16");
-    return colred_run(c, at == KT_CUDA_BF16 ? CR_DOT_BF16 : CR_DOT_F16, dy, (const float *)a, NULL, NULL, NULL, NULL, rows, C,
-                      (double *)scratch, 1.0, out, NULL);
+    return colred_run(c, at == KT_CUDA_BF16 ? CR_DOT_BF16 : CR_DOT_F16, dy, (const float *)a, NULL, NULL, NULL, NULL, KT_CUDA_F32, rows, C,
+                      (double *)scratch, 1.0, out, NULL, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,
@@ -367,4 +433,18 @@ extern "C" int kt_cuda_gap_fwd(kt_cuda_ctx *c, const float *x, float *y, int64_t
 extern "C" int kt_cuda_gap_bwd(kt_cuda_ctx *c, const float *dy, float *dx, int64_t N, int64_t HW, int64_t C) {
     k_gap_bwd<<<kt_cu_blocks(N * HW * C, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dy, dx, N, HW, C, 1.0f / (float)HW);
     return kt_cu_launched(c, "global average pool backward");
+}
+
+extern "C" size_t kt_cuda_layer_scale_bwd_scratch(int64_t rows, int64_t C) { return kt_cu_colred_scratch(CR_LS, rows, C); }
+
+/* Layer scale's backward (out = a * gamma) in one pass: da = dy gamma (f32, or rounded to bf16/f16
+ * when only autocast GEMMs read it), the bias gradient of the op before (sum of da over rows) and
+ * gamma's gradient (sum of dy a), each output optional; the same bits as kt_cuda_mul_bcast,
+ * kt_cuda_reduce_rows and kt_cuda_mul_bcast_bwd(_a16) apart, which read dy three times. */
+extern "C" int kt_cuda_layer_scale_bwd(kt_cuda_ctx *c, void *da, kt_cuda_dtype dat, const float *dy, const float *gamma, const void *a,
+                                       kt_cuda_dtype at, int64_t rows, int64_t C, float *dbias, float *dgamma, void *scratch) {
+    int mode = at == KT_CUDA_BF16 ? CR_LS_BF16 : at == KT_CUDA_F16 ? CR_LS_F16 : CR_LS;
+    if (!a && dgamma) return kt_cu_errf(c, "layer-scale backward: gamma's gradient needs the scaled input");
+    if (!a) mode = CR_LS, a = dy; /* no gamma gradient wanted: its sum runs over dy and is not written */
+    return colred_run(c, mode, dy, (const float *)a, NULL, NULL, gamma, da, dat, rows, C, (double *)scratch, 1.0, dbias, dgamma, NULL);
 }

@@ -64,8 +64,11 @@ static kt_node *build_block(kt_graph *g, void *arg) {
     return kt_mul(g, h, P(g, "gamma", 24));
 }
 
-/* Under autocast the block stores five tensors in 16 bits: the depthwise output (LayerNorm's input),
- * the LayerNorm output, fc1's pre-activation, GELU's output and fc2's output. */
+/* Under autocast the block stores seven tensors in 16 bits: the depthwise output (LayerNorm's input),
+ * the LayerNorm output, fc1's pre-activation, GELU's output, fc2's output and, in backward, GELU's
+ * gradient and layer scale's data gradient (fc1's and fc2's data and weight gradients read them;
+ * the bias gradients are fused in). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
+ * gamma's and fc2's bias gradients into layer scale's backward. */
 KT_TEST(test_cuda_block_activations_stored_16bit) {
     kt_twin_backend();
     const char *precisions[] = {"bf16", "fp16"};
@@ -73,8 +76,8 @@ KT_TEST(test_cuda_block_activations_stored_16bit) {
     for (int p = 0; p < 2; p++) {
         char label[96];
         snprintf(label, sizeof label, "%s: depthwise 7x7 -> LayerNorm -> MLP -> layer scale", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 2,
-                          .precision = precisions[p], .gpu_stored16 = 5};
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 4,
+                          .precision = precisions[p], .gpu_stored16 = 7};
         KT_CHECK(kt_twin_check(build_block, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
     }
 }
@@ -118,8 +121,9 @@ static kt_node *build_valid_dw(kt_graph *g, void *arg) {
 /* Under autocast each depthwise conv's weight gradient reads its input from a 16-bit copy (as
  * autocast saves one), so the f32 residual stream dies in forward: with 'same' padding the conv's
  * kernel writes the copy while it reads x (a fused node), else a separate rounding pass does. Per
- * block 6 tensors in 16 bits (the block body's 5 and the copy) and 3 fused nodes (GELU, fc1's bias
- * gradient, the copy); the rest against the CPU's fp32 within the 16-bit bounds above. */
+ * block 8 tensors in 16 bits (the block body's 7 and the copy) and 5 fused nodes (the block body's 4
+ * and the copy), and x0 * s's backward fuses s's gradient; the rest against the CPU's fp32 within
+ * the 16-bit bounds above. */
 KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     kt_twin_backend();
     const char *precisions[] = {"bf16", "fp16"};
@@ -127,8 +131,8 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     for (int p = 0; p < 2; p++) {
         char label[96];
         snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 6,
-                          .precision = precisions[p], .gpu_stored16 = 12};
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 11,
+                          .precision = precisions[p], .gpu_stored16 = 16};
         KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
         snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
         /* stored: the copy (its own pass), the depthwise output, the LayerNorm output */
@@ -138,7 +142,7 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     }
     /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, nothing extra fused */
     kt_twin_opts f = {.label = "fp32: two ConvNeXt blocks with residuals", .tol = TOL_GEMM, .training = 1, .lo = -1.0f, .hi = 1.0f,
-                      .seed = 85u, .gpu_fused = 4};
+                      .seed = 85u, .gpu_fused = 9};
     KT_CHECK(kt_twin_check(build_two_blocks, NULL, &f) == 0, "fp32 two blocks: GPU differs from CPU (details above)");
 }
 
@@ -157,8 +161,12 @@ KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
                 char label[96];
                 snprintf(label, sizeof label, "%s: fc1 %lld wide%s -> GELU -> fc2%s", precisions[p], (long long)cases[i].hidden,
                          cases[i].bias ? " + bias" : "", ls ? " -> layer scale" : "");
+                /* with layer scale, gamma's and fc2's bias gradients fused into its backward, whose data
+                 * gradient is then stored in 16 bits too; GELU's gradient when fc1's bias gradient is
+                 * fused into it */
                 kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 78u,
-                                  .gpu_fused = cases[i].bias ? 2 : 1, .precision = precisions[p], .gpu_stored16 = ls ? 3 : 2};
+                                  .gpu_fused = (cases[i].bias ? 2 : 1) + (ls ? 2 : 0), .precision = precisions[p],
+                                  .gpu_stored16 = (ls ? 4 : 2) + cases[i].bias};
                 KT_CHECK(kt_twin_check(ls ? build_mlp_ls : build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)",
                          label);
             }
@@ -304,7 +312,26 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
                      tname[vt], (long long)rows, (long long)C);
             KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "act %d (%s input), %lldx%lld: fused bias gradient differs from the unfused column sum",
                      (int)acts[a], tname[vt], (long long)rows, (long long)C);
+            if (acts[a] != KT_ACT_GELU) continue;
+            /* GELU's gradient written in 16 bits (only autocast GEMMs read it): the f32 result rounded
+             * as the CPU rounds, every element written, the bias gradient still the f32 column sum */
+            for (int o = 0; o < 2; o++) {
+                kt_cuda_dtype ot = o ? KT_CUDA_F16 : KT_CUDA_BF16;
+                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_act_bwd_colsum_to(c, KT_ACT_GELU, ddx, ot, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                uint16_t *o16 = (uint16_t *)dx2;
+                KT_REQUIRE(!kt_twin_get(o16, ddx, (size_t)n * 2) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
+                int64_t off = 0;
+                for (int64_t i = 0; i < n; i++) off += o16[i] != (ot == KT_CUDA_BF16 ? kt_f32_to_bf16(dx1[i]) : kt_f32_to_f16(dx1[i]));
+                KT_CHECK(off == 0, "GELU gradient (%s input) written in %s, %lldx%lld: %lld elements not the f32 result rounded", tname[vt],
+                         tname[ot], (long long)rows, (long long)C, (long long)off);
+                KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "GELU gradient written in %s: the bias gradient changed", tname[ot]);
+            }
         }
+        KT_CHECK(kt_cuda_act_bwd_colsum_to(c, KT_ACT_RELU, ddx, KT_CUDA_BF16, ddy, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
+                     strstr(kt_cuda_ctx_error(c), "GELU only"),
+                 "16-bit output refused for ReLU: %s", kt_cuda_ctx_error(c));
         KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, ddy, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "GELU only"),
                  "16-bit input refused for ReLU: %s", kt_cuda_ctx_error(c));
@@ -368,6 +395,97 @@ KT_TEST(test_cuda_linear_out_16bit_kernels) {
         }
     KT_CHECK(kt_cuda_bias_store(c, NULL, NULL, NULL, KT_CUDA_F32, 4, 4) != 0 && strstr(kt_cuda_ctx_error(c), "bf16 or f16"),
              "an f32 bias store refused: %s", kt_cuda_ctx_error(c));
+}
+
+/* Layer scale's backward in one pass (kt_cuda_layer_scale_bwd): the data gradient dy gamma, the
+ * bias gradient summed from it and gamma's gradient, against the three separate kernels bit for bit,
+ * with the scaled input a in f32 or 16 bits, the data gradient written in f32 or rounded to 16 bits
+ * (as the CPU rounds), every element written, either sum left out. 4-wide (64, 516) and scalar (30). */
+KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
+    const int64_t widths[] = {64, 30, 516}, heights[] = {150, 77, 40};
+    char msg[256];
+    for (int w = 0; w < 3; w++) {
+        int64_t rows = heights[w], C = widths[w], n = rows * C;
+        float *dy = malloc((size_t)n * 4), *a = malloc((size_t)n * 4), *g = malloc((size_t)C * 4), *wide = malloc((size_t)n * 4);
+        float *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4), *sb1 = malloc((size_t)C * 4), *sb2 = malloc((size_t)C * 4);
+        float *sg1 = malloc((size_t)C * 4), *sg2 = malloc((size_t)C * 4);
+        uint16_t *a16 = malloc((size_t)n * 2), *h = malloc((size_t)n * 2);
+        KT_REQUIRE(dy && a && g && wide && y1 && y2 && sb1 && sb2 && sg1 && sg2 && a16 && h, "memory");
+        unsigned seed = 51u + (unsigned)w;
+        kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(a, n, -2.0f, 2.0f, 0.0f, &seed);
+        kt_twin_fill(g, C, -0.5f, 0.5f, 0.0f, &seed);
+        size_t scr = kt_cuda_layer_scale_bwd_scratch(rows, C);
+        float *ddy = kt_twin_put(dy, (size_t)n * 4), *da = kt_twin_put(a, (size_t)n * 4), *dg = kt_twin_put(g, (size_t)C * 4);
+        float *dwide = kt_twin_put(NULL, (size_t)n * 4), *dout = kt_twin_put(NULL, (size_t)n * 4), *dsb = kt_twin_put(NULL, (size_t)C * 4);
+        float *dsg = kt_twin_put(NULL, (size_t)C * 4);
+        void *da16 = kt_twin_put(NULL, (size_t)n * 2), *dscr = kt_twin_put(NULL, scr);
+        KT_REQUIRE(ddy && da && dg && dwide && dout && dsb && dsg && da16 && dscr && scr >= kt_cuda_reduce_rows_scratch(rows, C), "device buffers");
+        for (int at = 0; at < 3; at++) { /* the scaled input's type */
+            kt_cuda_dtype t = types[at];
+            const void *ain = da;
+            const float *aref = da;
+            if (t != KT_CUDA_F32) {
+                for (int64_t i = 0; i < n; i++) {
+                    a16[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(a[i]) : kt_f32_to_f16(a[i]);
+                    wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(a16[i]) : kt_f16_to_f32(a16[i]);
+                }
+                KT_REQUIRE(!kt_cuda_memcpy_h2d(da16, a16, (size_t)n * 2, msg, sizeof msg) &&
+                               !kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg),
+                           "upload: %s", msg);
+                ain = da16;
+                aref = dwide;
+            }
+            /* the separate kernels */
+            KT_CHECK(kt_cuda_mul_bcast(c, dout, ddy, dg, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_reduce_rows(c, dsb, dout, rows, C, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_mul_bcast_bwd(c, dsg, ddy, aref, rows, C, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y1, dout, (size_t)n * 4) && !kt_twin_get(sb1, dsb, (size_t)C * 4) && !kt_twin_get(sg1, dsg, (size_t)C * 4),
+                       "read back");
+            for (int ot = 0; ot < 3; ot++) { /* the data gradient's type */
+                kt_cuda_dtype o = types[ot];
+                KT_REQUIRE(!kt_cuda_memset(dout, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg) &&
+                               !kt_cuda_memset(dsg, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_layer_scale_bwd(c, dout, o, ddy, dg, ain, t, rows, C, dsb, dsg, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(sb2, dsb, (size_t)C * 4) && !kt_twin_get(sg2, dsg, (size_t)C * 4), "read back");
+                int64_t off = 0;
+                if (o == KT_CUDA_F32) {
+                    KT_REQUIRE(!kt_twin_get(y2, dout, (size_t)n * 4), "read back");
+                    off = memcmp(y1, y2, (size_t)n * 4) != 0;
+                } else {
+                    KT_REQUIRE(!kt_twin_get(h, dout, (size_t)n * 2), "read back");
+                    for (int64_t i = 0; i < n; i++) off += h[i] != (o == KT_CUDA_BF16 ? kt_f32_to_bf16(y1[i]) : kt_f32_to_f16(y1[i]));
+                }
+                KT_CHECK(off == 0, "%lldx%lld, %s input, %s data gradient: not the separate kernel's values (rounded)", (long long)rows,
+                         (long long)C, tname[t], tname[o]);
+                KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0, "%lldx%lld, %s input, %s data gradient: bias gradient not the column sum's bits",
+                         (long long)rows, (long long)C, tname[t], tname[o]);
+                KT_CHECK(memcmp(sg1, sg2, (size_t)C * 4) == 0, "%lldx%lld, %s input, %s data gradient: gamma gradient not the separate kernel's bits",
+                         (long long)rows, (long long)C, tname[t], tname[o]);
+            }
+            /* either sum left out: the other unchanged, the buffer of the missing one untouched */
+            KT_REQUIRE(!kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg) && !kt_cuda_memset(dsg, 0xff, (size_t)C * 4, msg, sizeof msg),
+                       "poison: %s", msg);
+            KT_CHECK(kt_cuda_layer_scale_bwd(c, dout, KT_CUDA_F32, ddy, dg, NULL, KT_CUDA_F32, rows, C, dsb, NULL, dscr) == 0, "%s",
+                     kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(sb2, dsb, (size_t)C * 4) && !kt_twin_get(sg2, dsg, (size_t)C * 4), "read back");
+            uint32_t bits;
+            memcpy(&bits, sg2, 4);
+            KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0 && bits == 0xffffffffu, "bias gradient only: %s", "wrong sums or buffers");
+            KT_CHECK(kt_cuda_layer_scale_bwd(c, dout, KT_CUDA_F32, ddy, dg, ain, t, rows, C, NULL, dsg, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(sg2, dsg, (size_t)C * 4), "read back");
+            KT_CHECK(memcmp(sg1, sg2, (size_t)C * 4) == 0, "gamma gradient only, %s input: not the separate kernel's bits", tname[t]);
+        }
+        KT_CHECK(kt_cuda_layer_scale_bwd(c, dout, KT_CUDA_F32, ddy, dg, NULL, KT_CUDA_F32, rows, C, NULL, dsg, dscr) != 0 &&
+                     strstr(kt_cuda_ctx_error(c), "needs the scaled input"),
+                 "a gamma gradient without the scaled input refused: %s", kt_cuda_ctx_error(c));
+        kt_cuda_free(ddy), kt_cuda_free(da), kt_cuda_free(dg), kt_cuda_free(dwide), kt_cuda_free(dout), kt_cuda_free(dsb), kt_cuda_free(dsg);
+        kt_cuda_free(da16), kt_cuda_free(dscr);
+        free(dy), free(a), free(g), free(wide), free(y1), free(y2), free(sb1), free(sb2), free(sg1), free(sg2), free(a16), free(h);
+    }
 }
 
 /* Depthwise output stored in 16 bits and LayerNorm over it: the rounded convolution and the LayerNorm
@@ -530,5 +648,6 @@ NO_CUDA(test_cuda_act_bwd_colsum_same_bits_as_unfused)
 NO_CUDA(test_cuda_linear_out_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_saved_input_kernels)
+NO_CUDA(test_cuda_layer_scale_bwd_same_bits_as_unfused)
 
 #endif

@@ -297,20 +297,24 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 
-/* Under bf16 autocast, GELU and LayerNorm outputs that only GEMMs read are stored in bf16 by the op
- * itself (cuda_prepare): the GEMMs rounded them to bf16 anyway, so a training step must give the same
- * bits as the same graph with those outputs kept in f32 (KT_NODE_KEEP rules the storage out).
+/* Under bf16 autocast, GELU and LayerNorm outputs that only GEMMs read, and GELU's and layer scale's
+ * data gradients (read by fc1's / fc2's data and weight gradients, the bias gradients fused in), are
+ * stored in bf16 by the op itself
+ * (cuda_prepare): the GEMMs rounded them to bf16 anyway, so a training step must give the same bits
+ * as the same graph with those tensors kept in f32 (KT_NODE_KEEP rules the storage out).
  * Re-planning must undo the choice. fc1's pre-activation, which only GELU's backward reads, fc2's
- * output, which only layer scale reads, and the depthwise output, which only LayerNorm reads, are
- * stored in bf16 too (a numerical choice, as autocast's: bounded by the bf16 step test), in both
- * plans; fc1's not with recomputation (the recomputed GELU reads it). (Kept outputs are never reused, so the memory
- * printed is not a like-for-like saving: kt_gpu_bench's device MiB is.) */
+ * output, which only layer scale reads, the depthwise output, which only LayerNorm reads, and each
+ * block's input saved for the depthwise weight gradient are stored in bf16 too (numerical choices,
+ * as autocast's: bounded by the bf16 step test), in both plans; fc1's not with recomputation (the
+ * recomputed GELU reads it), nor the saved inputs (the recomputed depthwise conv reads the input).
+ * (Kept outputs are never reused, so the memory printed is not a like-for-like saving:
+ * kt_gpu_bench's device MiB is.) */
 static void stored_bf16_case(kt_backend *be, int recompute) {
     kt_err err;
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
     kt_model m;
     KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
-    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0;
+    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0, grads = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
         kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
@@ -319,6 +323,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
         else if (n->op == KT_OP_LINEAR) pre += s;
         else if (n->op == KT_OP_CONV2D) dws += s;
         else if (n->flags & KT_NODE_SAVED_INPUT) saved += s;
+        else if (n->op == KT_OP_ACT_BWD || (n->op == KT_OP_MUL && (n->flags & KT_NODE_BACKWARD))) grads += s;
         else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
             KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
                      n->view_of->name);
@@ -336,6 +341,9 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     KT_CHECK(dws == 12, "recompute %d: %d depthwise outputs stored in bf16 (want 12)", recompute, dws);
     /* each block's input saved in bf16 for its depthwise weight gradient; with recomputation the
      * recomputed depthwise conv reads the f32 input in backward anyway, so none */
+    /* GELU's and layer scale's data gradients, which only fc1's / fc2's data and weight gradients read
+     * (the bias gradients fused in): two per block */
+    KT_CHECK(grads == 24, "recompute %d: %d GELU / layer-scale gradients stored in bf16 (want 24)", recompute, grads);
     KT_CHECK(saved == (recompute ? 0 : 12), "recompute %d: %d depthwise inputs saved in bf16 (want %d)", recompute, saved,
              recompute ? 0 : 12);
     int64_t np = m.g.n_param_elems;
@@ -347,7 +355,9 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
 
     kt_graph_release_memory(&m.g);
     for (int i = 0; i < m.g.n_nodes; i++)
-        if (m.g.nodes[i]->op == KT_OP_GELU || m.g.nodes[i]->op == KT_OP_LAYERNORM) m.g.nodes[i]->flags |= KT_NODE_KEEP;
+        if (m.g.nodes[i]->op == KT_OP_GELU || m.g.nodes[i]->op == KT_OP_LAYERNORM || m.g.nodes[i]->op == KT_OP_ACT_BWD ||
+            (m.g.nodes[i]->op == KT_OP_MUL && (m.g.nodes[i]->flags & KT_NODE_BACKWARD)))
+            m.g.nodes[i]->flags |= KT_NODE_KEEP;
     KT_REQUIRE_OK(kt_graph_plan(&m.g, be, NULL, &err), &err);
     int still = 0, pre_again = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
@@ -356,7 +366,8 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
         if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D || (n->flags & KT_NODE_SAVED_INPUT)) pre_again += s;
         else still += s;
     }
-    KT_CHECK(still == 0, "re-planned with the GELU outputs kept: %d nodes still stored in bf16", still);
+    KT_CHECK(still == 0, "re-planned with the GELU / LayerNorm outputs and GELU / layer-scale gradients kept: %d nodes still stored in bf16",
+             still);
     KT_CHECK(pre_again == pre + dws + saved, "re-planned: %d linear/depthwise outputs and saved inputs stored in bf16, %d before", pre_again,
              pre + dws + saved);
     int64_t nx = kt_node_numel(m.input);

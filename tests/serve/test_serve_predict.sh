@@ -60,7 +60,8 @@ code=$(curl -s -o "$tmp/p2" -w '%{http_code}' -X POST "$base/predict" "${auth[@]
 [[ $(ls "$tmp/uploads" | wc -l) -eq 1 ]] || bad "a refused upload was kept"
 
 # A second prediction, the history, one item, metrics.
-curl -s -o /dev/null -X POST "$base/predict" "${auth[@]}" -F "file=@$img"
+code=$(curl -s -o "$tmp/p3" -w '%{http_code}' -X POST "$base/predict" "${auth[@]}" -F "file=@$img")
+[[ $code == 200 ]] || bad "second predict: $code $(cat "$tmp/p3")"
 hist=$(curl -s "$base/history" "${auth[@]}")
 [[ $(grep -o '"predicted_stage"' <<<"$hist" | wc -l) -eq 2 ]] || bad "history: $hist"
 id=$(sed -n 's/^{"id":\([0-9]*\).*/\1/p' "$tmp/p1")
@@ -81,4 +82,5 @@ kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 [[ $rc -eq 0 ]] || bad "server exit status $rc after SIGTERM"
 grep -q "SIGTERM received, stopping" "$tmp/log" || bad "no clean stop in the log"
 [[ $fail -eq 0 ]] && echo "test_serve_predict: ok (stage $stage, confidence $conf)"
+[[ $fail -eq 0 ]] || { echo "server log (last 30 lines):"; tail -n 30 "$tmp/log"; }
 exit $fail
