@@ -197,7 +197,7 @@ else
     echo "Out of time budget: not run." >> "$RES"
 fi
 
-# ---- 6. train/eval smoke run, strict fp32 -------------------------------------------------------
+# ---- 6. train/eval smoke run (the default precision, bf16; then fp16 and fp32) ---------------------
 say "keratrack train/eval --device cuda (smoke run on synthetic data)"
 section "keratrack train --device cuda (convnext_atto, synthetic 4 classes, 2 folds x 2 epochs, 64 px)"
 if [ "$(left)" -gt 40 ]; then
@@ -210,8 +210,14 @@ if [ "$(left)" -gt 40 ]; then
             timeout "$(limit 30)" "$BUILD/keratrack" eval --device cuda --model "$SM"/run/convnext_atto_fold*_best.safetensors \
                 --data "$SM/data" --split test --no-plots --out "$SM/eval"
         echo "exit status $?"
+        # the same in fp16 (dynamic loss scaling end to end) and strict fp32
+        for prec in fp16 fp32; do
+            timeout "$(limit 60)" "$BUILD/keratrack" train --device cuda --precision $prec --data "$SM/data" --out "$SM/run_$prec" \
+                --model convnext_atto --img-size 64 --folds 2 --epochs 2 --batch 16 --lr 2e-3 --quiet --no-plots
+            echo "exit status $? ($prec)"
+        done
     } > "$LOGS/train_cuda.log" 2>&1
-    grep -E 'folds, .* steps|accuracy|exit status|error|keratrack' "$LOGS/train_cuda.log" | tail -n 8 > "$LOGS/train_cuda_tail.txt"
+    grep -E 'folds, .* steps|accuracy|exit status|error|keratrack' "$LOGS/train_cuda.log" | tail -n 12 > "$LOGS/train_cuda_tail.txt"
     fence "$LOGS/train_cuda_tail.txt"
 else
     echo "Out of time budget: not run." >> "$RES"
