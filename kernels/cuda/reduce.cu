@@ -6,8 +6,6 @@
 
 #define TY 8 /* row phases per column tile */
 
-
-
 /* The activation-gradient modes: ACTBWD + act for an f32 input v, ACTBWD + 4 / + 5 for GELU with v
  * stored in bf16 / f16 (the pre-activation under autocast). */
 #define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
@@ -59,7 +57,7 @@ size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
 }
 __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
 
-/* The activation gradient written by the ACTBWD modes: f32, or rounded to 16 bits when only autocast
+/* The gradient written by the ACTBWD and LS modes: f32, or rounded to 16 bits when only autocast
  * GEMMs read it (they would round it the same way) */
 __device__ __forceinline__ void cr_put(float *y, int64_t i, float v) { y[i] = v; }
 __device__ __forceinline__ void cr_put(__nv_bfloat16 *y, int64_t i, float v) { y[i] = __float2bfloat16_rn(v); }
@@ -250,8 +248,8 @@ static void colred_launch(kt_cuda_ctx *c, int vec, int64_t nb, const float *a, c
     k_colred<MODE, Y><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part);
 }
 
-/* kt_cu_colred, and for the KT_CR_ACTBWD + act modes the activation gradient written to y in yt
- * (f32, or for GELU bf16/f16) */
+/* kt_cu_colred, and for the KT_CR_ACTBWD + act and LS modes the gradient written to y in yt (f32, or
+ * for GELU and layer scale bf16/f16) */
 static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                       void *yv, kt_cuda_dtype yt, int64_t rows, int64_t C, double *part, double div, float *outf, float *outf1,
                       double *outd) {
@@ -261,10 +259,10 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     if (yt != KT_CUDA_F32) {
         if (mode != CR_ACT(KT_ACT_GELU) && mode != CR_GELU_BF16 && mode != CR_GELU_F16 && !cr_is_ls(mode))
             return kt_cu_errf(c, "activation backward: a 16-bit output is supported for GELU only");
-        if (yt != KT_CUDA_BF16 && yt != KT_CUDA_F16) return kt_cu_errf(c, "activation backward: the output must be f32, bf16 or f16");
+        if (yt != KT_CUDA_BF16 && yt != KT_CUDA_F16) return kt_cu_errf(c, "column reduction: the written gradient must be f32, bf16 or f16");
     }
 #define L(M) colred_launch<M>(c, vec, nb, a, b, cm, cr, rs, y, rows, C, part)
-/* GELU's gradient in f32 or 16 bits */
+/* the written gradient (GELU's, layer scale's) in f32 or 16 bits */
 #define LG(M)                                                                                                   \
     (yt == KT_CUDA_BF16  ? colred_launch<M, __nv_bfloat16>(c, vec, nb, a, b, cm, cr, rs, (__nv_bfloat16 *)yv, rows, C, part) \
      : yt == KT_CUDA_F16 ? colred_launch<M, __half>(c, vec, nb, a, b, cm, cr, rs, (__half *)yv, rows, C, part)               \
