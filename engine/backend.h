@@ -17,6 +17,9 @@ enum {
     KT_FUSE_ACT_BWD_COLSUM = 1u << 3,  /* activation grad + the bias grad summed from it */
     KT_FUSE_OTHER_COLSUM = 1u << 4,    /* LayerNorm data grad + the bias grad summed from it */
     KT_FUSE_SCALE_COLSUM = 1u << 5,    /* layer-scale data grad + the bias grad summed from it */
+    /* pairs whose first output only the follower reads, so it is never written: */
+    KT_FUSE_SCALE_ADD = 1u << 6,       /* layer scale (a * gamma) + the residual add reading it */
+    KT_FUSE_DWCONV_BWD_ADD = 1u << 7,  /* depthwise conv data grad + the add summing it into another gradient */
 };
 
 struct kt_backend {

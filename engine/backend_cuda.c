@@ -336,7 +336,9 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     }
     case KT_OP_REDUCE_ROWS:
     case KT_OP_MUL_BCAST_BWD: return kt_cuda_reduce_rows_scratch(kt_node_rows(n->src[0]), last(n->src[0]));
-    case KT_OP_MUL: return n->fuse_next || n->fuse_colsum ? kt_cuda_layer_scale_bwd_scratch(kt_node_rows(n), last(n)) : 0;
+    case KT_OP_MUL: /* layer scale's fused backward: its column sums' partials */
+        return (n->fuse_next && n->fuse_next->op == KT_OP_MUL_BCAST_BWD) || n->fuse_colsum ? kt_cuda_layer_scale_bwd_scratch(kt_node_rows(n), last(n))
+                                                                                            : 0;
     case KT_OP_ACT_BWD: return n->fuse_colsum ? kt_cuda_reduce_rows_scratch(kt_node_rows(n), last(n)) : 0;
     case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
@@ -374,7 +376,11 @@ static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
                             KT_CUDA_F32, KT_CUDA_F32));
         }
     } else if (n->op == KT_OP_CONV2D_BWD_DATA) {
-        if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch));
+        if (kt_conv_is_depthwise(&cs) && n->fuse_next) { /* summed straight into the gradient add (KT_FUSE_DWCONV_BWD_ADD) */
+            const kt_node *a = n->fuse_next, *other = a->src[0] == n ? a->src[1] : a->src[0];
+            if (other->dtype != KT_F32) return kt_err_set(err, KT_ERR_UNSUPPORTED, "fused gradient add: %s is not f32", other->name);
+            CK(kt_cuda_dwconv_bwd_data_add(c, &cs, F(s[0]), F(s[1]), F(other), F(a), n->scratch));
+        } else if (kt_conv_is_depthwise(&cs)) CK(kt_cuda_dwconv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch));
         else if (!is_pointwise(&cs)) CK(kt_cuda_conv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), n->scratch, n->scratch_bytes));
         else /* dx (M, Ci) = dy (M, Co) w (Co, Ci) */
             CK(kt_cuda_gemm(c, 0, 0, M, cs.Ci, cs.Co, 1.0f, F(s[0]), cs.Co, F(s[1]), cs.Ci, 0.0f, F(n), cs.Ci, KT_CUDA_F32,
@@ -560,7 +566,11 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         break;
     case KT_OP_ADD: CK(kt_cuda_add(c, F(n), F(s[0]), F(s[1]), numel)); break;
     case KT_OP_MUL:
-        if (n->fuse_next || n->fuse_colsum) { /* layer scale's backward: data, bias (fuse_colsum) and gamma (fuse_next) gradients */
+        if (n->fuse_next && n->fuse_next->op == KT_OP_ADD) { /* layer scale + the residual add (KT_FUSE_SCALE_ADD) */
+            const kt_node *a = n->fuse_next, *other = a->src[0] == n ? a->src[1] : a->src[0];
+            if (other->dtype != KT_F32) return kt_err_set(err, KT_ERR_UNSUPPORTED, "fused residual add: %s is not f32", other->name);
+            CK(kt_cuda_scale_add(c, F(a), s[0]->data, cdt(s[0]), F(s[1]), F(other), kt_node_rows(n), last(n)));
+        } else if (n->fuse_next || n->fuse_colsum) { /* layer scale's backward: data, bias (fuse_colsum) and gamma (fuse_next) gradients */
             const kt_node *a = n->fuse_next ? n->fuse_next->src[1] : NULL;
             CK(kt_cuda_layer_scale_bwd(c, n->data, cdt(n), F(s[0]), F(s[1]), a ? a->data : NULL, a ? cdt(a) : KT_CUDA_F32, kt_node_rows(n),
                                        last(n), n->fuse_colsum ? F(n->fuse_colsum) : NULL, n->fuse_next ? F(n->fuse_next) : NULL,
@@ -697,7 +707,8 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     }
     *be = (kt_backend){.name = "cuda",
                        .device = KT_CUDA,
-                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM, /* its kernels */
+                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM | KT_FUSE_SCALE_ADD |
+                                  KT_FUSE_DWCONV_BWD_ADD, /* the pairs its kernels compute in one pass */
                        .supports = cuda_supports,
                        .prepare = cuda_prepare,
                        .scratch_bytes = cuda_scratch,

@@ -57,7 +57,9 @@ typedef struct kt_node {
     int last_use; /* planner: id of the last node reading this memory */
     /* Backend fusions chosen at plan time (among kt_backend::fusions): this node also computes the
      * node right after it (Linear -> GELU, LayerNorm data grad -> weight grads, layer-scale data
-     * grad -> gamma grad), and/or the column sums of its own output into fuse_colsum, a REDUCE_ROWS whose output is a
+     * grad -> gamma grad; layer scale -> residual add and depthwise data grad -> gradient add, where
+     * the follower is this node's only reader and this node's own output is not written), and/or
+     * the column sums of its own output into fuse_colsum, a REDUCE_ROWS whose output is a
      * parameter gradient (bias gradients). Nodes computed that way have `fused` set and are skipped. */
     struct kt_node *fuse_next;
     struct kt_node *fuse_colsum;

@@ -9,6 +9,7 @@
 #include "engine/backend.h"
 #include "engine/graph.h"
 #include "engine/graph_internal.h"
+#include "engine/node_geometry.h"
 
 #define ALIGN 64
 static size_t align_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
@@ -114,6 +115,30 @@ static int only_forward_reader(const kt_graph *g, const kt_node *n, const kt_nod
 
 static int is_bcast_mul(const kt_node *n) { return n->op == KT_OP_MUL && n->src[1]->ndim == 1 && n->ndim > 1; }
 
+/* reader is the only node that reads n (or a view of it): then a kernel computing both need not
+ * write n at all */
+static int only_reader(const kt_graph *g, const kt_node *n, const kt_node *reader) {
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n) return 0;
+        for (int k = 0; k < r->n_src; k++)
+            if (r->src[k] == n && r != reader) return 0;
+    }
+    return 1;
+}
+
+/* an f32 ADD of two same-shaped tensors, one of them n */
+static int adds(const kt_node *a, const kt_node *n) {
+    return a->op == KT_OP_ADD && (a->src[0] == n) != (a->src[1] == n) && a->dtype == KT_F32 && a->src[0]->dtype == KT_F32 &&
+           a->src[1]->dtype == KT_F32 && kt_node_numel(a->src[0]) == kt_node_numel(a->src[1]);
+}
+
+static int is_depthwise_bwd_data(const kt_node *n) {
+    if (n->op != KT_OP_CONV2D_BWD_DATA) return 0;
+    kt_conv_shape cs = kt_node_conv_geom(n);
+    return kt_conv_is_depthwise(&cs);
+}
+
 /* Picks the fused pairs and column sums described at kt_node::fuse_next among those the backend's
  * kernels compute (kt_backend::fusions). Only f32 nodes: the fused kernels read and write f32
  * (a fused GELU may be stored in 16 bits: the CUDA backend's kernel writes either). */
@@ -129,6 +154,11 @@ static void choose_fusions(kt_graph *g, unsigned fusions) {
             pair = 1;
         if ((fusions & KT_FUSE_LAYERSCALE_BWD) && is_bcast_mul(n) && nx->op == KT_OP_MUL_BCAST_BWD && nx->src[0] == n->src[0] &&
             (n->flags & KT_NODE_BACKWARD) && n->dtype == KT_F32)
+            pair = 1;
+        if ((fusions & KT_FUSE_SCALE_ADD) && is_bcast_mul(n) && !(n->flags & KT_NODE_BACKWARD) && n->dtype == KT_F32 && adds(nx, n) &&
+            only_reader(g, n, nx))
+            pair = 1;
+        if ((fusions & KT_FUSE_DWCONV_BWD_ADD) && is_depthwise_bwd_data(n) && n->dtype == KT_F32 && adds(nx, n) && only_reader(g, n, nx))
             pair = 1;
         if (pair && !nx->view_of && !(n->flags & KT_NODE_KEEP)) {
             n->fuse_next = nx;

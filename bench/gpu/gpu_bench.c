@@ -110,6 +110,10 @@ static int b_dw_fwd_copy(void *p) {
     return kt_cuda_dwconv_fwd_ex(C, &a->s, a->a, a->b, NULL, a->c, KT_CUDA_BF16, a->e, KT_CUDA_BF16, a->d);
 }
 static int b_dw_bwd_w16(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight_x16(C, &a->s, a->c, a->e, KT_CUDA_BF16, a->b, a->d); }
+/* the data gradient summed in place into the residual gradient (x's buffer stands for it) */
+static int b_dw_bwd_data_add(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_data_add(C, &a->s, a->c, a->b, a->a, a->a, a->d); }
+/* layer scale and the residual add in one pass, the scaled input in bf16 */
+static int b_scale_add(void *p) { bargs *a = p; return kt_cuda_scale_add(C, a->c, a->b, KT_CUDA_BF16, a->e, a->a, a->rows, a->cols); }
 static int b_dnn_fwd(void *p) { bargs *a = p; return kt_cuda_conv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d, a->bytes); }
 static int b_dnn_bwd_data(void *p) { bargs *a = p; return kt_cuda_conv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d, a->bytes); }
 static int b_dnn_bwd_w(void *p) { bargs *a = p; return kt_cuda_conv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d, a->bytes); }
@@ -181,6 +185,7 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     a.e = dev((size_t)n * 2);
     row("dwconv fwd, bf16 out + bf16 input copy (ours)", shape, timed(b_dw_fwd_copy, &a, 20), n * (4.0 + 2 + 2), fl, peak_f32);
     row("dwconv weight grad, bf16 input (ours)", shape, timed(b_dw_bwd_w16, &a, 20), n * (4.0 + 2), fl, peak_f32);
+    row("dwconv data grad + residual grad add (ours)", shape, timed(b_dw_bwd_data_add, &a, 20), n * (4.0 + 4 + 4), fl, peak_f32);
     kt_cuda_ctx_free(C, a.e);
     kt_cuda_ctx_free(C, a.d);
     /* the same convolutions through cuDNN (groups = channels), to show why ours is used */
@@ -264,14 +269,16 @@ static int cmd_kernels(int argc, char **argv) {
     layernorm_rows(NB * 56 * 56, 96);
     layernorm_rows(NB * 14 * 14, 384);
     {
-        /* layer scale's backward at stage 1 (fc2's output, 96 wide) */
+        /* layer scale's backward at stage 1 (fc2's output, 96 wide; c holds the bf16 data gradient,
+         * then the f32 output of layer scale + residual add) */
         int64_t rows = NB * 56 * 56, n = rows * 96;
         char shape[64];
         snprintf(shape, sizeof shape, "(%lld, 96)", (long long)rows);
-        bargs a = {.a = dev_random(n), .b = dev(n * 2), .c = dev(n * 2), .d = dev(kt_cuda_layer_scale_bwd_scratch(rows, 96)),
+        bargs a = {.a = dev_random(n), .b = dev(n * 2), .c = dev(n * 4), .d = dev(kt_cuda_layer_scale_bwd_scratch(rows, 96)),
                    .e = dev_random(3 * 96), .rows = rows, .cols = 96};
         if (kt_cuda_ctx_memset(C, a.b, 0x3c, (size_t)n * 2)) die("memset");
         row("layer scale bwd fused (data grad bf16, bias + gamma grads)", shape, timed(b_layer_scale_bwd, &a, 20), n * (4.0 + 2 + 2), 0, 0);
+        row("layer scale + residual add fused, bf16 in", shape, timed(b_scale_add, &a, 20), n * (2.0 + 4 + 4), 0, 0);
         kt_cuda_ctx_free(C, a.a);
         kt_cuda_ctx_free(C, a.b);
         kt_cuda_ctx_free(C, a.c);

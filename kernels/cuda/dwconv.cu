@@ -233,7 +233,9 @@ extern "C" int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, c
 
 /* ---- data gradient: dx[iy, ix] = sum over taps of dy[iy + ph - ky, ix + pw - kx] * w[ky, kx] ---- */
 
-template <int K> __global__ void k_dw_bwd_data_fast(kt_conv_shape s, const float *dy, const float *wt, float *dx) {
+/* add: when not NULL, the gradient dx is summed into (dx = add + the data gradient, rounded as the
+ * separate add rounds it; the planner's KT_FUSE_DWCONV_BWD_ADD), else dx is the data gradient */
+template <int K> __global__ void k_dw_bwd_data_fast(kt_conv_shape s, const float *dy, const float *wt, const float *add, float *dx) {
     int64_t C = s.Ci, c = (int64_t)blockIdx.z * 32 + threadIdx.x, row = blockIdx.x;
     int64_t ix0 = ((int64_t)blockIdx.y * TROWS + threadIdx.y) * TW;
     if (c >= C || ix0 >= s.W) return;
@@ -259,14 +261,14 @@ template <int K> __global__ void k_dw_bwd_data_fast(kt_conv_shape s, const float
             for (int t = 0; t < TW; t++) acc[t] += dv[t + (K - 1) - kx] * wv;
         }
     }
-    float *o = dx + (row * s.W + ix0) * C + c;
+    int64_t o = (row * s.W + ix0) * C + c;
 #pragma unroll
     for (int t = 0; t < TW; t++)
-        if (ix0 + t < s.W) o[t * C] = acc[t];
+        if (ix0 + t < s.W) dx[o + t * C] = add ? __fadd_rn(add[o + t * C], acc[t]) : acc[t];
 }
 
 /* the 4-channel twin of k_dw_bwd_data_fast */
-template <int K> __global__ void k_dw_bwd_data_v4(kt_conv_shape s, const float4 *dy, const float4 *wt, float4 *dx) {
+template <int K> __global__ void k_dw_bwd_data_v4(kt_conv_shape s, const float4 *dy, const float4 *wt, const float4 *add, float4 *dx) {
     int C4 = (int)(s.Ci / 4), c = blockIdx.z * 32 + threadIdx.x, row = blockIdx.x, Ho = (int)s.Ho, Wo = (int)s.Wo;
     int ix0 = (blockIdx.y * TROWS + threadIdx.y) * TW4;
     if (c >= C4 || ix0 >= s.W) return;
@@ -294,10 +296,18 @@ template <int K> __global__ void k_dw_bwd_data_v4(kt_conv_shape s, const float4 
     }
 #pragma unroll
     for (int t = 0; t < TW4; t++)
-        if (ix0 + t < s.W) dx[((int64_t)row * s.W + ix0 + t) * C4 + c] = acc[t];
+        if (ix0 + t < s.W) {
+            int64_t i = ((int64_t)row * s.W + ix0 + t) * C4 + c;
+            float4 v = acc[t];
+            if (add) { /* the gradient this one is summed into, as the separate add rounds it */
+                float4 u = add[i];
+                v = make_float4(__fadd_rn(u.x, v.x), __fadd_rn(u.y, v.y), __fadd_rn(u.z, v.z), __fadd_rn(u.w, v.w));
+            }
+            dx[i] = v;
+        }
 }
 
-__global__ void k_dw_bwd_data(kt_conv_shape s, const float *dy, const float *wt, float *dx) {
+__global__ void k_dw_bwd_data(kt_conv_shape s, const float *dy, const float *wt, const float *add, float *dx) {
     int64_t C = s.Ci;
     KT_CU_LOOP(i, s.N * s.H * s.W * C) {
         int64_t c = i % C, t = i / C, ix = t % s.W, iy = (t / s.W) % s.H, n = t / (s.W * s.H);
@@ -315,33 +325,38 @@ __global__ void k_dw_bwd_data(kt_conv_shape s, const float *dy, const float *wt,
                 acc += dy[((n * s.Ho + oy) * s.Wo + ox) * C + c] * wt[(ky * s.kw + kx) * C + c];
             }
         }
-        dx[i] = acc;
+        dx[i] = add ? __fadd_rn(add[i], acc) : acc;
     }
 }
 
-extern "C" int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
-                                       void *scratch) {
+extern "C" int kt_cuda_dwconv_bwd_data_add(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, const float *add,
+                                           float *dx, void *scratch) {
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
-    if (fast_k(s) && vec4_ok(s, dy, wt, dx, NULL)) {
+    if (fast_k(s) && vec4_ok(s, dy, wt, dx, add)) {
         dim3 g4 = tile_grid4(s->N * s->H, s->W, s->Ci), block(32, TROWS);
-        const float4 *d4 = (const float4 *)dy, *w4 = (const float4 *)wt;
+        const float4 *d4 = (const float4 *)dy, *w4 = (const float4 *)wt, *a4 = (const float4 *)add;
         switch (fast_k(s)) {
-        case 3: k_dw_bwd_data_v4<3><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
-        case 5: k_dw_bwd_data_v4<5><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
-        default: k_dw_bwd_data_v4<7><<<g4, block, 0, c->stream>>>(*s, d4, w4, (float4 *)dx); break;
+        case 3: k_dw_bwd_data_v4<3><<<g4, block, 0, c->stream>>>(*s, d4, w4, a4, (float4 *)dx); break;
+        case 5: k_dw_bwd_data_v4<5><<<g4, block, 0, c->stream>>>(*s, d4, w4, a4, (float4 *)dx); break;
+        default: k_dw_bwd_data_v4<7><<<g4, block, 0, c->stream>>>(*s, d4, w4, a4, (float4 *)dx); break;
         }
         return kt_cu_launched(c, "depthwise conv data gradient (4 channels per thread)");
     }
     dim3 grid = tile_grid(s->N * s->H, s->W, s->Ci), block(32, TROWS);
     switch (fast_k(s)) {
-    case 3: k_dw_bwd_data_fast<3><<<grid, block, 0, c->stream>>>(*s, dy, wt, dx); break;
-    case 5: k_dw_bwd_data_fast<5><<<grid, block, 0, c->stream>>>(*s, dy, wt, dx); break;
-    case 7: k_dw_bwd_data_fast<7><<<grid, block, 0, c->stream>>>(*s, dy, wt, dx); break;
+    case 3: k_dw_bwd_data_fast<3><<<grid, block, 0, c->stream>>>(*s, dy, wt, add, dx); break;
+    case 5: k_dw_bwd_data_fast<5><<<grid, block, 0, c->stream>>>(*s, dy, wt, add, dx); break;
+    case 7: k_dw_bwd_data_fast<7><<<grid, block, 0, c->stream>>>(*s, dy, wt, add, dx); break;
     default:
-        k_dw_bwd_data<<<kt_cu_blocks(s->N * s->H * s->W * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(*s, dy, wt, dx);
+        k_dw_bwd_data<<<kt_cu_blocks(s->N * s->H * s->W * s->Ci, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(*s, dy, wt, add, dx);
     }
     return kt_cu_launched(c, "depthwise conv data gradient");
+}
+
+extern "C" int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
+                                       void *scratch) {
+    return kt_cuda_dwconv_bwd_data_add(c, s, dy, w, NULL, dx, scratch);
 }
 
 /* ---- weight gradient ---- */

@@ -396,6 +396,41 @@ extern "C" int kt_cuda_mul_bcast_a16(kt_cuda_ctx *c, float *y, const uint16_t *a
     return kt_cu_errf(c, "broadcast multiply: the 16-bit input must be bf16 or f16");
 }
 
+/* y (rows, C) = a * gamma[c] + x: layer scale and the residual add in one pass (the planner's
+ * KT_FUSE_SCALE_ADD; a f32, or 16-bit when fc2's output is stored so). Product and sum each rounded
+ * as the two kernels apart round them, so the same bits; the product is never written. */
+template <typename H, typename I> __global__ void k_scale_add4(float4 *y, const H *a, const float4 *g, const float4 *x, I n4, I C4) {
+    LOOP_I(i, n4) {
+        float4 u = kt_cu_load4(a, (int64_t)i), v = g[i % C4], w = x[i];
+        y[i] = make_float4(__fadd_rn(__fmul_rn(u.x, v.x), w.x), __fadd_rn(__fmul_rn(u.y, v.y), w.y), __fadd_rn(__fmul_rn(u.z, v.z), w.z),
+                           __fadd_rn(__fmul_rn(u.w, v.w), w.w));
+    }
+}
+
+template <typename H, typename I> __global__ void k_scale_add(float *y, const H *a, const float *g, const float *x, I n, I C) {
+    LOOP_I(i, n) y[i] = __fadd_rn(__fmul_rn(kt_cu_widen(a[i]), g[i % C]), x[i]);
+}
+
+template <typename H>
+static int scale_add(kt_cuda_ctx *c, float *y, const H *a, const float *g, const float *x, int64_t rows, int64_t C) {
+    int64_t n = rows * C;
+    unsigned g4 = kt_cu_blocks(n / 4, KT_CU_THREADS), g1 = kt_cu_blocks(n, KT_CU_THREADS);
+    if (C % 4 == 0 && al16(y) && al16(g) && al16(x) && ((uintptr_t)a & (sizeof(H) == 4 ? 15 : 7)) == 0) {
+        if (small(n)) k_scale_add4<H, uint32_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(F4(y), a, CF4(g), CF4(x), n / 4, C / 4);
+        else k_scale_add4<H, int64_t><<<g4, KT_CU_THREADS, 0, c->stream>>>(F4(y), a, CF4(g), CF4(x), n / 4, C / 4);
+    } else if (small(n)) k_scale_add<H, uint32_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(y, a, g, x, n, C);
+    else k_scale_add<H, int64_t><<<g1, KT_CU_THREADS, 0, c->stream>>>(y, a, g, x, n, C);
+    return kt_cu_launched(c, "layer scale + residual add");
+}
+
+extern "C" int kt_cuda_scale_add(kt_cuda_ctx *c, float *y, const void *a, kt_cuda_dtype at, const float *g, const float *x, int64_t rows,
+                                 int64_t C) {
+    if (at == KT_CUDA_F32) return scale_add(c, y, (const float *)a, g, x, rows, C);
+    if (at == KT_CUDA_BF16) return scale_add(c, y, (const __nv_bfloat16 *)a, g, x, rows, C);
+    if (at == KT_CUDA_F16) return scale_add(c, y, (const __half *)a, g, x, rows, C);
+    return kt_cu_errf(c, "layer scale + add: the scaled input must be f32, bf16 or f16");
+}
+
 /* GELU backward from a pre-activation stored in 16 bits (the f32 dy of autocast GEMMs, f32 dx) */
 template <typename H> __global__ void k_gelu_bwd_v16_4(float4 *dx, const float4 *dy, const H *v, int64_t n4) {
     KT_CU_LOOP(i, n4) {

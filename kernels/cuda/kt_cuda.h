@@ -90,6 +90,10 @@ int kt_cuda_bias_gelu(kt_cuda_ctx *c, const float *z, const float *b, void *pre,
 int kt_cuda_bias_store(kt_cuda_ctx *c, const float *z, const float *b, void *y, kt_cuda_dtype yt, int64_t rows, int64_t C);
 /* y (rows, C) f32 = a * b[c] with a stored in 16 bits (at), b f32. */
 int kt_cuda_mul_bcast_a16(kt_cuda_ctx *c, float *y, const uint16_t *a, kt_cuda_dtype at, const float *b, int64_t rows, int64_t C);
+/* y (rows, C) = a * g[c] + x in one pass (layer scale, then the residual add), a f32 or bf16/f16 as
+ * at; the bits of kt_cuda_mul_bcast(_a16) followed by kt_cuda_add. */
+int kt_cuda_scale_add(kt_cuda_ctx *c, float *y, const void *a, kt_cuda_dtype at, const float *g, const float *x, int64_t rows,
+                      int64_t C);
 /* out (C) = column sums of dy * a with a stored in 16 bits (at): kt_cuda_mul_bcast_bwd's products
  * and order on the widened values. */
 int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows, int64_t C,
@@ -231,6 +235,10 @@ int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float 
 int kt_cuda_dwconv_fwd_ex(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
                           kt_cuda_dtype yt, void *xs, kt_cuda_dtype xst, void *scratch);
 int kt_cuda_dwconv_can_copy_input(const kt_conv_shape *s);
+/* the data gradient summed into add in the same pass: dx = add + the data gradient (add may be dx
+ * itself; NULL: the plain data gradient), the bits of the two kernels apart */
+int kt_cuda_dwconv_bwd_data_add(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, const float *add, float *dx,
+                                void *scratch);
 int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
                             void *scratch);
 size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s);

@@ -121,9 +121,10 @@ static kt_node *build_valid_dw(kt_graph *g, void *arg) {
 /* Under autocast each depthwise conv's weight gradient reads its input from a 16-bit copy (as
  * autocast saves one), so the f32 residual stream dies in forward: with 'same' padding the conv's
  * kernel writes the copy while it reads x (a fused node), else a separate rounding pass does. Per
- * block 8 tensors in 16 bits (the block body's 7 and the copy) and 5 fused nodes (the block body's 4
- * and the copy), and x0 * s's backward fuses s's gradient; the rest against the CPU's fp32 within
- * the 16-bit bounds above. */
+ * block 8 tensors in 16 bits (the block body's 7 and the copy) and 7 fused nodes (the block body's 4,
+ * the copy, the residual add into layer scale, the gradient add into the depthwise data gradient),
+ * and x0 * s's backward fuses s's gradient; the rest against the CPU's fp32 within the 16-bit bounds
+ * above. */
 KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     kt_twin_backend();
     const char *precisions[] = {"bf16", "fp16"};
@@ -131,7 +132,7 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     for (int p = 0; p < 2; p++) {
         char label[96];
         snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 11,
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 15,
                           .precision = precisions[p], .gpu_stored16 = 16};
         KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
         snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
@@ -140,9 +141,9 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
                           .precision = precisions[p], .gpu_stored16 = 3};
         KT_CHECK(kt_twin_check(build_valid_dw, NULL, &v) == 0, "%s: GPU differs from CPU (details above)", label);
     }
-    /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, nothing extra fused */
+    /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, the copy not fused */
     kt_twin_opts f = {.label = "fp32: two ConvNeXt blocks with residuals", .tol = TOL_GEMM, .training = 1, .lo = -1.0f, .hi = 1.0f,
-                      .seed = 85u, .gpu_fused = 9};
+                      .seed = 85u, .gpu_fused = 13};
     KT_CHECK(kt_twin_check(build_two_blocks, NULL, &f) == 0, "fp32 two blocks: GPU differs from CPU (details above)");
 }
 
@@ -488,6 +489,89 @@ KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
     }
 }
 
+/* The pairs whose first output is never written: layer scale + the residual add (the scaled input in
+ * f32 or 16 bits) and the depthwise data gradient summed into another gradient (4-channel, scalar
+ * register-tiled and plain geometries; also in place, the sum written over the addend) give the
+ * bits of the two kernels apart, every element written. */
+KT_TEST(test_cuda_scale_add_and_dwconv_bwd_add_same_bits) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    char msg[256];
+    const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
+    const int64_t widths[] = {64, 30};
+    for (int w = 0; w < 2; w++) {
+        int64_t rows = 91, C = widths[w], n = rows * C;
+        float *a = malloc((size_t)n * 4), *g = malloc((size_t)C * 4), *x = malloc((size_t)n * 4), *wide = malloc((size_t)n * 4);
+        float *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4);
+        uint16_t *a16 = malloc((size_t)n * 2);
+        KT_REQUIRE(a && g && x && wide && y1 && y2 && a16, "memory");
+        unsigned seed = 61u + (unsigned)w;
+        kt_twin_fill(a, n, -2.0f, 2.0f, 0.0f, &seed);
+        kt_twin_fill(g, C, -0.5f, 0.5f, 0.0f, &seed);
+        kt_twin_fill(x, n, -1.0f, 1.0f, 0.0f, &seed);
+        float *da = kt_twin_put(a, (size_t)n * 4), *dg = kt_twin_put(g, (size_t)C * 4), *dx = kt_twin_put(x, (size_t)n * 4);
+        float *dw = kt_twin_put(NULL, (size_t)n * 4), *dt = kt_twin_put(NULL, (size_t)n * 4), *dy = kt_twin_put(NULL, (size_t)n * 4);
+        void *da16 = kt_twin_put(NULL, (size_t)n * 2);
+        KT_REQUIRE(da && dg && dx && dw && dt && dy && da16, "device buffers");
+        for (int k = 0; k < 3; k++) {
+            kt_cuda_dtype t = types[k];
+            const void *ain = da;
+            if (t != KT_CUDA_F32) {
+                for (int64_t i = 0; i < n; i++) {
+                    a16[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(a[i]) : kt_f32_to_f16(a[i]);
+                    wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(a16[i]) : kt_f16_to_f32(a16[i]);
+                }
+                KT_REQUIRE(!kt_cuda_memcpy_h2d(da16, a16, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memcpy_h2d(dw, wide, (size_t)n * 4, msg, sizeof msg),
+                           "upload: %s", msg);
+                ain = da16;
+                KT_CHECK(kt_cuda_mul_bcast_a16(c, dt, da16, t, dg, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            } else KT_CHECK(kt_cuda_mul_bcast(c, dt, da, dg, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_add(c, dy, dt, dx, n) == 0, "%s", kt_cuda_ctx_error(c)); /* the graph's order: add(a * g, x) */
+            KT_REQUIRE(!kt_twin_get(y1, dy, (size_t)n * 4), "read back");
+            KT_REQUIRE(!kt_cuda_memset(dy, 0xff, (size_t)n * 4, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_scale_add(c, dy, ain, t, dg, dx, rows, C) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(y2, dy, (size_t)n * 4), "read back");
+            KT_CHECK(memcmp(y1, y2, (size_t)n * 4) == 0, "layer scale + add, %lldx%lld, %s input: not the bits of the two kernels", (long long)rows,
+                     (long long)C, tname[t]);
+        }
+        kt_cuda_free(da), kt_cuda_free(dg), kt_cuda_free(dx), kt_cuda_free(dw), kt_cuda_free(dt), kt_cuda_free(dy), kt_cuda_free(da16);
+        free(a), free(g), free(x), free(wide), free(y1), free(y2), free(a16);
+    }
+    /* depthwise data gradient + add */
+    const kt_conv_shape shapes[] = {
+        {.N = 2, .H = 9, .W = 11, .Ci = 40, .Co = 40, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 40, .Ho = 9, .Wo = 11},
+        {.N = 2, .H = 9, .W = 11, .Ci = 38, .Co = 38, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 38, .Ho = 9, .Wo = 11},
+        {.N = 2, .H = 9, .W = 7, .Ci = 6, .Co = 6, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1, .groups = 6, .Ho = 5, .Wo = 4}};
+    const char *names[] = {"7x7, 40 channels (4 per thread)", "7x7, 38 channels (scalar tiled)", "3x3 stride 2 (plain)"};
+    for (int k = 0; k < 3; k++) {
+        const kt_conv_shape *cs = &shapes[k];
+        int64_t nin = cs->N * cs->H * cs->W * cs->Ci, nout = cs->N * cs->Ho * cs->Wo * cs->Ci, nw = cs->Ci * cs->kh * cs->kw;
+        float *dyv = malloc((size_t)nout * 4), *wv = malloc((size_t)nw * 4), *addv = malloc((size_t)nin * 4);
+        float *r1 = malloc((size_t)nin * 4), *r2 = malloc((size_t)nin * 4);
+        KT_REQUIRE(dyv && wv && addv && r1 && r2, "memory");
+        unsigned seed = 71u + (unsigned)k;
+        kt_twin_fill(dyv, nout, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(wv, nw, -0.3f, 0.3f, 0.0f, &seed);
+        kt_twin_fill(addv, nin, -1.0f, 1.0f, 0.0f, &seed);
+        float *ddy = kt_twin_put(dyv, (size_t)nout * 4), *dwt = kt_twin_put(wv, (size_t)nw * 4), *dadd = kt_twin_put(addv, (size_t)nin * 4);
+        float *dd = kt_twin_put(NULL, (size_t)nin * 4), *dsum = kt_twin_put(NULL, (size_t)nin * 4);
+        void *scr = kt_twin_put(NULL, kt_cuda_dwconv_scratch(cs));
+        KT_REQUIRE(ddy && dwt && dadd && dd && dsum && scr, "device buffers");
+        KT_CHECK(kt_cuda_dwconv_bwd_data(c, cs, ddy, dwt, dd, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_CHECK(kt_cuda_add(c, dsum, dadd, dd, nin) == 0, "%s", kt_cuda_ctx_error(c)); /* the graph's order: add(other, dx) */
+        KT_REQUIRE(!kt_twin_get(r1, dsum, (size_t)nin * 4), "read back");
+        KT_REQUIRE(!kt_cuda_memset(dsum, 0xff, (size_t)nin * 4, msg, sizeof msg), "poison: %s", msg);
+        KT_CHECK(kt_cuda_dwconv_bwd_data_add(c, cs, ddy, dwt, dadd, dsum, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r2, dsum, (size_t)nin * 4), "read back");
+        KT_CHECK(memcmp(r1, r2, (size_t)nin * 4) == 0, "depthwise data gradient + add, %s: not the bits of the two kernels", names[k]);
+        /* in place: the sum written over the addend */
+        KT_CHECK(kt_cuda_dwconv_bwd_data_add(c, cs, ddy, dwt, dadd, dadd, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(r2, dadd, (size_t)nin * 4), "read back");
+        KT_CHECK(memcmp(r1, r2, (size_t)nin * 4) == 0, "depthwise data gradient + add in place, %s: not the bits of the two kernels", names[k]);
+        kt_cuda_free(ddy), kt_cuda_free(dwt), kt_cuda_free(dadd), kt_cuda_free(dd), kt_cuda_free(dsum), kt_cuda_free(scr);
+        free(dyv), free(wv), free(addv), free(r1), free(r2);
+    }
+}
+
 /* Depthwise output stored in 16 bits and LayerNorm over it: the rounded convolution and the LayerNorm
  * forward / backward parts give the f32 kernels' bits (rounded once) on the widened values. */
 KT_TEST(test_cuda_dwconv_layernorm_16bit_kernels) {
@@ -649,5 +733,6 @@ NO_CUDA(test_cuda_linear_out_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_saved_input_kernels)
 NO_CUDA(test_cuda_layer_scale_bwd_same_bits_as_unfused)
+NO_CUDA(test_cuda_scale_add_and_dwconv_bwd_add_same_bits)
 
 #endif

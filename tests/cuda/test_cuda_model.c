@@ -344,6 +344,14 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     /* GELU's and layer scale's data gradients, which only fc1's / fc2's data and weight gradients read
      * (the bias gradients fused in): two per block */
     KT_CHECK(grads == 24, "recompute %d: %d GELU / layer-scale gradients stored in bf16 (want 24)", recompute, grads);
+    /* each block's layer scale computes its residual add, each depthwise data gradient its gradient add */
+    int scale_adds = 0, grad_adds = 0;
+    for (int i = 0; i < m.g.n_nodes; i++) {
+        const kt_node *n = m.g.nodes[i];
+        if (n->fuse_next && n->fuse_next->op == KT_OP_ADD) scale_adds += n->op == KT_OP_MUL, grad_adds += n->op == KT_OP_CONV2D_BWD_DATA;
+    }
+    KT_CHECK(scale_adds == 12 && grad_adds == 12, "recompute %d: %d residual adds fused into layer scale, %d gradient adds into the "
+             "depthwise data gradient (want 12 each)", recompute, scale_adds, grad_adds);
     KT_CHECK(saved == (recompute ? 0 : 12), "recompute %d: %d depthwise inputs saved in bf16 (want %d)", recompute, saved,
              recompute ? 0 : 12);
     int64_t np = m.g.n_param_elems;

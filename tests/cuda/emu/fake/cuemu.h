@@ -53,6 +53,9 @@ cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev);
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
 
+/* round-to-nearest arithmetic that the device never contracts into an FMA (the host build has no FMA) */
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
 struct __nv_bfloat16 { uint16_t x; };
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     uint32_t u; memcpy(&u, &f, 4);
