@@ -216,6 +216,44 @@ KT_TEST(test_planner_fusions_follow_the_backend) {
     KT_CHECK(strstr(peak, "peak at node") && strstr(peak, "forward") && strstr(peak, "linear"), "peak breakdown: %s", peak);
 }
 
+/* The fusions whose first output is never written (a backend's KT_FUSE_SCALE_ADD,
+ * KT_FUSE_DWCONV_BWD_ADD) are chosen only where the follower add is that output's sole reader and,
+ * for the gradient add, only after a depthwise data gradient. Planned, not run: the CPU's kernels do
+ * not compute these pairs. */
+static int count_pairs(kt_graph *g, kt_op first) {
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        k += g->nodes[i]->op == first && g->nodes[i]->fuse_next && g->nodes[i]->fuse_next->op == KT_OP_ADD && g->nodes[i]->fuse_next->fused;
+    return k;
+}
+
+KT_TEST(test_planner_dead_output_fusions_need_a_sole_reader) {
+    kt_backend be = *kt_backend_cpu();
+    be.fusions = KT_FUSE_SCALE_ADD | KT_FUSE_DWCONV_BWD_ADD;
+    for (int variant = 0; variant < 3; variant++) {
+        kt_graph g;
+        kt_err err;
+        KT_REQUIRE_OK(kt_graph_init(&g, &err), &err);
+        kt_node *x0 = kt_param(&g, "x0", 4, (int64_t[]){2, 5, 6, 8}, 0), *s = kt_param(&g, "s", 1, (int64_t[]){8}, 0);
+        kt_node *gamma = kt_param(&g, "gamma", 1, (int64_t[]){8}, 0);
+        /* variant 2: a dense 3x3 conv where the block has its depthwise one */
+        kt_node *w = variant == 2 ? kt_param(&g, "w", 4, (int64_t[]){8, 8, 3, 3}, 0) : kt_param(&g, "w", 4, (int64_t[]){8, 1, 3, 3}, 0);
+        kt_node *x = kt_mul(&g, x0, s);
+        kt_node *h = kt_mul(&g, kt_conv2d(&g, x, w, NULL, 1, 1, variant == 2 ? 1 : 8), gamma); /* layer scale */
+        kt_node *out = kt_add(&g, h, x);                                                         /* residual */
+        kt_node *l = kt_sum(&g, out, 1.0f);
+        if (variant == 1) l = kt_add(&g, l, kt_sum(&g, h, 1.0f)); /* a second reader of the scaled branch */
+        kt_keep(l);
+        KT_REQUIRE_OK(kt_graph_backward(&g, l, &err), &err);
+        KT_REQUIRE_OK(kt_graph_plan(&g, &be, NULL, &err), &err);
+        int scale_adds = count_pairs(&g, KT_OP_MUL), grad_adds = count_pairs(&g, KT_OP_CONV2D_BWD_DATA);
+        KT_CHECK(scale_adds == (variant == 1 ? 0 : 1), "variant %d: %d layer-scale + residual-add pairs", variant, scale_adds);
+        KT_CHECK(grad_adds == (variant == 2 ? 0 : 1), "variant %d: %d data-gradient + gradient-add pairs (depthwise only)", variant,
+                 grad_adds);
+        kt_graph_free(&g);
+    }
+}
+
 /* A depthwise conv with a trainable weight reads its input in backward through a saved-input node
  * (kt_node::saved_input), which the CPU plans as a view of the input: same memory, no extra node
  * run, the same gradient; a dense conv and a depthwise conv with a frozen weight have none. */
