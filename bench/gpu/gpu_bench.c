@@ -18,9 +18,10 @@ static void usage(FILE *f) {
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile | --plan-only]\n"
             "                          CASE...\n"
-            "  kernels   dwconv 7x7 (ours and cuDNN), LayerNorm, GELU (alone and fused with the bias / bias gradient),\n"
-            "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny\n"
-            "            batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as ceilings;\n"
+            "  kernels   dwconv 7x7 (ours with 4 and with 1 channel per thread, and cuDNN), LayerNorm, GELU (alone\n"
+            "            and fused with the bias / bias gradient), layer scale's fused passes, MLP GEMMs, AdamW, column\n"
+            "            sums at ConvNeXt-tiny batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as\n"
+            "            ceilings;\n"
             "            --quick: fewer repetitions; --smoke: batch 1 and tiny ceilings (checks the program only)\n"
             "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
             "            process; --tf32 lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores;\n"
@@ -31,7 +32,9 @@ static void usage(FILE *f) {
             "            synchronised after every node, so the total exceeds the step time by the launch gaps);\n"
             "            --plan-only: plan each case and print the device memory it takes and the activations alive\n"
             "            at its peak by op, without running a step\n"
-            "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n");
+            "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n"
+            "environment: KT_CUDA_DWCONV_SCALAR=1 runs the depthwise convolutions one channel per thread (the same\n"
+            "bits; to compare the step with the default 4-channel kernels)\n");
 }
 
 /* ---- kernels ---- */
@@ -182,6 +185,11 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     row("dwconv fwd (ours)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
     row("dwconv data grad (ours)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
     row("dwconv weight grad (ours)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    kt_cuda_ctx_set_dwconv_scalar(C, 1); /* the one-channel-per-thread kernels, for the comparison */
+    row("dwconv fwd (ours, scalar)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
+    row("dwconv data grad (ours, scalar)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
+    row("dwconv weight grad (ours, scalar)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    kt_cuda_ctx_set_dwconv_scalar(C, 0);
     a.e = dev((size_t)n * 2);
     row("dwconv fwd, bf16 out + bf16 input copy (ours)", shape, timed(b_dw_fwd_copy, &a, 20), n * (4.0 + 2 + 2), fl, peak_f32);
     row("dwconv weight grad, bf16 input (ours)", shape, timed(b_dw_bwd_w16, &a, 20), n * (4.0 + 2), fl, peak_f32);

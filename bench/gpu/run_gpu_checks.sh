@@ -133,6 +133,13 @@ timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 tr
 echo "(exit status $?)" >> "$LOGS/models_bf16.md"
 cat "$LOGS/models_bf16.md" >> "$RES"
 echo >> "$RES"
+# the same base step with the scalar depthwise kernels (one channel per thread), against the
+# 4-channel ones above: which to keep
+KT_CUDA_DWCONV_SCALAR=1 timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+    > "$LOGS/models_bf16_dwscalar.md" 2>> "$LOGS/models.err"
+echo "(exit status $?; KT_CUDA_DWCONV_SCALAR=1: the scalar depthwise kernels)" >> "$LOGS/models_bf16_dwscalar.md"
+cat "$LOGS/models_bf16_dwscalar.md" >> "$RES"
+echo >> "$RES"
 # fp16 (the step itself; loss scaling adds a sum of squares and a scaling over the gradients)
 timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --fp16 --warmup 2 --iters 5 train:convnext_base:64:224 \
     > "$LOGS/models_fp16.md" 2>> "$LOGS/models.err"

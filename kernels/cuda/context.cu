@@ -79,6 +79,9 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
         return 1;
     }
     c->blas_ws_bytes = BLAS_WS_BYTES;
+    /* a benchmarking switch (bench/gpu: the 4-channel depthwise kernels against the scalar ones) */
+    const char *dws = getenv("KT_CUDA_DWCONV_SCALAR");
+    c->dw_scalar = dws && *dws && strcmp(dws, "0") != 0;
     const char *why = "";
     const kt_cu_blas_api *b = c->blas_api = kt_cu_blas(&why);
     if (!b) {
@@ -131,6 +134,8 @@ extern "C" void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on) {
 extern "C" int kt_cuda_ctx_tf32(const kt_cuda_ctx *c) { return c->tf32; }
 
 extern "C" void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t) { c->gemm_half = t; }
+
+extern "C" void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on) { c->dw_scalar = on != 0; }
 
 extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c->gemm_half; }
 

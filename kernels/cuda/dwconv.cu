@@ -19,10 +19,11 @@ __device__ __forceinline__ void madd4(float4 &a, float4 x, float4 w) { /* a += x
     a.w += x.w * w.w;
 }
 
-/* 4 channels at once when C allows and every buffer is aligned for it */
-static int vec4_ok(const kt_conv_shape *s, const void *a, const void *b, const void *c, const void *d) {
+/* 4 channels at once when C allows, every buffer is aligned for it and the context does not ask for
+ * the scalar kernels (kt_cuda_ctx_set_dwconv_scalar) */
+static int vec4_ok(const kt_cuda_ctx *ctx, const kt_conv_shape *s, const void *a, const void *b, const void *c, const void *d) {
     uintptr_t m = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d;
-    return s->Ci % 4 == 0 && (m & 15) == 0;
+    return !ctx->dw_scalar && s->Ci % 4 == 0 && (m & 15) == 0;
 }
 
 /* wt (kh*kw, C) = w (C, kh*kw): every tap a contiguous channel vector */
@@ -182,7 +183,7 @@ static int dw_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const 
     if (xs && !kt_cuda_dwconv_can_copy_input(s)) return kt_cu_errf(c, "depthwise conv: this geometry cannot copy its input");
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
-    if (fast_k(s) && vec4_ok(s, x, wt, b, y) && ((uintptr_t)xs & 7) == 0) {
+    if (fast_k(s) && vec4_ok(c, s, x, wt, b, y) && ((uintptr_t)xs & 7) == 0) {
         dim3 g4 = tile_grid4(s->N * s->Ho, s->Wo, s->Ci), block(32, TROWS);
         const float4 *x4 = (const float4 *)x, *w4 = (const float4 *)wt, *b4 = (const float4 *)b;
         switch (fast_k(s)) {
@@ -333,7 +334,7 @@ extern "C" int kt_cuda_dwconv_bwd_data_add(kt_cuda_ctx *c, const kt_conv_shape *
                                            float *dx, void *scratch) {
     float *wt = (float *)scratch;
     if (transpose_w(c, s, w, wt)) return 1;
-    if (fast_k(s) && vec4_ok(s, dy, wt, dx, add)) {
+    if (fast_k(s) && vec4_ok(c, s, dy, wt, dx, add)) {
         dim3 g4 = tile_grid4(s->N * s->H, s->W, s->Ci), block(32, TROWS);
         const float4 *d4 = (const float4 *)dy, *w4 = (const float4 *)wt, *a4 = (const float4 *)add;
         switch (fast_k(s)) {
@@ -485,7 +486,7 @@ template <typename X>
 static int dw_bwd_w_partials(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const X *x, float *part, int64_t nb) {
     int64_t khw = s->kh * s->kw, cb = (s->Ci + 31) / 32;
     int k = fast_k(s);
-    if (k && vec4_ok(s, dy, x, part, NULL)) {
+    if (k && vec4_ok(c, s, dy, x, part, NULL)) {
         dim3 grid((unsigned)((s->Ci / 4 + 31) / 32), (unsigned)nb), block(32, (unsigned)k);
         const float4 *d4 = (const float4 *)dy;
         float4 *p4 = (float4 *)part;

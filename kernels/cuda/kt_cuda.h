@@ -58,6 +58,9 @@ int kt_cuda_ctx_tf32(const kt_cuda_ctx *c);
  * tensor-core GEMMs with f32 accumulation and output (the CUDA backend's bf16/fp16 precision);
  * KT_CUDA_F32: off. */
 void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
+/* Depthwise convolutions one channel per thread instead of four (the same bits; a benchmarking
+ * switch, also set at creation by the environment variable KT_CUDA_DWCONV_SCALAR=1). */
+void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on);
 kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);

@@ -27,6 +27,7 @@ struct kt_cuda_ctx {
     double *red;                 /* (KT_CU_SUM_BLOCKS + 1) device doubles for sumsq */
     int tf32;
     kt_cuda_dtype gemm_half;     /* autocast f32 GEMM operands to bf16 or f16 (F32: off; kt_cuda_ctx_set_gemm_half) */
+    int dw_scalar;               /* depthwise kernels one channel per thread (kt_cuda_ctx_set_dwconv_scalar) */
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
     int n_plans, cap_plans;
     char err[768];
