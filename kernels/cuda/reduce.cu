@@ -2,6 +2,8 @@
 // (32 channels x row block) tiles writes double partials, then one thread per output sums the
 // blocks in block order. Full sums do the same over element blocks. Block counts depend on the
 // problem size only, so every run (and every GPU) adds the same numbers in the same order.
+#include <type_traits>
+
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
 #define TY 8 /* row phases per column tile */
@@ -24,32 +26,13 @@ __host__ __device__ constexpr int cr_is_ls(int mode) { return mode == CR_LS || m
 __host__ __device__ constexpr int cr_is_lnwb(int mode) { return mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16; }
 __host__ __device__ constexpr int cr_is_act(int mode) { return mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16; }
 __host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT || mode == CR_DOT_BF16 || mode == CR_DOT_F16; }
-template <int MODE> struct cr_v { /* v's storage type */
-    typedef float T;
-};
-template <> struct cr_v<CR_GELU_BF16> {
-    typedef __nv_bfloat16 T;
-};
-template <> struct cr_v<CR_GELU_F16> {
-    typedef __half T;
-};
-template <> struct cr_v<CR_DOT_BF16> {
-    typedef __nv_bfloat16 T;
-};
-template <> struct cr_v<CR_DOT_F16> {
-    typedef __half T;
-};
-template <> struct cr_v<CR_LS_BF16> {
-    typedef __nv_bfloat16 T;
-};
-template <> struct cr_v<CR_LS_F16> {
-    typedef __half T;
-};
-template <> struct cr_v<KT_CR_LNWB_BF16> {
-    typedef __nv_bfloat16 T;
-};
-template <> struct cr_v<KT_CR_LNWB_F16> {
-    typedef __half T;
+/* b's storage type: bf16 / f16 for the 16-bit modes, else float */
+__host__ __device__ constexpr int cr_b_bf16(int mode) {
+    return mode == CR_GELU_BF16 || mode == CR_DOT_BF16 || mode == CR_LS_BF16 || mode == KT_CR_LNWB_BF16;
+}
+__host__ __device__ constexpr int cr_b_f16(int mode) { return mode == CR_GELU_F16 || mode == CR_DOT_F16 || mode == CR_LS_F16 || mode == KT_CR_LNWB_F16; }
+template <int MODE> struct cr_v {
+    typedef typename std::conditional<cr_b_bf16(MODE), __nv_bfloat16, typename std::conditional<cr_b_f16(MODE), __half, float>::type>::type T;
 };
 static int nout_of(int mode) { return mode == KT_CR_BNGRAD || cr_is_lnwb(mode) || cr_is_ls(mode) ? 2 : 1; }
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
