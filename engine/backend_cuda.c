@@ -474,8 +474,10 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
-    if ((n->flags & KT_NODE_STORED_BF16) && n->op != KT_OP_LINEAR && n->op != KT_OP_CONV2D && n->op != KT_OP_COPY && n->op != KT_OP_ACT_BWD &&
-        n->op != KT_OP_MUL) { /* output rounded to 16 bits (cuda_prepare) */
+    /* a LayerNorm or activation whose output only GEMMs read, rounded to 16 bits (stores_bf16_candidate;
+     * the other ops stored in 16 bits write it in their own branch below) */
+    int act_fwd = n->op == KT_OP_GELU || n->op == KT_OP_RELU || n->op == KT_OP_SILU;
+    if ((n->flags & KT_NODE_STORED_BF16) && (n->op == KT_OP_LAYERNORM || act_fwd)) {
         int f16 = n->dtype == KT_F16;
         const float *w = n->n_src > 1 ? F(s[1]) : NULL, *b = n->n_src > 1 ? F(s[2]) : NULL;
         if (n->op == KT_OP_LAYERNORM && s[0]->dtype != KT_F32) /* over a depthwise output stored in 16 bits */
@@ -559,7 +561,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
     case KT_OP_ACT_BWD: /* v (s[1]) may be a pre-activation stored in 16 bits (stores_pre_activation_16) */
         if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion); the output maybe 16-bit (stores_bf16_candidate) */
-            CK(kt_cuda_act_bwd_colsum_to(c, kt_node_act(n->ip[0]), n->data, cdt(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
+            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), n->data, cdt(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
                                          F(n->fuse_colsum), n->scratch));
         else if (s[1]->dtype != KT_F32) CK(kt_cuda_gelu_bwd_v16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), numel));
         else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));

@@ -97,6 +97,13 @@ typedef struct bargs {
     kt_cuda_dtype ab, cty;
 } bargs;
 
+/* frees the device buffers a..e (those set) */
+static void free_args(bargs *a) {
+    void *bufs[5] = {a->a, a->b, a->c, a->d, a->e};
+    for (int i = 0; i < 5; i++)
+        if (bufs[i]) kt_cuda_ctx_free(C, bufs[i]);
+}
+
 static int b_copy(void *p) { bargs *a = p; return kt_cuda_copy(C, a->b, a->a, a->bytes); }
 static int b_gemm(void *p) {
     bargs *a = p;
@@ -133,7 +140,7 @@ static int b_bias_gelu(void *p) {
 }
 static int b_gelu_bwd_bias(void *p) {
     bargs *a = p;
-    return kt_cuda_act_bwd_colsum_to(C, KT_ACT_GELU, a->c, KT_CUDA_BF16, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
+    return kt_cuda_act_bwd_colsum(C, KT_ACT_GELU, a->c, KT_CUDA_BF16, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
 }
 /* layer scale's backward as a bf16 step runs it: dy f32 and the bf16 scaled input read, the data
  * gradient written in bf16, the bias and gamma gradients summed */
@@ -166,9 +173,7 @@ static double gemm_tflops(int64_t M, int64_t N, int64_t K, kt_cuda_dtype ab, kt_
     kt_cuda_ctx_set_tf32(C, tf32);
     double t = timed(b_gemm, &a, reps);
     kt_cuda_ctx_set_tf32(C, 0);
-    kt_cuda_ctx_free(C, a.a);
-    kt_cuda_ctx_free(C, a.b);
-    kt_cuda_ctx_free(C, a.c);
+    free_args(&a);
     return 2.0 * M * N * K / t / 1e12;
 }
 
@@ -194,8 +199,9 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     row("dwconv fwd, bf16 out + bf16 input copy (ours)", shape, timed(b_dw_fwd_copy, &a, 20), n * (4.0 + 2 + 2), fl, peak_f32);
     row("dwconv weight grad, bf16 input (ours)", shape, timed(b_dw_bwd_w16, &a, 20), n * (4.0 + 2), fl, peak_f32);
     row("dwconv data grad + residual grad add (ours)", shape, timed(b_dw_bwd_data_add, &a, 20), n * (4.0 + 4 + 4), fl, peak_f32);
-    kt_cuda_ctx_free(C, a.e);
+    kt_cuda_ctx_free(C, a.e); /* x, w and dy stay for cuDNN */
     kt_cuda_ctx_free(C, a.d);
+    a.d = a.e = NULL;
     /* the same convolutions through cuDNN (groups = channels), to show why ours is used */
     size_t need[3] = {0, 0, 0}, most = 0;
     int ok = 1;
@@ -209,13 +215,10 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
         row("dwconv fwd (cuDNN)", shape, timed(b_dnn_fwd, &a, 20), by, fl, peak_f32);
         row("dwconv data grad (cuDNN)", shape, timed(b_dnn_bwd_data, &a, 20), by, fl, peak_f32);
         row("dwconv weight grad (cuDNN)", shape, timed(b_dnn_bwd_w, &a, 20), by, fl, peak_f32);
-        kt_cuda_ctx_free(C, a.d);
     } else {
         printf("| dwconv (cuDNN) | %s | cuDNN refused: %s | | | | |\n", shape, kt_cuda_ctx_error(C));
     }
-    kt_cuda_ctx_free(C, a.a);
-    kt_cuda_ctx_free(C, a.b);
-    kt_cuda_ctx_free(C, a.c);
+    free_args(&a);
 }
 
 static void layernorm_rows(int64_t rows, int64_t Cc) {
@@ -287,11 +290,7 @@ static int cmd_kernels(int argc, char **argv) {
         if (kt_cuda_ctx_memset(C, a.b, 0x3c, (size_t)n * 2)) die("memset");
         row("layer scale bwd fused (data grad bf16, bias + gamma grads)", shape, timed(b_layer_scale_bwd, &a, 20), n * (4.0 + 2 + 2), 0, 0);
         row("layer scale + residual add fused, bf16 in", shape, timed(b_scale_add, &a, 20), n * (2.0 + 4 + 4), 0, 0);
-        kt_cuda_ctx_free(C, a.a);
-        kt_cuda_ctx_free(C, a.b);
-        kt_cuda_ctx_free(C, a.c);
-        kt_cuda_ctx_free(C, a.d);
-        kt_cuda_ctx_free(C, a.e);
+        free_args(&a);
     }
     {
         int64_t n = NB * 56 * 56 * 384;
@@ -307,11 +306,7 @@ static int cmd_kernels(int argc, char **argv) {
         a.d = dev(kt_cuda_reduce_rows_scratch(a.rows, a.cols));
         row("bias + gelu fused, bf16 out", shape, timed(b_bias_gelu, &a, 20), n * (4.0 + 2 + 2), 0, 0);
         row("gelu bwd + bias grad fused, bf16 in and out", shape, timed(b_gelu_bwd_bias, &a, 20), n * (4.0 + 2 + 2), 0, 0);
-        kt_cuda_ctx_free(C, a.a);
-        kt_cuda_ctx_free(C, a.b);
-        kt_cuda_ctx_free(C, a.c);
-        kt_cuda_ctx_free(C, a.d);
-        kt_cuda_ctx_free(C, a.e);
+        free_args(&a);
     }
     {
         /* MLP fc1 of stage 1: (N*56*56, 96) x (384, 96)^T */
@@ -327,9 +322,7 @@ static int cmd_kernels(int argc, char **argv) {
         kt_cuda_ctx_set_tf32(C, 0);
         a.ab = a.cty = KT_CUDA_BF16; /* the same buffers read as bf16: twice as many elements fit, timing only */
         row("GEMM mlp.fc1 bf16", shape, timed(b_gemm, &a, 10), by / 2, fl, peak_bf16);
-        kt_cuda_ctx_free(C, a.a);
-        kt_cuda_ctx_free(C, a.b);
-        kt_cuda_ctx_free(C, a.c);
+        free_args(&a);
     }
     {
         int64_t n = NB == 64 ? 28589128 : 100000; /* convnext_tiny parameters */
@@ -338,10 +331,7 @@ static int cmd_kernels(int argc, char **argv) {
         char shape[64];
         snprintf(shape, sizeof shape, "%.1fM parameters", (double)n / 1e6);
         row("AdamW (one launch)", shape, timed(b_adamw, &a, 20), 7.0 * n * 4, 0, 0);
-        kt_cuda_ctx_free(C, a.a);
-        kt_cuda_ctx_free(C, a.b);
-        kt_cuda_ctx_free(C, a.c);
-        kt_cuda_ctx_free(C, a.d);
+        free_args(&a);
     }
     printf("\nGB/s counts the bytes each kernel must move at least (inputs read once, outputs written once);\n"
            "TFLOP/s counts 2 per multiply-add. Command: kt_gpu_bench kernels%s\n", NB != 64 ? " --smoke" : quick ? " --quick" : "");

@@ -226,11 +226,6 @@ extern "C" int kt_cuda_dwconv_fwd_ex(kt_cuda_ctx *c, const kt_conv_shape *s, con
     return kt_cu_errf(c, "depthwise conv: the output must be f32, bf16 or f16");
 }
 
-extern "C" int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
-                                       kt_cuda_dtype yt, void *scratch) {
-    if (yt == KT_CUDA_F32) return kt_cu_errf(c, "depthwise conv: a 16-bit output must be bf16 or f16");
-    return kt_cuda_dwconv_fwd_ex(c, s, x, w, b, y, yt, NULL, KT_CUDA_F32, scratch);
-}
 
 /* ---- data gradient: dx[iy, ix] = sum over taps of dy[iy + ph - ky, ix + pw - kx] * w[ky, kx] ---- */
 

@@ -105,14 +105,12 @@ int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const
 int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *v, kt_cuda_dtype vt, int64_t n);
 /* Activation backward and the column sums of its result (the bias gradient before it) in one pass:
  * dx (rows, C) = act'(v) dy, db (C) = sum over rows of dx (the order of kt_cuda_reduce_rows: the
- * same bits as the two ops apart). v is f32, or (GELU only) bf16/f16 as vt.
+ * same bits as the two ops apart). v is f32, or (GELU only) bf16/f16 as vt; dx is written in dxt:
+ * f32, or (GELU only) rounded to bf16/f16, db still summed from the f32 values (a gradient only
+ * autocast GEMMs read, which would round it the same way).
  * scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
-int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
-                           int64_t C, float *db, void *scratch);
-/* ... with dx written in dxt: f32, or (GELU only) rounded to bf16/f16, db still summed from the f32
- * values (a gradient only autocast GEMMs read, which would round it the same way) */
-int kt_cuda_act_bwd_colsum_to(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v, kt_cuda_dtype vt,
-                              int64_t rows, int64_t C, float *db, void *scratch);
+int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v, kt_cuda_dtype vt,
+                           int64_t rows, int64_t C, float *db, void *scratch);
 /* Layer scale's backward (out = a * gamma over the last dim) in one pass: da (rows, C) = dy gamma in
  * dat (f32, or bf16/f16: the rounded f32 product), dbias (C) = sum of da over rows (the bias gradient
  * of the op before), dgamma (C) = sum of dy a (a f32 or 16-bit as at); dbias / dgamma may be NULL
@@ -230,9 +228,6 @@ int kt_cuda_gemm_batched(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t batch
 size_t kt_cuda_dwconv_scratch(const kt_conv_shape *s);
 int kt_cuda_dwconv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y,
                        void *scratch);
-/* ... with y (N, Ho, Wo, C) rounded to yt (bf16/f16) */
-int kt_cuda_dwconv_fwd_to16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,
-                            kt_cuda_dtype yt, void *scratch);
 /* ... with y in yt (f32, bf16 or f16) and, when xs is not NULL, x rounded to xst (bf16/f16) into xs:
  * the weight gradient's saved input, written while x is read (kt_cuda_dwconv_can_copy_input geometries) */
 int kt_cuda_dwconv_fwd_ex(kt_cuda_ctx *c, const kt_conv_shape *s, const float *x, const float *w, const float *b, void *y,

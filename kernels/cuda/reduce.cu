@@ -291,19 +291,14 @@ extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, i
 
 /* The activation gradient and the bias gradient summed from it, one read of dy and v: unfused, the
  * column sum read the whole activation gradient back (the 4C-wide hidden tensor in ConvNeXt). */
-extern "C" int kt_cuda_act_bwd_colsum_to(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v,
-                                         kt_cuda_dtype vt, int64_t rows, int64_t C, float *db, void *scratch) {
+extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v,
+                                      kt_cuda_dtype vt, int64_t rows, int64_t C, float *db, void *scratch) {
     int mode = CR_ACT(a);
     if (vt != KT_CUDA_F32) {
         if (a != KT_ACT_GELU) return kt_cu_errf(c, "activation backward: a 16-bit input is supported for GELU only");
         mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16 : CR_GELU_F16;
     }
     return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, dxt, rows, C, (double *)scratch, 1.0, db, NULL, NULL);
-}
-
-extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, float *dx, const float *dy, const void *v, kt_cuda_dtype vt, int64_t rows,
-                                      int64_t C, float *db, void *scratch) {
-    return kt_cuda_act_bwd_colsum_to(c, a, dx, KT_CUDA_F32, dy, v, vt, rows, C, db, scratch);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows,

@@ -306,7 +306,7 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
             }
             KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
                        "poison: %s", msg);
-            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, KT_CUDA_F32, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
             KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0,
                      "act %d (%s input), %lldx%lld: fused activation gradient differs from (or misses) the unfused one", (int)acts[a],
@@ -320,7 +320,7 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
                 kt_cuda_dtype ot = o ? KT_CUDA_F16 : KT_CUDA_BF16;
                 KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
                            "poison: %s", msg);
-                KT_CHECK(kt_cuda_act_bwd_colsum_to(c, KT_ACT_GELU, ddx, ot, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, ot, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
                 uint16_t *o16 = (uint16_t *)dx2;
                 KT_REQUIRE(!kt_twin_get(o16, ddx, (size_t)n * 2) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
                 int64_t off = 0;
@@ -330,10 +330,10 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
                 KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "GELU gradient written in %s: the bias gradient changed", tname[ot]);
             }
         }
-        KT_CHECK(kt_cuda_act_bwd_colsum_to(c, KT_ACT_RELU, ddx, KT_CUDA_BF16, ddy, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
+        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_BF16, ddy, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "GELU only"),
                  "16-bit output refused for ReLU: %s", kt_cuda_ctx_error(c));
-        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, ddy, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
+        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_F32, ddy, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "GELU only"),
                  "16-bit input refused for ReLU: %s", kt_cuda_ctx_error(c));
         kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr), kt_cuda_free(dv16);
@@ -604,6 +604,10 @@ KT_TEST(test_cuda_dwconv_4channel_same_bits_as_scalar) {
         float *dg = kt_twin_put(NULL, (size_t)nw * 4);
         void *dx16 = kt_twin_put(x16, (size_t)nin * 2), *scr = kt_twin_put(NULL, fs > ws ? fs : ws);
         KT_REQUIRE(dx && dw && db && ddy && dout && din && dg && dx16 && scr, "device buffers");
+        /* 16-byte aligned buffers and C a multiple of 4: the default run takes the 4-channel kernels */
+        KT_REQUIRE((cs->Ci & 3) == 0 && (((uintptr_t)dx | (uintptr_t)db | (uintptr_t)ddy | (uintptr_t)dout | (uintptr_t)din | (uintptr_t)dx16 |
+                                        (uintptr_t)scr) & 15) == 0,
+                   "buffers not aligned for the 4-channel kernels");
         for (int v = 0; v < 2; v++) { /* v = 1: the scalar kernels */
             kt_cuda_ctx_set_dwconv_scalar(c, v);
             KT_CHECK(kt_cuda_dwconv_fwd(c, cs, dx, dw, db, dout, scr) == 0, "%s", kt_cuda_ctx_error(c));
@@ -663,7 +667,7 @@ KT_TEST(test_cuda_dwconv_layernorm_16bit_kernels) {
     char msg[256];
     for (int k = 0; k < 2; k++) {
         kt_cuda_dtype t = types[k];
-        KT_CHECK(kt_cuda_dwconv_fwd_to16(c, &cs, dx, dw, db, dh, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &cs, dx, dw, db, dh, t, NULL, KT_CUDA_F32, scr) == 0, "%s", kt_cuda_ctx_error(c));
         KT_REQUIRE(!kt_twin_get(h, dh, (size_t)n * 2), "read back");
         int64_t off = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -751,7 +755,7 @@ KT_TEST(test_cuda_dwconv_saved_input_kernels) {
             KT_CHECK(off == 0, "%dx%d C=%d %s copy: %lld of %lld elements not x rounded as the CPU rounds (or not written)", K, K, C0, tname[t],
                      (long long)off, (long long)n);
             /* 16-bit output: same bits with and without the copy */
-            KT_CHECK(kt_cuda_dwconv_fwd_to16(c, &cs, dx, dw, db, dh, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &cs, dx, dw, db, dh, t, NULL, KT_CUDA_F32, scr) == 0, "%s", kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(h1, dh, (size_t)n * 2), "read back");
             KT_CHECK(kt_cuda_dwconv_fwd_ex(c, &cs, dx, dw, db, dh, t, dxs, t, scr) == 0, "%s", kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(h2, dh, (size_t)n * 2), "read back");
