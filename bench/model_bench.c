@@ -85,6 +85,7 @@ static kt_status device_run(const kt_bench_case *c, int warmup, int iters, int p
         if (be) be->destroy(be);
         return s;
     }
+    be->fusions &= ~c->without_fusions;
     kt_model m;
     kt_model_opts o = {.arch = c->arch, .num_classes = 6, .batch = c->batch, .img_h = c->h, .img_w = c->w, .train = c->train,
                        .label_smoothing = 0.1f, .recompute = c->recompute, .backend = be};

@@ -18,6 +18,7 @@ typedef struct kt_bench_case {
     int bf16;   /* CUDA: linear/matmul operands rounded to bf16 (kt_backend_cuda_set_precision "bf16") */
     int fp16;   /* CUDA: ... to IEEE half ("fp16"; the benchmark's loss gradient stays 1: no loss scaling) */
     int plan_only; /* CUDA: plan the case and report its device memory without running a step */
+    unsigned without_fusions; /* CUDA: KT_FUSE_* bits the backend must not use (to measure what each saves) */
 } kt_bench_case;
 
 typedef struct kt_bench_result {

@@ -100,11 +100,14 @@ static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
  * (as PyTorch's autocast does, in half the memory; each a numerical choice bounded by the bf16/fp16
  * step tests):
  * - fc1's pre-activation (a linear whose GELU it computes, fusion KT_FUSE_LINEAR_GELU), read later
- *   only by GELU's backward: GELU is computed from the f32 value (kt_cuda_bias_gelu), the GEMM's f32
- *   result lives in the linear's scratch during the node. Not with recomputation (a recomputed GELU
- *   reads it too).
+ *   only by GELU's backward: with a bias, cuBLASLt writes it in 16 bits with the (16-bit) bias added
+ *   in its epilogue and GELU reads it (kt_cuda_gemm_bias16, kt_cuda_gelu_fwd_x16: autocast's linear
+ *   and GELU); else, or when cuBLASLt declines, GELU is computed from the f32 value
+ *   (kt_cuda_bias_gelu), the GEMM's f32 result living in the linear's scratch during the node. Not
+ *   with recomputation (a recomputed GELU reads it too).
  * - fc2's output (a linear not followed by GELU) that only layer scale reads (out * gamma, and
- *   gamma's gradient): the GEMM's f32 result plus bias, rounded once (kt_cuda_bias_store).
+ *   gamma's gradient): written the same way by cuBLASLt, else the GEMM's f32 result plus bias,
+ *   rounded once (kt_cuda_bias_store).
  * - a depthwise convolution's output that only LayerNorm reads (forward and both backward parts):
  *   accumulated in f32 and rounded once; LayerNorm computes in f32 from the rounded values. */
 /* How a reader r (reading n as source k) stands to storing n in 16 bits: 0 it cannot read that,
@@ -197,6 +200,34 @@ static int stores_saved_input_16(const kt_graph *g, const kt_node *sv) {
     return readers > 0;
 }
 
+/* GELU's incoming gradient (fc2's data gradient, 4C wide in ConvNeXt): an autocast GEMM's output
+ * read only by GELU backwards (directly or through reshapes) that take their input v in 16 bits and
+ * sum the bias gradient in the same pass (fuse_colsum): written by the GEMM in v's 16-bit type, as
+ * autocast's matmul writes it, so the 4C-wide tensor moves half the bytes out of the GEMM and into
+ * GELU's backward. A numerical choice (autocast's), bounded by the bf16/fp16 step tests. */
+static int gelu_grad_reader(const kt_node *r, int k, kt_dtype half) {
+    return r->op == KT_OP_ACT_BWD && k == 0 && kt_node_act(r->ip[0]) == KT_ACT_GELU && r->fuse_colsum && r->src[1]->dtype == half &&
+           (r->src[1]->flags & KT_NODE_STORED_BF16);
+}
+static int stores_gelu_grad_16(const kt_graph *g, const kt_node *n, kt_dtype half) {
+    if (n->op != KT_OP_MATMUL || !(n->flags & KT_NODE_AUTOCAST) || !(n->flags & KT_NODE_BACKWARD) || n->dtype != KT_F32 ||
+        (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
+        return 0;
+    int readers = 0;
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n && (r->op != KT_OP_RESHAPE || (r->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))) return 0;
+        for (int k = 0; k < r->n_src; k++) {
+            const kt_node *t = r->src[k];
+            if (t != n && t->view_of != n) continue;
+            if (r->view_of == n && r->op == KT_OP_RESHAPE) continue; /* the view itself: its readers are checked as n's */
+            if (!gelu_grad_reader(r, k, half)) return 0;
+            readers++;
+        }
+    }
+    return readers > 0;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -220,6 +251,18 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
             stores_dwconv_out_16(g, n)) {
             n->flags |= KT_NODE_STORED_BF16;
             n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+        }
+    }
+    kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+    for (int i = 0; i < g->n_nodes; i++) { /* after the pre-activations' choice above (GELU's v) */
+        kt_node *n = g->nodes[i];
+        if (!stores_gelu_grad_16(g, n, h16)) continue;
+        for (int j = i; j < g->n_nodes; j++) {
+            kt_node *v = g->nodes[j];
+            if (v == n || v->view_of == n) {
+                v->flags |= KT_NODE_STORED_BF16;
+                v->dtype = h16;
+            }
         }
     }
     for (int i = 1; i < g->n_nodes; i++) {
@@ -340,6 +383,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
         return (n->fuse_next && n->fuse_next->op == KT_OP_MUL_BCAST_BWD) || n->fuse_colsum ? kt_cuda_layer_scale_bwd_scratch(kt_node_rows(n), last(n))
                                                                                             : 0;
     case KT_OP_ACT_BWD: return n->fuse_colsum ? kt_cuda_reduce_rows_scratch(kt_node_rows(n), last(n)) : 0;
+    case KT_OP_LAYERNORM_BWD_X: return n->fuse_next || n->fuse_colsum ? kt_cuda_layernorm_bwd_fused_scratch(kt_node_rows(n), last(n)) : 0;
     case KT_OP_LAYERNORM_BWD_WB: return kt_cuda_layernorm_bwd_wb_scratch(kt_node_rows(n->src[1]), n->shape[1]);
     case KT_OP_BATCHNORM:
     case KT_OP_BATCHNORM_BWD_X:
@@ -501,6 +545,19 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         const void *a, *b;
         kt_cuda_dtype ab;
         CK(gemm_operands(c, n, &a, &b, &ab));
+        if (linear_stored16(n) && bias && ab == cdt(n)) {
+            /* cuBLASLt adds the bias (rounded to the output type, as autocast rounds it) and writes the
+             * 16-bit output itself; the fused GELU then reads that. Declined (no cuBLASLt or no algorithm
+             * for the shape): the path below. The rounded bias sits where that path's f32 result goes. */
+            uint16_t *b16 = (uint16_t *)((char *)n->scratch + gemm_out_offset(n));
+            CK(round16(c, cdt(n), b16, F(s[2]), O));
+            int r = kt_cuda_gemm_bias16(c, M, O, K, a, b, b16, n->data, cdt(n));
+            CK(r > 0);
+            if (r == 0) {
+                if (n->fuse_next) CK(kt_cuda_gelu_fwd_x16(c, n->fuse_next->data, cdt(n->fuse_next), n->data, cdt(n), M * O));
+                break;
+            }
+        }
         if (n->fuse_next || linear_stored16(n)) {
             /* GEMM (beta 0) into z: the output itself, or the scratch when the output is stored in 16
              * bits; then one pass adds the bias and writes the output (and the fused GELU) */
@@ -533,7 +590,11 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
                                      last(n), n->fp[0]));
         break;
     case KT_OP_LAYERNORM_BWD_X:
-        if (s[1]->dtype != KT_F32)
+        if (n->fuse_next || n->fuse_colsum) /* with the weight/bias gradients and/or the bias gradient summed from dx (planner fusions) */
+            CK(kt_cuda_layernorm_bwd_fused(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
+                                           n->fp[0], n->fuse_next ? F(n->fuse_next) : NULL, n->fuse_colsum ? F(n->fuse_colsum) : NULL,
+                                           n->scratch));
+        else if (s[1]->dtype != KT_F32)
             CK(kt_cuda_layernorm_bwd_x_x16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
                                            n->fp[0]));
         else CK(kt_cuda_layernorm_bwd_x(c, F(n), F(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n), n->fp[0]));
@@ -561,8 +622,10 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
     case KT_OP_SIGMOID: CK(kt_cuda_act_fwd(c, kt_node_act(n->op), F(n), F(s[0]), numel)); break;
     case KT_OP_ACT_BWD: /* v (s[1]) may be a pre-activation stored in 16 bits (stores_pre_activation_16) */
         if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion); the output maybe 16-bit (stores_bf16_candidate) */
-            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), n->data, cdt(n), F(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n), last(n),
-                                         F(n->fuse_colsum), n->scratch));
+            CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), n->data, cdt(n), s[0]->data, cdt(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n),
+                                      last(n), F(n->fuse_colsum), n->scratch));
+        else if (s[0]->dtype != KT_F32) /* only the fused kernel reads a 16-bit gradient (stores_gelu_grad_16) */
+            return kt_err_set(err, KT_ERR_UNSUPPORTED, "activation backward %s: a 16-bit incoming gradient without the fused bias gradient", n->name);
         else if (s[1]->dtype != KT_F32) CK(kt_cuda_gelu_bwd_v16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), numel));
         else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));
         break;
@@ -709,8 +772,8 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     }
     *be = (kt_backend){.name = "cuda",
                        .device = KT_CUDA,
-                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM | KT_FUSE_SCALE_ADD |
-                                  KT_FUSE_DWCONV_BWD_ADD, /* the pairs its kernels compute in one pass */
+                       .fusions = KT_FUSE_LINEAR_GELU | KT_FUSE_LAYERNORM_BWD | KT_FUSE_ACT_BWD_COLSUM | KT_FUSE_OTHER_COLSUM |
+                                  KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM | KT_FUSE_SCALE_ADD | KT_FUSE_DWCONV_BWD_ADD, /* the pairs its kernels compute in one pass */
                        .supports = cuda_supports,
                        .prepare = cuda_prepare,
                        .scratch_bytes = cuda_scratch,

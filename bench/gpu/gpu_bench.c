@@ -10,6 +10,7 @@
 
 #include "base/timer.h"
 #include "bench/model_bench.h"
+#include "engine/backend.h"
 #include "engine/dtype.h"
 #include "kernels/cuda/kt_cuda.h"
 
@@ -17,11 +18,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile | --plan-only]\n"
-            "                          CASE...\n"
-            "  kernels   dwconv 7x7 (ours with 4 and with 1 channel per thread, and cuDNN), LayerNorm, GELU (alone\n"
-            "            and fused with the bias / bias gradient), layer scale's fused passes, MLP GEMMs, AdamW, column\n"
-            "            sums at ConvNeXt-tiny batch-64 shapes, with the device's copy bandwidth and cuBLAS GEMM peak as\n"
-            "            ceilings;\n"
+            "                          [--without FUSION[,FUSION...]] CASE...\n"
+            "  kernels   dwconv 7x7 (ours with 4 and with 1 channel per thread, and cuDNN), LayerNorm (and its fused\n"
+            "            backward), GELU (alone and fused with the bias / bias gradient), layer scale's fused passes,\n"
+            "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny batch-64 shapes, with the device's copy\n"
+            "            bandwidth and cuBLAS GEMM peak as ceilings;\n"
             "            --quick: fewer repetitions; --smoke: batch 1 and tiny ceilings (checks the program only)\n"
             "  model     CASE = train|infer:ARCH:BATCH:SIZE (e.g. train:convnext_tiny:64:224), each in its own\n"
             "            process; --tf32 lets f32 GEMMs and cuDNN convolutions use TF32 tensor cores;\n"
@@ -31,10 +32,14 @@ static void usage(FILE *f) {
             "            --profile: after each case, the time per op type over the timed steps (the device is\n"
             "            synchronised after every node, so the total exceeds the step time by the launch gaps);\n"
             "            --plan-only: plan each case and print the device memory it takes and the activations alive\n"
-            "            at its peak by op, without running a step\n"
+            "            at its peak by op, without running a step;\n"
+            "            --without: plan without the named fusions of the CUDA backend, to measure what each saves:\n"
+            "            linear_gelu, layernorm_bwd, layerscale_bwd, act_bwd_colsum, layernorm_colsum, scale_colsum,\n"
+            "            scale_add, dwconv_bwd_add\n"
             "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n"
             "environment: KT_CUDA_DWCONV_SCALAR=1 runs the depthwise convolutions one channel per thread (the same\n"
-            "bits; to compare the step with the default 4-channel kernels)\n");
+            "bits; to compare the step with the default 4-channel kernels); KT_CUDA_NO_LT=1 runs linears with a bias\n"
+            "and a 16-bit output through cuBLAS and a bias pass instead of cuBLASLt's bias epilogue\n");
 }
 
 /* ---- kernels ---- */
@@ -130,17 +135,27 @@ static int b_dnn_bwd_w(void *p) { bargs *a = p; return kt_cuda_conv_bwd_weight(C
 static int b_ln_fwd(void *p) { bargs *a = p; return kt_cuda_layernorm_fwd(C, a->c, a->a, a->b, a->e, a->rows, a->cols, 1e-6f); }
 static int b_ln_bwd_x(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_x(C, a->c, a->d, a->a, a->b, a->rows, a->cols, 1e-6f); }
 static int b_ln_bwd_wb(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_wb(C, a->b, a->d, a->a, a->rows, a->cols, 1e-6f, a->e); }
+/* LayerNorm's whole backward as a training step runs it: x (a) in ab (f32, or bf16 as the depthwise
+ * output under autocast), w (b), dx (c), dy (d); e: dw, db and the conv's bias gradient (3 C floats),
+ * then the scratch at e + bytes */
+static int b_ln_bwd_fused(void *p) {
+    bargs *a = p;
+    float *out = a->e;
+    return kt_cuda_layernorm_bwd_fused(C, a->c, a->d, a->a, a->ab, a->b, a->rows, a->cols, 1e-6f, out, out + 2 * a->cols,
+                                       (char *)a->e + a->bytes);
+}
 static int b_gelu(void *p) { bargs *a = p; return kt_cuda_act_fwd(C, KT_ACT_GELU, a->b, a->a, a->n); }
 static int b_gelu_bwd(void *p) { bargs *a = p; return kt_cuda_act_bwd(C, KT_ACT_GELU, a->c, a->b, a->a, a->n); }
 /* the fused MLP kernels as a bf16 step runs them: the GEMM's f32 z in, bf16 pre-activation and
- * GELU output out; GELU's gradient from the bf16 pre-activation with fc1's bias gradient summed */
+ * GELU output out; GELU's gradient from the bf16 pre-activation with fc1's bias gradient summed, its
+ * incoming gradient dy in ab (f32, or bf16 as fc2's data-gradient GEMM writes it) */
 static int b_bias_gelu(void *p) {
     bargs *a = p;
     return kt_cuda_bias_gelu(C, a->a, a->e, a->b, KT_CUDA_BF16, a->c, KT_CUDA_BF16, a->rows, a->cols);
 }
 static int b_gelu_bwd_bias(void *p) {
     bargs *a = p;
-    return kt_cuda_act_bwd_colsum(C, KT_ACT_GELU, a->c, KT_CUDA_BF16, a->a, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
+    return kt_cuda_act_bwd_colsum(C, KT_ACT_GELU, a->c, KT_CUDA_BF16, a->a, a->ab, a->b, KT_CUDA_BF16, a->rows, a->cols, a->e, a->d);
 }
 /* layer scale's backward as a bf16 step runs it: dy f32 and the bf16 scaled input read, the data
  * gradient written in bf16, the bias and gamma gradients summed */
@@ -233,8 +248,17 @@ static void layernorm_rows(int64_t rows, int64_t Cc) {
     row("layernorm bwd x", shape, timed(b_ln_bwd_x, &bwd, 20), 3.0 * n * 4, 0, 0);
     row("layernorm bwd w,b", shape, timed(b_ln_bwd_wb, &bwd, 20), 2.0 * n * 4, 0, 0);
     row("column sum (bias grad)", shape, timed(b_reduce_rows, &bwd, 20), 1.0 * n * 4, 0, 0);
-    void *all[6] = {x, y, dy, wb, bias, scratch};
-    for (int i = 0; i < 6; i++) kt_cuda_ctx_free(C, all[i]);
+    /* the three above in one (x read twice: a row pass, then the column pass writing dx); bytes as
+     * the least the whole backward moves: x and dy read once, dx written once */
+    size_t at = ((size_t)(3 * Cc) * 4 + 255) & ~(size_t)255;
+    void *outs = dev(at + kt_cuda_layernorm_bwd_fused_scratch(rows, Cc)), *x16 = dev((size_t)n * 2);
+    if (kt_cuda_ctx_memset(C, x16, 0x3c, (size_t)n * 2)) die("memset");
+    bargs fu = {.a = x, .b = wb, .c = y, .d = dy, .e = outs, .bytes = at, .rows = rows, .cols = Cc, .ab = KT_CUDA_F32};
+    row("layernorm bwd fused: x, w,b, conv bias grad", shape, timed(b_ln_bwd_fused, &fu, 20), 3.0 * n * 4, 0, 0);
+    fu.a = x16, fu.ab = KT_CUDA_BF16;
+    row("layernorm bwd fused, bf16 x", shape, timed(b_ln_bwd_fused, &fu, 20), n * (2.0 + 4 + 4), 0, 0);
+    void *all[8] = {x, y, dy, wb, bias, scratch, outs, x16};
+    for (int i = 0; i < 8; i++) kt_cuda_ctx_free(C, all[i]);
 }
 
 static int cmd_kernels(int argc, char **argv) {
@@ -305,7 +329,10 @@ static int cmd_kernels(int argc, char **argv) {
         a.e = dev_random(384);
         a.d = dev(kt_cuda_reduce_rows_scratch(a.rows, a.cols));
         row("bias + gelu fused, bf16 out", shape, timed(b_bias_gelu, &a, 20), n * (4.0 + 2 + 2), 0, 0);
+        a.ab = KT_CUDA_F32;
         row("gelu bwd + bias grad fused, bf16 in and out", shape, timed(b_gelu_bwd_bias, &a, 20), n * (4.0 + 2 + 2), 0, 0);
+        a.ab = KT_CUDA_BF16;
+        row("gelu bwd + bias grad fused, bf16 dy, in and out", shape, timed(b_gelu_bwd_bias, &a, 20), n * (2.0 + 2 + 2), 0, 0);
         free_args(&a);
     }
     {
@@ -341,8 +368,43 @@ static int cmd_kernels(int argc, char **argv) {
 
 /* ---- model cases ---- */
 
+static const struct {
+    const char *name;
+    unsigned bit;
+} fusion_names[] = {{"linear_gelu", KT_FUSE_LINEAR_GELU},       {"layernorm_bwd", KT_FUSE_LAYERNORM_BWD},
+                    {"layerscale_bwd", KT_FUSE_LAYERSCALE_BWD}, {"act_bwd_colsum", KT_FUSE_ACT_BWD_COLSUM},
+                    {"layernorm_colsum", KT_FUSE_OTHER_COLSUM}, {"scale_colsum", KT_FUSE_SCALE_COLSUM},
+                    {"scale_add", KT_FUSE_SCALE_ADD},           {"dwconv_bwd_add", KT_FUSE_DWCONV_BWD_ADD}};
+
+/* "a,b,c" -> KT_FUSE_* bits; 0 and a message naming the unknown one */
+static int parse_fusions(const char *list, unsigned *bits) {
+    *bits = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        unsigned b = 0;
+        for (size_t k = 0; k < sizeof fusion_names / sizeof fusion_names[0]; k++)
+            if (strlen(fusion_names[k].name) == len && !strncmp(p, fusion_names[k].name, len)) b = fusion_names[k].bit;
+        if (!b) {
+            fprintf(stderr, "kt_gpu_bench model: --without: unknown fusion '%.*s' (see --help)\n", (int)len, p);
+            return 1;
+        }
+        *bits |= b;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* the fusion names in bits, for the precision column */
+static void fusion_label(unsigned bits, char *out, size_t cap) {
+    out[0] = 0;
+    for (size_t k = 0; k < sizeof fusion_names / sizeof fusion_names[0]; k++)
+        if (bits & fusion_names[k].bit) snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "," : "", fusion_names[k].name);
+}
+
 static int cmd_model(int argc, char **argv) {
     int tf32 = 0, bf16 = 0, fp16 = 0, recompute = 0, profile = 0, plan_only = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
+    unsigned without = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tf32")) tf32 = 1;
         else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
@@ -352,7 +414,9 @@ static int cmd_model(int argc, char **argv) {
         else if (!strcmp(argv[i], "--plan-only")) plan_only = 1;
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
-        else if (argv[i][0] == '-') {
+        else if (!strcmp(argv[i], "--without") && i + 1 < argc) {
+            if (parse_fusions(argv[++i], &without)) return 2;
+        } else if (argv[i][0] == '-') {
             usage(stderr);
             return 2;
         }
@@ -383,9 +447,11 @@ static int cmd_model(int argc, char **argv) {
         c.fp16 = fp16;
         c.recompute = recompute;
         c.plan_only = plan_only;
-        char prec[64];
-        snprintf(prec, sizeof prec, "%s%s", bf16 ? "bf16 GEMMs" : fp16 ? "fp16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32",
-                 recompute ? ", recompute" : "");
+        c.without_fusions = without;
+        char prec[256], wo[160];
+        fusion_label(without, wo, sizeof wo);
+        snprintf(prec, sizeof prec, "%s%s%s%s", bf16 ? "bf16 GEMMs" : fp16 ? "fp16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32",
+                 recompute ? ", recompute" : "", without ? ", without " : "", wo);
         if (kt_bench_model_run_isolated(&c, warmup, iters, profile, &r, &err)) {
             printf("| %s | %s | failed: %s | | | | |\n", argv[i], prec, err.msg);
             rc = 1;

@@ -243,5 +243,23 @@ if [ "$(left)" -gt 30 ]; then
     cat "$LOGS/profile_bf16.md" >> "$RES"
 fi
 
+# what each group of fusions saves: the same base bf16 step planned without it (last: the least needed)
+if [ "$(left)" -gt 30 ]; then
+    section "What the fusions save: convnext_base bf16 training step without each group"
+    echo "Compare with the bf16 row at the top of the model section (all fusions)." >> "$RES"
+    : > "$LOGS/models_without.md"
+    # first the linears' bias epilogue: cuBLAS into f32 and a bias pass instead of cuBLASLt
+    KT_CUDA_NO_LT=1 timeout "$(limit 25)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+        2>> "$LOGS/models.err" | grep -E '^\| train' | sed 's/| bf16 GEMMs |/| bf16 GEMMs, KT_CUDA_NO_LT=1 (no cuBLASLt bias epilogue) |/' \
+        >> "$LOGS/models_without.md"
+    for f in layernorm_bwd,layernorm_colsum scale_add,dwconv_bwd_add layerscale_bwd,scale_colsum act_bwd_colsum linear_gelu; do
+        [ "$(left)" -gt 20 ] || { echo "(out of time budget before: without $f)" >> "$LOGS/models_without.md"; break; }
+        timeout "$(limit 25)" "$BUILD/kt_gpu_bench" model --bf16 --without "$f" --warmup 2 --iters 5 train:convnext_base:64:224 \
+            2>> "$LOGS/models.err" | grep -E '^\| train' >> "$LOGS/models_without.md"
+    done
+    { echo "| case | precision | median | images/s | TFLOP/s | device MiB | arena MiB |"; echo "|---|---|---|---|---|---|---|"; } >> "$RES"
+    cat "$LOGS/models_without.md" >> "$RES"
+fi
+
 printf '\nTotal time %d s (budget %d s).\n' $(($(date +%s) - START)) "$BUDGET" >> "$RES"
 say "done: $RES"

@@ -43,8 +43,24 @@ static void load(void) {
         get(h, "cublasGetVersion_v2", &api.get_version) && get(h, "cublasGemmEx", &api.gemm) &&
         get(h, "cublasGemmStridedBatchedEx", &api.gemm_batched))
         loaded = &api;
-    else
+    else {
         dlclose(h);
+        return;
+    }
+    /* cuBLASLt: already mapped as cuBLAS's dependency, found by its soname; optional */
+    void *lt = dlopen("libcublasLt.so." KT_STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
+    char keep[sizeof why_buf];
+    snprintf(keep, sizeof keep, "%s", why_buf);
+    api.lt_ok = lt && get(lt, "cublasLtCreate", &api.lt_create) && get(lt, "cublasLtDestroy", &api.lt_destroy) &&
+                get(lt, "cublasLtMatmulDescCreate", &api.lt_desc_create) && get(lt, "cublasLtMatmulDescDestroy", &api.lt_desc_destroy) &&
+                get(lt, "cublasLtMatmulDescSetAttribute", &api.lt_desc_set) &&
+                get(lt, "cublasLtMatrixLayoutCreate", &api.lt_layout_create) &&
+                get(lt, "cublasLtMatrixLayoutDestroy", &api.lt_layout_destroy) &&
+                get(lt, "cublasLtMatmulPreferenceCreate", &api.lt_pref_create) &&
+                get(lt, "cublasLtMatmulPreferenceDestroy", &api.lt_pref_destroy) &&
+                get(lt, "cublasLtMatmulPreferenceSetAttribute", &api.lt_pref_set) &&
+                get(lt, "cublasLtMatmulAlgoGetHeuristic", &api.lt_heuristic) && get(lt, "cublasLtMatmul", &api.lt_matmul);
+    snprintf(why_buf, sizeof why_buf, "%s", keep); /* a missing optional symbol is no load failure */
 }
 
 const kt_cu_blas_api *kt_cu_blas(const char **why) {

@@ -3,6 +3,9 @@
 #define KT_BLAS_LOADER_CUH
 
 #include <cublas_v2.h>
+#ifndef KT_CUDA_EMU
+#include <cublasLt.h>
+#endif
 
 /* The functions the CUDA backend calls, typed from cuBLAS's own declarations. */
 struct kt_cu_blas_api {
@@ -22,6 +25,21 @@ struct kt_cu_blas_api {
                                    const void *, cudaDataType, int, long long, const void *, cudaDataType, int, long long,
                                    const void *, void *, cudaDataType, int, long long, int, cublasComputeType_t,
                                    cublasGemmAlgo_t);
+    /* cuBLASLt (a dependency of cuBLAS, so loaded with it): GEMMs with a bias epilogue writing 16-bit
+     * outputs (gemm.cu, kt_cuda_gemm_bias16). lt_ok 0: not found; those GEMMs then take the cuBLAS path. */
+    int lt_ok;
+    decltype(&cublasLtCreate) lt_create;
+    decltype(&cublasLtDestroy) lt_destroy;
+    decltype(&cublasLtMatmulDescCreate) lt_desc_create;
+    decltype(&cublasLtMatmulDescDestroy) lt_desc_destroy;
+    decltype(&cublasLtMatmulDescSetAttribute) lt_desc_set;
+    decltype(&cublasLtMatrixLayoutCreate) lt_layout_create;
+    decltype(&cublasLtMatrixLayoutDestroy) lt_layout_destroy;
+    decltype(&cublasLtMatmulPreferenceCreate) lt_pref_create;
+    decltype(&cublasLtMatmulPreferenceDestroy) lt_pref_destroy;
+    decltype(&cublasLtMatmulPreferenceSetAttribute) lt_pref_set;
+    decltype(&cublasLtMatmulAlgoGetHeuristic) lt_heuristic;
+    decltype(&cublasLtMatmul) lt_matmul;
 #endif
 };
 

@@ -8,6 +8,7 @@
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
 void kt_cuda_conv_plans_free(kt_cuda_ctx *c); /* conv_cudnn.cu */
+void kt_cuda_lt_free(kt_cuda_ctx *c);         /* gemm.cu */
 
 #define BLAS_WS_BYTES (32u << 20) /* NVIDIA's recommended cuBLAS workspace for Hopper */
 
@@ -82,6 +83,9 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     /* a benchmarking switch (bench/gpu: the 4-channel depthwise kernels against the scalar ones) */
     const char *dws = getenv("KT_CUDA_DWCONV_SCALAR");
     c->dw_scalar = dws && *dws && strcmp(dws, "0") != 0;
+    /* ... and one for the bias-epilogue GEMMs (bench/gpu: the step with and without them) */
+    const char *nolt = getenv("KT_CUDA_NO_LT");
+    c->lt_off = nolt && *nolt && strcmp(nolt, "0") != 0;
     const char *why = "";
     const kt_cu_blas_api *b = c->blas_api = kt_cu_blas(&why);
     if (!b) {
@@ -116,6 +120,7 @@ extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
     cudaSetDevice(c->device);
     cudaDeviceSynchronize();
     kt_cuda_conv_plans_free(c);
+    kt_cuda_lt_free(c);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->blas) c->blas_api->destroy(c->blas);
     if (c->blas_ws) cudaFree(c->blas_ws);
@@ -136,6 +141,7 @@ extern "C" int kt_cuda_ctx_tf32(const kt_cuda_ctx *c) { return c->tf32; }
 extern "C" void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t) { c->gemm_half = t; }
 
 extern "C" void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on) { c->dw_scalar = on != 0; }
+extern "C" void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on) { c->lt_off = on == 0; }
 
 extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c->gemm_half; }
 

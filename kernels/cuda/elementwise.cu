@@ -367,6 +367,32 @@ extern "C" int kt_cuda_bias_store(kt_cuda_ctx *c, const float *z, const float *b
     return kt_cu_errf(c, "bias store: the output must be bf16 or f16");
 }
 
+/* GELU of a pre-activation stored in 16 bits (fc1's, written by the bias-epilogue GEMM under autocast),
+ * written in that type or f32: autocast's GELU on its 16-bit input */
+template <typename H, typename O> __global__ void k_gelu_x16_4(O *y, const H *x, int64_t n4) {
+    KT_CU_LOOP(i, n4) {
+        float4 u = kt_cu_load4(x, i);
+        put4(y, i, make_float4(kt_cu_act_f(KT_ACT_GELU, u.x), kt_cu_act_f(KT_ACT_GELU, u.y), kt_cu_act_f(KT_ACT_GELU, u.z),
+                               kt_cu_act_f(KT_ACT_GELU, u.w)));
+    }
+}
+template <typename H, typename O> __global__ void k_gelu_x16(O *y, const H *x, int64_t n) {
+    KT_CU_LOOP(i, n) y[i] = round_to<O>(kt_cu_act_f(KT_ACT_GELU, kt_cu_widen(x[i])));
+}
+template <typename H, typename O> static int gelu_x16(kt_cuda_ctx *c, O *y, const H *x, int64_t n) {
+    if (n % 4 == 0 && ((uintptr_t)x & 7) == 0 && (uintptr_t)y % (4 * sizeof(O)) == 0)
+        k_gelu_x16_4<H, O><<<kt_cu_blocks(n / 4, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(y, x, n / 4);
+    else k_gelu_x16<H, O><<<kt_cu_blocks(n, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(y, x, n);
+    return kt_cu_launched(c, "GELU (16-bit input)");
+}
+extern "C" int kt_cuda_gelu_fwd_x16(kt_cuda_ctx *c, void *y, kt_cuda_dtype yt, const void *x, kt_cuda_dtype xt, int64_t n) {
+    if (xt == KT_CUDA_BF16 && yt == KT_CUDA_BF16) return gelu_x16(c, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, n);
+    if (xt == KT_CUDA_BF16 && yt == KT_CUDA_F32) return gelu_x16(c, (float *)y, (const __nv_bfloat16 *)x, n);
+    if (xt == KT_CUDA_F16 && yt == KT_CUDA_F16) return gelu_x16(c, (__half *)y, (const __half *)x, n);
+    if (xt == KT_CUDA_F16 && yt == KT_CUDA_F32) return gelu_x16(c, (float *)y, (const __half *)x, n);
+    return kt_cu_errf(c, "GELU: a 16-bit input writes its own type or f32");
+}
+
 /* y (rows, C) f32 = a * b[c], a stored in 16 bits (a linear's output under autocast, times layer scale) */
 template <typename H, typename I> __global__ void k_mul_bcast_a16_4(float4 *y, const H *a, const float4 *b, I n4, I C4) {
     LOOP_I(i, n4) {

@@ -61,6 +61,9 @@ void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
 /* Depthwise convolutions one channel per thread instead of four (the same bits; a benchmarking
  * switch, also set at creation by the environment variable KT_CUDA_DWCONV_SCALAR=1). */
 void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on);
+/* Off: linears with a bias and a 16-bit output take cuBLAS and a bias pass instead of cuBLASLt's bias
+ * epilogue (kt_cuda_gemm_bias16 declines; the default is on unless KT_CUDA_NO_LT=1). */
+void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on);
 kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
@@ -102,15 +105,18 @@ int kt_cuda_scale_add(kt_cuda_ctx *c, float *y, const void *a, kt_cuda_dtype at,
 int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows, int64_t C,
                               void *scratch);
 /* GELU backward with its input v stored in 16 bits (vt): dx = GELU'(v) dy, f32 dy and dx. */
+/* y = GELU(x) over n elements, x in bf16/f16 (xt), y in xt or f32 (yt) */
+int kt_cuda_gelu_fwd_x16(kt_cuda_ctx *c, void *y, kt_cuda_dtype yt, const void *x, kt_cuda_dtype xt, int64_t n);
 int kt_cuda_gelu_bwd_v16(kt_cuda_ctx *c, float *dx, const float *dy, const uint16_t *v, kt_cuda_dtype vt, int64_t n);
 /* Activation backward and the column sums of its result (the bias gradient before it) in one pass:
  * dx (rows, C) = act'(v) dy, db (C) = sum over rows of dx (the order of kt_cuda_reduce_rows: the
  * same bits as the two ops apart). v is f32, or (GELU only) bf16/f16 as vt; dx is written in dxt:
  * f32, or (GELU only) rounded to bf16/f16, db still summed from the f32 values (a gradient only
- * autocast GEMMs read, which would round it the same way).
+ * autocast GEMMs read, which would round it the same way). dy is f32 (dyt KT_CUDA_F32), or, for GELU
+ * with v in 16 bits, in v's type (a gradient an autocast GEMM wrote in 16 bits).
  * scratch: kt_cuda_reduce_rows_scratch(rows, C) bytes. */
-int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v, kt_cuda_dtype vt,
-                           int64_t rows, int64_t C, float *db, void *scratch);
+int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const void *dy, kt_cuda_dtype dyt, const void *v,
+                           kt_cuda_dtype vt, int64_t rows, int64_t C, float *db, void *scratch);
 /* Layer scale's backward (out = a * gamma over the last dim) in one pass: da (rows, C) = dy gamma in
  * dat (f32, or bf16/f16: the rounded f32 product), dbias (C) = sum of da over rows (the bias gradient
  * of the op before), dgamma (C) = sum of dy a (a f32 or 16-bit as at); dbias / dgamma may be NULL
@@ -168,6 +174,13 @@ int kt_cuda_layernorm_bwd_x_x16(kt_cuda_ctx *c, float *dx, const float *dy, cons
                                 int64_t rows, int64_t C, float eps);
 int kt_cuda_layernorm_bwd_wb_x16(kt_cuda_ctx *c, float *dwb, const float *dy, const uint16_t *x, kt_cuda_dtype xt, int64_t rows,
                                  int64_t C, float eps, void *scratch);
+/* LayerNorm's whole backward in two passes: dx, and optionally dwb (2, C) as kt_cuda_layernorm_bwd_wb
+ * and dbias (C) = the column sum of dx (the bias gradient of the op before), the same bits as
+ * kt_cuda_layernorm_bwd_x(_x16), kt_cuda_layernorm_bwd_wb(_x16) and kt_cuda_reduce_rows apart. x in
+ * xt (f32, bf16, f16); w may be NULL. */
+size_t kt_cuda_layernorm_bwd_fused_scratch(int64_t rows, int64_t C);
+int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, int64_t rows,
+                                int64_t C, float eps, float *dwb, float *dbias, void *scratch);
 /* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
 int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
                                int64_t C, float eps);
@@ -220,6 +233,12 @@ int kt_cuda_copy_rows(kt_cuda_ctx *c, float *dst, int64_t dst_pitch, const float
 int kt_cuda_gemm(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                  int64_t lda, const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab,
                  kt_cuda_dtype cty);
+/* D (M, N) = A (M, K) W (N, K)^T + bias (N), every buffer in t (bf16 or f16) and 16-byte aligned, f32
+ * accumulation, the bias added before the one rounding to t (cuBLASLt's bias epilogue; autocast's
+ * linear). 0 done; -1 declined (no cuBLASLt, KT_CUDA_NO_LT set, unaligned buffers or no algorithm for
+ * the shape: nothing written, no error recorded; take another path); 1 error. */
+int kt_cuda_gemm_bias16(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
+                        kt_cuda_dtype t);
 /* batch products of contiguous (M,K)x(K,N) operands (shapes before the transposes, as kt_cpu_gemm_batched). */
 int kt_cuda_gemm_batched(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
                          const void *A, const void *B, void *C, kt_cuda_dtype ab, kt_cuda_dtype cty);

@@ -14,6 +14,7 @@
 #include "kernels/cuda/kt_cuda.h"
 
 struct kt_cu_convplan; /* conv_cudnn.cu */
+struct kt_cu_ltplan;   /* gemm.cu */
 
 struct kt_cuda_ctx {
     int device;
@@ -30,6 +31,10 @@ struct kt_cuda_ctx {
     int dw_scalar;               /* depthwise kernels one channel per thread (kt_cuda_ctx_set_dwconv_scalar) */
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
     int n_plans, cap_plans;
+    int lt_off;                  /* KT_CUDA_NO_LT=1: no cuBLASLt bias-epilogue GEMMs (the cuBLAS path instead) */
+    void *lt;                    /* cuBLASLt handle, made on first use (gemm.cu) */
+    struct kt_cu_ltplan *lt_plans; /* (n_lt) cuBLASLt descriptors and algorithms, one per GEMM shape */
+    int n_lt, cap_lt;
     char err[768];
 };
 
@@ -141,11 +146,25 @@ template <> __device__ __forceinline__ float4 kt_cu_load4<float>(const float *p,
  *   ACTBWD + act (kt_act)  out0 = sum y, y = act'(b) a written too (kt_cuda_act_bwd_colsum);
  *                          ACTBWD + 4 / + 5: GELU with b in bf16 / f16
  *   LNWB_BF16 / LNWB_F16   LNWB with b (x) stored in 16 bits
+ *   LNB (_BF16, _F16)      LayerNorm's backward after its row pass (kt_cu_colred_ln_bwd)
  * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
-enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD, KT_CR_LNWB_BF16 = 32, KT_CR_LNWB_F16 };
+enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD, KT_CR_LNWB_BF16 = 32, KT_CR_LNWB_F16, KT_CR_LNB, KT_CR_LNB_BF16,
+       KT_CR_LNB_F16 };
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd);
+/* LayerNorm's backward over rows of (rows, C) after the row pass wrote rs (rows, 4: mean, rstd, mean g,
+ * mean g xhat; g = dy w): dx written (kt_cu_ln_dx), and summed over rows: dw = sum dy xhat, db = sum dy
+ * (dwb: (2, C), or NULL) and dbias = sum dx (or NULL). x in xt (f32, bf16, f16); w may be NULL. part:
+ * kt_cu_colred_scratch(KT_CR_LNB) bytes. */
+int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, const float *rs,
+                        int64_t rows, int64_t C, double *part, float *dwb, float *dbias);
+/* LayerNorm's data gradient of one element from its row's statistics: the same rounding wherever it is
+ * computed (no contraction into fused multiply-adds), so the fused backward gives the bits of the
+ * separate kernels */
+__device__ __forceinline__ float kt_cu_ln_dx(float g, float x, float m, float rs, float mg, float mgx) {
+    return __fmul_rn(rs, __fsub_rn(__fsub_rn(g, mg), __fmul_rn(__fmul_rn(__fsub_rn(x, m), rs), mgx)));
+}
 /* loss (1) = mean BCE-with-logits term over n; part: kt_cuda_sum_scratch(n) bytes */
 int kt_cu_bce_sum(kt_cuda_ctx *c, float *loss, const float *logits, const float *targets, int64_t n, double *part);
 

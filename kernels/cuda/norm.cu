@@ -49,6 +49,25 @@ __global__ void k_ln_fwd(TO *y, const T *x, const float *w, const float *b, int6
     }
 }
 
+/* g = dy w of one element (the product rounded on its own, as in the fused backward) */
+template <typename T> __device__ __forceinline__ float ln_g(const T *dr, const float *w, int64_t c) {
+    return w ? __fmul_rn(ld(dr, c), w[c]) : ld(dr, c);
+}
+
+/* A row's backward statistics: mean and rstd of x, and the means of g and g xhat over the row */
+template <typename T, typename TX>
+__device__ __forceinline__ void ln_bwd_row(const T *dr, const TX *xr, const float *w, int64_t C, float eps, float out[4]) {
+    float m, rs;
+    row_stats(xr, C, eps, &m, &rs);
+    float sg = 0, sgx = 0;
+    for (int64_t c = threadIdx.x & 31; c < C; c += 32) {
+        float g = ln_g(dr, w, c);
+        sg += g;
+        sgx += g * (ld(xr, c) - m) * rs;
+    }
+    out[0] = m, out[1] = rs, out[2] = kt_cu_warp_sum(sg) / (float)C, out[3] = kt_cu_warp_sum(sgx) / (float)C;
+}
+
 /* T: dx and dy; TX: x (a depthwise output stored in 16 bits under autocast, with f32 gradients) */
 template <typename T, typename TX = T>
 __global__ void k_ln_bwd_x(T *dx, const T *dy, const TX *x, const float *w, int64_t rows, int64_t C, float eps) {
@@ -56,20 +75,19 @@ __global__ void k_ln_bwd_x(T *dx, const T *dy, const TX *x, const float *w, int6
     if (r < 0) return;
     const TX *xr = x + r * C;
     const T *dr = dy + r * C;
-    float m, rs;
-    row_stats(xr, C, eps, &m, &rs);
-    float sg = 0, sgx = 0;
-    for (int64_t c = threadIdx.x & 31; c < C; c += 32) {
-        float g = w ? ld(dr, c) * w[c] : ld(dr, c);
-        sg += g;
-        sgx += g * (ld(xr, c) - m) * rs;
-    }
-    float mg = kt_cu_warp_sum(sg) / (float)C, mgx = kt_cu_warp_sum(sgx) / (float)C;
+    float s[4];
+    ln_bwd_row(dr, xr, w, C, eps, s);
     T *o = dx + r * C;
-    for (int64_t c = threadIdx.x & 31; c < C; c += 32) {
-        float g = w ? ld(dr, c) * w[c] : ld(dr, c);
-        st(o, c, rs * (g - mg - (ld(xr, c) - m) * rs * mgx));
-    }
+    for (int64_t c = threadIdx.x & 31; c < C; c += 32) st(o, c, kt_cu_ln_dx(ln_g(dr, w, c), ld(xr, c), s[0], s[1], s[2], s[3]));
+}
+
+/* the fused backward's row pass: rs (rows, 4) = ln_bwd_row's statistics */
+template <typename TX> __global__ void k_ln_bwd_rows(float *rs, const float *dy, const TX *x, const float *w, int64_t rows, int64_t C, float eps) {
+    int64_t r = warp_row(rows);
+    if (r < 0) return;
+    float s[4];
+    ln_bwd_row(dy + r * C, x + r * C, w, C, eps, s);
+    if ((threadIdx.x & 31) == 0) ((float4 *)rs)[r] = make_float4(s[0], s[1], s[2], s[3]);
 }
 
 /* rs (rows, 2) = mean, rstd per row */
@@ -177,6 +195,33 @@ extern "C" int kt_cuda_layernorm_bwd_wb_x16(kt_cuda_ctx *c, float *dwb, const fl
     if (kt_cu_launched(c, "layernorm row statistics (16-bit input)")) return 1;
     return kt_cu_colred(c, xt == KT_CUDA_BF16 ? KT_CR_LNWB_BF16 : KT_CR_LNWB_F16, dy, (const float *)x, NULL, NULL, rs, rows, C, part, 1.0,
                         dwb, NULL);
+}
+
+/* ---- LayerNorm's backward in two passes (planner fusions KT_FUSE_LAYERNORM_BWD, KT_FUSE_OTHER_COLSUM) ----
+ * Apart, the data gradient, the row statistics of the weight gradient, the weight gradient's column
+ * sums and the column sum of dx (the bias gradient of the op before: the depthwise conv in ConvNeXt)
+ * read x and dy three times and dx once more. Here a row pass reads x and dy for each row's four
+ * statistics, and one column-reduction pass reads them again, writes dx and sums all three outputs:
+ * 16 instead of 22 bytes per element with f32 dy and dx and a 16-bit x. The same bits as the separate
+ * kernels (same row statistics, same dx rounding, same reduction order). */
+
+extern "C" size_t kt_cuda_layernorm_bwd_fused_scratch(int64_t rows, int64_t C) {
+    return kt_cu_align((size_t)(4 * rows) * sizeof(float)) + kt_cu_colred_scratch(KT_CR_LNB, rows, C);
+}
+
+extern "C" int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w,
+                                           int64_t rows, int64_t C, float eps, float *dwb, float *dbias, void *scratch) {
+    float *rs = (float *)scratch;
+    double *part = (double *)((char *)scratch + kt_cu_align((size_t)(4 * rows) * sizeof(float)));
+    if (xt == KT_CUDA_BF16)
+        k_ln_bwd_rows<__nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const __nv_bfloat16 *)x, w, rows, C, eps);
+    else if (xt == KT_CUDA_F16)
+        k_ln_bwd_rows<__half><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const __half *)x, w, rows, C, eps);
+    else if (xt == KT_CUDA_F32)
+        k_ln_bwd_rows<float><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const float *)x, w, rows, C, eps);
+    else return kt_cu_errf(c, "layernorm backward: x must be f32, bf16 or f16");
+    if (kt_cu_launched(c, "layernorm backward (row pass)")) return 1;
+    return kt_cu_colred_ln_bwd(c, dx, dy, x, xt, w, rs, rows, C, part, dwb, dbias);
 }
 
 /* ---- BatchNorm: the double formulas of kernels/cpu/norm.c ---- */

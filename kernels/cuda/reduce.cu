@@ -13,6 +13,10 @@
 #define CR_ACT(a) (KT_CR_ACTBWD + (int)(a))
 #define CR_GELU_BF16 (KT_CR_ACTBWD + 4)
 #define CR_GELU_F16 (KT_CR_ACTBWD + 5)
+/* ... and GELU with dy (a) stored in the same 16-bit type as v: the gradient fc2's data-gradient GEMM
+ * writes in 16 bits under autocast (engine/backend_cuda.c, stores_gelu_grad_in_16) */
+#define CR_GELU_BF16_A16 (KT_CR_ACTBWD + 14)
+#define CR_GELU_F16_A16 (KT_CR_ACTBWD + 15)
 /* DOT with b stored in bf16 / f16 (a layer-scale input stored in 16 bits: the gamma gradient) */
 #define CR_DOT_BF16 (KT_CR_ACTBWD + 6)
 #define CR_DOT_F16 (KT_CR_ACTBWD + 7)
@@ -23,20 +27,32 @@
 #define CR_LS_BF16 (KT_CR_ACTBWD + 9)
 #define CR_LS_F16 (KT_CR_ACTBWD + 10)
 __host__ __device__ constexpr int cr_is_ls(int mode) { return mode == CR_LS || mode == CR_LS_BF16 || mode == CR_LS_F16; }
+__host__ __device__ constexpr int cr_is_lnb(int mode) { return mode == KT_CR_LNB || mode == KT_CR_LNB_BF16 || mode == KT_CR_LNB_F16; }
 __host__ __device__ constexpr int cr_is_lnwb(int mode) { return mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16; }
-__host__ __device__ constexpr int cr_is_act(int mode) { return mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16; }
+__host__ __device__ constexpr int cr_is_act(int mode) {
+    return (mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16) || mode == CR_GELU_BF16_A16 || mode == CR_GELU_F16_A16;
+}
 __host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT || mode == CR_DOT_BF16 || mode == CR_DOT_F16; }
 /* b's storage type: bf16 / f16 for the 16-bit modes, else float */
 __host__ __device__ constexpr int cr_b_bf16(int mode) {
-    return mode == CR_GELU_BF16 || mode == CR_DOT_BF16 || mode == CR_LS_BF16 || mode == KT_CR_LNWB_BF16;
+    return mode == CR_GELU_BF16 || mode == CR_DOT_BF16 || mode == CR_LS_BF16 || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNB_BF16 ||
+           mode == CR_GELU_BF16_A16;
 }
-__host__ __device__ constexpr int cr_b_f16(int mode) { return mode == CR_GELU_F16 || mode == CR_DOT_F16 || mode == CR_LS_F16 || mode == KT_CR_LNWB_F16; }
+__host__ __device__ constexpr int cr_b_f16(int mode) {
+    return mode == CR_GELU_F16 || mode == CR_DOT_F16 || mode == CR_LS_F16 || mode == KT_CR_LNWB_F16 || mode == KT_CR_LNB_F16 ||
+           mode == CR_GELU_F16_A16;
+}
 template <int MODE> struct cr_v {
     typedef typename std::conditional<cr_b_bf16(MODE), __nv_bfloat16, typename std::conditional<cr_b_f16(MODE), __half, float>::type>::type T;
 };
-static int nout_of(int mode) { return mode == KT_CR_BNGRAD || cr_is_lnwb(mode) || cr_is_ls(mode) ? 2 : 1; }
+/* a's storage type: float but for the two modes with a 16-bit dy */
+template <int MODE> struct cr_a {
+    typedef typename std::conditional<MODE == CR_GELU_BF16_A16, __nv_bfloat16,
+                                      typename std::conditional<MODE == CR_GELU_F16_A16, __half, float>::type>::type T;
+};
+__host__ __device__ constexpr int cr_nout(int mode) { return cr_is_lnb(mode) ? 3 : mode == KT_CR_BNGRAD || cr_is_lnwb(mode) || cr_is_ls(mode) ? 2 : 1; }
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
-    return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * nout_of(mode) * C) * sizeof(double));
+    return kt_cu_align((size_t)(kt_cu_row_blocks(rows) * cr_nout(mode) * C) * sizeof(double));
 }
 __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD < 4 ? mode - KT_CR_ACTBWD : (int)KT_ACT_GELU; }
 
@@ -55,11 +71,18 @@ template <typename H> __device__ __forceinline__ void cr_put4(H *y, int64_t i4, 
 
 /* Row r's contribution to output 0 / 1 of column c. */
 template <int MODE, typename Y>
-__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, Y *y,
-                                        int64_t r, int64_t c, int64_t C, double *t0, double *t1) {
+__device__ __forceinline__ void cr_term(const float *a, const float *b, const double *cm, const double *cr, const float *rs, const float *cw,
+                                        Y *y, int64_t r, int64_t c, int64_t C, double *t0, double *t1, double *t2) {
     int64_t i = r * C + c;
-    if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
-        float t = kt_cu_act_b(cr_act(MODE), a[i], kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
+    if (cr_is_lnb(MODE)) { /* as k_ln_bwd_x (dx), LNWB (t0, t1) and SUM over dx (t2) */
+        float xv = kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]), m = rs[4 * r], sd = rs[4 * r + 1];
+        float dx = kt_cu_ln_dx(cw ? __fmul_rn(a[i], cw[c]) : a[i], xv, m, sd, rs[4 * r + 2], rs[4 * r + 3]);
+        cr_put(y, i, dx);
+        *t0 = a[i] * (xv - m) * sd;
+        *t1 = a[i];
+        *t2 = dx;
+    } else if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
+        float t = kt_cu_act_b(cr_act(MODE), kt_cu_widen(((const typename cr_a<MODE>::T *)a)[i]), kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
         cr_put(y, i, t);
         *t0 = t;
     } else if (cr_is_ls(MODE)) { /* as the unfused kernels: a gamma (f32 product), summed; a b (f32 product), summed */
@@ -85,32 +108,36 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
 }
 
 template <int MODE, typename Y>
-__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, Y *y, int64_t rows,
-                         int64_t C, int64_t nb, double *part) {
-    __shared__ double s0[TY][33], s1[TY][33];
+__global__ void k_colred(const float *a, const float *b, const double *cm, const double *cr, const float *rs, const float *cw, Y *y,
+                         int64_t rows, int64_t C, int64_t nb, double *part) {
+    constexpr int nout = cr_nout(MODE);
+    __shared__ double s0[TY][33], s1[TY][33], s2[nout > 2 ? TY : 1][33];
     int tx = threadIdx.x, ty = threadIdx.y;
     int64_t c = blockIdx.x * 32 + tx, blk = blockIdx.y;
     int64_t r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
-    double acc0 = 0, acc1 = 0;
+    double acc0 = 0, acc1 = 0, acc2 = 0;
     if (c < C)
         for (int64_t r = r0 + ty; r < r1; r += TY) {
-            double t0 = 0, t1 = 0;
-            cr_term<MODE, Y>(a, b, cm, cr, rs, y, r, c, C, &t0, &t1);
+            double t0 = 0, t1 = 0, t2 = 0;
+            cr_term<MODE, Y>(a, b, cm, cr, rs, cw, y, r, c, C, &t0, &t1, &t2);
             acc0 += t0;
             acc1 += t1;
+            acc2 += t2;
         }
     s0[ty][tx] = acc0;
     s1[ty][tx] = acc1;
+    if (nout > 2) s2[ty][tx] = acc2;
     __syncthreads();
     if (ty == 0 && c < C) {
-        double t0 = 0, t1 = 0;
+        double t0 = 0, t1 = 0, t2 = 0;
         for (int k = 0; k < TY; k++) {
             t0 += s0[k][tx];
             t1 += s1[k][tx];
+            if (nout > 2) t2 += s2[k][tx];
         }
-        const int nout = (MODE == KT_CR_BNGRAD || cr_is_lnwb(MODE) || cr_is_ls(MODE)) ? 2 : 1;
         part[(blk * nout) * C + c] = t0;
-        if (nout == 2) part[(blk * nout + 1) * C + c] = t1;
+        if (nout > 1) part[(blk * nout + 1) * C + c] = t1;
+        if (nout > 2) part[(blk * nout + 2) * C + c] = t2;
     }
 }
 
@@ -120,17 +147,23 @@ __global__ void k_colred(const float *a, const float *b, const double *cm, const
  * modes ConvNeXt's backward uses when C % 4 == 0 and the rows are 16-byte aligned; each column still
  * sums its rows in the scalar kernel's order (row phase ty, then the TY phases in order). */
 template <int MODE, typename Y>
-__global__ void k_colred4(const float *a, const float *b, const float *rs, Y *y, int64_t rows, int64_t C, int64_t nb,
+__global__ void k_colred4(const float *a, const float *b, const float *rs, const float *cw, Y *y, int64_t rows, int64_t C, int64_t nb,
                           double *part) {
-    __shared__ double s0[TY][129], s1[TY][129];
+    constexpr int nout = cr_nout(MODE);
+    __shared__ double s0[TY][129], s1[TY][129], s2[nout > 2 ? TY : 1][129];
     int tx = threadIdx.x, ty = threadIdx.y;
     int64_t C4 = C / 4, c4 = (int64_t)blockIdx.x * 32 + tx, blk = blockIdx.y;
     int64_t r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
-    double p0[4] = {0, 0, 0, 0}, p1[4] = {0, 0, 0, 0};
+    double p0[4] = {0, 0, 0, 0}, p1[4] = {0, 0, 0, 0}, p2[4] = {0, 0, 0, 0};
+    float gw[4] = {1, 1, 1, 1}; /* LNB: the column's LayerNorm weights */
+    if (cr_is_lnb(MODE) && cw && c4 < C4) {
+        float4 v = ((const float4 *)cw)[c4];
+        gw[0] = v.x, gw[1] = v.y, gw[2] = v.z, gw[3] = v.w;
+    }
     if (c4 < C4) {
 #pragma unroll 4
         for (int64_t r = r0 + ty; r < r1; r += TY) {
-            float4 u = ((const float4 *)(a + r * C))[c4];
+            float4 u = kt_cu_load4((const typename cr_a<MODE>::T *)a + r * C, c4); /* f32 a unless a 16-bit dy mode */
             float t[4] = {u.x, u.y, u.z, u.w};
             if (MODE == KT_CR_SUM) {
 #pragma unroll
@@ -158,6 +191,17 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, Y *y,
                         p1[k] += t[k] * w[k];
                     }
                     cr_put4(y + r * C, c4, ys);
+                } else if (cr_is_lnb(MODE)) { /* as cr_term */
+                    float4 st = ((const float4 *)rs)[r];
+                    float dx[4];
+#pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        dx[k] = kt_cu_ln_dx(cw ? __fmul_rn(t[k], gw[k]) : t[k], w[k], st.x, st.y, st.z, st.w);
+                        p0[k] += t[k] * (w[k] - st.x) * st.y;
+                        p1[k] += t[k];
+                        p2[k] += dx[k];
+                    }
+                    cr_put4(y + r * C, c4, dx);
                 } else { /* KT_CR_LNWB: a = dy, b = x */
                     float m = rs[2 * r], sd = rs[2 * r + 1];
 #pragma unroll
@@ -173,18 +217,20 @@ __global__ void k_colred4(const float *a, const float *b, const float *rs, Y *y,
     for (int k = 0; k < 4; k++) {
         s0[ty][tx * 4 + k] = p0[k];
         s1[ty][tx * 4 + k] = p1[k];
+        if (nout > 2) s2[ty][tx * 4 + k] = p2[k];
     }
     __syncthreads();
     if (ty == 0 && c4 < C4) {
-        const int nout = cr_is_lnwb(MODE) || cr_is_ls(MODE) ? 2 : 1;
         for (int k = 0; k < 4; k++) {
-            double t0 = 0, t1 = 0;
+            double t0 = 0, t1 = 0, t2 = 0;
             for (int j = 0; j < TY; j++) {
                 t0 += s0[j][tx * 4 + k];
                 t1 += s1[j][tx * 4 + k];
+                if (nout > 2) t2 += s2[j][tx * 4 + k];
             }
             part[(blk * nout) * C + c4 * 4 + k] = t0;
-            if (nout == 2) part[(blk * nout + 1) * C + c4 * 4 + k] = t1;
+            if (nout > 1) part[(blk * nout + 1) * C + c4 * 4 + k] = t1;
+            if (nout > 2) part[(blk * nout + 2) * C + c4 * 4 + k] = t2;
         }
     }
 }
@@ -194,7 +240,8 @@ static int al16(const void *p) { return !p || ((uintptr_t)p & 15) == 0; }
 /* One warp per output: lane l sums blocks l, l + 32, ... in order, then a fixed shuffle tree (the
  * order depends on nb only: deterministic). A thread per output summing all nb blocks in a chain was
  * latency-bound: with C = 96 that was 96 threads, each waiting on 1024 loads in turn (bench/gpu). */
-__global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, float *outf1, double *outd) {
+__global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t C, double div, float *outf, float *outf1, float *outf2,
+                               double *outd) {
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32, warps = (int64_t)gridDim.x * blockDim.x / 32;
     int lane = threadIdx.x & 31;
     for (int64_t i = warp; i < nout * C; i += warps) { /* the whole warp takes the same i */
@@ -203,7 +250,7 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
         for (int64_t b = lane; b < nb; b += 32) s += part[(b * nout + k) * C + c];
         s = kt_cu_warp_sum_d(s) / div;
         if (lane == 0) {
-            float *of = k ? outf1 : outf; /* output 1: its own buffer (outf + C when contiguous) */
+            float *of = k == 2 ? outf2 : k ? outf1 : outf; /* outputs 1, 2: their own buffers (outf + C when contiguous) */
             if (of) of[c] = (float)s;
             if (outd) outd[i] = s;
         }
@@ -212,43 +259,45 @@ __global__ void k_colred_final(const double *part, int64_t nb, int nout, int64_t
 
 /* modes with a 4-wide kernel (the ones ConvNeXt's backward uses) */
 __host__ __device__ constexpr int cr_has_vec(int mode) {
-    return mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode) || cr_is_ls(mode);
+    return mode == KT_CR_SUM || cr_is_lnwb(mode) || cr_is_dot(mode) || cr_is_act(mode) || cr_is_ls(mode) || cr_is_lnb(mode);
 }
 
 /* the 4-wide kernel when the mode has one and the data allow (vec), else the scalar one */
 template <int MODE, typename Y = float>
 static void colred_launch(kt_cuda_ctx *c, int vec, int64_t nb, const float *a, const float *b, const double *cm, const double *cr,
-                          const float *rs, Y *y, int64_t rows, int64_t C, double *part) {
+                          const float *rs, const float *cw, Y *y, int64_t rows, int64_t C, double *part) {
     dim3 block(32, TY);
     if constexpr (cr_has_vec(MODE)) {
         if (vec) {
             dim3 grid4((unsigned)((C / 4 + 31) / 32), (unsigned)nb);
-            k_colred4<MODE, Y><<<grid4, block, 0, c->stream>>>(a, b, rs, y, rows, C, nb, part);
+            k_colred4<MODE, Y><<<grid4, block, 0, c->stream>>>(a, b, rs, cw, y, rows, C, nb, part);
             return;
         }
     }
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)nb);
-    k_colred<MODE, Y><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, y, rows, C, nb, part);
+    k_colred<MODE, Y><<<grid, block, 0, c->stream>>>(a, b, cm, cr, rs, cw, y, rows, C, nb, part);
 }
 
 /* kt_cu_colred, and for the KT_CR_ACTBWD + act and LS modes the gradient written to y in yt (f32, or
  * for GELU and layer scale bf16/f16) */
 static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
-                      void *yv, kt_cuda_dtype yt, int64_t rows, int64_t C, double *part, double div, float *outf, float *outf1,
-                      double *outd) {
+                      const float *cw, void *yv, kt_cuda_dtype yt, int64_t rows, int64_t C, double *part, double div, float *outf, float *outf1,
+                      float *outf2, double *outd) {
     int64_t nb = kt_cu_row_blocks(rows);
-    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(yv) && (cr_is_ls(mode) ? al16(rs) : ((uintptr_t)rs & 7) == 0) && cr_has_vec(mode);
+    int vec = C % 4 == 0 && al16(a) && al16(b) && al16(yv) && al16(cw) && (cr_is_ls(mode) || cr_is_lnb(mode) ? al16(rs) : ((uintptr_t)rs & 7) == 0) &&
+              cr_has_vec(mode);
     float *y = (float *)yv;
     if (yt != KT_CUDA_F32) {
-        if (mode != CR_ACT(KT_ACT_GELU) && mode != CR_GELU_BF16 && mode != CR_GELU_F16 && !cr_is_ls(mode))
+        if (mode != CR_ACT(KT_ACT_GELU) && mode != CR_GELU_BF16 && mode != CR_GELU_F16 && mode != CR_GELU_BF16_A16 && mode != CR_GELU_F16_A16 &&
+            !cr_is_ls(mode))
             return kt_cu_errf(c, "activation backward: a 16-bit output is supported for GELU only");
         if (yt != KT_CUDA_BF16 && yt != KT_CUDA_F16) return kt_cu_errf(c, "column reduction: the written gradient must be f32, bf16 or f16");
     }
-#define L(M) colred_launch<M>(c, vec, nb, a, b, cm, cr, rs, y, rows, C, part)
+#define L(M) colred_launch<M>(c, vec, nb, a, b, cm, cr, rs, cw, y, rows, C, part)
 /* the written gradient (GELU's, layer scale's) in f32 or 16 bits */
 #define LG(M)                                                                                                   \
-    (yt == KT_CUDA_BF16  ? colred_launch<M, __nv_bfloat16>(c, vec, nb, a, b, cm, cr, rs, (__nv_bfloat16 *)yv, rows, C, part) \
-     : yt == KT_CUDA_F16 ? colred_launch<M, __half>(c, vec, nb, a, b, cm, cr, rs, (__half *)yv, rows, C, part)               \
+    (yt == KT_CUDA_BF16  ? colred_launch<M, __nv_bfloat16>(c, vec, nb, a, b, cm, cr, rs, cw, (__nv_bfloat16 *)yv, rows, C, part) \
+     : yt == KT_CUDA_F16 ? colred_launch<M, __half>(c, vec, nb, a, b, cm, cr, rs, cw, (__half *)yv, rows, C, part)               \
                          : L(M))
     switch (mode) {
     case KT_CR_SUM: L(KT_CR_SUM); break;
@@ -264,23 +313,36 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     case CR_ACT(KT_ACT_SIGMOID): L(CR_ACT(KT_ACT_SIGMOID)); break;
     case CR_GELU_BF16: LG(CR_GELU_BF16); break;
     case CR_GELU_F16: LG(CR_GELU_F16); break;
+    case CR_GELU_BF16_A16: LG(CR_GELU_BF16_A16); break;
+    case CR_GELU_F16_A16: LG(CR_GELU_F16_A16); break;
     case CR_DOT_BF16: L(CR_DOT_BF16); break;
     case CR_LS: LG(CR_LS); break;
     case CR_LS_BF16: LG(CR_LS_BF16); break;
     case CR_LS_F16: LG(CR_LS_F16); break;
+    case KT_CR_LNB: L(KT_CR_LNB); break;
+    case KT_CR_LNB_BF16: L(KT_CR_LNB_BF16); break;
+    case KT_CR_LNB_F16: L(KT_CR_LNB_F16); break;
     default: L(CR_DOT_F16); break;
     }
 #undef L
 #undef LG
     if (kt_cu_launched(c, "column reduction (partials)")) return 1;
-    int nout = nout_of(mode);
-    k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outf1, outd);
+    int nout = cr_nout(mode);
+    k_colred_final<<<kt_cu_blocks(nout * C * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(part, nb, nout, C, div, outf, outf1, outf2,
+                                                                                                 outd);
     return kt_cu_launched(c, "column reduction (final)");
 }
 
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd) {
-    return colred_run(c, mode, a, b, cm, cr, rs, NULL, KT_CUDA_F32, rows, C, part, div, outf, outf ? outf + C : NULL, outd);
+    return colred_run(c, mode, a, b, cm, cr, rs, NULL, NULL, KT_CUDA_F32, rows, C, part, div, outf, outf ? outf + C : NULL, NULL, outd);
+}
+
+int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, const float *rs,
+                        int64_t rows, int64_t C, double *part, float *dwb, float *dbias) {
+    int mode = xt == KT_CUDA_BF16 ? KT_CR_LNB_BF16 : xt == KT_CUDA_F16 ? KT_CR_LNB_F16 : KT_CR_LNB;
+    return colred_run(c, mode, dy, (const float *)x, NULL, NULL, rs, w, dx, KT_CUDA_F32, rows, C, part, 1.0, dwb, dwb ? dwb + C : NULL, dbias,
+                      NULL);
 }
 
 extern "C" size_t kt_cuda_reduce_rows_scratch(int64_t rows, int64_t C) { return kt_cu_colred_scratch(KT_CR_SUM, rows, C); }
@@ -291,21 +353,26 @@ extern "C" int kt_cuda_reduce_rows(kt_cuda_ctx *c, float *out, const float *x, i
 
 /* The activation gradient and the bias gradient summed from it, one read of dy and v: unfused, the
  * column sum read the whole activation gradient back (the 4C-wide hidden tensor in ConvNeXt). */
-extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const float *dy, const void *v,
+extern "C" int kt_cuda_act_bwd_colsum(kt_cuda_ctx *c, kt_act a, void *dx, kt_cuda_dtype dxt, const void *dy, kt_cuda_dtype dyt, const void *v,
                                       kt_cuda_dtype vt, int64_t rows, int64_t C, float *db, void *scratch) {
     int mode = CR_ACT(a);
     if (vt != KT_CUDA_F32) {
         if (a != KT_ACT_GELU) return kt_cu_errf(c, "activation backward: a 16-bit input is supported for GELU only");
         mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16 : CR_GELU_F16;
     }
-    return colred_run(c, mode, dy, (const float *)v, NULL, NULL, NULL, dx, dxt, rows, C, (double *)scratch, 1.0, db, NULL, NULL);
+    if (dyt != KT_CUDA_F32) {
+        if (dyt != vt) return kt_cu_errf(c, "activation backward: a 16-bit gradient needs GELU's input stored in the same type");
+        mode = vt == KT_CUDA_BF16 ? CR_GELU_BF16_A16 : CR_GELU_F16_A16;
+    }
+    return colred_run(c, mode, (const float *)dy, (const float *)v, NULL, NULL, NULL, NULL, dx, dxt, rows, C, (double *)scratch, 1.0, db, NULL,
+                      NULL, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd_a16(kt_cuda_ctx *c, float *out, const float *dy, const uint16_t *a, kt_cuda_dtype at, int64_t rows,
                                          int64_t C, void *scratch) {
     if (at != KT_CUDA_BF16 && at != KT_CUDA_F16) return kt_cu_errf(c, "layer-scale gradient: the 16-bit input must be bf16 or f16");
-    return colred_run(c, at == KT_CUDA_BF16 ? CR_DOT_BF16 : CR_DOT_F16, dy, (const float *)a, NULL, NULL, NULL, NULL, KT_CUDA_F32, rows, C,
-                      (double *)scratch, 1.0, out, NULL, NULL);
+    return colred_run(c, at == KT_CUDA_BF16 ? CR_DOT_BF16 : CR_DOT_F16, dy, (const float *)a, NULL, NULL, NULL, NULL, NULL, KT_CUDA_F32, rows,
+                      C, (double *)scratch, 1.0, out, NULL, NULL, NULL);
 }
 
 extern "C" int kt_cuda_mul_bcast_bwd(kt_cuda_ctx *c, float *out, const float *dy, const float *a, int64_t rows, int64_t C,
@@ -422,5 +489,6 @@ extern "C" int kt_cuda_layer_scale_bwd(kt_cuda_ctx *c, void *da, kt_cuda_dtype d
     int mode = at == KT_CUDA_BF16 ? CR_LS_BF16 : at == KT_CUDA_F16 ? CR_LS_F16 : CR_LS;
     if (!a && dgamma) return kt_cu_errf(c, "layer-scale backward: gamma's gradient needs the scaled input");
     if (!a) mode = CR_LS, a = dy; /* no gamma gradient wanted: its sum runs over dy and is not written */
-    return colred_run(c, mode, dy, (const float *)a, NULL, NULL, gamma, da, dat, rows, C, (double *)scratch, 1.0, dbias, dgamma, NULL);
+    return colred_run(c, mode, dy, (const float *)a, NULL, NULL, gamma, NULL, da, dat, rows, C, (double *)scratch, 1.0, dbias, dgamma, NULL,
+                      NULL);
 }

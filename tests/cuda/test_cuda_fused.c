@@ -15,7 +15,11 @@
 #include "cuda_twin.h"
 #include "engine/dtype.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/norm.h"
 #include "kt_test.h"
+#ifdef KT_HAVE_CUDA
+#include "kernels/cuda/kt_cuda.h"
+#endif
 
 #define TOL_GEMM 2e-5
 
@@ -64,11 +68,13 @@ static kt_node *build_block(kt_graph *g, void *arg) {
     return kt_mul(g, h, P(g, "gamma", 24));
 }
 
-/* Under autocast the block stores seven tensors in 16 bits: the depthwise output (LayerNorm's input),
+/* Under autocast the block stores eight tensors in 16 bits: the depthwise output (LayerNorm's input),
  * the LayerNorm output, fc1's pre-activation, GELU's output, fc2's output and, in backward, GELU's
  * gradient and layer scale's data gradient (fc1's and fc2's data and weight gradients read them;
- * the bias gradients are fused in). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
- * gamma's and fc2's bias gradients into layer scale's backward. */
+ * the bias gradients are fused in) and GELU's incoming gradient (fc2's data gradient, written in 16
+ * bits by its GEMM for GELU's fused backward). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
+ * gamma's and fc2's bias gradients into layer scale's backward, LayerNorm's weight/bias gradients and
+ * the depthwise bias gradient into LayerNorm's data gradient. */
 KT_TEST(test_cuda_block_activations_stored_16bit) {
     kt_twin_backend();
     const char *precisions[] = {"bf16", "fp16"};
@@ -76,8 +82,8 @@ KT_TEST(test_cuda_block_activations_stored_16bit) {
     for (int p = 0; p < 2; p++) {
         char label[96];
         snprintf(label, sizeof label, "%s: depthwise 7x7 -> LayerNorm -> MLP -> layer scale", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 4,
-                          .precision = precisions[p], .gpu_stored16 = 7};
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 6,
+                          .precision = precisions[p], .gpu_stored16 = 8};
         KT_CHECK(kt_twin_check(build_block, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
     }
 }
@@ -121,7 +127,7 @@ static kt_node *build_valid_dw(kt_graph *g, void *arg) {
 /* Under autocast each depthwise conv's weight gradient reads its input from a 16-bit copy (as
  * autocast saves one), so the f32 residual stream dies in forward: with 'same' padding the conv's
  * kernel writes the copy while it reads x (a fused node), else a separate rounding pass does. Per
- * block 8 tensors in 16 bits (the block body's 7 and the copy) and 7 fused nodes (the block body's 4,
+ * block 9 tensors in 16 bits (the block body's 8 and the copy) and 9 fused nodes (the block body's 6,
  * the copy, the residual add into layer scale, the gradient add into the depthwise data gradient),
  * and x0 * s's backward fuses s's gradient; the rest against the CPU's fp32 within the 16-bit bounds
  * above. */
@@ -132,8 +138,8 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     for (int p = 0; p < 2; p++) {
         char label[96];
         snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 15,
-                          .precision = precisions[p], .gpu_stored16 = 16};
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 19,
+                          .precision = precisions[p], .gpu_stored16 = 18};
         KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
         snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
         /* stored: the copy (its own pass), the depthwise output, the LayerNorm output */
@@ -143,7 +149,7 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     }
     /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, the copy not fused */
     kt_twin_opts f = {.label = "fp32: two ConvNeXt blocks with residuals", .tol = TOL_GEMM, .training = 1, .lo = -1.0f, .hi = 1.0f,
-                      .seed = 85u, .gpu_fused = 13};
+                      .seed = 85u, .gpu_fused = 17};
     KT_CHECK(kt_twin_check(build_two_blocks, NULL, &f) == 0, "fp32 two blocks: GPU differs from CPU (details above)");
 }
 
@@ -163,13 +169,22 @@ KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
                 snprintf(label, sizeof label, "%s: fc1 %lld wide%s -> GELU -> fc2%s", precisions[p], (long long)cases[i].hidden,
                          cases[i].bias ? " + bias" : "", ls ? " -> layer scale" : "");
                 /* with layer scale, gamma's and fc2's bias gradients fused into its backward, whose data
-                 * gradient is then stored in 16 bits too; GELU's gradient when fc1's bias gradient is
-                 * fused into it */
+                 * gradient is then stored in 16 bits too; GELU's gradient and its incoming gradient
+                 * (fc2's data gradient) when fc1's bias gradient is fused into GELU's backward */
                 kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -2.0f, .hi = 2.0f, .seed = 78u,
                                   .gpu_fused = (cases[i].bias ? 2 : 1) + (ls ? 2 : 0), .precision = precisions[p],
-                                  .gpu_stored16 = (ls ? 4 : 2) + cases[i].bias};
+                                  .gpu_stored16 = (ls ? 4 : 2) + 2 * cases[i].bias};
                 KT_CHECK(kt_twin_check(ls ? build_mlp_ls : build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)",
                          label);
+#ifdef KT_HAVE_CUDA
+                if (i || !cases[i].bias) continue;
+                /* the same without cuBLASLt's bias epilogue: cuBLAS into f32, then the bias pass */
+                kt_cuda_ctx_set_gemm_lt(kt_twin_backend()->ctx, 0);
+                snprintf(label + strlen(label), sizeof label - strlen(label), " (no cuBLASLt)");
+                KT_CHECK(kt_twin_check(ls ? build_mlp_ls : build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)",
+                         label);
+                kt_cuda_ctx_set_gemm_lt(kt_twin_backend()->ctx, 1);
+#endif
             }
 }
 
@@ -261,7 +276,9 @@ KT_TEST(test_cuda_bias_gelu_kernel_outputs) {
 }
 
 /* act_bwd_colsum = act_bwd (or, for a 16-bit input, gelu_bwd_v16) then reduce_rows, bit for bit,
- * every dx element written; gelu_bwd_v16 against the CPU's GELU backward on the widened input */
+ * every dx element written; gelu_bwd_v16 against the CPU's GELU backward on the widened input; with
+ * dy in 16 bits too (as fc2's data-gradient GEMM writes it under autocast), the bits of the f32 path
+ * on the widened dy */
 KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
     kt_cuda_ctx *c = kt_twin_ctx();
     const kt_act acts[] = {KT_ACT_GELU, KT_ACT_RELU, KT_ACT_SILU, KT_ACT_SIGMOID, KT_ACT_GELU, KT_ACT_GELU};
@@ -273,16 +290,18 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
         int64_t rows = heights[w], C = widths[w], n = rows * C;
         float *dy = malloc((size_t)n * 4), *v = malloc((size_t)n * 4), *dx1 = malloc((size_t)n * 4), *dx2 = malloc((size_t)n * 4);
         float *vw = malloc((size_t)n * 4), *ref = malloc((size_t)n * 4), *s1 = malloc((size_t)C * 4), *s2 = malloc((size_t)C * 4);
-        uint16_t *v16 = malloc((size_t)n * 2);
-        KT_REQUIRE(dy && v && dx1 && dx2 && vw && ref && s1 && s2 && v16, "memory");
+        uint16_t *v16 = malloc((size_t)n * 2), *dy16 = malloc((size_t)n * 2);
+        float *dyw = malloc((size_t)n * 4);
+        KT_REQUIRE(dy && v && dx1 && dx2 && vw && ref && s1 && s2 && v16 && dy16 && dyw, "memory");
         unsigned seed = 11u + (unsigned)w;
         kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
         kt_twin_fill(v, n, -3.0f, 3.0f, 0.05f, &seed);
         size_t scr = kt_cuda_reduce_rows_scratch(rows, C);
         float *ddy = kt_twin_put(dy, (size_t)n * 4), *dv = kt_twin_put(v, (size_t)n * 4), *ddx = kt_twin_put(NULL, (size_t)n * 4);
         float *ds = kt_twin_put(NULL, (size_t)C * 4);
-        void *dscr = kt_twin_put(NULL, scr), *dv16 = kt_twin_put(NULL, (size_t)n * 2);
-        KT_REQUIRE(ddy && dv && ddx && ds && dscr && dv16, "device buffers");
+        void *dscr = kt_twin_put(NULL, scr), *dv16 = kt_twin_put(NULL, (size_t)n * 2), *ddy16 = kt_twin_put(NULL, (size_t)n * 2);
+        float *ddyw = kt_twin_put(NULL, (size_t)n * 4);
+        KT_REQUIRE(ddy && dv && ddx && ds && dscr && dv16 && ddy16 && ddyw, "device buffers");
         for (int a = 0; a < 6; a++) {
             kt_cuda_dtype vt = vts[a];
             const void *vin = dv;
@@ -306,7 +325,8 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
             }
             KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
                        "poison: %s", msg);
-            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, KT_CUDA_F32, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, acts[a], ddx, KT_CUDA_F32, ddy, KT_CUDA_F32, vin, vt, rows, C, ds, dscr) == 0, "%s",
+                     kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
             KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0,
                      "act %d (%s input), %lldx%lld: fused activation gradient differs from (or misses) the unfused one", (int)acts[a],
@@ -320,7 +340,8 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
                 kt_cuda_dtype ot = o ? KT_CUDA_F16 : KT_CUDA_BF16;
                 KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
                            "poison: %s", msg);
-                KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, ot, ddy, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, ot, ddy, KT_CUDA_F32, vin, vt, rows, C, ds, dscr) == 0, "%s",
+                         kt_cuda_ctx_error(c));
                 uint16_t *o16 = (uint16_t *)dx2;
                 KT_REQUIRE(!kt_twin_get(o16, ddx, (size_t)n * 2) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
                 int64_t off = 0;
@@ -329,15 +350,45 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
                          tname[ot], (long long)rows, (long long)C, (long long)off);
                 KT_CHECK(memcmp(s1, s2, (size_t)C * 4) == 0, "GELU gradient written in %s: the bias gradient changed", tname[ot]);
             }
+            if (vt == KT_CUDA_F32) continue;
+            /* dy in v's 16-bit type: the f32-dy kernel's bits on the widened dy, f32 and 16-bit outputs */
+            for (int64_t i = 0; i < n; i++) {
+                dy16[i] = vt == KT_CUDA_BF16 ? kt_f32_to_bf16(dy[i]) : kt_f32_to_f16(dy[i]);
+                dyw[i] = vt == KT_CUDA_BF16 ? kt_bf16_to_f32(dy16[i]) : kt_f16_to_f32(dy16[i]);
+            }
+            KT_REQUIRE(!kt_cuda_memcpy_h2d(ddy16, dy16, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memcpy_h2d(ddyw, dyw, (size_t)n * 4, msg, sizeof msg),
+                       "upload: %s", msg);
+            for (int o = 0; o < 3; o++) {
+                kt_cuda_dtype ot = o == 0 ? KT_CUDA_F32 : o == 1 ? KT_CUDA_BF16 : KT_CUDA_F16;
+                size_t ob = ot == KT_CUDA_F32 ? 4 : 2;
+                KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, ot, ddyw, KT_CUDA_F32, vin, vt, rows, C, ds, dscr) == 0, "%s",
+                         kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * ob) && !kt_twin_get(s1, ds, (size_t)C * 4), "read back");
+                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(ds, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, ot, ddy16, vt, vin, vt, rows, C, ds, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * ob) && !kt_twin_get(s2, ds, (size_t)C * 4), "read back");
+                KT_CHECK(memcmp(dx1, dx2, (size_t)n * ob) == 0 && memcmp(s1, s2, (size_t)C * 4) == 0,
+                         "GELU gradient from a %s dy and input, %s out, %lldx%lld: not the f32-dy kernel's bits on the widened dy", tname[vt],
+                         tname[ot], (long long)rows, (long long)C);
+            }
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, KT_CUDA_F32, ddy16, vt, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
+                         strstr(kt_cuda_ctx_error(c), "same type"),
+                     "a 16-bit dy with an f32 input refused: %s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_GELU, ddx, KT_CUDA_F32, ddy16, vt == KT_CUDA_BF16 ? KT_CUDA_F16 : KT_CUDA_BF16, vin, vt, rows,
+                                            C, ds, dscr) != 0 &&
+                         strstr(kt_cuda_ctx_error(c), "same type"),
+                     "a dy of the other 16-bit type refused: %s", kt_cuda_ctx_error(c));
         }
-        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_BF16, ddy, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
+        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_BF16, ddy, KT_CUDA_F32, dv, KT_CUDA_F32, rows, C, ds, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "GELU only"),
                  "16-bit output refused for ReLU: %s", kt_cuda_ctx_error(c));
-        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_F32, ddy, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
+        KT_CHECK(kt_cuda_act_bwd_colsum(c, KT_ACT_RELU, ddx, KT_CUDA_F32, ddy, KT_CUDA_F32, dv16, KT_CUDA_BF16, rows, C, ds, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "GELU only"),
                  "16-bit input refused for ReLU: %s", kt_cuda_ctx_error(c));
-        kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr), kt_cuda_free(dv16);
-        free(dy), free(v), free(dx1), free(dx2), free(vw), free(ref), free(s1), free(s2), free(v16);
+        kt_cuda_free(ddy), kt_cuda_free(dv), kt_cuda_free(ddx), kt_cuda_free(ds), kt_cuda_free(dscr), kt_cuda_free(dv16), kt_cuda_free(ddy16);
+        kt_cuda_free(ddyw);
+        free(dy), free(v), free(dx1), free(dx2), free(vw), free(ref), free(s1), free(s2), free(v16), free(dy16), free(dyw);
     }
 }
 
@@ -487,6 +538,197 @@ KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
         kt_cuda_free(da16), kt_cuda_free(dscr);
         free(dy), free(a), free(g), free(wide), free(y1), free(y2), free(sb1), free(sb2), free(sg1), free(sg2), free(a16), free(h);
     }
+}
+
+/* LayerNorm's backward in two passes (kt_cuda_layernorm_bwd_fused): dx, the weight/bias gradients and
+ * the column sum of dx (the depthwise conv's bias gradient in ConvNeXt) against the separate kernels
+ * bit for bit, with x in f32 or 16 bits, with and without a weight, every element written, either
+ * sum left out; and against the CPU's formulas (2e-5 of scale). 4-wide (64, 516) and scalar (30). */
+KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
+    const int64_t widths[] = {64, 30, 516}, heights[] = {150, 77, 41};
+    const float eps = 1e-6f;
+    char msg[256];
+    for (int wi = 0; wi < 3; wi++) {
+        int64_t rows = heights[wi], C = widths[wi], n = rows * C;
+        float *x = malloc((size_t)n * 4), *dy = malloc((size_t)n * 4), *lw = malloc((size_t)C * 4), *wide = malloc((size_t)n * 4);
+        float *dx1 = malloc((size_t)n * 4), *dx2 = malloc((size_t)n * 4), *wb1 = malloc((size_t)C * 8), *wb2 = malloc((size_t)C * 8);
+        float *sb1 = malloc((size_t)C * 4), *sb2 = malloc((size_t)C * 4), *cdx = malloc((size_t)n * 4), *cwb = malloc((size_t)C * 8);
+        uint16_t *x16 = malloc((size_t)n * 2);
+        void *cscr = malloc(kt_cpu_layernorm_bwd_wb_scratch(rows, C));
+        KT_REQUIRE(x && dy && lw && wide && dx1 && dx2 && wb1 && wb2 && sb1 && sb2 && cdx && cwb && x16 && cscr, "memory");
+        unsigned seed = 71u + (unsigned)wi;
+        kt_twin_fill(x, n, -2.0f, 2.0f, 0.0f, &seed);
+        kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(lw, C, 0.5f, 1.5f, 0.0f, &seed);
+        size_t scr = kt_cuda_layernorm_bwd_fused_scratch(rows, C), s2 = kt_cuda_layernorm_bwd_wb_scratch(rows, C);
+        if (s2 > scr) scr = s2;
+        if (kt_cuda_reduce_rows_scratch(rows, C) > scr) scr = kt_cuda_reduce_rows_scratch(rows, C);
+        float *ddy = kt_twin_put(dy, (size_t)n * 4), *dlw = kt_twin_put(lw, (size_t)C * 4), *dwide = kt_twin_put(NULL, (size_t)n * 4);
+        float *ddx = kt_twin_put(NULL, (size_t)n * 4), *dwb = kt_twin_put(NULL, (size_t)C * 8), *dsb = kt_twin_put(NULL, (size_t)C * 4);
+        void *dx16 = kt_twin_put(NULL, (size_t)n * 2), *dscr = kt_twin_put(NULL, scr);
+        KT_REQUIRE(ddy && dlw && dwide && ddx && dwb && dsb && dx16 && dscr, "device buffers");
+        for (int xt = 0; xt < 3; xt++) {
+            kt_cuda_dtype t = types[xt];
+            for (int64_t i = 0; i < n; i++) {
+                x16[i] = t == KT_CUDA_F16 ? kt_f32_to_f16(x[i]) : kt_f32_to_bf16(x[i]);
+                wide[i] = t == KT_CUDA_F32 ? x[i] : t == KT_CUDA_BF16 ? kt_bf16_to_f32(x16[i]) : kt_f16_to_f32(x16[i]);
+            }
+            KT_REQUIRE(!kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memcpy_h2d(dx16, x16, (size_t)n * 2, msg, sizeof msg),
+                       "upload: %s", msg);
+            const void *xin = t == KT_CUDA_F32 ? (const void *)dwide : dx16;
+            for (int withw = 0; withw < 2; withw++) {
+                const float *w = withw ? dlw : NULL;
+                /* the separate kernels */
+                if (t == KT_CUDA_F32) {
+                    KT_CHECK(kt_cuda_layernorm_bwd_x(c, ddx, ddy, dwide, w, rows, C, eps) == 0, "%s", kt_cuda_ctx_error(c));
+                    KT_CHECK(kt_cuda_layernorm_bwd_wb(c, dwb, ddy, dwide, rows, C, eps, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                } else {
+                    KT_CHECK(kt_cuda_layernorm_bwd_x_x16(c, ddx, ddy, dx16, t, w, rows, C, eps) == 0, "%s", kt_cuda_ctx_error(c));
+                    KT_CHECK(kt_cuda_layernorm_bwd_wb_x16(c, dwb, ddy, dx16, t, rows, C, eps, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                }
+                KT_CHECK(kt_cuda_reduce_rows(c, dsb, ddx, rows, C, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(wb1, dwb, (size_t)C * 8) && !kt_twin_get(sb1, dsb, (size_t)C * 4),
+                           "read back");
+                /* the CPU's formulas on the same (widened) x */
+                kt_cpu_layernorm_bwd_x(cdx, dy, wide, withw ? lw : NULL, rows, C, eps);
+                kt_cpu_layernorm_bwd_wb(cwb, dy, wide, rows, C, eps, cscr);
+                double edx = kt_twin_rel_err(dx1, cdx, n), ewb = kt_twin_rel_err(wb1, cwb, 2 * C);
+                KT_CHECK(edx <= 2e-5 && ewb <= 2e-5, "%lldx%lld %s x, weight %d: separate kernels %.2e / %.2e of the CPU's dx / dwb", (long long)rows,
+                         (long long)C, tname[t], withw, edx, ewb);
+                /* fused: everything poisoned first */
+                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) &&
+                               !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4),
+                           "read back");
+                KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0, "%lldx%lld %s x, weight %d: dx not the separate kernel's bits", (long long)rows,
+                         (long long)C, tname[t], withw);
+                KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0, "%lldx%lld %s x, weight %d: weight/bias gradients not the separate kernel's bits",
+                         (long long)rows, (long long)C, tname[t], withw);
+                KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0, "%lldx%lld %s x, weight %d: column sum of dx not reduce_rows' bits",
+                         (long long)rows, (long long)C, tname[t], withw);
+                /* either sum left out: the other the same bits, the missing one's buffer untouched */
+                KT_REQUIRE(!kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) && !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, NULL, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4), "read back");
+                uint32_t bits;
+                memcpy(&bits, &wb2[C], 4);
+                KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0 && bits == 0xffffffffu, "column sum only, %s x: %s", tname[t], "wrong sums or buffers");
+                KT_REQUIRE(!kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg), "poison: %s", msg);
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, dwb, NULL, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4) && !kt_twin_get(dx2, ddx, (size_t)n * 4),
+                           "read back");
+                memcpy(&bits, sb2, 4);
+                KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0 && bits == 0xffffffffu && memcmp(dx1, dx2, (size_t)n * 4) == 0,
+                         "weight/bias gradients only, %s x: %s", tname[t], "wrong sums or buffers");
+            }
+        }
+        KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, dwide, (kt_cuda_dtype)99, dlw, rows, C, eps, dwb, dsb, dscr) != 0 &&
+                     strstr(kt_cuda_ctx_error(c), "f32, bf16 or f16"),
+                 "an unknown x type refused: %s", kt_cuda_ctx_error(c));
+        kt_cuda_free(ddy), kt_cuda_free(dlw), kt_cuda_free(dwide), kt_cuda_free(ddx), kt_cuda_free(dwb), kt_cuda_free(dsb), kt_cuda_free(dx16);
+        kt_cuda_free(dscr);
+        free(x), free(dy), free(lw), free(wide), free(dx1), free(dx2), free(wb1), free(wb2), free(sb1), free(sb2), free(cdx), free(cwb), free(x16);
+        free(cscr);
+    }
+}
+
+/* The bias-epilogue GEMM (cuBLASLt): D = A W^T + bias in bf16/f16, against the product of the same
+ * 16-bit operands in double plus the bias, rounded once (within one unit in the last place: cuBLASLt
+ * accumulates in f32), every element written; declined (-1, nothing written) for an unaligned
+ * output and when switched off, refused for f32. Then GELU from a 16-bit pre-activation against the
+ * CPU's GELU of the widened values (16-bit outputs within one ulp, f32 within 1e-6 of scale). */
+static float widen16(uint16_t h, kt_cuda_dtype t) { return t == KT_CUDA_BF16 ? kt_bf16_to_f32(h) : kt_f16_to_f32(h); }
+/* the spacing of t's values just above |v|'s 16-bit value: one unit in the last place */
+static float ulp16(float v, kt_cuda_dtype t) {
+    uint16_t h = t == KT_CUDA_BF16 ? kt_f32_to_bf16(v) : kt_f32_to_f16(v);
+    uint16_t m = (uint16_t)(h & 0x7fff);
+    return fabsf(widen16((uint16_t)(m + 1), t) - widen16(m, t));
+}
+
+KT_TEST(test_cuda_gemm_bias16_and_gelu_x16) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_cuda_dtype types[] = {KT_CUDA_BF16, KT_CUDA_F16};
+    const int64_t Ms[] = {64, 37}, Ns[] = {384, 96}, Ks[] = {96, 48}; /* fc1-like, and rows that are no multiple of 8 */
+    char msg[256];
+    for (int sh = 0; sh < 2; sh++)
+        for (int ti = 0; ti < 2; ti++) {
+            kt_cuda_dtype t = types[ti];
+            int64_t M = Ms[sh], N = Ns[sh], K = Ks[sh];
+            float *a = malloc((size_t)(M * K) * 4), *w = malloc((size_t)(N * K) * 4), *b = malloc((size_t)N * 4);
+            float *wide = malloc((size_t)(M * N) * 4), *ref = malloc((size_t)(M * N) * 4), *got = malloc((size_t)(M * N) * 4);
+            uint16_t *a16 = malloc((size_t)(M * K) * 2), *w16 = malloc((size_t)(N * K) * 2), *b16 = malloc((size_t)N * 2);
+            uint16_t *d16 = malloc((size_t)(M * N) * 2), *g16 = malloc((size_t)(M * N) * 2);
+            KT_REQUIRE(a && w && b && wide && ref && got && a16 && w16 && b16 && d16 && g16, "memory");
+            unsigned seed = 91u + (unsigned)(2 * sh + ti);
+            kt_twin_fill(a, M * K, -1.0f, 1.0f, 0.0f, &seed);
+            kt_twin_fill(w, N * K, -0.3f, 0.3f, 0.0f, &seed);
+            kt_twin_fill(b, N, -1.0f, 1.0f, 0.0f, &seed);
+#define R16(v) (t == KT_CUDA_BF16 ? kt_f32_to_bf16(v) : kt_f32_to_f16(v))
+#define W16(h) widen16(h, t)
+            for (int64_t i = 0; i < M * K; i++) a16[i] = R16(a[i]);
+            for (int64_t i = 0; i < N * K; i++) w16[i] = R16(w[i]);
+            for (int64_t i = 0; i < N; i++) b16[i] = R16(b[i]);
+            void *da = kt_twin_put(a16, (size_t)(M * K) * 2), *dw = kt_twin_put(w16, (size_t)(N * K) * 2), *db = kt_twin_put(b16, (size_t)N * 2);
+            void *dd = kt_twin_put(NULL, (size_t)(M * N) * 2 + 16), *dg = kt_twin_put(NULL, (size_t)(M * N) * 4);
+            KT_REQUIRE(da && dw && db && dd && dg, "device buffers");
+            int r = kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, t);
+            KT_CHECK(r == 0, "%s %lldx%lldx%lld: the bias GEMM %s: %s", tname[t], (long long)M, (long long)N, (long long)K,
+                     r < 0 ? "was declined (no cuBLASLt algorithm?)" : "failed", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(d16, dd, (size_t)(M * N) * 2), "read back");
+            int64_t off = 0;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double acc = 0;
+                    for (int64_t k = 0; k < K; k++) acc += (double)W16(a16[i * K + k]) * W16(w16[j * K + k]);
+                    float want = W16(R16((float)(acc + W16(b16[j])))), have = W16(d16[i * N + j]);
+                    off += !(fabsf(have - want) <= ulp16(want, t));
+                }
+            KT_CHECK(off == 0, "%s %lldx%lldx%lld: %lld outputs more than one ulp from the rounded product + bias (or unwritten)", tname[t],
+                     (long long)M, (long long)N, (long long)K, (long long)off);
+            /* declined: an output 2 bytes off alignment, and the path switched off; nothing written */
+            KT_REQUIRE(!kt_cuda_memset(dd, 0xff, (size_t)(M * N) * 2 + 16, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, (char *)dd + 2, t) == -1, "an unaligned output declined");
+            kt_cuda_ctx_set_gemm_lt(c, 0);
+            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, t) == -1, "switched off: declined");
+            kt_cuda_ctx_set_gemm_lt(c, 1);
+            KT_REQUIRE(!kt_twin_get(d16, dd, (size_t)(M * N) * 2), "read back");
+            int64_t touched = 0;
+            for (int64_t i = 0; i < M * N; i++) touched += d16[i] != 0xffff;
+            KT_CHECK(touched == 0, "declined calls wrote %lld elements", (long long)touched);
+            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, KT_CUDA_F32) > 0 && strstr(kt_cuda_ctx_error(c), "bf16 or f16"),
+                     "f32 refused: %s", kt_cuda_ctx_error(c));
+            /* GELU from the 16-bit values a16 (M x K), 16-bit and f32 out */
+            int64_t n = M * K;
+            for (int64_t i = 0; i < n; i++) wide[i] = W16(a16[i]);
+            kt_cpu_act_fwd(KT_ACT_GELU, ref, wide, n);
+            KT_REQUIRE(!kt_cuda_memset(dg, 0xff, (size_t)n * 4, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_gelu_fwd_x16(c, dg, t, da, t, n) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(g16, dg, (size_t)n * 2), "read back");
+            off = 0;
+            for (int64_t i = 0; i < n; i++) {
+                float want = W16(R16(ref[i])), have = W16(g16[i]);
+                off += !(fabsf(have - want) <= ulp16(want, t));
+            }
+            KT_CHECK(off == 0, "%s GELU of a 16-bit input, %s out: %lld elements beyond one ulp of the CPU's (or unwritten)", tname[t], tname[t],
+                     (long long)off);
+            KT_REQUIRE(!kt_cuda_memset(dg, 0xff, (size_t)n * 4, msg, sizeof msg), "poison: %s", msg);
+            KT_CHECK(kt_cuda_gelu_fwd_x16(c, dg, KT_CUDA_F32, da, t, n) == 0, "%s", kt_cuda_ctx_error(c));
+            KT_REQUIRE(!kt_twin_get(got, dg, (size_t)n * 4), "read back");
+            double e = kt_twin_rel_err(got, ref, n);
+            KT_CHECK(e <= 1e-6, "%s GELU of a 16-bit input, f32 out: %.3g of scale from the CPU's", tname[t], e);
+            KT_CHECK(kt_cuda_gelu_fwd_x16(c, dg, t == KT_CUDA_BF16 ? KT_CUDA_F16 : KT_CUDA_BF16, da, t, n) != 0 &&
+                         strstr(kt_cuda_ctx_error(c), "own type or f32"),
+                     "GELU into the other 16-bit type refused: %s", kt_cuda_ctx_error(c));
+#undef R16
+#undef W16
+            kt_cuda_free(da), kt_cuda_free(dw), kt_cuda_free(db), kt_cuda_free(dd), kt_cuda_free(dg);
+            free(a), free(w), free(b), free(wide), free(ref), free(got), free(a16), free(w16), free(b16), free(d16), free(g16);
+        }
 }
 
 /* The pairs whose first output is never written: layer scale + the residual add (the scaled input in
@@ -796,6 +1038,8 @@ NO_CUDA(test_cuda_linear_out_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_saved_input_kernels)
 NO_CUDA(test_cuda_layer_scale_bwd_same_bits_as_unfused)
+NO_CUDA(test_cuda_layernorm_bwd_fused_same_bits_as_unfused)
+NO_CUDA(test_cuda_gemm_bias16_and_gelu_x16)
 NO_CUDA(test_cuda_scale_add_and_dwconv_bwd_add_same_bits)
 NO_CUDA(test_cuda_dwconv_4channel_same_bits_as_scalar)
 

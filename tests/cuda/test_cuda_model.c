@@ -305,8 +305,10 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
  * Re-planning must undo the choice. fc1's pre-activation, which only GELU's backward reads, fc2's
  * output, which only layer scale reads, the depthwise output, which only LayerNorm reads, and each
  * block's input saved for the depthwise weight gradient are stored in bf16 too (numerical choices,
- * as autocast's: bounded by the bf16 step test), in both plans; fc1's not with recomputation (the
- * recomputed GELU reads it), nor the saved inputs (the recomputed depthwise conv reads the input).
+ * as autocast's: bounded by the bf16 step test), in both plans, and so is GELU's incoming gradient
+ * (fc2's data gradient, written by its GEMM for GELU's fused backward, which reads fc1's stored
+ * pre-activation); fc1's not with recomputation (the recomputed GELU reads it), nor then GELU's
+ * incoming gradient, nor the saved inputs (the recomputed depthwise conv reads the input).
  * (Kept outputs are never reused, so the memory printed is not a like-for-like saving:
  * kt_gpu_bench's device MiB is.) */
 static void stored_bf16_case(kt_backend *be, int recompute) {
@@ -314,7 +316,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
     kt_model m;
     KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
-    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0, grads = 0;
+    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0, grads = 0, dgelu = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
         kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
@@ -324,6 +326,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
         else if (n->op == KT_OP_CONV2D) dws += s;
         else if (n->flags & KT_NODE_SAVED_INPUT) saved += s;
         else if (n->op == KT_OP_ACT_BWD || (n->op == KT_OP_MUL && (n->flags & KT_NODE_BACKWARD))) grads += s;
+        else if (n->op == KT_OP_MATMUL && (n->flags & KT_NODE_BACKWARD)) dgelu += s;
         else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
             KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
                      n->view_of->name);
@@ -344,6 +347,10 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     /* GELU's and layer scale's data gradients, which only fc1's / fc2's data and weight gradients read
      * (the bias gradients fused in): two per block */
     KT_CHECK(grads == 24, "recompute %d: %d GELU / layer-scale gradients stored in bf16 (want 24)", recompute, grads);
+    /* the gradient entering each GELU's backward, written in bf16 by fc2's data-gradient GEMM when
+     * that backward reads fc1's pre-activation in bf16 (not with recomputation) */
+    KT_CHECK(dgelu == (recompute ? 0 : 12), "recompute %d: %d GELU incoming gradients stored in bf16 (want %d)", recompute, dgelu,
+             recompute ? 0 : 12);
     /* each block's layer scale computes its residual add, each depthwise data gradient its gradient add */
     int scale_adds = 0, grad_adds = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
@@ -352,6 +359,18 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     }
     KT_CHECK(scale_adds == 12 && grad_adds == 12, "recompute %d: %d residual adds fused into layer scale, %d gradient adds into the "
              "depthwise data gradient (want 12 each)", recompute, scale_adds, grad_adds);
+    /* every LayerNorm's backward one fused kernel with its weight/bias gradients (12 blocks, the stem,
+     * 3 downsamples, the head: 17), and with the bias gradient of the conv before it where a conv with
+     * a bias feeds it (12 depthwise convs, the stem) */
+    int ln_wb = 0, ln_colsum = 0;
+    for (int i = 0; i < m.g.n_nodes; i++) {
+        const kt_node *n = m.g.nodes[i];
+        if (n->op != KT_OP_LAYERNORM_BWD_X) continue;
+        ln_wb += n->fuse_next && n->fuse_next->op == KT_OP_LAYERNORM_BWD_WB;
+        ln_colsum += n->fuse_colsum != NULL;
+    }
+    KT_CHECK(ln_wb == 17 && ln_colsum == 13, "recompute %d: %d LayerNorm backwards with their weight gradients (want 17), %d with the conv's "
+             "bias gradient (want 13)", recompute, ln_wb, ln_colsum);
     KT_CHECK(saved == (recompute ? 0 : 12), "recompute %d: %d depthwise inputs saved in bf16 (want %d)", recompute, saved,
              recompute ? 0 : 12);
     int64_t np = m.g.n_param_elems;
@@ -371,13 +390,18 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     for (int i = 0; i < m.g.n_nodes; i++) {
         const kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 || (n->flags & KT_NODE_STORED_BF16);
-        if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D || (n->flags & KT_NODE_SAVED_INPUT)) pre_again += s;
+        const kt_node *b = n->view_of && n->op == KT_OP_RESHAPE ? n->view_of : n; /* a view counts as its base */
+        if (b != n && (b->op == KT_OP_MATMUL || b->op == KT_OP_LINEAR)) continue;
+        if (n->op == KT_OP_LINEAR || n->op == KT_OP_CONV2D || (n->flags & KT_NODE_SAVED_INPUT) ||
+            (n->op == KT_OP_MATMUL && (n->flags & KT_NODE_BACKWARD)))
+            pre_again += s;
         else still += s;
     }
     KT_CHECK(still == 0, "re-planned with the GELU / LayerNorm outputs and GELU / layer-scale gradients kept: %d nodes still stored in bf16",
              still);
-    KT_CHECK(pre_again == pre + dws + saved, "re-planned: %d linear/depthwise outputs and saved inputs stored in bf16, %d before", pre_again,
-             pre + dws + saved);
+    KT_CHECK(pre_again == pre + dws + saved + dgelu,
+             "re-planned: %d linear/depthwise outputs, saved inputs and GELU incoming gradients stored in bf16, %d before", pre_again,
+             pre + dws + saved + dgelu);
     int64_t nx = kt_node_numel(m.input);
     float *x = malloc((size_t)nx * sizeof(float));
     int32_t y[2];

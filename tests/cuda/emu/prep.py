@@ -3,11 +3,8 @@ emu_launch(grid, block, coop, [&]() { kernel(args); }); coop is 1 for kernels wh
 or shuffle (each CUDA thread of their blocks runs as a fiber). Usage: prep.py in.cu out.cpp"""
 import re, sys
 src = open(sys.argv[1]).read()
-coop_markers = ("__syncthreads", "kt_cu_warp_", "row_stats(", "row_lse(", "__shfl")
-# find kernels whose bodies use cooperation
-coop = set()
-for m in re.finditer(r'__global__ void (\w+)\(', src):
-    name = m.group(1)
+coop_markers = ["__syncthreads", "kt_cu_warp_", "__shfl"]
+def body(m):
     i = src.index('{', m.end())
     depth, j = 0, i
     while True:
@@ -16,7 +13,20 @@ for m in re.finditer(r'__global__ void (\w+)\(', src):
             depth -= 1
             if depth == 0: break
         j += 1
-    if any(k in src[i:j] for k in coop_markers): coop.add(name)
+    return src[i:j]
+# device helpers that cooperate (directly or through another helper) mark their callers too
+helpers = {m.group(1): body(m) for m in re.finditer(r'__device__[^;{(]*?\b(\w+)\(', src)}
+grew = True
+while grew:
+    grew = False
+    for name, b in helpers.items():
+        if name + '(' not in coop_markers and any(k in b for k in coop_markers):
+            coop_markers.append(name + '(')
+            grew = True
+# find kernels whose bodies use cooperation
+coop = set()
+for m in re.finditer(r'__global__ void (\w+)\(', src):
+    if any(k in body(m) for k in coop_markers): coop.add(m.group(1))
 out, pos = [], 0
 pat = re.compile(r'(\w+)(<[^<>;]*>)?<<<')
 while True:

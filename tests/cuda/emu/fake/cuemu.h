@@ -55,6 +55,7 @@ cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
 
 /* round-to-nearest arithmetic that the device never contracts into an FMA (the host build has no FMA) */
 inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 struct __nv_bfloat16 { uint16_t x; };
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
