@@ -101,7 +101,7 @@ static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
  * step tests):
  * - fc1's pre-activation (a linear whose GELU it computes, fusion KT_FUSE_LINEAR_GELU), read later
  *   only by GELU's backward: with a bias, cuBLASLt writes it in 16 bits with the (16-bit) bias added
- *   in its epilogue and GELU reads it (kt_cuda_gemm_bias16, kt_cuda_gelu_fwd_x16: autocast's linear
+ *   in its epilogue and GELU reads it (kt_cuda_gemm_bias, kt_cuda_gelu_fwd_x16: autocast's linear
  *   and GELU); else, or when cuBLASLt declines, GELU is computed from the f32 value
  *   (kt_cuda_bias_gelu), the GEMM's f32 result living in the linear's scratch during the node. Not
  *   with recomputation (a recomputed GELU reads it too).
@@ -228,6 +228,22 @@ static int stores_gelu_grad_16(const kt_graph *g, const kt_node *n, kt_dtype hal
     return readers > 0;
 }
 
+/* An autocast linear with a bias computing its GELU (fuse_next) whose pre-activation nothing else
+ * reads (inference; in training GELU's backward reads it, stored in 16 bits or f32): cuBLASLt writes
+ * the 16-bit pre-activation into the linear's own (f32-sized) buffer, GELU reads it from there. */
+static int out_scratch_ok(const kt_graph *g, const kt_node *n) {
+    if (n->op != KT_OP_LINEAR || n->n_src < 3 || !n->fuse_next || n->fuse_next->op != KT_OP_GELU || !(n->flags & KT_NODE_AUTOCAST) ||
+        (n->flags & (KT_NODE_STORED_BF16 | KT_NODE_KEEP | KT_NODE_KEEP_GRAD)) || n->dtype != KT_F32)
+        return 0;
+    for (int j = n->id + 1; j < g->n_nodes; j++) {
+        const kt_node *r = g->nodes[j];
+        if (r->view_of == n) return 0;
+        for (int k = 0; k < r->n_src; k++)
+            if (r->src[k] == n && r != n->fuse_next) return 0;
+    }
+    return 1;
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
@@ -254,6 +270,8 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
         }
     }
     kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (out_scratch_ok(g, g->nodes[i])) g->nodes[i]->flags |= KT_NODE_OUT_SCRATCH;
     for (int i = 0; i < g->n_nodes; i++) { /* after the pre-activations' choice above (GELU's v) */
         kt_node *n = g->nodes[i];
         if (!stores_gelu_grad_16(g, n, h16)) continue;
@@ -282,6 +300,15 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
 }
 
 static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
+
+/* a KT_NODE_OUT_SCRATCH linear's 16-bit pre-activation (in its own buffer) and its GELU's output:
+ * the same buffer in the same type (each element read before it is written), or apart */
+static int pre_apart(const kt_node *n, kt_cuda_dtype t) {
+    const char *p = n->data, *y = n->fuse_next->data;
+    size_t pb = (size_t)kt_node_numel(n) * 2, yb = kt_node_bytes(n->fuse_next);
+    if (y == p && cdt(n->fuse_next) == t) return 1;
+    return y + yb <= p || p + pb <= y;
+}
 
 /* f32 -> the 16-bit type t */
 static int round16(kt_cuda_ctx *c, kt_cuda_dtype t, uint16_t *y, const float *x, int64_t n) {
@@ -365,7 +392,12 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     (void)be;
-    if (planned_autocast(n)) return linear_stored16(n) ? gemm_out_offset(n) + (size_t)kt_node_numel(n) * sizeof(float) : bf16_copy_bytes(n);
+    if (planned_autocast(n)) {
+        if (linear_stored16(n)) return gemm_out_offset(n) + (size_t)kt_node_numel(n) * sizeof(float);
+        /* the bias rounded to 16 bits for cuBLASLt (kt_cuda_gemm_bias) */
+        if (n->flags & KT_NODE_OUT_SCRATCH) return gemm_out_offset(n) + (size_t)last(n) * 2;
+        return bf16_copy_bytes(n);
+    }
     switch (n->op) {
     case KT_OP_CONV2D:
     case KT_OP_CONV2D_BWD_DATA:
@@ -545,19 +577,26 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         const void *a, *b;
         kt_cuda_dtype ab;
         CK(gemm_operands(c, n, &a, &b, &ab));
-        if (linear_stored16(n) && bias && ab == cdt(n)) {
-            /* cuBLASLt adds the bias (rounded to the output type, as autocast rounds it) and writes the
-             * 16-bit output itself; the fused GELU then reads that. Declined (no cuBLASLt or no algorithm
-             * for the shape): the path below. The rounded bias sits where that path's f32 result goes. */
+        /* cuBLASLt adds the bias in its epilogue and writes the output in its type (kt_cuda_gemm_bias):
+         * - a 16-bit stored output (fc1's pre-activation, fc2's output): the bias rounded to that type
+         *   as autocast rounds it, and the fused GELU then reads the stored pre-activation;
+         * - a pre-activation nothing else reads (KT_NODE_OUT_SCRATCH, inference): written in 16 bits
+         *   into the linear's own buffer for the fused GELU, when GELU's output is that same buffer
+         *   in the same type or lies apart from it;
+         * - an f32 output with no fused GELU: instead of a bias fill and a beta-1 GEMM.
+         * Declined (-1: no cuBLASLt, no algorithm for the shape, unaligned buffers): the paths below.
+         * The rounded bias sits where the stored path's f32 result goes. */
+        int lt = -1;
+        if (bias && ab != KT_CUDA_F32 && ((linear_stored16(n) && ab == cdt(n)) || ((n->flags & KT_NODE_OUT_SCRATCH) && pre_apart(n, ab)))) {
             uint16_t *b16 = (uint16_t *)((char *)n->scratch + gemm_out_offset(n));
-            CK(round16(c, cdt(n), b16, F(s[2]), O));
-            int r = kt_cuda_gemm_bias16(c, M, O, K, a, b, b16, n->data, cdt(n));
-            CK(r > 0);
-            if (r == 0) {
-                if (n->fuse_next) CK(kt_cuda_gelu_fwd_x16(c, n->fuse_next->data, cdt(n->fuse_next), n->data, cdt(n), M * O));
-                break;
-            }
+            CK(round16(c, ab, b16, F(s[2]), O));
+            lt = kt_cuda_gemm_bias(c, M, O, K, a, b, b16, n->data, ab, ab);
+            if (lt == 0 && n->fuse_next) CK(kt_cuda_gelu_fwd_x16(c, n->fuse_next->data, cdt(n->fuse_next), n->data, ab, M * O));
+        } else if (bias && !n->fuse_next && cdt(n) == KT_CUDA_F32) {
+            lt = kt_cuda_gemm_bias(c, M, O, K, a, b, F(s[2]), n->data, ab, KT_CUDA_F32);
         }
+        CK(lt > 0);
+        if (lt == 0) break;
         if (n->fuse_next || linear_stored16(n)) {
             /* GEMM (beta 0) into z: the output itself, or the scratch when the output is stored in 16
              * bits; then one pass adds the bias and writes the output (and the fused GELU) */

@@ -32,6 +32,9 @@ enum {
     /* a depthwise conv's input as its weight gradient reads it (kt_node::saved_input): a view of the
      * input, unless a backend's prepare stores it as a 16-bit copy (autocast saves such a copy) */
     KT_NODE_SAVED_INPUT = 1u << 12,
+    /* set by a backend's prepare for one plan: a linear computing its GELU (fuse_next) whose own
+     * output nothing else reads (inference): its buffer is the kernel's to use as it likes */
+    KT_NODE_OUT_SCRATCH = 1u << 13,
 };
 
 typedef struct kt_node {

@@ -216,7 +216,7 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         kt_node *n = g->nodes[i];
         if (n->flags & KT_NODE_STORED_BF16) n->dtype = KT_F32;
         if (n->flags & KT_NODE_SAVED_INPUT) n->view_of = n->src[0]->view_of ? n->src[0]->view_of : n->src[0];
-        n->flags &= ~(uint32_t)(KT_NODE_AUTOCAST | KT_NODE_AUTOCAST_F16 | KT_NODE_STORED_BF16);
+        n->flags &= ~(uint32_t)(KT_NODE_AUTOCAST | KT_NODE_AUTOCAST_F16 | KT_NODE_STORED_BF16 | KT_NODE_OUT_SCRATCH);
     }
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];

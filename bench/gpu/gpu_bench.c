@@ -115,6 +115,22 @@ static int b_gemm(void *p) {
     return kt_cuda_gemm(C, a->ta, a->tb, a->rows, a->cols, a->k, 1.0f, a->a, a->ta ? a->rows : a->k, a->b, a->tb ? a->k : a->cols, 0.0f,
                         a->c, a->cols, a->ab, a->cty);
 }
+/* fc1 forward as a bf16 training step runs it (c: f32 z; d: f32 bias, then its bf16 copy at +4 KiB;
+ * e: the bf16 pre-activation, then GELU's bf16 output): cuBLAS into f32 z and the bias + GELU pass,
+ * or cuBLASLt's bias epilogue writing the bf16 pre-activation and GELU from it */
+static int b_fc1_cublas(void *p) {
+    bargs *a = p;
+    int64_t n = a->rows * a->cols;
+    if (kt_cuda_gemm(C, 0, 1, a->rows, a->cols, a->k, 1.0f, a->a, a->k, a->b, a->k, 0.0f, a->c, a->cols, KT_CUDA_BF16, KT_CUDA_F32)) return 1;
+    return kt_cuda_bias_gelu(C, a->c, a->d, a->e, KT_CUDA_BF16, (uint16_t *)a->e + n, KT_CUDA_BF16, a->rows, a->cols);
+}
+static int b_fc1_lt(void *p) {
+    bargs *a = p;
+    int64_t n = a->rows * a->cols;
+    int r = kt_cuda_gemm_bias(C, a->rows, a->cols, a->k, a->a, a->b, (char *)a->d + 4096, a->e, KT_CUDA_BF16, KT_CUDA_BF16);
+    if (r) return r < 0 ? 2 : 1; /* 2: declined (no cuBLASLt algorithm) */
+    return kt_cuda_gelu_fwd_x16(C, (uint16_t *)a->e + n, KT_CUDA_BF16, a->e, KT_CUDA_BF16, n);
+}
 static int b_dw_fwd(void *p) { bargs *a = p; return kt_cuda_dwconv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d); }
 static int b_dw_bwd_data(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d); }
 static int b_dw_bwd_w(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d); }
@@ -349,6 +365,15 @@ static int cmd_kernels(int argc, char **argv) {
         kt_cuda_ctx_set_tf32(C, 0);
         a.ab = a.cty = KT_CUDA_BF16; /* the same buffers read as bf16: twice as many elements fit, timing only */
         row("GEMM mlp.fc1 bf16", shape, timed(b_gemm, &a, 10), by / 2, fl, peak_bf16);
+        /* fc1 + bias + GELU in a bf16 step: bytes as the least it moves (x, bf16 pre-activation and
+         * GELU output), so the two rows compare directly */
+        a.d = dev(4096 + (size_t)N * 2);
+        a.e = dev((size_t)(M * N) * 4);
+        if (kt_cuda_ctx_memset(C, a.d, 0, 4096 + (size_t)N * 2)) die("memset");
+        double by16 = 2.0 * (M * K + 2 * M * N);
+        row("fc1 + bias + GELU, bf16: cuBLAS f32 out, then bias + GELU pass", shape, timed(b_fc1_cublas, &a, 10), by16, fl, peak_bf16);
+        if (b_fc1_lt(&a) == 2) printf("| fc1 + bias + GELU, bf16: cuBLASLt bias epilogue, then GELU | %s | declined by cuBLASLt | | | | |\n", shape);
+        else row("fc1 + bias + GELU, bf16: cuBLASLt bias epilogue, then GELU", shape, timed(b_fc1_lt, &a, 10), by16, fl, peak_bf16);
         free_args(&a);
     }
     {

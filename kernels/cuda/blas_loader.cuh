@@ -25,8 +25,8 @@ struct kt_cu_blas_api {
                                    const void *, cudaDataType, int, long long, const void *, cudaDataType, int, long long,
                                    const void *, void *, cudaDataType, int, long long, int, cublasComputeType_t,
                                    cublasGemmAlgo_t);
-    /* cuBLASLt (a dependency of cuBLAS, so loaded with it): GEMMs with a bias epilogue writing 16-bit
-     * outputs (gemm.cu, kt_cuda_gemm_bias16). lt_ok 0: not found; those GEMMs then take the cuBLAS path. */
+    /* cuBLASLt (a dependency of cuBLAS, so loaded with it): GEMMs with a bias epilogue (gemm.cu,
+     * kt_cuda_gemm_bias). lt_ok 0: not found; those GEMMs then take the cuBLAS path. */
     int lt_ok;
     decltype(&cublasLtCreate) lt_create;
     decltype(&cublasLtDestroy) lt_destroy;

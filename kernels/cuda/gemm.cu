@@ -51,17 +51,19 @@ extern "C" int kt_cuda_gemm_batched(kt_cuda_ctx *c, int ta, int tb, int64_t batc
     return blas_check(c, s, "cublasGemmStridedBatchedEx", M, N, K);
 }
 
-/* ---- cuBLASLt with a bias epilogue and a 16-bit output ----
- * Under autocast a linear with a bias whose output is stored in 16 bits (fc1's pre-activation, fc2's
- * output) went through cuBLAS into an f32 result and a second pass adding the bias and rounding: 4
- * bytes written and read back per element besides the 2 stored. cuBLASLt adds the bias in the GEMM's
- * epilogue and writes the 16-bit output itself, as autocast's linear does (its bias rounded to the
- * output type first: cuBLASLt's bias has the output's type). One descriptor set and algorithm per
- * shape, chosen once by cuBLASLt's heuristic for 16-byte-aligned buffers (every arena tensor is). */
+/* ---- cuBLASLt with a bias epilogue ----
+ * A linear with a bias went through cuBLAS in one of two ways: into an f32 result and a second pass
+ * adding the bias (and rounding, for an output stored in 16 bits: 4 bytes written and read back per
+ * element besides the 2 stored), or over a bias-filled output with beta 1 (a fill pass, and C read
+ * back). cuBLASLt adds the bias in the GEMM's epilogue and writes the output in its type itself, as
+ * autocast's linear does (its bias in the output's type: rounded to 16 bits first for a 16-bit
+ * output). One descriptor set and algorithm per shape and types, chosen once by cuBLASLt's heuristic
+ * for 16-byte-aligned buffers (every arena tensor is). */
 
 struct kt_cu_ltplan {
     int64_t M, N, K;
-    kt_cuda_dtype t;
+    kt_cuda_dtype ab, dt;
+    int tf32;
     int ok; /* 0: cuBLASLt has no algorithm for it (the caller takes the cuBLAS path) */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, ld;
@@ -84,12 +86,13 @@ void kt_cuda_lt_free(kt_cuda_ctx *c) {
     c->lt = NULL;
 }
 
-/* The plan for D (M, N) = A (M, K) W (N, K)^T + bias in t, made on first use. Row-major D is
- * column-major D^T (N, M) = W A^T: cuBLASLt's A is W transposed (stored K x N), its B is A (K x M). */
-static kt_cu_ltplan *lt_plan(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, kt_cuda_dtype t) {
+/* The plan for D (M, N) = A (M, K) W (N, K)^T + bias, made on first use. Row-major D is column-major
+ * D^T (N, M) = W A^T: cuBLASLt's A is W transposed (stored K x N), its B is A (K x M). */
+static kt_cu_ltplan *lt_plan(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, kt_cuda_dtype ab, kt_cuda_dtype dt) {
+    int tf32 = ab == KT_CUDA_F32 && c->tf32;
     for (int i = 0; i < c->n_lt; i++) {
         kt_cu_ltplan *p = &c->lt_plans[i];
-        if (p->M == M && p->N == N && p->K == K && p->t == t) return p;
+        if (p->M == M && p->N == N && p->K == K && p->ab == ab && p->dt == dt && p->tf32 == tf32) return p;
     }
     const kt_cu_blas_api *b = c->blas_api;
     if (!c->lt) {
@@ -105,8 +108,7 @@ static kt_cu_ltplan *lt_plan(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, kt
     }
     kt_cu_ltplan *p = &c->lt_plans[c->n_lt];
     memset(p, 0, sizeof *p);
-    p->M = M, p->N = N, p->K = K, p->t = t;
-    cudaDataType_t dt = dt_of(t);
+    p->M = M, p->N = N, p->K = K, p->ab = ab, p->dt = dt, p->tf32 = tf32;
     cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     cublasLtMatmulPreference_t pref = NULL;
@@ -114,14 +116,14 @@ static kt_cu_ltplan *lt_plan(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, kt
     uint32_t align = 16;
     /* the heuristic reads the bias pointer's alignment, not the bias: a 16-byte one, as every call's */
     const void *bias = (const void *)(uintptr_t)16;
-    int ok = b->lt_desc_create(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+    int ok = b->lt_desc_create(&p->op, compute_of(c, ab), CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
              b->lt_desc_set(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT) == CUBLAS_STATUS_SUCCESS &&
              b->lt_desc_set(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN) == CUBLAS_STATUS_SUCCESS &&
              b->lt_desc_set(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS &&
              b->lt_desc_set(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == CUBLAS_STATUS_SUCCESS &&
-             b->lt_layout_create(&p->la, dt, (uint64_t)K, (uint64_t)N, K) == CUBLAS_STATUS_SUCCESS &&
-             b->lt_layout_create(&p->lb, dt, (uint64_t)K, (uint64_t)M, K) == CUBLAS_STATUS_SUCCESS &&
-             b->lt_layout_create(&p->ld, dt, (uint64_t)N, (uint64_t)M, N) == CUBLAS_STATUS_SUCCESS &&
+             b->lt_layout_create(&p->la, dt_of(ab), (uint64_t)K, (uint64_t)N, K) == CUBLAS_STATUS_SUCCESS &&
+             b->lt_layout_create(&p->lb, dt_of(ab), (uint64_t)K, (uint64_t)M, K) == CUBLAS_STATUS_SUCCESS &&
+             b->lt_layout_create(&p->ld, dt_of(dt), (uint64_t)N, (uint64_t)M, N) == CUBLAS_STATUS_SUCCESS &&
              b->lt_pref_create(&pref) == CUBLAS_STATUS_SUCCESS &&
              b->lt_pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) == CUBLAS_STATUS_SUCCESS;
     const cublasLtMatmulPreferenceAttributes_t aligns[] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
@@ -145,13 +147,13 @@ static kt_cu_ltplan *lt_plan(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, kt
 
 static int al16p(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
-extern "C" int kt_cuda_gemm_bias16(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
-                                   kt_cuda_dtype t) {
-    if (t != KT_CUDA_BF16 && t != KT_CUDA_F16) return kt_cu_errf(c, "bias GEMM: the operands and output must be bf16 or f16");
+extern "C" int kt_cuda_gemm_bias(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
+                                 kt_cuda_dtype ab, kt_cuda_dtype dt) {
+    if (dt != ab && dt != KT_CUDA_F32) return kt_cu_errf(c, "bias GEMM: the output must have the operands' type or be f32");
     const kt_cu_blas_api *b = c->blas_api;
     if (c->lt_off || !b->lt_ok || !al16p(A) || !al16p(W) || !al16p(bias) || !al16p(D) || M > INT_MAX || N > INT_MAX || K > INT_MAX)
         return -1;
-    kt_cu_ltplan *p = lt_plan(c, M, N, K, t);
+    kt_cu_ltplan *p = lt_plan(c, M, N, K, ab, dt);
     if (!p || !p->ok) return -1;
     if (b->lt_desc_set(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) != CUBLAS_STATUS_SUCCESS) return -1;
     float alpha = 1.0f, beta = 0.0f;

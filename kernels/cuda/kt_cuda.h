@@ -61,8 +61,8 @@ void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
 /* Depthwise convolutions one channel per thread instead of four (the same bits; a benchmarking
  * switch, also set at creation by the environment variable KT_CUDA_DWCONV_SCALAR=1). */
 void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on);
-/* Off: linears with a bias and a 16-bit output take cuBLAS and a bias pass instead of cuBLASLt's bias
- * epilogue (kt_cuda_gemm_bias16 declines; the default is on unless KT_CUDA_NO_LT=1). */
+/* Off: linears with a bias take cuBLAS and a bias pass instead of cuBLASLt's bias epilogue
+ * (kt_cuda_gemm_bias declines; the default is on unless KT_CUDA_NO_LT=1). */
 void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on);
 kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
@@ -233,12 +233,13 @@ int kt_cuda_copy_rows(kt_cuda_ctx *c, float *dst, int64_t dst_pitch, const float
 int kt_cuda_gemm(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                  int64_t lda, const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab,
                  kt_cuda_dtype cty);
-/* D (M, N) = A (M, K) W (N, K)^T + bias (N), every buffer in t (bf16 or f16) and 16-byte aligned, f32
- * accumulation, the bias added before the one rounding to t (cuBLASLt's bias epilogue; autocast's
- * linear). 0 done; -1 declined (no cuBLASLt, KT_CUDA_NO_LT set, unaligned buffers or no algorithm for
- * the shape: nothing written, no error recorded; take another path); 1 error. */
-int kt_cuda_gemm_bias16(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
-                        kt_cuda_dtype t);
+/* D (M, N) = A (M, K) W (N, K)^T + bias (N) with cuBLASLt's bias epilogue: A and W in ab (f32, bf16 or
+ * f16; f32 with TF32 when the context allows), D and the bias in dt (ab, or f32), every buffer 16-byte
+ * aligned, f32 accumulation, the bias added before D's one rounding (autocast's linear, its bias in
+ * the output's type). 0 done; -1 declined (no cuBLASLt, switched off, unaligned buffers or no
+ * algorithm for the shape: nothing written, no error recorded; take another path); 1 error. */
+int kt_cuda_gemm_bias(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
+                      kt_cuda_dtype ab, kt_cuda_dtype dt);
 /* batch products of contiguous (M,K)x(K,N) operands (shapes before the transposes, as kt_cpu_gemm_batched). */
 int kt_cuda_gemm_batched(kt_cuda_ctx *c, int trans_a, int trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
                          const void *A, const void *B, void *C, kt_cuda_dtype ab, kt_cuda_dtype cty);

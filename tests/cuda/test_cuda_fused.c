@@ -639,9 +639,12 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
 
 /* The bias-epilogue GEMM (cuBLASLt): D = A W^T + bias in bf16/f16, against the product of the same
  * 16-bit operands in double plus the bias, rounded once (within one unit in the last place: cuBLASLt
- * accumulates in f32), every element written; declined (-1, nothing written) for an unaligned
- * output and when switched off, refused for f32. Then GELU from a 16-bit pre-activation against the
- * CPU's GELU of the widened values (16-bit outputs within one ulp, f32 within 1e-6 of scale). */
+ * accumulates in f32), every element written; with an f32 output and f32 bias from 16-bit and from
+ * f32 operands (TF32 off) within 1e-5 of scale; declined (-1, nothing written) for an unaligned
+ * output and when switched off, refused for a 16-bit output of another type. Then GELU from a 16-bit
+ * pre-activation against the CPU's GELU of the widened values (16-bit outputs within one ulp, f32
+ * within 1e-6 of scale). On a GPU the 16-bit case must not be declined (the path ConvNeXt's MLP
+ * takes); an f32-output case cuBLASLt declines says so and is not compared. */
 static float widen16(uint16_t h, kt_cuda_dtype t) { return t == KT_CUDA_BF16 ? kt_bf16_to_f32(h) : kt_f16_to_f32(h); }
 /* the spacing of t's values just above |v|'s 16-bit value: one unit in the last place */
 static float ulp16(float v, kt_cuda_dtype t) {
@@ -650,7 +653,7 @@ static float ulp16(float v, kt_cuda_dtype t) {
     return fabsf(widen16((uint16_t)(m + 1), t) - widen16(m, t));
 }
 
-KT_TEST(test_cuda_gemm_bias16_and_gelu_x16) {
+KT_TEST(test_cuda_gemm_bias_and_gelu_x16) {
     kt_cuda_ctx *c = kt_twin_ctx();
     const kt_cuda_dtype types[] = {KT_CUDA_BF16, KT_CUDA_F16};
     const int64_t Ms[] = {64, 37}, Ns[] = {384, 96}, Ks[] = {96, 48}; /* fc1-like, and rows that are no multiple of 8 */
@@ -676,7 +679,7 @@ KT_TEST(test_cuda_gemm_bias16_and_gelu_x16) {
             void *da = kt_twin_put(a16, (size_t)(M * K) * 2), *dw = kt_twin_put(w16, (size_t)(N * K) * 2), *db = kt_twin_put(b16, (size_t)N * 2);
             void *dd = kt_twin_put(NULL, (size_t)(M * N) * 2 + 16), *dg = kt_twin_put(NULL, (size_t)(M * N) * 4);
             KT_REQUIRE(da && dw && db && dd && dg, "device buffers");
-            int r = kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, t);
+            int r = kt_cuda_gemm_bias(c, M, N, K, da, dw, db, dd, t, t);
             KT_CHECK(r == 0, "%s %lldx%lldx%lld: the bias GEMM %s: %s", tname[t], (long long)M, (long long)N, (long long)K,
                      r < 0 ? "was declined (no cuBLASLt algorithm?)" : "failed", kt_cuda_ctx_error(c));
             KT_REQUIRE(!kt_twin_get(d16, dd, (size_t)(M * N) * 2), "read back");
@@ -692,16 +695,43 @@ KT_TEST(test_cuda_gemm_bias16_and_gelu_x16) {
                      (long long)M, (long long)N, (long long)K, (long long)off);
             /* declined: an output 2 bytes off alignment, and the path switched off; nothing written */
             KT_REQUIRE(!kt_cuda_memset(dd, 0xff, (size_t)(M * N) * 2 + 16, msg, sizeof msg), "poison: %s", msg);
-            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, (char *)dd + 2, t) == -1, "an unaligned output declined");
+            KT_CHECK(kt_cuda_gemm_bias(c, M, N, K, da, dw, db, (char *)dd + 2, t, t) == -1, "an unaligned output declined");
             kt_cuda_ctx_set_gemm_lt(c, 0);
-            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, t) == -1, "switched off: declined");
+            KT_CHECK(kt_cuda_gemm_bias(c, M, N, K, da, dw, db, dd, t, t) == -1, "switched off: declined");
             kt_cuda_ctx_set_gemm_lt(c, 1);
             KT_REQUIRE(!kt_twin_get(d16, dd, (size_t)(M * N) * 2), "read back");
             int64_t touched = 0;
             for (int64_t i = 0; i < M * N; i++) touched += d16[i] != 0xffff;
             KT_CHECK(touched == 0, "declined calls wrote %lld elements", (long long)touched);
-            KT_CHECK(kt_cuda_gemm_bias16(c, M, N, K, da, dw, db, dd, KT_CUDA_F32) > 0 && strstr(kt_cuda_ctx_error(c), "bf16 or f16"),
-                     "f32 refused: %s", kt_cuda_ctx_error(c));
+            KT_CHECK(kt_cuda_gemm_bias(c, M, N, K, da, dw, db, dd, t, t == KT_CUDA_BF16 ? KT_CUDA_F16 : KT_CUDA_BF16) > 0 &&
+                         strstr(kt_cuda_ctx_error(c), "operands' type or be f32"),
+                     "a 16-bit output of the other type refused: %s", kt_cuda_ctx_error(c));
+            /* f32 output and bias: from the 16-bit operands, and (once per shape) from f32 ones */
+            for (int f = 0; f < (ti == 0 ? 2 : 1); f++) {
+                kt_cuda_dtype ab = f ? KT_CUDA_F32 : t;
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        double acc = b[j];
+                        for (int64_t k = 0; k < K; k++)
+                            acc += f ? (double)a[i * K + k] * w[j * K + k] : (double)W16(a16[i * K + k]) * W16(w16[j * K + k]);
+                        ref[i * N + j] = (float)acc;
+                    }
+                void *fa = f ? kt_twin_put(a, (size_t)(M * K) * 4) : da, *fw = f ? kt_twin_put(w, (size_t)(N * K) * 4) : dw;
+                float *fb = kt_twin_put(b, (size_t)N * 4);
+                KT_REQUIRE(fa && fw && fb, "device buffers");
+                r = kt_cuda_gemm_bias(c, M, N, K, fa, fw, fb, dg, ab, KT_CUDA_F32);
+                if (r < 0) printf("%s operands, f32 output, %lldx%lldx%lld: declined by cuBLASLt (the cuBLAS path is taken)\n", tname[ab],
+                                  (long long)M, (long long)N, (long long)K);
+                else KT_CHECK(r == 0, "%s operands, f32 output: %s", tname[ab], kt_cuda_ctx_error(c));
+                if (r == 0) {
+                    KT_REQUIRE(!kt_twin_get(got, dg, (size_t)(M * N) * 4), "read back");
+                    double e = kt_twin_rel_err(got, ref, M * N);
+                    KT_CHECK(e <= 1e-5, "%s operands, f32 output, %lldx%lldx%lld: %.3g of scale from the double product + bias", tname[ab],
+                             (long long)M, (long long)N, (long long)K, e);
+                }
+                if (f) kt_cuda_free(fa), kt_cuda_free(fw);
+                kt_cuda_free(fb);
+            }
             /* GELU from the 16-bit values a16 (M x K), 16-bit and f32 out */
             int64_t n = M * K;
             for (int64_t i = 0; i < n; i++) wide[i] = W16(a16[i]);
@@ -1039,7 +1069,7 @@ NO_CUDA(test_cuda_dwconv_layernorm_16bit_kernels)
 NO_CUDA(test_cuda_dwconv_saved_input_kernels)
 NO_CUDA(test_cuda_layer_scale_bwd_same_bits_as_unfused)
 NO_CUDA(test_cuda_layernorm_bwd_fused_same_bits_as_unfused)
-NO_CUDA(test_cuda_gemm_bias16_and_gelu_x16)
+NO_CUDA(test_cuda_gemm_bias_and_gelu_x16)
 NO_CUDA(test_cuda_scale_add_and_dwconv_bwd_add_same_bits)
 NO_CUDA(test_cuda_dwconv_4channel_same_bits_as_scalar)
 

@@ -13,6 +13,12 @@
 #include "kernels/cpu/elementwise.h"
 #include "kt_test.h"
 #include "nets/model.h"
+#ifdef KT_HAVE_CUDA
+#include "kernels/cuda/kt_cuda.h"
+#define SET_LT(be, on) kt_cuda_ctx_set_gemm_lt((be)->ctx, on)
+#else
+#define SET_LT(be, on) ((void)(be), (void)(on))
+#endif
 #include "train/loss_scale.h"
 #include "train/optim.h"
 
@@ -188,6 +194,41 @@ KT_TEST(test_cuda_convnext_atto_inference_matches_cpu) {
         check_logits_loss(&cpu, &gpu, "convnext_atto b3 96x96 inference", 0);
         kt_model_free(&gpu);
     }
+    kt_model_free(&cpu);
+}
+
+/* bf16 inference: each block's fc1 writes its pre-activation in bf16 into its own buffer through
+ * cuBLASLt's bias epilogue (KT_NODE_OUT_SCRATCH: nothing else reads it) and GELU reads it from there;
+ * logits against the CPU's fp32 within the bf16 step bound, with and without cuBLASLt. */
+KT_TEST(test_cuda_bf16_inference_close_to_cpu) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    step_case sc = {"convnext_atto", 3, 3, 96, 0, 0, 0};
+    kt_model cpu;
+    KT_REQUIRE_OK(run_step(&cpu, &sc, NULL, 0, &err) ? KT_ERR_STATE : KT_OK, &err);
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "bf16", &err), &err);
+    int64_t n = kt_node_numel(cpu.logits);
+    float *got = malloc((size_t)n * sizeof(float));
+    KT_REQUIRE(got, "memory");
+    for (int lt = 1; lt >= 0; lt--) {
+        SET_LT(be, lt);
+        kt_model gpu;
+        if (run_step(&gpu, &sc, be, 0, &err)) {
+            kt_test_fail(__FILE__, __LINE__, "bf16 inference on the GPU: %s", err.msg);
+            continue;
+        }
+        int scratch = 0;
+        for (int i = 0; i < gpu.g.n_nodes; i++) scratch += (gpu.g.nodes[i]->flags & KT_NODE_OUT_SCRATCH) != 0;
+        KT_CHECK(scratch == 12, "%d of atto's 12 fc1 pre-activations planned as their GELU's bf16 scratch", scratch);
+        KT_CHECK_OK(kt_model_get_logits(&gpu, got, &err), &err);
+        double rel = kt_twin_rel_err(got, kt_node_f32(cpu.logits), n);
+        KT_CHECK(rel <= 2e-2, "bf16 inference%s: logits %.3g of their scale from the CPU's fp32", lt ? "" : " without cuBLASLt", rel);
+        printf("bf16 atto inference%s: logits within %.2g of the CPU's fp32\n", lt ? "" : " without cuBLASLt", rel);
+        kt_model_free(&gpu);
+    }
+    SET_LT(be, 1);
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+    free(got);
     kt_model_free(&cpu);
 }
 

@@ -41,17 +41,17 @@ extern "C" int kt_cuda_gemm_batched(kt_cuda_ctx *c, int ta, int tb, int64_t batc
                      0.0f, (char *)C + i * M * N * ec, N, ab, cty);
     return 0;
 }
-/* cuBLASLt's bias epilogue: f32 (here double) accumulation, the 16-bit bias added, one rounding;
- * declined as gemm.cu declines (KT_CUDA_NO_LT, unaligned buffers) */
-extern "C" int kt_cuda_gemm_bias16(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
-                                   kt_cuda_dtype t) {
-    if (t != KT_CUDA_BF16 && t != KT_CUDA_F16) return kt_cu_errf(c, "bias GEMM: the operands and output must be bf16 or f16");
+/* cuBLASLt's bias epilogue: f32 (here double) accumulation, the bias (in D's type) added, one
+ * rounding; declined as gemm.cu declines (switched off, unaligned buffers) */
+extern "C" int kt_cuda_gemm_bias(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
+                                 kt_cuda_dtype ab, kt_cuda_dtype dt) {
+    if (dt != ab && dt != KT_CUDA_F32) return kt_cu_errf(c, "bias GEMM: the output must have the operands' type or be f32");
     if (c->lt_off || (((uintptr_t)A | (uintptr_t)W | (uintptr_t)bias | (uintptr_t)D) & 15)) return -1;
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             double s = 0;
-            for (int64_t k = 0; k < K; k++) s += (double)ld(A, i * K + k, t) * ld(W, j * K + k, t);
-            st(D, i * N + j, (float)s + ld(bias, j, t), t);
+            for (int64_t k = 0; k < K; k++) s += (double)ld(A, i * K + k, ab) * ld(W, j * K + k, ab);
+            st(D, i * N + j, (float)s + ld(bias, j, dt), dt);
         }
     return 0;
 }
