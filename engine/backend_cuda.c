@@ -200,16 +200,22 @@ static int stores_saved_input_16(const kt_graph *g, const kt_node *sv) {
     return readers > 0;
 }
 
-/* GELU's incoming gradient (fc2's data gradient, 4C wide in ConvNeXt): an autocast GEMM's output
- * read only by GELU backwards (directly or through reshapes) that take their input v in 16 bits and
- * sum the bias gradient in the same pass (fuse_colsum): written by the GEMM in v's 16-bit type, as
- * autocast's matmul writes it, so the 4C-wide tensor moves half the bytes out of the GEMM and into
- * GELU's backward. A numerical choice (autocast's), bounded by the bf16/fp16 step tests. */
-static int gelu_grad_reader(const kt_node *r, int k, kt_dtype half) {
-    return r->op == KT_OP_ACT_BWD && k == 0 && kt_node_act(r->ip[0]) == KT_ACT_GELU && r->fuse_colsum && r->src[1]->dtype == half &&
-           (r->src[1]->flags & KT_NODE_STORED_BF16);
+/* A data gradient an autocast GEMM makes for a fused kernel that reads it as its dy alongside a
+ * 16-bit input: GELU's incoming gradient (fc2's data gradient, 4C wide in ConvNeXt) when GELU's
+ * backward reads its pre-activation in 16 bits and sums the bias gradient in the same pass
+ * (fuse_colsum), and LayerNorm's (fc1's data gradient) when its fused backward reads x (the
+ * depthwise output) in 16 bits (the fused weight gradient reads it too). Written by the GEMM in that
+ * 16-bit type, as autocast's matmul writes it: half the bytes out of the GEMM and into the kernel. A
+ * numerical choice (autocast's), bounded by the bf16/fp16 step tests. */
+static int stored_16(const kt_node *t, kt_dtype half) { return t->dtype == half && (t->flags & KT_NODE_STORED_BF16); }
+static int grad16_reader(const kt_node *r, int k, kt_dtype half) {
+    if (k != 0) return 0;
+    if (r->op == KT_OP_ACT_BWD) return kt_node_act(r->ip[0]) == KT_ACT_GELU && r->fuse_colsum && stored_16(r->src[1], half);
+    if (r->op == KT_OP_LAYERNORM_BWD_X) return (r->fuse_next || r->fuse_colsum) && stored_16(r->src[1], half);
+    if (r->op == KT_OP_LAYERNORM_BWD_WB) return r->fused; /* computed by the LayerNorm data gradient before it */
+    return 0;
 }
-static int stores_gelu_grad_16(const kt_graph *g, const kt_node *n, kt_dtype half) {
+static int stores_gemm_grad_16(const kt_graph *g, const kt_node *n, kt_dtype half) {
     if (n->op != KT_OP_MATMUL || !(n->flags & KT_NODE_AUTOCAST) || !(n->flags & KT_NODE_BACKWARD) || n->dtype != KT_F32 ||
         (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
         return 0;
@@ -221,7 +227,7 @@ static int stores_gelu_grad_16(const kt_graph *g, const kt_node *n, kt_dtype hal
             const kt_node *t = r->src[k];
             if (t != n && t->view_of != n) continue;
             if (r->view_of == n && r->op == KT_OP_RESHAPE) continue; /* the view itself: its readers are checked as n's */
-            if (!gelu_grad_reader(r, k, half)) return 0;
+            if (!grad16_reader(r, k, half)) return 0;
             readers++;
         }
     }
@@ -274,7 +280,7 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
         if (out_scratch_ok(g, g->nodes[i])) g->nodes[i]->flags |= KT_NODE_OUT_SCRATCH;
     for (int i = 0; i < g->n_nodes; i++) { /* after the pre-activations' choice above (GELU's v) */
         kt_node *n = g->nodes[i];
-        if (!stores_gelu_grad_16(g, n, h16)) continue;
+        if (!stores_gemm_grad_16(g, n, h16)) continue;
         for (int j = i; j < g->n_nodes; j++) {
             kt_node *v = g->nodes[j];
             if (v == n || v->view_of == n) {
@@ -630,9 +636,11 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         break;
     case KT_OP_LAYERNORM_BWD_X:
         if (n->fuse_next || n->fuse_colsum) /* with the weight/bias gradients and/or the bias gradient summed from dx (planner fusions) */
-            CK(kt_cuda_layernorm_bwd_fused(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
+            CK(kt_cuda_layernorm_bwd_fused(c, F(n), s[0]->data, cdt(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
                                            n->fp[0], n->fuse_next ? F(n->fuse_next) : NULL, n->fuse_colsum ? F(n->fuse_colsum) : NULL,
                                            n->scratch));
+        else if (s[0]->dtype != KT_F32) /* only the fused kernels read a 16-bit dy (stores_gemm_grad_16) */
+            return kt_err_set(err, KT_ERR_UNSUPPORTED, "layernorm backward %s: a 16-bit incoming gradient without the fused kernels", n->name);
         else if (s[1]->dtype != KT_F32)
             CK(kt_cuda_layernorm_bwd_x_x16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), n->n_src > 2 ? F(s[2]) : NULL, kt_node_rows(n), last(n),
                                            n->fp[0]));
@@ -663,7 +671,7 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
         if (n->fuse_colsum) /* and the bias gradient summed from it (planner fusion); the output maybe 16-bit (stores_bf16_candidate) */
             CK(kt_cuda_act_bwd_colsum(c, kt_node_act(n->ip[0]), n->data, cdt(n), s[0]->data, cdt(s[0]), s[1]->data, cdt(s[1]), kt_node_rows(n),
                                       last(n), F(n->fuse_colsum), n->scratch));
-        else if (s[0]->dtype != KT_F32) /* only the fused kernel reads a 16-bit gradient (stores_gelu_grad_16) */
+        else if (s[0]->dtype != KT_F32) /* only the fused kernel reads a 16-bit gradient (stores_gemm_grad_16) */
             return kt_err_set(err, KT_ERR_UNSUPPORTED, "activation backward %s: a 16-bit incoming gradient without the fused bias gradient", n->name);
         else if (s[1]->dtype != KT_F32) CK(kt_cuda_gelu_bwd_v16(c, F(n), F(s[0]), s[1]->data, cdt(s[1]), numel));
         else CK(kt_cuda_act_bwd(c, kt_node_act(n->ip[0]), F(n), F(s[0]), F(s[1]), numel));

@@ -157,7 +157,7 @@ static int b_ln_bwd_wb(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_wb(
 static int b_ln_bwd_fused(void *p) {
     bargs *a = p;
     float *out = a->e;
-    return kt_cuda_layernorm_bwd_fused(C, a->c, a->d, a->a, a->ab, a->b, a->rows, a->cols, 1e-6f, out, out + 2 * a->cols,
+    return kt_cuda_layernorm_bwd_fused(C, a->c, a->d, a->cty, a->a, a->ab, a->b, a->rows, a->cols, 1e-6f, out, out + 2 * a->cols,
                                        (char *)a->e + a->bytes);
 }
 static int b_gelu(void *p) { bargs *a = p; return kt_cuda_act_fwd(C, KT_ACT_GELU, a->b, a->a, a->n); }
@@ -273,6 +273,8 @@ static void layernorm_rows(int64_t rows, int64_t Cc) {
     row("layernorm bwd fused: x, w,b, conv bias grad", shape, timed(b_ln_bwd_fused, &fu, 20), 3.0 * n * 4, 0, 0);
     fu.a = x16, fu.ab = KT_CUDA_BF16;
     row("layernorm bwd fused, bf16 x", shape, timed(b_ln_bwd_fused, &fu, 20), n * (2.0 + 4 + 4), 0, 0);
+    fu.cty = KT_CUDA_BF16; /* dy as fc1's data-gradient GEMM writes it in a bf16 step (the f32 buffer read as bf16: timing only) */
+    row("layernorm bwd fused, bf16 x and dy", shape, timed(b_ln_bwd_fused, &fu, 20), n * (2.0 + 2 + 4), 0, 0);
     void *all[8] = {x, y, dy, wb, bias, scratch, outs, x16};
     for (int i = 0; i < 8; i++) kt_cuda_ctx_free(C, all[i]);
 }

@@ -177,10 +177,11 @@ int kt_cuda_layernorm_bwd_wb_x16(kt_cuda_ctx *c, float *dwb, const float *dy, co
 /* LayerNorm's whole backward in two passes: dx, and optionally dwb (2, C) as kt_cuda_layernorm_bwd_wb
  * and dbias (C) = the column sum of dx (the bias gradient of the op before), the same bits as
  * kt_cuda_layernorm_bwd_x(_x16), kt_cuda_layernorm_bwd_wb(_x16) and kt_cuda_reduce_rows apart. x in
- * xt (f32, bf16, f16); w may be NULL. */
+ * xt (f32, bf16, f16); dy in f32 or, with a 16-bit x, in x's type (dyt: a gradient an autocast GEMM
+ * wrote in 16 bits; the bits of the f32 path on the widened dy); w may be NULL. */
 size_t kt_cuda_layernorm_bwd_fused_scratch(int64_t rows, int64_t C);
-int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, int64_t rows,
-                                int64_t C, float eps, float *dwb, float *dbias, void *scratch);
+int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const void *dy, kt_cuda_dtype dyt, const void *x, kt_cuda_dtype xt, const float *w,
+                                int64_t rows, int64_t C, float eps, float *dwb, float *dbias, void *scratch);
 /* bf16 activations with f32 weight/bias (may be NULL) and f32 statistics. */
 int kt_cuda_layernorm_fwd_bf16(kt_cuda_ctx *c, uint16_t *y, const uint16_t *x, const float *w, const float *b, int64_t rows,
                                int64_t C, float eps);

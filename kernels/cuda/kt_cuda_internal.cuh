@@ -149,16 +149,17 @@ template <> __device__ __forceinline__ float4 kt_cu_load4<float>(const float *p,
  *   LNB (_BF16, _F16)      LayerNorm's backward after its row pass (kt_cu_colred_ln_bwd)
  * part: kt_cu_colred_scratch bytes; outputs (nout, C) divided by div, as float and/or double. */
 enum { KT_CR_SUM, KT_CR_DOT, KT_CR_SQDEV, KT_CR_BNGRAD, KT_CR_LNWB, KT_CR_ACTBWD, KT_CR_LNWB_BF16 = 32, KT_CR_LNWB_F16, KT_CR_LNB, KT_CR_LNB_BF16,
-       KT_CR_LNB_F16 };
+       KT_CR_LNB_F16, KT_CR_LNB_BF16_A16, KT_CR_LNB_F16_A16 /* LNB with dy in x's 16-bit type too */ };
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C);
 int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const double *cm, const double *cr, const float *rs,
                  int64_t rows, int64_t C, double *part, double div, float *outf, double *outd);
 /* LayerNorm's backward over rows of (rows, C) after the row pass wrote rs (rows, 4: mean, rstd, mean g,
  * mean g xhat; g = dy w): dx written (kt_cu_ln_dx), and summed over rows: dw = sum dy xhat, db = sum dy
- * (dwb: (2, C), or NULL) and dbias = sum dx (or NULL). x in xt (f32, bf16, f16); w may be NULL. part:
+ * (dwb: (2, C), or NULL) and dbias = sum dx (or NULL). x in xt (f32, bf16, f16), dy in f32 or x's
+ * 16-bit type (dyt); w may be NULL. part:
  * kt_cu_colred_scratch(KT_CR_LNB) bytes. */
-int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, const float *rs,
-                        int64_t rows, int64_t C, double *part, float *dwb, float *dbias);
+int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const void *dy, kt_cuda_dtype dyt, const void *x, kt_cuda_dtype xt, const float *w,
+                        const float *rs, int64_t rows, int64_t C, double *part, float *dwb, float *dbias);
 /* LayerNorm's data gradient of one element from its row's statistics: the same rounding wherever it is
  * computed (no contraction into fused multiply-adds), so the fused backward gives the bits of the
  * separate kernels */

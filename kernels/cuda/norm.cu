@@ -81,8 +81,9 @@ __global__ void k_ln_bwd_x(T *dx, const T *dy, const TX *x, const float *w, int6
     for (int64_t c = threadIdx.x & 31; c < C; c += 32) st(o, c, kt_cu_ln_dx(ln_g(dr, w, c), ld(xr, c), s[0], s[1], s[2], s[3]));
 }
 
-/* the fused backward's row pass: rs (rows, 4) = ln_bwd_row's statistics */
-template <typename TX> __global__ void k_ln_bwd_rows(float *rs, const float *dy, const TX *x, const float *w, int64_t rows, int64_t C, float eps) {
+/* the fused backward's row pass: rs (rows, 4) = ln_bwd_row's statistics; dy f32 or x's 16-bit type */
+template <typename TX, typename TD>
+__global__ void k_ln_bwd_rows(float *rs, const TD *dy, const TX *x, const float *w, int64_t rows, int64_t C, float eps) {
     int64_t r = warp_row(rows);
     if (r < 0) return;
     float s[4];
@@ -209,19 +210,24 @@ extern "C" size_t kt_cuda_layernorm_bwd_fused_scratch(int64_t rows, int64_t C) {
     return kt_cu_align((size_t)(4 * rows) * sizeof(float)) + kt_cu_colred_scratch(KT_CR_LNB, rows, C);
 }
 
-extern "C" int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w,
-                                           int64_t rows, int64_t C, float eps, float *dwb, float *dbias, void *scratch) {
+template <typename TX, typename TD>
+static void ln_bwd_rows(kt_cuda_ctx *c, float *rs, const void *dy, const void *x, const float *w, int64_t rows, int64_t C, float eps) {
+    k_ln_bwd_rows<TX, TD><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, (const TD *)dy, (const TX *)x, w, rows, C, eps);
+}
+
+extern "C" int kt_cuda_layernorm_bwd_fused(kt_cuda_ctx *c, float *dx, const void *dy, kt_cuda_dtype dyt, const void *x, kt_cuda_dtype xt,
+                                           const float *w, int64_t rows, int64_t C, float eps, float *dwb, float *dbias, void *scratch) {
     float *rs = (float *)scratch;
     double *part = (double *)((char *)scratch + kt_cu_align((size_t)(4 * rows) * sizeof(float)));
-    if (xt == KT_CUDA_BF16)
-        k_ln_bwd_rows<__nv_bfloat16><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const __nv_bfloat16 *)x, w, rows, C, eps);
-    else if (xt == KT_CUDA_F16)
-        k_ln_bwd_rows<__half><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const __half *)x, w, rows, C, eps);
-    else if (xt == KT_CUDA_F32)
-        k_ln_bwd_rows<float><<<ln_blocks(rows), 32 * ROWS_PER_BLOCK, 0, c->stream>>>(rs, dy, (const float *)x, w, rows, C, eps);
-    else return kt_cu_errf(c, "layernorm backward: x must be f32, bf16 or f16");
+    if (xt != KT_CUDA_F32 && xt != KT_CUDA_BF16 && xt != KT_CUDA_F16) return kt_cu_errf(c, "layernorm backward: x must be f32, bf16 or f16");
+    if (dyt != KT_CUDA_F32 && dyt != xt) return kt_cu_errf(c, "layernorm backward: a 16-bit dy needs x in the same type");
+    if (xt == KT_CUDA_F32) ln_bwd_rows<float, float>(c, rs, dy, x, w, rows, C, eps);
+    else if (xt == KT_CUDA_BF16 && dyt == KT_CUDA_F32) ln_bwd_rows<__nv_bfloat16, float>(c, rs, dy, x, w, rows, C, eps);
+    else if (xt == KT_CUDA_BF16) ln_bwd_rows<__nv_bfloat16, __nv_bfloat16>(c, rs, dy, x, w, rows, C, eps);
+    else if (dyt == KT_CUDA_F32) ln_bwd_rows<__half, float>(c, rs, dy, x, w, rows, C, eps);
+    else ln_bwd_rows<__half, __half>(c, rs, dy, x, w, rows, C, eps);
     if (kt_cu_launched(c, "layernorm backward (row pass)")) return 1;
-    return kt_cu_colred_ln_bwd(c, dx, dy, x, xt, w, rs, rows, C, part, dwb, dbias);
+    return kt_cu_colred_ln_bwd(c, dx, dy, dyt, x, xt, w, rs, rows, C, part, dwb, dbias);
 }
 
 /* ---- BatchNorm: the double formulas of kernels/cpu/norm.c ---- */

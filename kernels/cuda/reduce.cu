@@ -27,7 +27,9 @@
 #define CR_LS_BF16 (KT_CR_ACTBWD + 9)
 #define CR_LS_F16 (KT_CR_ACTBWD + 10)
 __host__ __device__ constexpr int cr_is_ls(int mode) { return mode == CR_LS || mode == CR_LS_BF16 || mode == CR_LS_F16; }
-__host__ __device__ constexpr int cr_is_lnb(int mode) { return mode == KT_CR_LNB || mode == KT_CR_LNB_BF16 || mode == KT_CR_LNB_F16; }
+__host__ __device__ constexpr int cr_is_lnb(int mode) {
+    return mode == KT_CR_LNB || mode == KT_CR_LNB_BF16 || mode == KT_CR_LNB_F16 || mode == KT_CR_LNB_BF16_A16 || mode == KT_CR_LNB_F16_A16;
+}
 __host__ __device__ constexpr int cr_is_lnwb(int mode) { return mode == KT_CR_LNWB || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNWB_F16; }
 __host__ __device__ constexpr int cr_is_act(int mode) {
     return (mode >= KT_CR_ACTBWD && mode <= CR_GELU_F16) || mode == CR_GELU_BF16_A16 || mode == CR_GELU_F16_A16;
@@ -36,19 +38,19 @@ __host__ __device__ constexpr int cr_is_dot(int mode) { return mode == KT_CR_DOT
 /* b's storage type: bf16 / f16 for the 16-bit modes, else float */
 __host__ __device__ constexpr int cr_b_bf16(int mode) {
     return mode == CR_GELU_BF16 || mode == CR_DOT_BF16 || mode == CR_LS_BF16 || mode == KT_CR_LNWB_BF16 || mode == KT_CR_LNB_BF16 ||
-           mode == CR_GELU_BF16_A16;
+           mode == CR_GELU_BF16_A16 || mode == KT_CR_LNB_BF16_A16;
 }
 __host__ __device__ constexpr int cr_b_f16(int mode) {
     return mode == CR_GELU_F16 || mode == CR_DOT_F16 || mode == CR_LS_F16 || mode == KT_CR_LNWB_F16 || mode == KT_CR_LNB_F16 ||
-           mode == CR_GELU_F16_A16;
+           mode == CR_GELU_F16_A16 || mode == KT_CR_LNB_F16_A16;
 }
 template <int MODE> struct cr_v {
     typedef typename std::conditional<cr_b_bf16(MODE), __nv_bfloat16, typename std::conditional<cr_b_f16(MODE), __half, float>::type>::type T;
 };
-/* a's storage type: float but for the two modes with a 16-bit dy */
+/* a's storage type: float but for the modes with a 16-bit dy */
 template <int MODE> struct cr_a {
-    typedef typename std::conditional<MODE == CR_GELU_BF16_A16, __nv_bfloat16,
-                                      typename std::conditional<MODE == CR_GELU_F16_A16, __half, float>::type>::type T;
+    typedef typename std::conditional<MODE == CR_GELU_BF16_A16 || MODE == KT_CR_LNB_BF16_A16, __nv_bfloat16,
+                                      typename std::conditional<MODE == CR_GELU_F16_A16 || MODE == KT_CR_LNB_F16_A16, __half, float>::type>::type T;
 };
 __host__ __device__ constexpr int cr_nout(int mode) { return cr_is_lnb(mode) ? 3 : mode == KT_CR_BNGRAD || cr_is_lnwb(mode) || cr_is_ls(mode) ? 2 : 1; }
 size_t kt_cu_colred_scratch(int mode, int64_t rows, int64_t C) {
@@ -76,10 +78,11 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
     int64_t i = r * C + c;
     if (cr_is_lnb(MODE)) { /* as k_ln_bwd_x (dx), LNWB (t0, t1) and SUM over dx (t2) */
         float xv = kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]), m = rs[4 * r], sd = rs[4 * r + 1];
-        float dx = kt_cu_ln_dx(cw ? __fmul_rn(a[i], cw[c]) : a[i], xv, m, sd, rs[4 * r + 2], rs[4 * r + 3]);
+        float av = kt_cu_widen(((const typename cr_a<MODE>::T *)a)[i]);
+        float dx = kt_cu_ln_dx(cw ? __fmul_rn(av, cw[c]) : av, xv, m, sd, rs[4 * r + 2], rs[4 * r + 3]);
         cr_put(y, i, dx);
-        *t0 = a[i] * (xv - m) * sd;
-        *t1 = a[i];
+        *t0 = av * (xv - m) * sd;
+        *t1 = av;
         *t2 = dx;
     } else if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
         float t = kt_cu_act_b(cr_act(MODE), kt_cu_widen(((const typename cr_a<MODE>::T *)a)[i]), kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
@@ -322,6 +325,8 @@ static int colred_run(kt_cuda_ctx *c, int mode, const float *a, const float *b, 
     case KT_CR_LNB: L(KT_CR_LNB); break;
     case KT_CR_LNB_BF16: L(KT_CR_LNB_BF16); break;
     case KT_CR_LNB_F16: L(KT_CR_LNB_F16); break;
+    case KT_CR_LNB_BF16_A16: L(KT_CR_LNB_BF16_A16); break;
+    case KT_CR_LNB_F16_A16: L(KT_CR_LNB_F16_A16); break;
     default: L(CR_DOT_F16); break;
     }
 #undef L
@@ -338,10 +343,14 @@ int kt_cu_colred(kt_cuda_ctx *c, int mode, const float *a, const float *b, const
     return colred_run(c, mode, a, b, cm, cr, rs, NULL, NULL, KT_CUDA_F32, rows, C, part, div, outf, outf ? outf + C : NULL, NULL, outd);
 }
 
-int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const float *dy, const void *x, kt_cuda_dtype xt, const float *w, const float *rs,
-                        int64_t rows, int64_t C, double *part, float *dwb, float *dbias) {
+int kt_cu_colred_ln_bwd(kt_cuda_ctx *c, float *dx, const void *dy, kt_cuda_dtype dyt, const void *x, kt_cuda_dtype xt, const float *w,
+                        const float *rs, int64_t rows, int64_t C, double *part, float *dwb, float *dbias) {
     int mode = xt == KT_CUDA_BF16 ? KT_CR_LNB_BF16 : xt == KT_CUDA_F16 ? KT_CR_LNB_F16 : KT_CR_LNB;
-    return colred_run(c, mode, dy, (const float *)x, NULL, NULL, rs, w, dx, KT_CUDA_F32, rows, C, part, 1.0, dwb, dwb ? dwb + C : NULL, dbias,
+    if (dyt != KT_CUDA_F32) {
+        if (dyt != xt) return kt_cu_errf(c, "layernorm backward: a 16-bit dy needs x in the same type");
+        mode = xt == KT_CUDA_BF16 ? KT_CR_LNB_BF16_A16 : KT_CR_LNB_F16_A16;
+    }
+    return colred_run(c, mode, (const float *)dy, (const float *)x, NULL, NULL, rs, w, dx, KT_CUDA_F32, rows, C, part, 1.0, dwb, dwb ? dwb + C : NULL, dbias,
                       NULL);
 }
 

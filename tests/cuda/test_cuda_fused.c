@@ -68,11 +68,11 @@ static kt_node *build_block(kt_graph *g, void *arg) {
     return kt_mul(g, h, P(g, "gamma", 24));
 }
 
-/* Under autocast the block stores eight tensors in 16 bits: the depthwise output (LayerNorm's input),
+/* Under autocast the block stores nine tensors in 16 bits: the depthwise output (LayerNorm's input),
  * the LayerNorm output, fc1's pre-activation, GELU's output, fc2's output and, in backward, GELU's
  * gradient and layer scale's data gradient (fc1's and fc2's data and weight gradients read them;
- * the bias gradients are fused in) and GELU's incoming gradient (fc2's data gradient, written in 16
- * bits by its GEMM for GELU's fused backward). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
+ * the bias gradients are fused in) and the incoming gradients of GELU and LayerNorm (fc2's and fc1's
+ * data gradients, written in 16 bits by their GEMMs for the fused backward kernels). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
  * gamma's and fc2's bias gradients into layer scale's backward, LayerNorm's weight/bias gradients and
  * the depthwise bias gradient into LayerNorm's data gradient. */
 KT_TEST(test_cuda_block_activations_stored_16bit) {
@@ -83,7 +83,7 @@ KT_TEST(test_cuda_block_activations_stored_16bit) {
         char label[96];
         snprintf(label, sizeof label, "%s: depthwise 7x7 -> LayerNorm -> MLP -> layer scale", precisions[p]);
         kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 6,
-                          .precision = precisions[p], .gpu_stored16 = 8};
+                          .precision = precisions[p], .gpu_stored16 = 9};
         KT_CHECK(kt_twin_check(build_block, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
     }
 }
@@ -127,7 +127,7 @@ static kt_node *build_valid_dw(kt_graph *g, void *arg) {
 /* Under autocast each depthwise conv's weight gradient reads its input from a 16-bit copy (as
  * autocast saves one), so the f32 residual stream dies in forward: with 'same' padding the conv's
  * kernel writes the copy while it reads x (a fused node), else a separate rounding pass does. Per
- * block 9 tensors in 16 bits (the block body's 8 and the copy) and 9 fused nodes (the block body's 6,
+ * block 10 tensors in 16 bits (the block body's 9 and the copy) and 9 fused nodes (the block body's 6,
  * the copy, the residual add into layer scale, the gradient add into the depthwise data gradient),
  * and x0 * s's backward fuses s's gradient; the rest against the CPU's fp32 within the 16-bit bounds
  * above. */
@@ -139,12 +139,13 @@ KT_TEST(test_cuda_saved_depthwise_input_16bit) {
         char label[96];
         snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
         kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 19,
-                          .precision = precisions[p], .gpu_stored16 = 18};
+                          .precision = precisions[p], .gpu_stored16 = 20};
         KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
         snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
-        /* stored: the copy (its own pass), the depthwise output, the LayerNorm output */
+        /* stored: the copy (its own pass), the depthwise output, the LayerNorm output and its incoming
+         * gradient (the linear's data gradient) */
         kt_twin_opts v = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 84u,
-                          .precision = precisions[p], .gpu_stored16 = 3};
+                          .precision = precisions[p], .gpu_stored16 = 4};
         KT_CHECK(kt_twin_check(build_valid_dw, NULL, &v) == 0, "%s: GPU differs from CPU (details above)", label);
     }
     /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, the copy not fused */
@@ -543,7 +544,9 @@ KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
 /* LayerNorm's backward in two passes (kt_cuda_layernorm_bwd_fused): dx, the weight/bias gradients and
  * the column sum of dx (the depthwise conv's bias gradient in ConvNeXt) against the separate kernels
  * bit for bit, with x in f32 or 16 bits, with and without a weight, every element written, either
- * sum left out; and against the CPU's formulas (2e-5 of scale). 4-wide (64, 516) and scalar (30). */
+ * sum left out; and against the CPU's formulas (2e-5 of scale). With dy in x's 16-bit type too (as
+ * fc1's data-gradient GEMM writes it under autocast): the f32-dy bits on the widened dy; refused
+ * with an f32 x. 4-wide (64, 516) and scalar (30). */
 KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
     kt_cuda_ctx *c = kt_twin_ctx();
     const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
@@ -555,9 +558,10 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
         float *x = malloc((size_t)n * 4), *dy = malloc((size_t)n * 4), *lw = malloc((size_t)C * 4), *wide = malloc((size_t)n * 4);
         float *dx1 = malloc((size_t)n * 4), *dx2 = malloc((size_t)n * 4), *wb1 = malloc((size_t)C * 8), *wb2 = malloc((size_t)C * 8);
         float *sb1 = malloc((size_t)C * 4), *sb2 = malloc((size_t)C * 4), *cdx = malloc((size_t)n * 4), *cwb = malloc((size_t)C * 8);
-        uint16_t *x16 = malloc((size_t)n * 2);
+        uint16_t *x16 = malloc((size_t)n * 2), *dy16 = malloc((size_t)n * 2);
+        float *dyw = malloc((size_t)n * 4);
         void *cscr = malloc(kt_cpu_layernorm_bwd_wb_scratch(rows, C));
-        KT_REQUIRE(x && dy && lw && wide && dx1 && dx2 && wb1 && wb2 && sb1 && sb2 && cdx && cwb && x16 && cscr, "memory");
+        KT_REQUIRE(x && dy && lw && wide && dx1 && dx2 && wb1 && wb2 && sb1 && sb2 && cdx && cwb && x16 && dy16 && dyw && cscr, "memory");
         unsigned seed = 71u + (unsigned)wi;
         kt_twin_fill(x, n, -2.0f, 2.0f, 0.0f, &seed);
         kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
@@ -567,8 +571,9 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
         if (kt_cuda_reduce_rows_scratch(rows, C) > scr) scr = kt_cuda_reduce_rows_scratch(rows, C);
         float *ddy = kt_twin_put(dy, (size_t)n * 4), *dlw = kt_twin_put(lw, (size_t)C * 4), *dwide = kt_twin_put(NULL, (size_t)n * 4);
         float *ddx = kt_twin_put(NULL, (size_t)n * 4), *dwb = kt_twin_put(NULL, (size_t)C * 8), *dsb = kt_twin_put(NULL, (size_t)C * 4);
-        void *dx16 = kt_twin_put(NULL, (size_t)n * 2), *dscr = kt_twin_put(NULL, scr);
-        KT_REQUIRE(ddy && dlw && dwide && ddx && dwb && dsb && dx16 && dscr, "device buffers");
+        void *dx16 = kt_twin_put(NULL, (size_t)n * 2), *dscr = kt_twin_put(NULL, scr), *ddy16 = kt_twin_put(NULL, (size_t)n * 2);
+        float *ddyw = kt_twin_put(NULL, (size_t)n * 4);
+        KT_REQUIRE(ddy && dlw && dwide && ddx && dwb && dsb && dx16 && dscr && ddy16 && ddyw, "device buffers");
         for (int xt = 0; xt < 3; xt++) {
             kt_cuda_dtype t = types[xt];
             for (int64_t i = 0; i < n; i++) {
@@ -601,7 +606,7 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                 KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) &&
                                !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
                            "poison: %s", msg);
-                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
                 KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4),
                            "read back");
                 KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0, "%lldx%lld %s x, weight %d: dx not the separate kernel's bits", (long long)rows,
@@ -613,27 +618,53 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                 /* either sum left out: the other the same bits, the missing one's buffer untouched */
                 KT_REQUIRE(!kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) && !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
                            "poison: %s", msg);
-                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, NULL, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, xin, t, w, rows, C, eps, NULL, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
                 KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4), "read back");
                 uint32_t bits;
                 memcpy(&bits, &wb2[C], 4);
                 KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0 && bits == 0xffffffffu, "column sum only, %s x: %s", tname[t], "wrong sums or buffers");
                 KT_REQUIRE(!kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg), "poison: %s", msg);
-                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, xin, t, w, rows, C, eps, dwb, NULL, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, NULL, dscr) == 0, "%s", kt_cuda_ctx_error(c));
                 KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4) && !kt_twin_get(dx2, ddx, (size_t)n * 4),
                            "read back");
                 memcpy(&bits, sb2, 4);
                 KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0 && bits == 0xffffffffu && memcmp(dx1, dx2, (size_t)n * 4) == 0,
                          "weight/bias gradients only, %s x: %s", tname[t], "wrong sums or buffers");
+                if (t == KT_CUDA_F32) {
+                    KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy16, KT_CUDA_BF16, xin, t, w, rows, C, eps, dwb, dsb, dscr) != 0 &&
+                                 strstr(kt_cuda_ctx_error(c), "same type"),
+                             "a 16-bit dy with an f32 x refused: %s", kt_cuda_ctx_error(c));
+                    continue;
+                }
+                /* dy in x's 16-bit type: the f32-dy path's bits on the widened dy */
+                for (int64_t i = 0; i < n; i++) {
+                    dy16[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(dy[i]) : kt_f32_to_f16(dy[i]);
+                    dyw[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(dy16[i]) : kt_f16_to_f32(dy16[i]);
+                }
+                KT_REQUIRE(!kt_cuda_memcpy_h2d(ddy16, dy16, (size_t)n * 2, msg, sizeof msg) &&
+                               !kt_cuda_memcpy_h2d(ddyw, dyw, (size_t)n * 4, msg, sizeof msg),
+                           "upload: %s", msg);
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddyw, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s",
+                         kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(wb1, dwb, (size_t)C * 8) && !kt_twin_get(sb1, dsb, (size_t)C * 4),
+                           "read back");
+                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) &&
+                               !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
+                           "poison: %s", msg);
+                KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy16, t, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4),
+                           "read back");
+                KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0 && memcmp(wb1, wb2, (size_t)C * 8) == 0 && memcmp(sb1, sb2, (size_t)C * 4) == 0,
+                         "%lldx%lld %s x and dy, weight %d: not the f32-dy bits on the widened dy", (long long)rows, (long long)C, tname[t], withw);
             }
         }
-        KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, dwide, (kt_cuda_dtype)99, dlw, rows, C, eps, dwb, dsb, dscr) != 0 &&
+        KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, dwide, (kt_cuda_dtype)99, dlw, rows, C, eps, dwb, dsb, dscr) != 0 &&
                      strstr(kt_cuda_ctx_error(c), "f32, bf16 or f16"),
                  "an unknown x type refused: %s", kt_cuda_ctx_error(c));
         kt_cuda_free(ddy), kt_cuda_free(dlw), kt_cuda_free(dwide), kt_cuda_free(ddx), kt_cuda_free(dwb), kt_cuda_free(dsb), kt_cuda_free(dx16);
-        kt_cuda_free(dscr);
+        kt_cuda_free(dscr), kt_cuda_free(ddy16), kt_cuda_free(ddyw);
         free(x), free(dy), free(lw), free(wide), free(dx1), free(dx2), free(wb1), free(wb2), free(sb1), free(sb2), free(cdx), free(cwb), free(x16);
-        free(cscr);
+        free(cscr), free(dy16), free(dyw);
     }
 }
 

@@ -346,10 +346,11 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
  * Re-planning must undo the choice. fc1's pre-activation, which only GELU's backward reads, fc2's
  * output, which only layer scale reads, the depthwise output, which only LayerNorm reads, and each
  * block's input saved for the depthwise weight gradient are stored in bf16 too (numerical choices,
- * as autocast's: bounded by the bf16 step test), in both plans, and so is GELU's incoming gradient
- * (fc2's data gradient, written by its GEMM for GELU's fused backward, which reads fc1's stored
- * pre-activation); fc1's not with recomputation (the recomputed GELU reads it), nor then GELU's
- * incoming gradient, nor the saved inputs (the recomputed depthwise conv reads the input).
+ * as autocast's: bounded by the bf16 step test), in both plans, and so are GELU's and LayerNorm's
+ * incoming gradients (fc2's and fc1's data gradients, written by their GEMMs for the fused backward
+ * kernels, which read fc1's stored pre-activation / the stored depthwise output); fc1's not with
+ * recomputation (the recomputed GELU reads it), nor then GELU's incoming gradient, nor the saved
+ * inputs (the recomputed depthwise conv reads the input).
  * (Kept outputs are never reused, so the memory printed is not a like-for-like saving:
  * kt_gpu_bench's device MiB is.) */
 static void stored_bf16_case(kt_backend *be, int recompute) {
@@ -357,7 +358,7 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, recompute};
     kt_model m;
     KT_REQUIRE(run_step(&m, &sc, be, 1, &err) == 0, "bf16 step: %s", err.msg);
-    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0, grads = 0, dgelu = 0;
+    int gelus = 0, stored = 0, lns = 0, pre = 0, dws = 0, saved = 0, grads = 0, dgelu = 0, dln = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
         kt_node *n = m.g.nodes[i];
         int s = n->dtype == KT_BF16 && (n->flags & KT_NODE_STORED_BF16);
@@ -367,7 +368,16 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
         else if (n->op == KT_OP_CONV2D) dws += s;
         else if (n->flags & KT_NODE_SAVED_INPUT) saved += s;
         else if (n->op == KT_OP_ACT_BWD || (n->op == KT_OP_MUL && (n->flags & KT_NODE_BACKWARD))) grads += s;
-        else if (n->op == KT_OP_MATMUL && (n->flags & KT_NODE_BACKWARD)) dgelu += s;
+        else if (n->op == KT_OP_MATMUL && (n->flags & KT_NODE_BACKWARD)) {
+            /* a data gradient for GELU's or LayerNorm's fused backward (its reader, maybe through a reshape) */
+            const kt_node *r = NULL;
+            for (int j = i + 1; j < m.g.n_nodes && !r; j++) {
+                const kt_node *q = m.g.nodes[j];
+                if (q->op != KT_OP_RESHAPE && (q->src[0] == n || q->src[0]->view_of == n)) r = q;
+            }
+            if (r && r->op == KT_OP_LAYERNORM_BWD_X) dln += s;
+            else dgelu += s;
+        }
         else if (n->op == KT_OP_RESHAPE && n->view_of) /* a linear's 2-D view shares its base's storage */
             KT_CHECK(s == ((n->view_of->flags & KT_NODE_STORED_BF16) != 0), "view %s of %s: dtype not its base's", n->name,
                      n->view_of->name);
@@ -389,9 +399,12 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
      * (the bias gradients fused in): two per block */
     KT_CHECK(grads == 24, "recompute %d: %d GELU / layer-scale gradients stored in bf16 (want 24)", recompute, grads);
     /* the gradient entering each GELU's backward, written in bf16 by fc2's data-gradient GEMM when
-     * that backward reads fc1's pre-activation in bf16 (not with recomputation) */
+     * that backward reads fc1's pre-activation in bf16 (not with recomputation), and each block
+     * LayerNorm's, written by fc1's when its fused backward reads the depthwise output in bf16 (with
+     * recomputation too: the recomputed copy is bf16) */
     KT_CHECK(dgelu == (recompute ? 0 : 12), "recompute %d: %d GELU incoming gradients stored in bf16 (want %d)", recompute, dgelu,
              recompute ? 0 : 12);
+    KT_CHECK(dln == 12, "recompute %d: %d LayerNorm incoming gradients stored in bf16 (want 12)", recompute, dln);
     /* each block's layer scale computes its residual add, each depthwise data gradient its gradient add */
     int scale_adds = 0, grad_adds = 0;
     for (int i = 0; i < m.g.n_nodes; i++) {
@@ -440,9 +453,9 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     }
     KT_CHECK(still == 0, "re-planned with the GELU / LayerNorm outputs and GELU / layer-scale gradients kept: %d nodes still stored in bf16",
              still);
-    KT_CHECK(pre_again == pre + dws + saved + dgelu,
-             "re-planned: %d linear/depthwise outputs, saved inputs and GELU incoming gradients stored in bf16, %d before", pre_again,
-             pre + dws + saved + dgelu);
+    KT_CHECK(pre_again == pre + dws + saved + dgelu + dln,
+             "re-planned: %d linear/depthwise outputs, saved inputs and GELU/LayerNorm incoming gradients stored in bf16, %d before", pre_again,
+             pre + dws + saved + dgelu + dln);
     int64_t nx = kt_node_numel(m.input);
     float *x = malloc((size_t)nx * sizeof(float));
     int32_t y[2];
