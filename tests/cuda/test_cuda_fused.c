@@ -194,6 +194,21 @@ KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
 
 static const char *tname[] = {"f32", "bf16", "f16"};
 
+/* src (n) rounded to t (bf16/f16) into h and widened back into wide, both uploaded (d16, dwide; either
+ * may be NULL); 0, or 1 after a reported failure */
+static int put_rounded(const float *src, kt_cuda_dtype t, int64_t n, uint16_t *h, float *wide, void *d16, float *dwide) {
+    char msg[256];
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(src[i]) : kt_f32_to_f16(src[i]);
+        wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(h[i]) : kt_f16_to_f32(h[i]);
+    }
+    if ((d16 && kt_cuda_memcpy_h2d(d16, h, (size_t)n * 2, msg, sizeof msg)) || (dwide && kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg))) {
+        kt_test_fail(__FILE__, __LINE__, "upload: %s", msg);
+        return 1;
+    }
+    return 0;
+}
+
 static float to_f32(const void *y, kt_cuda_dtype t, int64_t i) {
     if (t == KT_CUDA_BF16) return kt_bf16_to_f32(((const uint16_t *)y)[i]);
     if (t == KT_CUDA_F16) return kt_f16_to_f32(((const uint16_t *)y)[i]);
@@ -308,11 +323,7 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
             const void *vin = dv;
             char msg[256];
             if (vt != KT_CUDA_F32) { /* the input on the 16-bit grid, and its widened values for the CPU */
-                for (int64_t i = 0; i < n; i++) {
-                    v16[i] = vt == KT_CUDA_BF16 ? kt_f32_to_bf16(v[i]) : kt_f32_to_f16(v[i]);
-                    vw[i] = vt == KT_CUDA_BF16 ? kt_bf16_to_f32(v16[i]) : kt_f16_to_f32(v16[i]);
-                }
-                KT_REQUIRE(!kt_cuda_memcpy_h2d(dv16, v16, (size_t)n * 2, msg, sizeof msg), "upload: %s", msg);
+                if (put_rounded(v, vt, n, v16, vw, dv16, NULL)) return;
                 vin = dv16;
                 KT_CHECK(kt_cuda_gelu_bwd_v16(c, ddx, ddy, dv16, vt, n) == 0, "%s", kt_cuda_ctx_error(c));
             } else KT_CHECK(kt_cuda_act_bwd(c, acts[a], ddx, ddy, dv, n) == 0, "%s", kt_cuda_ctx_error(c));
@@ -353,12 +364,7 @@ KT_TEST(test_cuda_act_bwd_colsum_same_bits_as_unfused) {
             }
             if (vt == KT_CUDA_F32) continue;
             /* dy in v's 16-bit type: the f32-dy kernel's bits on the widened dy, f32 and 16-bit outputs */
-            for (int64_t i = 0; i < n; i++) {
-                dy16[i] = vt == KT_CUDA_BF16 ? kt_f32_to_bf16(dy[i]) : kt_f32_to_f16(dy[i]);
-                dyw[i] = vt == KT_CUDA_BF16 ? kt_bf16_to_f32(dy16[i]) : kt_f16_to_f32(dy16[i]);
-            }
-            KT_REQUIRE(!kt_cuda_memcpy_h2d(ddy16, dy16, (size_t)n * 2, msg, sizeof msg) && !kt_cuda_memcpy_h2d(ddyw, dyw, (size_t)n * 4, msg, sizeof msg),
-                       "upload: %s", msg);
+            if (put_rounded(dy, vt, n, dy16, dyw, ddy16, ddyw)) return;
             for (int o = 0; o < 3; o++) {
                 kt_cuda_dtype ot = o == 0 ? KT_CUDA_F32 : o == 1 ? KT_CUDA_BF16 : KT_CUDA_F16;
                 size_t ob = ot == KT_CUDA_F32 ? 4 : 2;
@@ -481,13 +487,7 @@ KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
             const void *ain = da;
             const float *aref = da;
             if (t != KT_CUDA_F32) {
-                for (int64_t i = 0; i < n; i++) {
-                    a16[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(a[i]) : kt_f32_to_f16(a[i]);
-                    wide[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(a16[i]) : kt_f16_to_f32(a16[i]);
-                }
-                KT_REQUIRE(!kt_cuda_memcpy_h2d(da16, a16, (size_t)n * 2, msg, sizeof msg) &&
-                               !kt_cuda_memcpy_h2d(dwide, wide, (size_t)n * 4, msg, sizeof msg),
-                           "upload: %s", msg);
+                if (put_rounded(a, t, n, a16, wide, da16, dwide)) return;
                 ain = da16;
                 aref = dwide;
             }
@@ -637,13 +637,7 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                     continue;
                 }
                 /* dy in x's 16-bit type: the f32-dy path's bits on the widened dy */
-                for (int64_t i = 0; i < n; i++) {
-                    dy16[i] = t == KT_CUDA_BF16 ? kt_f32_to_bf16(dy[i]) : kt_f32_to_f16(dy[i]);
-                    dyw[i] = t == KT_CUDA_BF16 ? kt_bf16_to_f32(dy16[i]) : kt_f16_to_f32(dy16[i]);
-                }
-                KT_REQUIRE(!kt_cuda_memcpy_h2d(ddy16, dy16, (size_t)n * 2, msg, sizeof msg) &&
-                               !kt_cuda_memcpy_h2d(ddyw, dyw, (size_t)n * 4, msg, sizeof msg),
-                           "upload: %s", msg);
+                if (put_rounded(dy, t, n, dy16, dyw, ddy16, ddyw)) return;
                 KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddyw, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s",
                          kt_cuda_ctx_error(c));
                 KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(wb1, dwb, (size_t)C * 8) && !kt_twin_get(sb1, dsb, (size_t)C * 4),
