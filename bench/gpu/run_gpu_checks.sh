@@ -262,4 +262,10 @@ if [ "$(left)" -gt 30 ]; then
 fi
 
 printf '\nTotal time %d s (budget %d s).\n' $(($(date +%s) - START)) "$BUDGET" >> "$RES"
+
+# the acceptance goal in one line, at the top of the table: base bf16 training beside PyTorch AMP
+VERDICT=$(bash "$ROOT/bench/gpu/verdict.sh" "$LOGS/models_bf16.md" "$OUT/pytorch.json" 2>&1)
+{ head -n 1 "$RES"; printf '\n**Goal**: %s; cuda tests: %s\n' "$VERDICT" "$(head -1 "$LOGS/ctest_summary.txt")"; tail -n +2 "$RES"; } > "$RES.tmp" &&
+    mv "$RES.tmp" "$RES"
+say "goal: $VERDICT"
 say "done: $RES"
