@@ -250,51 +250,41 @@ static int out_scratch_ok(const kt_graph *g, const kt_node *n) {
     return 1;
 }
 
+/* n stored in h16 from here on, and the views of it with it (they share its storage) */
+static void store16(kt_graph *g, kt_node *n, kt_dtype h16, int with_views) {
+    for (int j = n->id; j < g->n_nodes; j++) {
+        kt_node *v = g->nodes[j];
+        if (v == n || (with_views && v->view_of == n)) {
+            v->flags |= KT_NODE_STORED_BF16;
+            v->dtype = h16;
+        }
+    }
+}
+
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
-    for (int i = 0; i < g->n_nodes; i++) {
-        kt_node *n = g->nodes[i];
-        if (!stores_bf16_candidate(g, n)) continue;
-        for (int j = i; j < g->n_nodes; j++) {
-            kt_node *v = g->nodes[j];
-            if (v == n || v->view_of == n) {
-                v->flags |= KT_NODE_STORED_BF16;
-                v->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
-            }
-        }
-    }
+    kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (stores_bf16_candidate(g, g->nodes[i])) store16(g, g->nodes[i], h16, 1);
     for (int i = 0; i < g->n_nodes; i++)
         if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *n = g->nodes[i];
         /* after the GELU/LayerNorm choices above, which look for f32 inputs */
         if (((n->flags & KT_NODE_AUTOCAST) && (stores_pre_activation_16(g, n) || stores_linear_out_16(g, n))) ||
-            stores_dwconv_out_16(g, n)) {
-            n->flags |= KT_NODE_STORED_BF16;
-            n->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
-        }
+            stores_dwconv_out_16(g, n))
+            store16(g, n, h16, 0);
     }
-    kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
     for (int i = 0; i < g->n_nodes; i++)
         if (out_scratch_ok(g, g->nodes[i])) g->nodes[i]->flags |= KT_NODE_OUT_SCRATCH;
-    for (int i = 0; i < g->n_nodes; i++) { /* after the pre-activations' choice above (GELU's v) */
-        kt_node *n = g->nodes[i];
-        if (!stores_gemm_grad_16(g, n, h16)) continue;
-        for (int j = i; j < g->n_nodes; j++) {
-            kt_node *v = g->nodes[j];
-            if (v == n || v->view_of == n) {
-                v->flags |= KT_NODE_STORED_BF16;
-                v->dtype = h16;
-            }
-        }
-    }
+    for (int i = 0; i < g->n_nodes; i++) /* after the pre-activations' choice above (GELU's v) */
+        if (stores_gemm_grad_16(g, g->nodes[i], h16)) store16(g, g->nodes[i], h16, 1);
     for (int i = 1; i < g->n_nodes; i++) {
         kt_node *sv = g->nodes[i], *conv = g->nodes[i - 1];
         if (!stores_saved_input_16(g, sv)) continue;
         sv->view_of = NULL;
-        sv->flags |= KT_NODE_STORED_BF16;
-        sv->dtype = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+        store16(g, sv, h16, 0);
         /* the conv reads x anyway: its kernel writes the copy too (else the copy is its own pass) */
         kt_conv_shape cs = conv->op == KT_OP_CONV2D ? kt_node_conv_geom(conv) : (kt_conv_shape){0};
         if (conv->saved_input == sv && kt_conv_is_depthwise(&cs) && kt_cuda_dwconv_can_copy_input(&cs) && !conv->fuse_next &&

@@ -72,20 +72,28 @@ static kt_node *build_block(kt_graph *g, void *arg) {
  * the LayerNorm output, fc1's pre-activation, GELU's output, fc2's output and, in backward, GELU's
  * gradient and layer scale's data gradient (fc1's and fc2's data and weight gradients read them;
  * the bias gradients are fused in) and the incoming gradients of GELU and LayerNorm (fc2's and fc1's
- * data gradients, written in 16 bits by their GEMMs for the fused backward kernels). Fused: GELU into fc1, fc1's bias gradient into GELU's backward,
- * gamma's and fc2's bias gradients into layer scale's backward, LayerNorm's weight/bias gradients and
- * the depthwise bias gradient into LayerNorm's data gradient. */
-KT_TEST(test_cuda_block_activations_stored_16bit) {
-    kt_twin_backend();
+ * data gradients, written in 16 bits by their GEMMs for the fused backward kernels). Fused: GELU
+ * into fc1, fc1's bias gradient into GELU's backward, gamma's and fc2's bias gradients into layer
+ * scale's backward, LayerNorm's weight/bias gradients and the depthwise bias gradient into
+ * LayerNorm's data gradient. */
+
+/* build in bf16 and in fp16 against the CPU's fp32 (bounds 2e-2, 5e-3 of scale), with exactly fused
+ * nodes computed inside others and stored f32 nodes stored in 16 bits (0: not checked) */
+static void check_16bit(kt_twin_build_fn build, const char *what, unsigned seed, int fused, int stored) {
     const char *precisions[] = {"bf16", "fp16"};
     const double tols[] = {2e-2, 5e-3};
     for (int p = 0; p < 2; p++) {
-        char label[96];
-        snprintf(label, sizeof label, "%s: depthwise 7x7 -> LayerNorm -> MLP -> layer scale", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 79u, .gpu_fused = 6,
-                          .precision = precisions[p], .gpu_stored16 = 9};
-        KT_CHECK(kt_twin_check(build_block, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
+        char label[128];
+        snprintf(label, sizeof label, "%s: %s", precisions[p], what);
+        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = seed, .gpu_fused = fused,
+                          .precision = precisions[p], .gpu_stored16 = stored};
+        KT_CHECK(kt_twin_check(build, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
     }
+}
+
+KT_TEST(test_cuda_block_activations_stored_16bit) {
+    kt_twin_backend();
+    check_16bit(build_block, "depthwise 7x7 -> LayerNorm -> MLP -> layer scale", 79u, 6, 9);
 }
 
 /* Parameters named prefix.name */
@@ -133,21 +141,10 @@ static kt_node *build_valid_dw(kt_graph *g, void *arg) {
  * above. */
 KT_TEST(test_cuda_saved_depthwise_input_16bit) {
     kt_twin_backend();
-    const char *precisions[] = {"bf16", "fp16"};
-    const double tols[] = {2e-2, 5e-3};
-    for (int p = 0; p < 2; p++) {
-        char label[96];
-        snprintf(label, sizeof label, "%s: two ConvNeXt blocks with residuals", precisions[p]);
-        kt_twin_opts o = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 83u, .gpu_fused = 19,
-                          .precision = precisions[p], .gpu_stored16 = 20};
-        KT_CHECK(kt_twin_check(build_two_blocks, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", label);
-        snprintf(label, sizeof label, "%s: depthwise 3x3 unpadded -> LayerNorm -> linear", precisions[p]);
-        /* stored: the copy (its own pass), the depthwise output, the LayerNorm output and its incoming
-         * gradient (the linear's data gradient) */
-        kt_twin_opts v = {.label = label, .tol = tols[p], .training = 1, .lo = -1.0f, .hi = 1.0f, .seed = 84u,
-                          .precision = precisions[p], .gpu_stored16 = 4};
-        KT_CHECK(kt_twin_check(build_valid_dw, NULL, &v) == 0, "%s: GPU differs from CPU (details above)", label);
-    }
+    check_16bit(build_two_blocks, "two ConvNeXt blocks with residuals", 83u, 19, 20);
+    /* stored: the copy (its own pass), the depthwise output, the LayerNorm output and its incoming
+     * gradient (the linear's data gradient) */
+    check_16bit(build_valid_dw, "depthwise 3x3 unpadded -> LayerNorm -> linear", 84u, 0, 4);
     /* in fp32 the saved input stays a view of x: nothing stored in 16 bits, the copy not fused */
     kt_twin_opts f = {.label = "fp32: two ConvNeXt blocks with residuals", .tol = TOL_GEMM, .training = 1, .lo = -1.0f, .hi = 1.0f,
                       .seed = 85u, .gpu_fused = 17};
