@@ -51,6 +51,27 @@ kt_status kt_decoder_init(kt_decoder *d, kt_err *err) {
     return KT_OK;
 }
 
+/* TurboJPEG 2.1's tjDecompressHeader3 returns on an error without aborting its libjpeg
+ * decompressor, which stays mid-header: the next image given to the same handle is then read as
+ * the rest of the bad one ("Unsupported marker type 0x.."), so one corrupt upload or dataset file
+ * would fail a good one after it. A handle that failed is replaced (after its message is read). */
+static void jpeg_reset(kt_decoder *d) {
+    if (d->tj) tjDestroy(d->tj);
+    d->tj = tjInitDecompress();
+}
+
+static kt_status jpeg_handle(kt_decoder *d, kt_err *err) {
+    if (!d->tj && !(d->tj = tjInitDecompress()))
+        return kt_err_set(err, KT_ERR_NOMEM, "cannot create a TurboJPEG decompressor: %s", tjGetErrorStr2(NULL));
+    return KT_OK;
+}
+
+static kt_status jpeg_header_error(kt_decoder *d, kt_err *err) {
+    kt_status st = kt_err_set(err, KT_ERR_FORMAT, "unreadable JPEG header: %s", tjGetErrorStr2(d->tj));
+    jpeg_reset(d);
+    return st;
+}
+
 void kt_decoder_free(kt_decoder *d) {
     if (d->tj) tjDestroy(d->tj);
     free(d->file);
@@ -224,9 +245,11 @@ static kt_status decode_jpeg(kt_decoder *d, const uint8_t *data, size_t len, con
     jpeg_info ji;
     jpeg_markers(data, len, &ji);
     int w, h, subsamp, cs;
+    kt_status st = jpeg_handle(d, err);
+    if (st != KT_OK) return st;
     if (tjDecompressHeader3(d->tj, data, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
-        return kt_err_set(err, KT_ERR_FORMAT, "unreadable JPEG header: %s", tjGetErrorStr2(d->tj));
-    kt_status st = check_pixels(w, h, o, "JPEG", err);
+        return jpeg_header_error(d, err);
+    st = check_pixels(w, h, o, "JPEG", err);
     if (st != KT_OK) return st;
     int orient = (o && o->ignore_exif) || !ji.exif ? 1 : exif_orientation(ji.exif, ji.exif_len);
     int sw = w, sh = h;
@@ -258,9 +281,12 @@ static kt_status decode_jpeg(kt_decoder *d, const uint8_t *data, size_t len, con
         /* libjpeg warnings (extraneous bytes, ...) leave a usable image, and PIL accepts them;
          * a warning on data that ends before its EOI is a truncated file, which PIL refuses. */
         int fatal = tjGetErrorCode(d->tj) == TJERR_FATAL;
-        if (fatal || !jpeg_complete(data, len, ji.sos))
-            return kt_err_set(err, KT_ERR_FORMAT, "%s JPEG (%zu bytes): %s",
-                              fatal ? "corrupt" : "truncated", len, tjGetErrorStr2(d->tj));
+        if (fatal || !jpeg_complete(data, len, ji.sos)) {
+            st = kt_err_set(err, KT_ERR_FORMAT, "%s JPEG (%zu bytes): %s", fatal ? "corrupt" : "truncated", len,
+                            tjGetErrorStr2(d->tj));
+            jpeg_reset(d); /* tjDecompress2 aborts on its errors; a fresh handle costs little here */
+            return st;
+        }
     }
     if (cmyk) {
         /* Pillow: Adobe CMYK is stored inverted ("CMYK;I"), then cmyk2rgb computes
@@ -379,8 +405,9 @@ kt_status kt_image_probe(kt_decoder *d, const uint8_t *data, size_t len, const k
         jpeg_info ji;
         jpeg_markers(data, len, &ji);
         int w, h, subsamp, cs;
+        if ((st = jpeg_handle(d, err)) != KT_OK) return st;
         if (tjDecompressHeader3(d->tj, data, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
-            return kt_err_set(err, KT_ERR_FORMAT, "unreadable JPEG header: %s", tjGetErrorStr2(d->tj));
+            return jpeg_header_error(d, err);
         if ((st = check_pixels(w, h, opts, "JPEG", err)) != KT_OK) return st;
         if (!(opts && opts->ignore_exif) && ji.exif) hdr->orientation = exif_orientation(ji.exif, ji.exif_len);
         hdr->w = hdr->orientation >= 5 ? h : w;
