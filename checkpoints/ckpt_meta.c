@@ -254,9 +254,9 @@ kt_status kt_ckpt_meta_from_file(const kt_st_file *f, kt_ckpt_meta *m, kt_err *e
         if (!strcmp(k, "format")) continue; /* "pt": nothing to keep */
         if (!strcmp(k, "architecture")) st = kt_ckpt_meta_set_arch(m, v, err);
         else if (!strcmp(k, "num_classes")) {
-            if (!parse_int(v, 1, 1000000000L, &num_classes))
-                st = kt_err_set(err, KT_ERR_FORMAT, "%s: metadata \"num_classes\" = \"%.40s\" is not a positive integer",
-                                path, v);
+            if (!parse_int(v, 1, KT_CKPT_MAX_CLASSES, &num_classes))
+                st = kt_err_set(err, KT_ERR_FORMAT, "%s: metadata \"num_classes\" = \"%.40s\" is not an integer in 1..%d",
+                                path, v, KT_CKPT_MAX_CLASSES);
         } else if (!strcmp(k, "class_names")) st = parse_classes(m, path, v, err);
         else if (!strcmp(k, "image_size")) {
             if (!parse_image_size(v, &m->img_h, &m->img_w))

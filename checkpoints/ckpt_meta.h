@@ -16,6 +16,10 @@
 #include "base/status.h"
 #include "checkpoints/safetensors.h"
 
+/* The most classes a checkpoint's "num_classes" may give (ImageNet-21k has 21841): readers
+ * allocate per class before any weight is checked, so a crafted file must not ask for billions. */
+#define KT_CKPT_MAX_CLASSES 1000000
+
 typedef struct kt_ckpt_meta {
     char *arch;               /* owned; NULL when unknown */
     int n_classes;            /* 0 when unknown */

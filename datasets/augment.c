@@ -3,6 +3,7 @@
  * with the normalisation into float, so an image costs one pass over its output pixels. */
 #include "datasets/augment.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,30 +256,50 @@ static void rotate(const uint8_t *src, uint8_t *dst, int w, int h, float deg) {
     }
 }
 
+/* Pillow's resize makes its horizontal pass first, into (source rows x output width) pixels, and
+ * the eval transform resizes to (rw x rh) before its crop: a 10 KB PNG of 1 x 5,000,000 pixels
+ * passes the decode guard, then would take 3 GB and half a minute here (1 x 100M: 67 GB). Every
+ * intermediate is held to the limit the decoded image is (max_pixels), which only refuses
+ * absurd aspect ratios (over ~450:1 for a 224-pixel output). */
+static kt_status check_resize(const kt_aug_config *c, const kt_image *src, int64_t dw, int64_t dh, kt_err *err) {
+    int64_t lim = c->max_pixels > 0 ? c->max_pixels : KT_IMAGE_MAX_PIXELS_DEFAULT;
+    int64_t need = (int64_t)src->h * dw > dw * dh ? (int64_t)src->h * dw : dw * dh;
+    if (need <= lim && dw <= INT_MAX && dh <= INT_MAX) return KT_OK;
+    double ar = src->w > src->h ? (double)src->w / src->h : (double)src->h / src->w;
+    return kt_err_set(err, KT_ERR_FORMAT,
+                      "a %dx%d image (aspect ratio %.0f:1) resized to %lldx%lld needs %.1f Mpx of intermediate "
+                      "pixels, over the limit of %.1f Mpx: crop it to a sensible shape first",
+                      src->w, src->h, ar, (long long)dw, (long long)dh, (double)need / 1e6, (double)lim / 1e6);
+}
+
 kt_status kt_aug_apply_u8(kt_aug_ctx *x, const kt_aug_config *c, const kt_aug_params *p, const kt_image *src,
                           uint8_t *dst, kt_err *err) {
     const int W = c->out_w, H = c->out_h;
     const size_t out_bytes = (size_t)W * H * 3;
     kt_status st;
     if (!c->train) {
-        if (!c->center_crop) return kt_resize_rgb8(&x->rz, src->px, src->w, src->h, NULL, dst, W, H, err);
+        if (!c->center_crop) {
+            if ((st = check_resize(c, src, W, H, err)) != KT_OK) return st;
+            return kt_resize_rgb8(&x->rz, src->px, src->w, src->h, NULL, dst, W, H, err);
+        }
         /* timm eval: Resize(floor(size / crop_pct)) then CenterCrop(size). A square size resizes the
          * shorter side (aspect kept, torchvision's int arithmetic); a non-square one resizes to the
          * scaled tuple exactly, as torchvision does for a (h, w) size. */
-        int rw, rh;
+        int64_t rw, rh;
         if (W == H) {
-            int s = (int)floorf((float)W / c->crop_pct);
-            if (src->w <= src->h) rw = s, rh = (int)((int64_t)s * src->h / src->w);
-            else rh = s, rw = (int)((int64_t)s * src->w / src->h);
+            int64_t s = (int64_t)floorf((float)W / c->crop_pct);
+            if (src->w <= src->h) rw = s, rh = s * src->h / src->w;
+            else rh = s, rw = s * src->w / src->h;
         } else {
-            rw = (int)floorf((float)W / c->crop_pct);
-            rh = (int)floorf((float)H / c->crop_pct);
+            rw = (int64_t)floorf((float)W / c->crop_pct);
+            rh = (int64_t)floorf((float)H / c->crop_pct);
         }
         if (rw < W) rw = W;
         if (rh < H) rh = H;
+        if ((st = check_resize(c, src, rw, rh, err)) != KT_OK) return st; /* also keeps rw, rh in int range */
         if (!grow(&x->a, &x->a_cap, (size_t)rw * rh * 3))
-            return kt_err_set(err, KT_ERR_NOMEM, "no memory for a %dx%d eval resize", rw, rh);
-        if ((st = kt_resize_rgb8(&x->rz, src->px, src->w, src->h, NULL, x->a, rw, rh, err)) != KT_OK) return st;
+            return kt_err_set(err, KT_ERR_NOMEM, "no memory for a %lldx%lld eval resize", (long long)rw, (long long)rh);
+        if ((st = kt_resize_rgb8(&x->rz, src->px, src->w, src->h, NULL, x->a, (int)rw, (int)rh, err)) != KT_OK) return st;
         int top = (int)nearbyint((rh - H) / 2.0), left = (int)nearbyint((rw - W) / 2.0);
         for (int y = 0; y < H; y++)
             memcpy(dst + (size_t)y * W * 3, x->a + ((size_t)(y + top) * rw + left) * 3, (size_t)W * 3);
@@ -294,6 +315,7 @@ kt_status kt_aug_apply_u8(kt_aug_ctx *x, const kt_aug_config *c, const kt_aug_pa
     memcpy(box, p->box, sizeof box);
     if (box[2] > (float)src->w) box[2] = (float)src->w;
     if (box[3] > (float)src->h) box[3] = (float)src->h;
+    if ((st = check_resize(c, src, W, H, err)) != KT_OK) return st;
     if ((st = kt_resize_rgb8(&x->rz, src->px, src->w, src->h, box, target, W, H, err)) != KT_OK) return st;
     if (p->hflip) flip_h(target, W, H);
     if (p->vflip) flip_v(target, W, H);
@@ -371,8 +393,35 @@ void kt_aug_color_normalize(const kt_aug_config *c, const kt_aug_params *p, cons
 
 /* ---- whole pipeline -------------------------------------------------------------------------- */
 
+/* The context keeps its buffers for the next image, but not one outsized image's: a server or
+ * loader thread that met one 100 Mpx upload would otherwise hold ~1 GB for the rest of its life. */
+#define KEEP_BYTES ((size_t)64 << 20)
+static void trim(void **p, size_t *cap, size_t elem) {
+    if (*cap * elem <= KEEP_BYTES) return;
+    free(*p);
+    *p = NULL;
+    *cap = 0;
+}
+
+static void trim_ctx(kt_aug_ctx *x) {
+    if (x->img.cap > KEEP_BYTES) kt_image_free(&x->img);
+    trim((void **)&x->rz.tmp, &x->rz.tmp_cap, 1);
+    trim((void **)&x->dec.tmp, &x->dec.tmp_cap, 1);
+    trim((void **)&x->a, &x->a_cap, 1);
+}
+
+static kt_status aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
+                         float *dst, kt_err *err);
+
 kt_status kt_aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
                      float *dst, kt_err *err) {
+    kt_status st = aug_run(x, c, key, data, len, dst, err);
+    trim_ctx(x);
+    return st;
+}
+
+static kt_status aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
+                         float *dst, kt_err *err) {
     kt_decode_opts dopt = {.max_pixels = c->max_pixels};
     kt_aug_params p;
     kt_status st;
@@ -408,6 +457,7 @@ kt_status kt_aug_run_file(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, c
     kt_status st = kt_decoder_read_file(&x->dec, path, &data, &len, err);
     if (st != KT_OK) return st;
     st = kt_aug_run(x, c, key, data, len, dst, err);
+    trim((void **)&x->dec.file, &x->dec.file_cap, 1);
     if (st != KT_OK) kt_err_prefix(err, "%s: ", path);
     return st;
 }

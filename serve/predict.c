@@ -124,10 +124,11 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
                 memcpy(p->eval.std, meta.std, sizeof meta.std);
             }
             p->class_names = calloc((size_t)p->classes, sizeof(char *));
-            for (int c = 0; p->class_names && c < p->classes; c++) {
+            for (int c = 0; p->class_names && c < p->classes && !s; c++) {
                 char buf[32];
                 snprintf(buf, sizeof buf, "class_%d", c);
                 p->class_names[c] = strdup(meta.class_names ? meta.class_names[c] : buf);
+                if (!p->class_names[c]) s = kt_err_set(err, KT_ERR_NOMEM, "no memory for class names");
             }
         } else if (!s) {
             if (meta.n_classes != p->classes || size != p->size)

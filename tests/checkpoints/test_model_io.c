@@ -261,6 +261,7 @@ KT_TEST(test_ckpt_meta_rejects_malformed_values) {
         {"\"class_names\":\"[1,2]\"", "\"class_names\" entry 0"},
         {"\"class_names\":\"cat,dog\"", "\"class_names\" is not"},
         {"\"num_classes\":\"six\"", "\"num_classes\""},
+        {"\"num_classes\":\"1000000000\"", "1..1000000"}, /* a crafted file must not make readers allocate per class */
         {"\"num_classes\":\"3\",\"class_names\":\"[\\\"a\\\",\\\"b\\\"]\"", "lists 2"},
         {"\"image_size\":\"[224]\"", "\"image_size\""},
         {"\"mean\":\"[0.5,0.5]\",\"std\":\"[1,1,1]\"", "\"mean\""},

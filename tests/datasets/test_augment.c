@@ -238,3 +238,61 @@ KT_TEST(test_aug_fast_decode_close_to_full_decode) {
     free(fast), free(full), free(jpg), free(px);
     kt_aug_ctx_free(&x);
 }
+
+/* A few KB of narrow, very tall image passes the decode guard (w*h), but Pillow's order of passes
+ * makes (source rows x output width) pixels first: 1 x 5,000,000 took 3 GB and 26 s (fuzzing found
+ * it through POST /predict). Every transform refuses intermediates over the image limit, naming the
+ * shape; ordinary images under the same limit still pass. The limit is lowered here so that a
+ * JPEG can show it (65535 rows at most); the default is the same check with 100 Mpx. */
+KT_TEST(test_aug_refuses_resizes_past_the_pixel_limit) {
+    kt_err err = {0};
+    kt_aug_ctx x;
+    KT_REQUIRE_OK(kt_aug_ctx_init(&x, &err), &err);
+    size_t tall_len, ok_len;
+    uint8_t *px = dst_picture(8, 40000);
+    uint8_t *tall = dst_jpeg(px, 8, 40000, TJPF_RGB, TJSAMP_444, 90, &tall_len);
+    free(px);
+    px = dst_picture(300, 200);
+    uint8_t *ok = dst_jpeg(px, 300, 200, TJPF_RGB, TJSAMP_444, 90, &ok_len);
+    free(px);
+    float *out = malloc(224 * 224 * 3 * sizeof(float));
+    for (int mode = 0; mode < 3; mode++) { /* eval whole-image resize, eval centre crop, training */
+        kt_aug_config c;
+        if (mode < 2) kt_aug_default_eval(&c, 224);
+        else kt_aug_default_train(&c, 224);
+        c.center_crop = mode == 1;
+        c.max_pixels = 2000000; /* 8 x 40000 = 0.32 Mpx decodes; 40000 rows x 224 = 9 Mpx does not resize */
+        kt_status st = kt_aug_run(&x, &c, 7, tall, tall_len, out, &err);
+        KT_CHECK(st == KT_ERR_FORMAT && strstr(err.msg, "8x40000") && strstr(err.msg, "aspect ratio 5000:1") &&
+                     strstr(err.msg, "limit of 2.0 Mpx"),
+                 "mode %d: status %d: %s", mode, (int)st, err.msg);
+        KT_CHECK_OK(kt_aug_run(&x, &c, 7, ok, ok_len, out, &err), &err);
+    }
+    free(out), free(tall), free(ok);
+    kt_aug_ctx_free(&x);
+}
+
+/* The per-thread context keeps its buffers between images, but not an outsized image's. */
+KT_TEST(test_aug_context_drops_outsized_buffers) {
+    kt_err err = {0};
+    kt_aug_ctx x;
+    KT_REQUIRE_OK(kt_aug_ctx_init(&x, &err), &err);
+    kt_aug_config c;
+    kt_aug_default_eval(&c, 64);
+    size_t big_len, small_len;
+    uint8_t *px = dst_picture(6000, 4000); /* 72 MB decoded, over the 64 MiB kept */
+    uint8_t *big = dst_jpeg(px, 6000, 4000, TJPF_RGB, TJSAMP_420, 50, &big_len);
+    free(px);
+    px = dst_picture(120, 80);
+    uint8_t *small = dst_jpeg(px, 120, 80, TJPF_RGB, TJSAMP_420, 90, &small_len);
+    free(px);
+    float *out = malloc(64 * 64 * 3 * sizeof(float)), *want = malloc(64 * 64 * 3 * sizeof(float));
+    KT_CHECK_OK(kt_aug_run(&x, &c, 0, small, small_len, want, &err), &err);
+    KT_CHECK(x.img.cap > 0, "a small image's buffer is kept for the next one");
+    KT_CHECK_OK(kt_aug_run(&x, &c, 0, big, big_len, out, &err), &err);
+    KT_CHECK(x.img.cap == 0 && x.img.px == NULL, "the 72 MB decoded image is still held (%zu bytes)", x.img.cap);
+    KT_CHECK_OK(kt_aug_run(&x, &c, 0, small, small_len, out, &err), &err);
+    KT_CHECK(memcmp(out, want, 64 * 64 * 3 * sizeof(float)) == 0, "the same output after the context was trimmed");
+    free(out), free(want), free(big), free(small);
+    kt_aug_ctx_free(&x);
+}
