@@ -19,6 +19,7 @@
 struct kt_predictor {
     pthread_mutex_t mu;
     int n, batch, classes, size;
+    int threads;      /* OpenMP threads per run (0: the caller's); set in each calling thread, below */
     kt_model *models; /* (n) */
     kt_model cam;     /* Grad-CAM graph sharing models[0]'s parameters, built on first use */
     int cam_ready;
@@ -103,6 +104,7 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
         return s;
     }
     if (threads > 0) omp_set_num_threads(threads);
+    p->threads = threads;
     kt_backend *be = pick_backend(device, p->device, sizeof p->device, err, &s);
     p->be = be;
     p->batch = batch;
@@ -193,8 +195,16 @@ static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) 
     return KT_OK;
 }
 
+/* omp_set_num_threads sets the calling thread's own team size, and runs come from the server's
+ * worker threads, not the thread that opened the predictor: set it in each (--model-threads was
+ * otherwise ignored, and every worker started a team of all cores). */
+static void use_threads(const kt_predictor *p) {
+    if (p->threads > 0 && omp_get_max_threads() != p->threads) omp_set_num_threads(p->threads);
+}
+
 kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err) {
     pthread_mutex_lock(&p->mu);
+    use_threads(p);
     size_t img = (size_t)p->size * p->size * 3;
     kt_status s = kt_aug_run(&p->aug, &p->eval, 0, bytes, len, p->x, err);
     if (!s) {
@@ -212,6 +222,7 @@ kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len,
 
 kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err) {
     pthread_mutex_lock(&p->mu);
+    use_threads(p);
     size_t img = (size_t)p->size * p->size * 3;
     float *tmp = malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes);
     kt_status s = tmp ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory");
@@ -230,6 +241,7 @@ kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int 
 
 kt_status kt_predictor_gradcam(kt_predictor *p, const char *path, int cls, const char *out_png, int *cls_out, kt_err *err) {
     pthread_mutex_lock(&p->mu);
+    use_threads(p);
     kt_status s = KT_OK;
     kt_model *m0 = &p->models[0];
     if (!p->cam_ready) {

@@ -1,6 +1,8 @@
 /* The predictor: checkpoint metadata drives the model and preprocessing; probabilities are a
  * softmax of the same forward graph; ensembles average; bad input is an error naming the file. */
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -160,5 +162,41 @@ KT_TEST(test_predict_gradcam_png) {
     KT_CHECK(n > 1000 && !memcmp(png, "\x89PNG", 4), "a PNG was written (%zu bytes)", n);
     free(png);
     KT_CHECK(kt_predictor_gradcam(p, img, 7, out, &cls, &err) == KT_ERR_ARG, "class out of range refused");
+    kt_predictor_free(p);
+}
+
+/* `serve --model-threads N`: predictions run in the HTTP server's worker threads, and OpenMP's team
+ * size is each thread's own setting, so the predictor must apply N in the thread that calls it
+ * (it was set only in the thread that opened it, and ignored). */
+typedef struct {
+    kt_predictor *p;
+    const char *img;
+    int before, after;
+    kt_status st;
+} worker_arg;
+
+static void *worker(void *a_) {
+    worker_arg *a = a_;
+    omp_set_num_threads(2); /* a worker thread's own default, not the predictor's */
+    a->before = omp_get_max_threads();
+    float probs[3];
+    kt_err err;
+    a->st = kt_predictor_run_files(a->p, (const char *[]){a->img}, 1, probs, &err);
+    a->after = omp_get_max_threads();
+    return NULL;
+}
+
+KT_TEST(test_predict_model_threads_apply_in_the_calling_thread) {
+    char ckpt[4096], img[4096];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    worker_arg a = {.p = p, .img = img};
+    pthread_t th;
+    KT_REQUIRE(pthread_create(&th, NULL, worker, &a) == 0);
+    pthread_join(th, NULL);
+    KT_CHECK(a.st == KT_OK && a.before == 2, "run: status %d, worker's own setting %d", (int)a.st, a.before);
+    KT_CHECK(a.after == 1, "the worker thread ran with %d OpenMP threads, not the predictor's 1", a.after);
     kt_predictor_free(p);
 }
