@@ -42,7 +42,8 @@ static void help(void) {
          "  --meals FILE          meal library instead of the built-in one (see keratrack diet --help)\n"
          "  --web-dir DIR         serve index.html, app.js, style.css from DIR instead of the built-in page\n"
          "  --quiet               no access log on stderr\n\n"
-         "Stop with Ctrl-C (SIGINT) or SIGTERM: running requests finish, then the database closes.");
+         "Stop with Ctrl-C (SIGINT) or SIGTERM: no new connections; requests already being handled finish\n"
+         "and deliver their answers (up to 15 s), later ones get 503; then the database closes.");
 }
 
 static void log_line(void *ctx, const char *line) {

@@ -33,8 +33,14 @@ typedef struct kt_http_server kt_http_server;
 /* Opens the database, loads the diet data and starts listening; returns once the socket is bound. */
 kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err *err);
 int kt_http_port(const kt_http_server *s); /* the bound port */
-/* Stops accepting, finishes running requests, closes everything. */
+/* Stops accepting connections, lets every request whose handler has run (or runs) deliver its
+ * answer (at most KT_HTTP_STOP_GRACE_S seconds; later requests on open connections get 503 and
+ * "Connection: close"), then closes everything. Requests still uploading are cut: nothing of
+ * theirs has happened. */
+#define KT_HTTP_STOP_GRACE_S 15
 void kt_http_stop(kt_http_server *s);
+/* Requests whose handler has run or is running and whose answer is not yet delivered. */
+int kt_http_running(kt_http_server *s);
 
 /* Test hook: the server's token key (to mint expired tokens in tests). */
 const unsigned char *kt_http_token_key(const kt_http_server *s);

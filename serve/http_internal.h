@@ -24,6 +24,11 @@ struct kt_http_server {
     kt_metrics *metrics;
     kt_meal_lib meals;
     kt_diet_facts facts;
+    /* Stopping without losing answers: requests whose handler ran (or began) and whose answer is
+     * not yet delivered, and whether kt_http_stop has begun. Under run_mu. */
+    pthread_mutex_t run_mu;
+    pthread_cond_t run_cv;
+    int running, stopping;
 };
 
 typedef enum { KT_BODY_NONE = 0, KT_BODY_JSON, KT_BODY_FORM } kt_body_kind;
@@ -44,6 +49,7 @@ typedef struct kt_route {
 
 struct kt_http_req {
     kt_http_server *srv;
+    int held;              /* counted in srv->running until MHD reports the request completed */
     struct MHD_Connection *conn;
     const kt_route *route;
     const char *endpoint;  /* metrics label: the route pattern, or "other" */

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <sodium.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "base/timer.h"
@@ -184,6 +186,43 @@ static void add_cors(kt_http_req *r, struct MHD_Response *resp) {
 }
 
 /* ---- the request lifecycle --------------------------------------------------------------------- */
+/* A request is held from when its handler runs (or it is answered early) until MHD reports it
+ * completed: kt_http_stop waits for those, so no client loses an answer whose work was done (a
+ * prediction stored, an account made). Requests still uploading are not held: nothing of theirs
+ * has happened yet, and a client that stalls must not delay the stop. */
+/* Returns 1 when the stop has begun: then the handler must not run (the stop may already have seen
+ * no request running and be closing the connections). One lock for both, so none slips between. */
+static int hold(kt_http_req *r) {
+    kt_http_server *s = r->srv;
+    pthread_mutex_lock(&s->run_mu);
+    if (!r->held) r->held = 1, s->running++;
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->run_mu);
+    return stopping;
+}
+
+static void unhold(kt_http_req *r) {
+    kt_http_server *s = r->srv;
+    pthread_mutex_lock(&s->run_mu);
+    if (r->held && --s->running == 0) pthread_cond_broadcast(&s->run_cv);
+    r->held = 0;
+    pthread_mutex_unlock(&s->run_mu);
+}
+
+static int is_stopping(kt_http_server *s) {
+    pthread_mutex_lock(&s->run_mu);
+    int v = s->stopping;
+    pthread_mutex_unlock(&s->run_mu);
+    return v;
+}
+
+int kt_http_running(kt_http_server *s) {
+    pthread_mutex_lock(&s->run_mu);
+    int v = s->running;
+    pthread_mutex_unlock(&s->run_mu);
+    return v;
+}
+
 static enum MHD_Result queue(kt_http_req *r) {
     if (!r->resp) kt_http_error(r, 500, "Internal Server Error");
     struct MHD_Response *resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
@@ -198,6 +237,7 @@ static enum MHD_Result queue(kt_http_req *r) {
                                 "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
                                 "script-src 'self'; connect-src 'self'; frame-ancestors 'none'");
     if (r->extra_header[0]) MHD_add_response_header(resp, r->extra_header[0], r->extra_header[1]);
+    if (is_stopping(r->srv)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close"); /* no next request */
     add_cors(r, resp);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -452,9 +492,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->t_start = kt_now();
         r->endpoint = "other";
+        if (is_stopping(r->srv)) { /* a request on a kept-alive connection after the stop began */
+            hold(r);
+            kt_http_error(r, 503, "The server is stopping");
+            return queue(r);
+        }
         int answered = begin(r, url, method);
         release_db(r);
-        if (answered) return r->preflight ? queue_preflight(r) : queue(r);
+        if (answered) {
+            hold(r);
+            return r->preflight ? queue_preflight(r) : queue(r);
+        }
         return MHD_YES;
     }
     if (r->queued) { /* answered early: MHD discards the rest of the body */
@@ -465,6 +513,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         take_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (hold(r)) { /* its body came in after the stop began: refused, nothing done */
+        release_db(r);
+        kt_http_error(r, 503, "The server is stopping");
+        return queue(r);
     }
     dispatch(r);
     release_db(r);
@@ -487,6 +540,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->file);
     free(r->resp);
     sodium_memzero(r->password, sizeof r->password);
+    unhold(r);
     free(r);
     *con_cls = NULL;
 }
@@ -512,6 +566,8 @@ static void free_server(kt_http_server *s) {
     free(s->meals_path);
     free(s->web_dir);
     sodium_memzero(s->key, sizeof s->key);
+    pthread_cond_destroy(&s->run_cv);
+    pthread_mutex_destroy(&s->run_mu);
     free(s);
 }
 
@@ -520,6 +576,12 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
     if (!cfg->db_path) return kt_err_set(err, KT_ERR_ARG, "no database path");
     kt_http_server *s = calloc(1, sizeof *s);
     if (!s) return kt_err_set(err, KT_ERR_NOMEM, "no memory for the server");
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the stop's grace period, immune to clock changes */
+    pthread_cond_init(&s->run_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->run_mu, NULL);
     s->cfg = *cfg;
     s->cfg.n_cors_origins = 0;
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
@@ -575,7 +637,7 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
 
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD;
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC; /* ITC: MHD_quiesce_daemon */
     const char *host = !strcmp(s->host, "localhost") ? "127.0.0.1" : s->host;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
@@ -620,6 +682,23 @@ const unsigned char *kt_http_token_key(const kt_http_server *s) { return s->key;
 
 void kt_http_stop(kt_http_server *s) {
     if (!s) return;
-    if (s->daemon) MHD_stop_daemon(s->daemon);
+    if (s->daemon) {
+        /* No new connections; open ones go on until the requests whose work was done have their
+         * answers (MHD_stop_daemon alone closed them: a stored prediction whose client got a reset). */
+        pthread_mutex_lock(&s->run_mu);
+        s->stopping = 1;
+        pthread_mutex_unlock(&s->run_mu);
+        MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += KT_HTTP_STOP_GRACE_S;
+        pthread_mutex_lock(&s->run_mu);
+        while (s->running > 0 && pthread_cond_timedwait(&s->run_cv, &s->run_mu, &until) == 0) {}
+        int left = s->running;
+        pthread_mutex_unlock(&s->run_mu);
+        if (left) kt_http_log(s, "%d answers still undelivered after %d s: closing their connections", left, KT_HTTP_STOP_GRACE_S);
+        MHD_stop_daemon(s->daemon);
+        if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd); /* quiesce hands it over, closed after the stop */
+    }
     free_server(s);
 }
