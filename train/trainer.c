@@ -222,9 +222,13 @@ static kt_status run_setup(kt_run *r, kt_err *err) {
     if (s) return kt_err_prefix(err, "cannot create the run folder: ");
     snprintf(r->resume_w, sizeof r->resume_w, "%s/resume.safetensors", r->dir);
     snprintf(r->resume_s, sizeof r->resume_s, "%s/resume.state.safetensors", r->dir);
+    snprintf(r->resume_p, sizeof r->resume_p, "%s/resume.prev.safetensors", r->dir);
     if (!c->resume && kt_file_exists(r->resume_s))
         return kt_err_set(err, KT_ERR_ARG, "%s holds an unfinished run of %s (%s): continue it with --resume, or choose "
                           "another --out", c->out, c->arch, r->resume_s);
+    /* A new run over a finished one: the old completion record goes first, or a crash of this run
+     * would leave its checkpoints beside the old reports under a folder that --resume calls done. */
+    if (!c->resume) kt_run_forget_complete(r);
     s = kt_run_config_json(r, err);
     if (s) return s;
     /* --resume of a model whose run finished (e.g. the first of --models A B): nothing to do */
@@ -283,6 +287,8 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
                 r.final_hash = kt_params_hash(r.trainable, r.n_trainable);
             }
         }
+        /* resumed after the last fold (stopped in the reports): the state's weights are the final ones */
+        if (r.have_state && f0 >= r.folds.k) r.final_hash = r.st.params_hash;
         res->folds_done = r.folds_done;
         res->final_params_hash = r.final_hash;
         if (!s) s = kt_run_reports(&r, res, err);

@@ -28,6 +28,7 @@ typedef struct kt_run {
     char dir[4096];            /* out/{arch}: log, reports, resume state */
     char resume_w[4200];       /* out/{arch}/resume.safetensors */
     char resume_s[4200];       /* out/{arch}/resume.state.safetensors */
+    char resume_p[4200];       /* out/{arch}/resume.prev.safetensors: the weights the state on disk may still belong to */
     char *config_json;         /* the settings that decide the results (compared on resume) */
 
     kt_model train;            /* training graph (owns the parameters) */
@@ -93,6 +94,8 @@ kt_status kt_run_state_load(kt_run *r, kt_err *err);
 kt_status kt_run_mark_complete(kt_run *r, const kt_train_result *res, kt_err *err);
 /* 1 when out/{arch}/run_complete.json records a finished run with this run's settings; fills res. */
 int kt_run_find_complete(kt_run *r, kt_train_result *res);
+/* Removes the folder's completion record (a new run begins there). */
+void kt_run_forget_complete(kt_run *r);
 
 /* trainer_report.c: OOF / TEST (/ VALID holdout) probabilities from the best checkpoints,
  * the CSVs, the reports and the learning curves. */

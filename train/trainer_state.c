@@ -2,6 +2,7 @@
  * metric, partial-epoch sums and seeds (resume.state.safetensors, checkpoints/train_state.h),
  * plus the settings that decide the results, compared on --resume. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -93,7 +94,13 @@ static float **moment_ptrs(const kt_run *r, float *flat) {
 kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_loss_scaler *ls, const kt_run_pos *pos,
                             const int64_t *acc, int n_acc, kt_err *err) {
     int64_t n = r->train.g.n_param_elems;
+    /* Two files, each written atomically, but not together: the weights the state on disk belongs
+     * to move aside first (resume.prev), so that a failure or kill anywhere in between leaves a state
+     * that matches either the weights or the previous ones (kt_run_state_load takes whichever), and
+     * the run can always be resumed. The previous weights go once the new state is in place. */
     kt_status s = kt_model_download_params(&r->train, err);
+    if (!s && kt_file_exists(r->resume_s) && kt_file_exists(r->resume_w) && rename(r->resume_w, r->resume_p) != 0)
+        s = kt_err_set(err, KT_ERR_IO, "cannot rename %s to %s: %s", r->resume_w, r->resume_p, strerror(errno));
     if (!s) s = kt_model_save_weights(&r->train, r->resume_w, NULL, err);
     if (s) return kt_err_prefix(err, "saving the resumable state: ");
     /* on the CPU the moments are host memory already; a device backend copies them out */
@@ -128,6 +135,7 @@ kt_status kt_run_state_save(kt_run *r, const kt_adamw *opt, const kt_loss_scaler
     if (!s) s = kt_train_state_set_array(&st, "seeds", seeds, 3, err);
     if (!s) s = kt_train_state_set_config(&st, r->config_json, err);
     if (!s) s = kt_train_state_save(r->resume_s, r->trainable, r->n_trainable, mp, vp, &st, err);
+    if (!s) unlink(r->resume_p);
     kt_train_state_free(&st);
     free(mp);
     free(vp);
@@ -166,11 +174,20 @@ kt_status kt_run_state_load(kt_run *r, kt_err *err) {
         (uint64_t)sd->data[1] != kt_run_seed(r, f, KT_SEED_DATA) || (uint64_t)sd->data[2] != kt_run_seed(r, f, KT_SEED_DROP))
         return kt_err_set(err, KT_ERR_FORMAT, "--resume: %s: the saved seeds do not match this run's", r->resume_s);
     if (f < r->folds.k && (r->st.epoch > 0 || r->st.batch > 0)) {
-        s = kt_model_load_weights(&r->train, r->resume_w, 0, NULL, err);
-        if (!s && kt_params_hash(r->trainable, r->n_trainable) != r->st.params_hash)
-            s = kt_err_set(err, KT_ERR_FORMAT, "%s does not belong to %s (interrupted between the two writes?): the run "
-                           "cannot continue exactly; start a new run", r->resume_w, r->resume_s);
-        if (s) return kt_err_prefix(err, "--resume: ");
+        int match = kt_file_exists(r->resume_w) && kt_model_load_weights(&r->train, r->resume_w, 0, NULL, err) == KT_OK &&
+                    kt_params_hash(r->trainable, r->n_trainable) == r->st.params_hash;
+        /* stopped between the two writes of a save: the state is the previous one, and so are its
+         * weights, which become resume.safetensors again (a save moves that one aside next time) */
+        if (!match && kt_file_exists(r->resume_p)) {
+            match = kt_model_load_weights(&r->train, r->resume_p, 0, NULL, err) == KT_OK &&
+                    kt_params_hash(r->trainable, r->n_trainable) == r->st.params_hash;
+            if (match && rename(r->resume_p, r->resume_w) != 0)
+                return kt_err_set(err, KT_ERR_IO, "--resume: cannot rename %s to %s: %s", r->resume_p, r->resume_w,
+                                  strerror(errno));
+        }
+        if (!match)
+            return kt_err_set(err, KT_ERR_FORMAT, "--resume: neither %s nor %s holds the weights %s belongs to: the run "
+                              "cannot continue exactly; start a new run", r->resume_w, r->resume_p, r->resume_s);
     }
     r->have_state = 1;
     return KT_OK;
@@ -203,8 +220,15 @@ kt_status kt_run_mark_complete(kt_run *r, const kt_train_result *res, kt_err *er
     if (!s) {
         unlink(r->resume_s);
         unlink(r->resume_w);
+        unlink(r->resume_p);
     }
     return s;
+}
+
+void kt_run_forget_complete(kt_run *r) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", r->dir, COMPLETE_FILE);
+    unlink(path);
 }
 
 int kt_run_find_complete(kt_run *r, kt_train_result *res) {

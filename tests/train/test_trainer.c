@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
@@ -221,6 +223,84 @@ KT_TEST(test_train_resume_smallcnn_batchnorm_state) {
         KT_CHECK(kt_tt_same_file(pa, pb), "fold %d best checkpoint differs", f);
     }
     check_same_log(out_a, out_b, "smallcnn", 4);
+    free(data);
+    free(out_a);
+    free(out_b);
+}
+
+/* The resumable state is two files (weights, then moments and position), each written atomically but
+ * not together. A save that fails (disk full) or is killed after the weights and before the state
+ * left a pair that did not match, and a run that could neither resume nor restart without deleting
+ * files by hand. The state's own weights now stay as resume.prev until the new state is in place.
+ * Here the second save's state write fails (a folder where its temporary file goes); the run then
+ * resumes from the first save and ends bit-identical to the uninterrupted run. */
+KT_TEST(test_train_resume_survives_a_failed_state_write) {
+    char *data = kt_tt_synth("shapes", 3, 16, 32, 11, 0), *out_a = NULL, *out_b = NULL;
+    KT_REQUIRE(data, "dataset");
+    kt_train_config a, b;
+    kt_tt_config(&a, data, "straight", &out_a);
+    kt_tt_config(&b, data, "failsave", &out_b);
+    kt_train_result ra, rb;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_train_run(&a, &ra, &err), &err);
+    b.stop_after_steps = 3;
+    KT_REQUIRE(kt_train_run(&b, &rb, &err) == KT_ERR_INTERRUPTED, "%s", err.msg);
+    char block[8300];
+    snprintf(block, sizeof block, "%s/smallcnn/resume.state.safetensors.tmp.%ld", out_b, (long)getpid());
+    KT_REQUIRE(mkdir(block, 0755) == 0, "mkdir %s", block);
+    b.resume = 1;
+    b.stop_after_steps = 2;
+    kt_status st = kt_train_run(&b, &rb, &err);
+    KT_CHECK(st != KT_OK && st != KT_ERR_INTERRUPTED && strstr(err.msg, "resume.state"), "the state write did not fail: %s",
+             err.msg);
+    rmdir(block);
+    b.stop_after_steps = 0;
+    KT_CHECK_OK(kt_train_run(&b, &rb, &err), &err);
+    KT_CHECK(rb.final_params_hash == ra.final_params_hash && ra.final_params_hash != 0, "final weights differ: %016llx vs %016llx",
+             (unsigned long long)rb.final_params_hash, (unsigned long long)ra.final_params_hash);
+    KT_CHECK(!kt_tt_exists(out_b, "smallcnn/resume.prev.safetensors") && !kt_tt_exists(out_b, "smallcnn/resume.safetensors"),
+             "resume files left after the run finished");
+    free(data);
+    free(out_a);
+    free(out_b);
+}
+
+/* Stopped after the last fold, in the reports (here a folder where the OOF table goes): --resume
+ * writes the reports and records the final weights' hash, not zero. A new run over a finished one
+ * removes the old completion record first, so that when it fails the folder is not called done. */
+KT_TEST(test_train_resume_after_the_last_fold_and_rerun_over_a_finished_run) {
+    char *data = kt_tt_synth("shapes", 3, 16, 32, 11, 0), *out_a = NULL, *out_b = NULL;
+    KT_REQUIRE(data, "dataset");
+    kt_train_config a, b;
+    kt_tt_config(&a, data, "straight", &out_a);
+    kt_tt_config(&b, data, "reports", &out_b);
+    kt_train_result ra, rb;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_train_run(&a, &ra, &err), &err);
+    char block[8300];
+    snprintf(block, sizeof block, "%s/oof_probs_smallcnn.csv", out_b);
+    mkdir(out_b, 0755); /* the run would make it; the blocking folder goes in first */
+    KT_REQUIRE(mkdir(block, 0755) == 0, "mkdir %s", block);
+    KT_CHECK(kt_train_run(&b, &rb, &err) != KT_OK && strstr(err.msg, "oof_probs"), "reports did not fail: %s", err.msg);
+    KT_CHECK(kt_tt_exists(out_b, "smallcnn/resume.state.safetensors"), "no state after the folds");
+    rmdir(block);
+    b.resume = 1;
+    KT_CHECK_OK(kt_train_run(&b, &rb, &err), &err);
+    KT_CHECK(rb.steps == 0 && rb.final_params_hash == ra.final_params_hash, "steps %lld, hash %016llx vs %016llx",
+             (long long)rb.steps, (unsigned long long)rb.final_params_hash, (unsigned long long)ra.final_params_hash);
+    KT_CHECK(kt_tt_exists(out_b, "smallcnn/run_complete.json"), "no completion record");
+    /* a new run (another seed) over the finished one, failing in its reports */
+    unlink(block); /* the finished run's table */
+    KT_REQUIRE(mkdir(block, 0755) == 0, "mkdir %s", block);
+    b.resume = 0;
+    b.seed = 7;
+    KT_CHECK(kt_train_run(&b, &rb, &err) != KT_OK, "the new run's reports did not fail");
+    KT_CHECK(!kt_tt_exists(out_b, "smallcnn/run_complete.json"), "the old run's completion record is still there");
+    b.resume = 1;
+    rmdir(block);
+    KT_CHECK_OK(kt_train_run(&b, &rb, &err), &err);
+    KT_CHECK(rb.steps == 0 && rb.final_params_hash != ra.final_params_hash && rb.final_params_hash != 0,
+             "the new run was not the one resumed (steps %lld)", (long long)rb.steps);
     free(data);
     free(out_a);
     free(out_b);
