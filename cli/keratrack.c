@@ -1,4 +1,5 @@
 /* The keratrack program: a thin front over libkeratrack with git-style subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,7 +59,7 @@ static void usage(FILE *f) {
     fprintf(f, "\n  help       this text        version    the version\n");
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -72,4 +73,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "keratrack: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    int rc = run(argc, argv);
+    /* stdout is some commands' only output (`keratrack diet ... > plan.json`): a full disk or a
+     * closed pipe must not end in a truncated file and exit status 0 */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && errno != EPIPE) {
+        fprintf(stderr, "keratrack: cannot write the output: %s\n", strerror(errno ? errno : EIO));
+        if (rc == 0) rc = 1;
+    }
+    return rc;
 }

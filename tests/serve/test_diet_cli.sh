@@ -34,6 +34,15 @@ done
 if grep -q '"capped":	true' "$tmp/b.json"; then echo "FAIL: example B has a capped nutrient"; fail=1; fi
 if grep -q 'Biotin Complex' "$tmp/b.json"; then echo "FAIL: example B got the high-severity bundle"; fail=1; fi
 
+# The plan goes to stdout, its only output: a full disk is an error, not a truncated file and exit 0.
+if [[ -w /dev/full ]]; then
+  "$kt" diet --assessment "$fx/example_b_assessment.json" --history "$fx/example_b_history.csv" \
+    --meals "$fx/report_meals.json" --json >/dev/full 2>"$tmp/full.err"
+  rc=$?
+  [[ $rc -eq 1 ]] || { echo "FAIL: writing to /dev/full exited $rc"; fail=1; }
+  check "stdout on a full disk" "$tmp/full.err" "cannot write the output: No space left on device"
+fi
+
 # Bad inputs: exit 1 and a message naming file, line and field.
 printf '2024-01-01,LEVEL_4\n2024-02-01,LEVEL_9\n' >"$tmp/bad_stage.csv"
 "$kt" diet --assessment "$fx/example_a_assessment.json" --history "$tmp/bad_stage.csv" >"$tmp/e1" 2>&1
