@@ -41,7 +41,7 @@ static void help(void) {
          "  --token-hours N       bearer token lifetime (default 24)\n"
          "  --meals FILE          meal library instead of the built-in one (see keratrack diet --help)\n"
          "  --web-dir DIR         serve index.html, app.js, style.css from DIR instead of the built-in page\n"
-         "  --quiet               no access log on stderr\n\n"
+         "  --quiet               no access log on stderr (errors are still logged)\n\n"
          "Stop with Ctrl-C (SIGINT) or SIGTERM: no new connections; requests already being handled finish\n"
          "and deliver their answers (up to 15 s), later ones get 503; then the database closes.");
 }
@@ -135,7 +135,8 @@ int kt_cmd_serve(int argc, char **argv) {
     cfg.token_ttl_s = token_hours * 3600;
     cfg.cors_origins = origins;
     cfg.n_cors_origins = n_origins;
-    if (!quiet) cfg.log = log_line;
+    cfg.log = log_line;
+    cfg.no_access_log = quiet;
 
     kt_err err = {0};
 #ifdef KT_SERVE_HAVE_PREDICTOR

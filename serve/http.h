@@ -26,6 +26,7 @@ typedef struct kt_http_config {
     const char *web_dir;               /* NULL: the page embedded in the program */
     void (*log)(void *ctx, const char *line); /* access and error log lines (NULL: silent) */
     void *log_ctx;
+    int no_access_log;                 /* 1: error lines only (a failing database stays visible) */
 } kt_http_config;
 
 typedef struct kt_http_server kt_http_server;

@@ -532,7 +532,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double dt = kt_now() - r->t_start;
     int status = r->queued ? r->status : 0;
     if (!r->queued) kt_metrics_request(s->metrics, r->endpoint, 0, dt); /* ended before any answer */
-    kt_http_log(s, "%s %s %d %.1f ms%s", r->route ? r->route->method : "-", r->endpoint, status, dt * 1e3,
+    if (!s->cfg.no_access_log)
+        kt_http_log(s, "%s %s %d %.1f ms%s", r->route ? r->route->method : "-", r->endpoint, status, dt * 1e3,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (r->pp) MHD_destroy_post_processor(r->pp);
     release_db(r);

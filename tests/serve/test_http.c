@@ -3,6 +3,7 @@
  * concurrent requests, and the server staying up with no row lost or half-written. */
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,6 +791,53 @@ KT_TEST(test_http_stop_delivers_answers_in_flight) {
     KT_CHECK(bad == 0, "%d accounts where the store and the answer disagree", bad);
     KT_CHECK(answered >= running, "%d answers delivered, %d requests were running at the stop", answered, running);
     KT_CHECK(took < KT_HTTP_STOP_GRACE_S, "the stop took %.1f s", took);
+}
+
+/* --quiet turns off the access log only: a failing database (here a table dropped under the
+ * server, as a full disk would fail its writes) must still reach the log, with a 500 to the client. */
+typedef struct {
+    pthread_mutex_t mu;
+    int access, errors;
+} log_count;
+
+static void count_line(void *ctx, const char *line) {
+    log_count *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    if (!strncmp(line, "error:", 6)) c->errors++;
+    else if (strstr(line, " ms")) c->access++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+KT_TEST(test_http_quiet_still_logs_errors) {
+    kt_http_config cfg = {0};
+    snprintf(db_file, sizeof db_file, "%s/quiet.db", kt_test_tmpdir());
+    cfg.host = "127.0.0.1";
+    cfg.threads = 2;
+    cfg.db_path = db_file;
+    log_count lc = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    cfg.log = count_line;
+    cfg.log_ctx = &lc;
+    cfg.no_access_log = 1;
+    kt_http_server *s = NULL;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_http_start(&s, &cfg, &err), &err);
+    int port = kt_http_port(s);
+    char tok[KT_AUTH_TOKEN_MAX];
+    KT_REQUIRE(sign_up(port, "Quinn", "quinn@example.com", tok, sizeof tok));
+    sqlite3 *raw;
+    KT_REQUIRE(sqlite3_open(db_file, &raw) == SQLITE_OK);
+    KT_REQUIRE(sqlite3_exec(raw, "DROP TABLE lifestyle_entries", NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(raw));
+    sqlite3_close(raw);
+    kt_test_resp r;
+    kt_test_post_json(port, "/diet/lifestyle", tok,
+                      "{\"date\": \"2024-05-01\", \"stress_level\": 3, \"sleep_hours\": 7, \"exercise_minutes\": 10,"
+                      " \"water_intake\": 1.5, \"notes\": null}",
+                      &r);
+    KT_CHECK(r.status == 500, "status %d: %s", r.status, r.body ? r.body : "");
+    kt_test_resp_free(&r);
+    kt_http_stop(s);
+    KT_CHECK(lc.errors >= 1, "the database error was not logged");
+    KT_CHECK(lc.access == 0, "%d access lines with the access log off", lc.access);
 }
 
 KT_TEST(test_http_web_page_served) {
