@@ -83,6 +83,13 @@ static int run(const char *const *ckpts, int n_ckpt, const char *data, const cha
     kt_dataset_opts_default(&dopts);
     dopts.strict = strict;
     if (kt_dataset_open(&ds, data, &dopts, &err)) return kt_cli_fail("eval", err.msg, "check --data");
+    /* as train says it: a report on fewer images than the split holds must say which were left out */
+    if (ds.n_bad_rows || ds.n_bad_images) {
+        fprintf(stderr, "note: %s: skipped %lld bad CSV rows and %lld bad images (--strict makes them errors)\n", data,
+                (long long)ds.n_bad_rows, (long long)ds.n_bad_images);
+        for (int i = 0; i < ds.n_messages && i < 5; i++) fprintf(stderr, "  %s\n", ds.messages[i]);
+        if (ds.n_messages > 5) fprintf(stderr, "  ... and %d more\n", ds.n_messages - 5);
+    }
     int split = split_of(split_name), calib = split_of(calib_name);
     int rc = 0, ml = 0, C = ds.n_classes;
     int64_t *items = NULL, *citems = NULL;

@@ -116,6 +116,15 @@ check "[ -f '$TMP/ev/test_probs_ensemble2.csv' ]" "eval wrote no probabilities C
 a=$(grep -o '"accuracy":[^,]*' "$TMP/ev/eval_report.json" | head -1)
 b=$(grep -o '"accuracy":[^,]*' "$TMP/straight/smallcnn/test/eval_report.json" | head -1)
 check "[ '$a' = '$b' ]" "eval's ensemble accuracy ($a) differs from train's TEST report ($b)"
+# a truncated TEST image: skipped, and said (a report on fewer images than the split names them)
+cp -r "$TMP/data" "$TMP/data_bad"
+bad=$(ls "$TMP/data_bad/test/"*.jpg | head -1)
+head -c 200 "$bad" > "$bad.cut" && mv "$bad.cut" "$bad"
+"$KT" eval --model "$TMP/straight/smallcnn_fold1_best.safetensors" --data "$TMP/data_bad" --out "$TMP/evbad" --no-plots \
+    > "$TMP/eoutbad.txt" 2> "$TMP/elogbad.txt"
+rc=$?
+check "[ $rc -eq 0 ] && grep -q 'skipped 0 bad CSV rows and 1 bad images' '$TMP/elogbad.txt' && grep -qF '$(basename "$bad")' '$TMP/elogbad.txt'" \
+    "eval with a truncated test image: rc $rc, no note naming it: $(cat "$TMP/elogbad.txt")"
 # a checkpoint of other classes
 "$KT" synth --out "$TMP/data4" --classes 4 --per-class 4 --size 32 > /dev/null 2>&1
 "$KT" eval --model "$TMP/straight/smallcnn_fold1_best.safetensors" --data "$TMP/data4" --out "$TMP/ev4" > /dev/null 2> "$TMP/elog4.txt"
