@@ -1,7 +1,9 @@
 /* Whole-file reads, mkdir -p and atomic writes. */
 #include "base/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -134,4 +136,26 @@ kt_status kt_file_write_atomic(const char *path, const void *data, size_t len, k
         return kt_err_set(err, KT_ERR_IO, "cannot write %s: %s (nothing was replaced)", path, strerror(e));
     }
     return kt_atomic_commit(&af, err);
+}
+
+int kt_remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || t == e->d_name) continue;
+        const char *digits = t + 5;
+        char *end;
+        long pid = strtol(digits, &end, 10);
+        if (end == digits || *end || pid <= 0 || (pid_t)pid == getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to know) */
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0) n++;
+    }
+    closedir(d);
+    return n;
 }

@@ -29,5 +29,8 @@ kt_status kt_atomic_commit(kt_atomic_file *af, kt_err *err);
 void kt_atomic_abort(kt_atomic_file *af);
 /* One-shot: writes len bytes atomically. */
 kt_status kt_file_write_atomic(const char *path, const void *data, size_t len, kt_err *err);
+/* Removes the "<name>.tmp.<pid>" files in dir whose writer process no longer exists (killed
+ * mid-write; a training state's can be ~1 GB). Returns how many went; a live writer's are kept. */
+int kt_remove_stale_temps(const char *dir);
 
 #endif

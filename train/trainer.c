@@ -226,6 +226,8 @@ static kt_status run_setup(kt_run *r, kt_err *err) {
     if (!c->resume && kt_file_exists(r->resume_s))
         return kt_err_set(err, KT_ERR_ARG, "%s holds an unfinished run of %s (%s): continue it with --resume, or choose "
                           "another --out", c->out, c->arch, r->resume_s);
+    int stale = kt_remove_stale_temps(c->out) + kt_remove_stale_temps(r->dir);
+    if (stale && c->log) fprintf(c->log, "note: removed %d temporary files of an interrupted earlier run in %s\n", stale, c->out);
     /* A new run over a finished one: the old completion record goes first, or a crash of this run
      * would leave its checkpoints beside the old reports under a folder that --resume calls done. */
     if (!c->resume) kt_run_forget_complete(r);

@@ -2,13 +2,16 @@
  * seed's script and our reports promise, and a run stopped and resumed (twice) ends bit-identical
  * to an uninterrupted one. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
 #include "kt_test.h"
@@ -304,6 +307,30 @@ KT_TEST(test_train_resume_after_the_last_fold_and_rerun_over_a_finished_run) {
     free(data);
     free(out_a);
     free(out_b);
+}
+
+/* A run killed mid-write leaves "<file>.tmp.<pid>" (a whole training state can be ~1 GB); the next
+ * run in that folder removes the dead writers' temporaries and keeps a live process's. */
+KT_TEST(test_train_removes_temporaries_of_a_killed_run) {
+    char *data = kt_tt_synth("shapes", 3, 16, 32, 11, 0), *out = NULL;
+    KT_REQUIRE(data, "dataset");
+    kt_train_config c;
+    kt_tt_config(&c, data, "temps", &out);
+    long dead = 4194303;
+    while (dead > 1000 && !(kill((pid_t)dead, 0) != 0 && errno == ESRCH)) dead--;
+    char dir[8300], stale[8400], live[8400];
+    snprintf(dir, sizeof dir, "%s/smallcnn", out);
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_mkdirs(dir, &err), &err);
+    snprintf(stale, sizeof stale, "%s/resume.state.safetensors.tmp.%ld", dir, dead);
+    snprintf(live, sizeof live, "%s/other.csv.tmp.%ld", dir, (long)getppid());
+    KT_REQUIRE(kt_file_write_atomic(stale, "partial", 7, &err) == KT_OK && kt_file_write_atomic(live, "busy", 4, &err) == KT_OK,
+               "%s", err.msg);
+    KT_CHECK_OK(kt_train_run(&c, NULL, &err), &err);
+    KT_CHECK(!kt_file_exists(stale), "the killed run's temporary file is still there");
+    KT_CHECK(kt_file_exists(live), "a live process's temporary file was removed");
+    free(data);
+    free(out);
 }
 
 KT_TEST(test_train_resume_refuses_other_settings) {
