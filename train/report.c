@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "train/plot.h"
@@ -68,6 +69,13 @@ static kt_status write_text(const char *dir, const char *file, const char *text,
         return kt_err_set(err, KT_ERR_ARG, "report: output folder path is too long");
     if (!text) return kt_err_set(err, KT_ERR_NOMEM, "report %s: out of memory", path);
     return kt_file_write_atomic(path, text, strlen(text), err);
+}
+
+/* eval_report.json is written last and stands for the whole set: an older one goes before any new
+ * file, so a report that fails halfway (full disk) leaves no JSON describing files of two runs. */
+static void drop_old_json(const char *dir) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, KT_REPORT_JSON) < sizeof path) unlink(path);
 }
 
 static kt_status write_json(const char *dir, cJSON *root, kt_err *err) {
@@ -236,6 +244,7 @@ kt_status kt_eval_report_write(const char *dir, const char *model_name,
     char *text = NULL;
     cJSON *root = NULL;
     if ((st = kt_mkdirs(dir, err)) != KT_OK) goto done;
+    drop_old_json(dir);
     text = kt_classification_report_text(&m, class_names, o.digits);
     if ((st = write_text(dir, KT_REPORT_TXT, text, err)) != KT_OK) goto done;
     if (!o.no_plots) {
@@ -329,6 +338,7 @@ kt_status kt_eval_report_write_multilabel(const char *dir, const char *model_nam
     char *text = NULL;
     cJSON *root = NULL;
     if ((st = kt_mkdirs(dir, err)) != KT_OK) goto done;
+    drop_old_json(dir);
     text = kt_classification_report_text_multilabel(&m, label_names, o.digits);
     if ((st = write_text(dir, KT_REPORT_TXT, text, err)) != KT_OK) goto done;
     if (!o.no_plots) {

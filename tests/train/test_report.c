@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "kt_test.h"
@@ -403,4 +405,25 @@ KT_TEST(test_report_epoch_log_round_trip) {
     KT_CHECK(kt_epoch_log_read(path, &back, &n, &err) == KT_ERR_FORMAT, "bad line refused");
     KT_CHECK(strstr(err.msg, "bad.jsonl:2") && strstr(err.msg, "train_loss"), "message: %s", err.msg);
     KT_CHECK(back == NULL && n == 0, "nothing returned on error");
+}
+
+/* A second report into the same folder that fails halfway (a folder where a plot goes, as a full
+ * disk would fail it) must not leave the first report's eval_report.json describing the new files. */
+KT_TEST(test_report_failed_rewrite_leaves_no_stale_json) {
+    const char *names[] = {"a", "b"};
+    float probs[] = {0.9f, 0.1f, 0.2f, 0.8f, 0.6f, 0.4f};
+    int32_t labels[] = {0, 1, 1};
+    char dir[4200], png[4300];
+    snprintf(dir, sizeof dir, "%s/rewrite", kt_test_tmpdir());
+    kt_err err = {0};
+    kt_report_opts o = {.split = "test"};
+    KT_REQUIRE_OK(kt_eval_report_write(dir, "m", names, 2, probs, labels, 3, &o, &err), &err);
+    char json[4300];
+    snprintf(json, sizeof json, "%s/%s", dir, KT_REPORT_JSON);
+    KT_REQUIRE(kt_file_exists(json), "first report");
+    snprintf(png, sizeof png, "%s/%s", dir, KT_REPORT_CM_PNG);
+    KT_REQUIRE(unlink(png) == 0 && mkdir(png, 0755) == 0, "block %s", png);
+    KT_CHECK(kt_eval_report_write(dir, "m", names, 2, probs, labels, 3, &o, &err) != KT_OK, "the rewrite did not fail");
+    KT_CHECK(!kt_file_exists(json), "the first report's %s is still there beside the second's files", KT_REPORT_JSON);
+    rmdir(png);
 }
