@@ -189,9 +189,9 @@ static void add_cors(kt_http_req *r, struct MHD_Response *resp) {
 /* A request is held from when its handler runs (or it is answered early) until MHD reports it
  * completed: kt_http_stop waits for those, so no client loses an answer whose work was done (a
  * prediction stored, an account made). Requests still uploading are not held: nothing of theirs
- * has happened yet, and a client that stalls must not delay the stop. */
-/* Returns 1 when the stop has begun: then the handler must not run (the stop may already have seen
- * no request running and be closing the connections). One lock for both, so none slips between. */
+ * has happened yet, and a client that stalls must not delay the stop. hold() returns 1 when the
+ * stop has begun: then the handler must not run (the stop may already have seen no request
+ * running and be closing the connections); one lock decides both, so none slips between. */
 static int hold(kt_http_req *r) {
     kt_http_server *s = r->srv;
     pthread_mutex_lock(&s->run_mu);
