@@ -100,6 +100,7 @@ static const char *const sql_text[KT_SQL_N] = {
                            "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [KT_SQL_PRED_BY_ID] = "SELECT " PRED_COLS " FROM predictions WHERE id = ?1",
     [KT_SQL_PRED_BY_ID_USER] = "SELECT " PRED_COLS " FROM predictions WHERE id = ?1 AND user_id = ?2",
+    [KT_SQL_PRED_BY_PATH] = "SELECT 1 FROM predictions WHERE image_path = ?1 LIMIT 1",
     [KT_SQL_PRED_LIST] = "SELECT " PRED_COLS " FROM predictions WHERE user_id = ?1 "
                          "ORDER BY created_at DESC, id DESC LIMIT ?2",
     [KT_SQL_PRED_STAGES] = "SELECT created_at, predicted_stage FROM predictions WHERE user_id = ?1 "

@@ -52,6 +52,8 @@ kt_status kt_db_prediction_add(kt_db *db, int64_t user_id, const char *image_pat
                                const char *probabilities_json, int64_t now_us, cJSON **row, kt_err *err);
 /* One of the user's predictions; KT_ERR_NOTFOUND when it does not exist or belongs to another user. */
 kt_status kt_db_prediction_get(kt_db *db, int64_t user_id, int64_t id, cJSON **row, kt_err *err);
+/* *known = 1 when a prediction row names image_path (an upload kept with --keep-uploads). */
+kt_status kt_db_prediction_path_known(kt_db *db, const char *image_path, int *known, kt_err *err);
 /* The user's predictions, newest first, at most limit (<= 0: all). */
 kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **rows, kt_err *err);
 /* The same list as JSON text, written without building a tree (GET /history); *json is malloc'd. */

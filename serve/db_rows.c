@@ -184,6 +184,18 @@ kt_status kt_db_prediction_get(kt_db *db, int64_t user_id, int64_t id, cJSON **r
     return *row ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory");
 }
 
+kt_status kt_db_prediction_path_known(kt_db *db, const char *image_path, int *known, kt_err *err) {
+    *known = 0;
+    sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_BY_PATH, err);
+    if (!q) return err ? err->code : KT_ERR_IO;
+    sqlite3_bind_text(q, 1, image_path, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return kt_db_fail(db, err, "looking up an upload");
+    *known = rc == SQLITE_ROW;
+    return KT_OK;
+}
+
 kt_status kt_db_predictions_list(kt_db *db, int64_t user_id, int limit, cJSON **rows, kt_err *err) {
     sqlite3_stmt *q = kt_db_stmt(db, KT_SQL_PRED_LIST, err);
     if (!q) return err ? err->code : KT_ERR_IO;

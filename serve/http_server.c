@@ -2,6 +2,8 @@
  * form parsing, CORS, responses, metrics and the access log. Handlers live in http_*.c. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -572,6 +574,43 @@ static void free_server(kt_http_server *s) {
     free(s);
 }
 
+/* An upload is kept (renamed into the folder) before its prediction row is inserted; a server killed
+ * between the two left a file no row names, which no user can see or delete. Such files, and the
+ * temporary files of a killed writer, go when the server starts. Names are the server's own
+ * (u<user>-<24 hex>.jpg|png); anything else in the folder is left alone. */
+static int upload_name(const char *n) {
+    if (n[0] != 'u' || !isdigit((unsigned char)n[1])) return 0;
+    const char *p = n + 1;
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p++ != '-') return 0;
+    for (int i = 0; i < 24; i++, p++)
+        if (!isdigit((unsigned char)*p) && !(*p >= 'a' && *p <= 'f')) return 0;
+    return !strcmp(p, ".jpg") || !strcmp(p, ".png");
+}
+
+static kt_status sweep_uploads(kt_http_server *s, kt_err *err) {
+    int stale = kt_remove_stale_temps(s->keep_dir), orphans = 0;
+    DIR *d = opendir(s->keep_dir);
+    if (!d) return kt_err_set(err, KT_ERR_IO, "cannot read --keep-uploads folder %s: %s", s->keep_dir, strerror(errno));
+    kt_db *db = kt_db_pool_acquire(s->pool);
+    kt_status st = KT_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        if (!upload_name(e->d_name)) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", s->keep_dir, e->d_name);
+        int known = 0;
+        st = kt_db_prediction_path_known(db, path, &known, err);
+        if (!st && !known && unlink(path) == 0) orphans++;
+    }
+    kt_db_pool_release(s->pool, db);
+    closedir(d);
+    if (!st && (stale || orphans))
+        kt_http_log(s, "removed %d uploads without a prediction and %d temporary files from %s (left by a stopped server)",
+                    orphans, stale, s->keep_dir);
+    return st;
+}
+
 kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err *err) {
     *out = NULL;
     if (!cfg->db_path) return kt_err_set(err, KT_ERR_ARG, "no database path");
@@ -627,7 +666,7 @@ kt_status kt_http_start(kt_http_server **out, const kt_http_config *cfg, kt_err 
         free_server(s);
         return st;
     }
-    if (s->keep_dir && (st = kt_mkdirs(s->keep_dir, err))) {
+    if (s->keep_dir && ((st = kt_mkdirs(s->keep_dir, err)) || (st = sweep_uploads(s, err)))) {
         free_server(s);
         return st;
     }

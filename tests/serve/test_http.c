@@ -1,7 +1,9 @@
 /* The HTTP API against a real server on 127.0.0.1 (a free port): accounts, history, diet endpoints,
  * every bad input of issue 6 item 5 answered with the right 4xx JSON error, CORS, metrics, 200
  * concurrent requests, and the server staying up with no row lost or half-written. */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -838,6 +840,45 @@ KT_TEST(test_http_quiet_still_logs_errors) {
     kt_http_stop(s);
     KT_CHECK(lc.errors >= 1, "the database error was not logged");
     KT_CHECK(lc.access == 0, "%d access lines with the access log off", lc.access);
+}
+
+/* A server killed between keeping an upload and inserting its prediction row left a file no row
+ * names (no user can see or delete it). Starting with --keep-uploads removes such files and dead
+ * writers' temporaries, and keeps every upload a row names and every file not of the server's. */
+KT_TEST(test_http_start_removes_orphan_uploads) {
+    char keep[4200], kept[4300], orphan[4300], other[4300], stale[4300];
+    snprintf(db_file, sizeof db_file, "%s/orphans.db", kt_test_tmpdir());
+    snprintf(keep, sizeof keep, "%s/uploads", kt_test_tmpdir());
+    snprintf(kept, sizeof kept, "%s/u1-00112233445566778899aabb.png", keep);
+    snprintf(orphan, sizeof orphan, "%s/u1-ffeeddccbbaa998877665544.jpg", keep);
+    snprintf(other, sizeof other, "%s/notes.txt", keep);
+    long dead = 4194303;
+    while (dead > 1000 && !(kill((pid_t)dead, 0) != 0 && errno == ESRCH)) dead--;
+    snprintf(stale, sizeof stale, "%s/u1-0123456789abcdef01234567.jpg.tmp.%ld", keep, dead);
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_mkdirs(keep, &err), &err);
+    const char *files[] = {kept, orphan, other, stale};
+    for (int i = 0; i < 4; i++) KT_REQUIRE_OK(kt_file_write_atomic(files[i], "x", 1, &err), &err);
+    kt_db *db;
+    kt_db_user u;
+    cJSON *row = NULL;
+    KT_REQUIRE_OK(kt_db_open(&db, db_file, &err), &err);
+    KT_REQUIRE_OK(kt_db_user_create(db, "Ola", "ola@example.com", "$argon2id$x", 1, &u, &err), &err);
+    KT_REQUIRE_OK(kt_db_prediction_add(db, u.id, kept, "LEVEL_3", 0.8, NULL, 2, &row, &err), &err);
+    cJSON_Delete(row);
+    kt_db_close(db);
+    kt_http_config cfg = {0};
+    cfg.host = "127.0.0.1";
+    cfg.threads = 2;
+    cfg.db_path = db_file;
+    cfg.keep_uploads_dir = keep;
+    kt_http_server *s = NULL;
+    KT_REQUIRE_OK(kt_http_start(&s, &cfg, &err), &err);
+    kt_http_stop(s);
+    KT_CHECK(kt_file_exists(kept), "an upload its prediction names was removed");
+    KT_CHECK(!kt_file_exists(orphan), "the upload no prediction names is still there");
+    KT_CHECK(kt_file_exists(other), "a file not of the server's naming was removed");
+    KT_CHECK(!kt_file_exists(stale), "a dead writer's temporary file is still there");
 }
 
 KT_TEST(test_http_web_page_served) {
