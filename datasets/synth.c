@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -174,6 +175,36 @@ static kt_status write_bytes(const char *path, const void *data, size_t len, kt_
     return KT_OK;
 }
 
+/* "<out>.tmp-<pid>" folders of writers that were killed (their process is gone): the next write of
+ * the same dataset removes them, as it removes its own before starting. */
+static void remove_dead_tmp_dirs(const char *out) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0';
+    char *slash = strrchr(dir, '/');
+    char base[4096];
+    snprintf(base, sizeof base, "%s", slash ? slash + 1 : dir);
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0'; /* "/name": the root */
+    else *slash = '\0';
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp-", 5)) continue;
+        char *end;
+        long pid = strtol(e->d_name + bl + 5, &end, 10);
+        if (end == e->d_name + bl + 5 || *end || pid <= 0 || (pid_t)pid == getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        rm_tree(path);
+    }
+    closedir(d);
+}
+
 kt_status kt_synth_write(const kt_synth_opts *o, FILE *progress, kt_err *err) {
     if (!o->out || !*o->out) return kt_err_set(err, KT_ERR_ARG, "no output folder given");
     if (o->classes < 2 || o->classes > KT_SYNTH_MAX_CLASSES)
@@ -191,6 +222,7 @@ kt_status kt_synth_write(const kt_synth_opts *o, FILE *progress, kt_err *err) {
 
     char tmp[4096], path[4200], old[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", o->out, (int)getpid());
+    remove_dead_tmp_dirs(o->out);
     rm_tree(tmp);
     kt_status s = kt_mkdirs(tmp, err);
     if (s != KT_OK) return s;

@@ -1,6 +1,10 @@
 /* The synthetic generator: a loadable Roboflow export, deterministic, not written half-way. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "datasets/roboflow.h"
@@ -83,4 +87,29 @@ KT_TEST(test_synth_multilabel_export) {
         for (int c = 0; c < 4; c++)
             KT_CHECK(kt_dataset_class_count(&ds, s, c) > 0, "split %d label %d never appears", s, c);
     kt_dataset_close(&ds);
+}
+
+/* A synth killed mid-write leaves "<out>.tmp-<pid>/"; the next write of that dataset removes it when
+ * its process is gone, and keeps a live writer's. */
+KT_TEST(test_synth_removes_a_killed_writers_folder) {
+    long dead = 4194303;
+    while (dead > 1000 && !(kill((pid_t)dead, 0) != 0 && errno == ESRCH)) dead--;
+    char out[4200], stale[4300], live[4300], f[4400];
+    snprintf(out, sizeof out, "%s", dst_path("killed"));
+    snprintf(stale, sizeof stale, "%s.tmp-%ld", out, dead);
+    snprintf(live, sizeof live, "%s.tmp-%ld", out, (long)getppid());
+    kt_err err = {0};
+    snprintf(f, sizeof f, "%s/train/a.jpg", stale);
+    KT_REQUIRE(dst_write(f, "x", 1) == 0, "%s", f);
+    snprintf(f, sizeof f, "%s/b.jpg", live);
+    KT_REQUIRE(dst_write(f, "x", 1) == 0, "%s", f);
+    kt_synth_opts o;
+    kt_synth_opts_default(&o);
+    o.out = out;
+    o.per_class = 2;
+    o.size = 16;
+    KT_REQUIRE_OK(kt_synth_write(&o, NULL, &err), &err);
+    KT_CHECK(!kt_dir_exists(stale), "the killed writer's folder is still there");
+    KT_CHECK(kt_dir_exists(live), "a live writer's folder was removed");
+    KT_CHECK(kt_dir_exists(out), "no dataset");
 }
