@@ -138,6 +138,11 @@ kt_status kt_file_write_atomic(const char *path, const void *data, size_t len, k
     return kt_atomic_commit(&af, err);
 }
 
+int kt_process_gone(long pid) {
+    if (pid <= 0 || (pid_t)pid == getpid()) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH; /* EPERM: alive, someone else's */
+}
+
 int kt_remove_stale_temps(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return 0;
@@ -149,8 +154,7 @@ int kt_remove_stale_temps(const char *dir) {
         const char *digits = t + 5;
         char *end;
         long pid = strtol(digits, &end, 10);
-        if (end == digits || *end || pid <= 0 || (pid_t)pid == getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to know) */
+        if (end == digits || *end || !kt_process_gone(pid)) continue;
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat st;

@@ -32,5 +32,7 @@ kt_status kt_file_write_atomic(const char *path, const void *data, size_t len, k
 /* Removes the "<name>.tmp.<pid>" files in dir whose writer process no longer exists (killed
  * mid-write; a training state's can be ~1 GB). Returns how many went; a live writer's are kept. */
 int kt_remove_stale_temps(const char *dir);
+/* 1 when no process pid exists (a temporary file's or folder's writer was killed); never for ours. */
+int kt_process_gone(long pid);
 
 #endif

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -196,8 +195,7 @@ static void remove_dead_tmp_dirs(const char *out) {
         if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp-", 5)) continue;
         char *end;
         long pid = strtol(e->d_name + bl + 5, &end, 10);
-        if (end == e->d_name + bl + 5 || *end || pid <= 0 || (pid_t)pid == getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (end == e->d_name + bl + 5 || *end || !kt_process_gone(pid)) continue;
         char path[8300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         rm_tree(path);

@@ -853,7 +853,7 @@ KT_TEST(test_http_start_removes_orphan_uploads) {
     snprintf(orphan, sizeof orphan, "%s/u1-ffeeddccbbaa998877665544.jpg", keep);
     snprintf(other, sizeof other, "%s/notes.txt", keep);
     long dead = 4194303;
-    while (dead > 1000 && !(kill((pid_t)dead, 0) != 0 && errno == ESRCH)) dead--;
+    while (dead > 1000 && !kt_process_gone(dead)) dead--;
     snprintf(stale, sizeof stale, "%s/u1-0123456789abcdef01234567.jpg.tmp.%ld", keep, dead);
     kt_err err = {0};
     KT_REQUIRE_OK(kt_mkdirs(keep, &err), &err);

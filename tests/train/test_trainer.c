@@ -317,7 +317,7 @@ KT_TEST(test_train_removes_temporaries_of_a_killed_run) {
     kt_train_config c;
     kt_tt_config(&c, data, "temps", &out);
     long dead = 4194303;
-    while (dead > 1000 && !(kill((pid_t)dead, 0) != 0 && errno == ESRCH)) dead--;
+    while (dead > 1000 && !kt_process_gone(dead)) dead--;
     char dir[8300], stale[8400], live[8400];
     snprintf(dir, sizeof dir, "%s/smallcnn", out);
     kt_err err = {0};
