@@ -396,8 +396,8 @@ void kt_aug_color_normalize(const kt_aug_config *c, const kt_aug_params *p, cons
 /* The context keeps its buffers for the next image, but not one outsized image's: a server or
  * loader thread that met one 100 Mpx upload would otherwise hold ~1 GB for the rest of its life. */
 #define KEEP_BYTES ((size_t)64 << 20)
-static void trim(void **p, size_t *cap, size_t elem) {
-    if (*cap * elem <= KEEP_BYTES) return;
+static void trim(void **p, size_t *cap) { /* cap in bytes */
+    if (*cap <= KEEP_BYTES) return;
     free(*p);
     *p = NULL;
     *cap = 0;
@@ -405,9 +405,9 @@ static void trim(void **p, size_t *cap, size_t elem) {
 
 static void trim_ctx(kt_aug_ctx *x) {
     if (x->img.cap > KEEP_BYTES) kt_image_free(&x->img);
-    trim((void **)&x->rz.tmp, &x->rz.tmp_cap, 1);
-    trim((void **)&x->dec.tmp, &x->dec.tmp_cap, 1);
-    trim((void **)&x->a, &x->a_cap, 1);
+    trim((void **)&x->rz.tmp, &x->rz.tmp_cap);
+    trim((void **)&x->dec.tmp, &x->dec.tmp_cap);
+    trim((void **)&x->a, &x->a_cap);
 }
 
 static kt_status aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
@@ -457,7 +457,7 @@ kt_status kt_aug_run_file(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, c
     kt_status st = kt_decoder_read_file(&x->dec, path, &data, &len, err);
     if (st != KT_OK) return st;
     st = kt_aug_run(x, c, key, data, len, dst, err);
-    trim((void **)&x->dec.file, &x->dec.file_cap, 1);
+    trim((void **)&x->dec.file, &x->dec.file_cap);
     if (st != KT_OK) kt_err_prefix(err, "%s: ", path);
     return st;
 }

@@ -41,6 +41,7 @@ static const char *image_kind(const unsigned char *b, size_t n) {
 
 #ifdef KT_HTTP_HAVE_PREDICTOR
 /* Saves the upload under a name we make up (never the client's file name). */
+/* The name's form is what the start-up sweep of orphans recognises (upload_name, http_server.c). */
 static kt_status keep_upload(kt_http_req *r, const char *ext, char *path, size_t cap, kt_err *err) {
     unsigned char rnd[12];
     char hex[25];

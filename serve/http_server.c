@@ -578,7 +578,7 @@ static void free_server(kt_http_server *s) {
  * between the two left a file no row names, which no user can see or delete. Such files, and the
  * temporary files of a killed writer, go when the server starts. Names are the server's own
  * (u<user>-<24 hex>.jpg|png); anything else in the folder is left alone. */
-static int upload_name(const char *n) {
+static int upload_name(const char *n) { /* keep_upload's form (http_predict.c) */
     if (n[0] != 'u' || !isdigit((unsigned char)n[1])) return 0;
     const char *p = n + 1;
     while (isdigit((unsigned char)*p)) p++;

@@ -22,13 +22,18 @@
 
 static char db_file[4096];
 
+/* A config on 127.0.0.1, any free port, with its database <tmp>/<db_name> (also in db_file). */
+static void test_cfg(kt_http_config *cfg, const char *db_name, int threads) {
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(db_file, sizeof db_file, "%s/%s", kt_test_tmpdir(), db_name);
+    cfg->host = "127.0.0.1";
+    cfg->threads = threads;
+    cfg->db_path = db_file;
+}
+
 static kt_http_server *start(const char *const *origins, int n_origins) {
-    kt_http_config cfg = {0};
-    snprintf(db_file, sizeof db_file, "%s/http.db", kt_test_tmpdir());
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.threads = 8;
-    cfg.db_path = db_file;
+    kt_http_config cfg;
+    test_cfg(&cfg, "http.db", 8);
     cfg.cors_origins = origins;
     cfg.n_cors_origins = n_origins;
     cfg.max_upload_bytes = (size_t)20 << 20;
@@ -811,11 +816,8 @@ static void count_line(void *ctx, const char *line) {
 }
 
 KT_TEST(test_http_quiet_still_logs_errors) {
-    kt_http_config cfg = {0};
-    snprintf(db_file, sizeof db_file, "%s/quiet.db", kt_test_tmpdir());
-    cfg.host = "127.0.0.1";
-    cfg.threads = 2;
-    cfg.db_path = db_file;
+    kt_http_config cfg;
+    test_cfg(&cfg, "quiet.db", 2);
     log_count lc = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
     cfg.log = count_line;
     cfg.log_ctx = &lc;
@@ -847,7 +849,8 @@ KT_TEST(test_http_quiet_still_logs_errors) {
  * writers' temporaries, and keeps every upload a row names and every file not of the server's. */
 KT_TEST(test_http_start_removes_orphan_uploads) {
     char keep[4200], kept[4300], orphan[4300], other[4300], stale[4300];
-    snprintf(db_file, sizeof db_file, "%s/orphans.db", kt_test_tmpdir());
+    kt_http_config cfg;
+    test_cfg(&cfg, "orphans.db", 2);
     snprintf(keep, sizeof keep, "%s/uploads", kt_test_tmpdir());
     snprintf(kept, sizeof kept, "%s/u1-00112233445566778899aabb.png", keep);
     snprintf(orphan, sizeof orphan, "%s/u1-ffeeddccbbaa998877665544.jpg", keep);
@@ -867,10 +870,6 @@ KT_TEST(test_http_start_removes_orphan_uploads) {
     KT_REQUIRE_OK(kt_db_prediction_add(db, u.id, kept, "LEVEL_3", 0.8, NULL, 2, &row, &err), &err);
     cJSON_Delete(row);
     kt_db_close(db);
-    kt_http_config cfg = {0};
-    cfg.host = "127.0.0.1";
-    cfg.threads = 2;
-    cfg.db_path = db_file;
     cfg.keep_uploads_dir = keep;
     kt_http_server *s = NULL;
     KT_REQUIRE_OK(kt_http_start(&s, &cfg, &err), &err);
@@ -933,10 +932,8 @@ KT_TEST(test_http_start_errors) {
  * MHD waits for the client. With 2 worker threads (2 connections) and 8 such requests, the old code
  * blocked a worker inside the pool and the whole server hung. */
 KT_TEST(test_http_slow_clients_do_not_starve_the_pool) {
-    kt_http_config cfg = {0};
-    snprintf(db_file, sizeof db_file, "%s/slow.db", kt_test_tmpdir());
-    cfg.db_path = db_file;
-    cfg.threads = 2;
+    kt_http_config cfg;
+    test_cfg(&cfg, "slow.db", 2);
     kt_http_server *s = NULL;
     kt_err err = {0};
     KT_REQUIRE_OK(kt_http_start(&s, &cfg, &err), &err);
