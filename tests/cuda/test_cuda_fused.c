@@ -544,6 +544,16 @@ KT_TEST(test_cuda_layer_scale_bwd_same_bits_as_unfused) {
  * sum left out; and against the CPU's formulas (2e-5 of scale). With dy in x's 16-bit type too (as
  * fc1's data-gradient GEMM writes it under autocast): the f32-dy bits on the widened dy; refused
  * with an f32 x. 4-wide (64, 516) and scalar (30). */
+/* The fused LayerNorm backward's three outputs: dx (n), dw|db (2C), the column sum of dx (C). */
+static int ln_poison(float *ddx, float *dwb, float *dsb, int64_t n, int64_t C, char *msg, size_t cap) {
+    return kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, cap) || kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, cap) ||
+           kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, cap);
+}
+
+static int ln_get(float *dx, float *wb, float *sb, const float *ddx, const float *dwb, const float *dsb, int64_t n, int64_t C) {
+    return kt_twin_get(dx, ddx, (size_t)n * 4) || kt_twin_get(wb, dwb, (size_t)C * 8) || kt_twin_get(sb, dsb, (size_t)C * 4);
+}
+
 KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
     kt_cuda_ctx *c = kt_twin_ctx();
     const kt_cuda_dtype types[] = {KT_CUDA_F32, KT_CUDA_BF16, KT_CUDA_F16};
@@ -591,8 +601,7 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                     KT_CHECK(kt_cuda_layernorm_bwd_wb_x16(c, dwb, ddy, dx16, t, rows, C, eps, dscr) == 0, "%s", kt_cuda_ctx_error(c));
                 }
                 KT_CHECK(kt_cuda_reduce_rows(c, dsb, ddx, rows, C, dscr) == 0, "%s", kt_cuda_ctx_error(c));
-                KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(wb1, dwb, (size_t)C * 8) && !kt_twin_get(sb1, dsb, (size_t)C * 4),
-                           "read back");
+                KT_REQUIRE(!ln_get(dx1, wb1, sb1, ddx, dwb, dsb, n, C), "read back");
                 /* the CPU's formulas on the same (widened) x */
                 kt_cpu_layernorm_bwd_x(cdx, dy, wide, withw ? lw : NULL, rows, C, eps);
                 kt_cpu_layernorm_bwd_wb(cwb, dy, wide, rows, C, eps, cscr);
@@ -600,12 +609,9 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                 KT_CHECK(edx <= 2e-5 && ewb <= 2e-5, "%lldx%lld %s x, weight %d: separate kernels %.2e / %.2e of the CPU's dx / dwb", (long long)rows,
                          (long long)C, tname[t], withw, edx, ewb);
                 /* fused: everything poisoned first */
-                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) &&
-                               !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
-                           "poison: %s", msg);
+                KT_REQUIRE(!ln_poison(ddx, dwb, dsb, n, C, msg, sizeof msg), "poison: %s", msg);
                 KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
-                KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4),
-                           "read back");
+                KT_REQUIRE(!ln_get(dx2, wb2, sb2, ddx, dwb, dsb, n, C), "read back");
                 KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0, "%lldx%lld %s x, weight %d: dx not the separate kernel's bits", (long long)rows,
                          (long long)C, tname[t], withw);
                 KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0, "%lldx%lld %s x, weight %d: weight/bias gradients not the separate kernel's bits",
@@ -622,8 +628,7 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                 KT_CHECK(memcmp(sb1, sb2, (size_t)C * 4) == 0 && bits == 0xffffffffu, "column sum only, %s x: %s", tname[t], "wrong sums or buffers");
                 KT_REQUIRE(!kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg), "poison: %s", msg);
                 KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, NULL, dscr) == 0, "%s", kt_cuda_ctx_error(c));
-                KT_REQUIRE(!kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4) && !kt_twin_get(dx2, ddx, (size_t)n * 4),
-                           "read back");
+                KT_REQUIRE(!ln_get(dx2, wb2, sb2, ddx, dwb, dsb, n, C), "read back");
                 memcpy(&bits, sb2, 4);
                 KT_CHECK(memcmp(wb1, wb2, (size_t)C * 8) == 0 && bits == 0xffffffffu && memcmp(dx1, dx2, (size_t)n * 4) == 0,
                          "weight/bias gradients only, %s x: %s", tname[t], "wrong sums or buffers");
@@ -637,14 +642,10 @@ KT_TEST(test_cuda_layernorm_bwd_fused_same_bits_as_unfused) {
                 if (put_rounded(dy, t, n, dy16, dyw, ddy16, ddyw)) return;
                 KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddyw, KT_CUDA_F32, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s",
                          kt_cuda_ctx_error(c));
-                KT_REQUIRE(!kt_twin_get(dx1, ddx, (size_t)n * 4) && !kt_twin_get(wb1, dwb, (size_t)C * 8) && !kt_twin_get(sb1, dsb, (size_t)C * 4),
-                           "read back");
-                KT_REQUIRE(!kt_cuda_memset(ddx, 0xff, (size_t)n * 4, msg, sizeof msg) && !kt_cuda_memset(dwb, 0xff, (size_t)C * 8, msg, sizeof msg) &&
-                               !kt_cuda_memset(dsb, 0xff, (size_t)C * 4, msg, sizeof msg),
-                           "poison: %s", msg);
+                KT_REQUIRE(!ln_get(dx1, wb1, sb1, ddx, dwb, dsb, n, C), "read back");
+                KT_REQUIRE(!ln_poison(ddx, dwb, dsb, n, C, msg, sizeof msg), "poison: %s", msg);
                 KT_CHECK(kt_cuda_layernorm_bwd_fused(c, ddx, ddy16, t, xin, t, w, rows, C, eps, dwb, dsb, dscr) == 0, "%s", kt_cuda_ctx_error(c));
-                KT_REQUIRE(!kt_twin_get(dx2, ddx, (size_t)n * 4) && !kt_twin_get(wb2, dwb, (size_t)C * 8) && !kt_twin_get(sb2, dsb, (size_t)C * 4),
-                           "read back");
+                KT_REQUIRE(!ln_get(dx2, wb2, sb2, ddx, dwb, dsb, n, C), "read back");
                 KT_CHECK(memcmp(dx1, dx2, (size_t)n * 4) == 0 && memcmp(wb1, wb2, (size_t)C * 8) == 0 && memcmp(sb1, sb2, (size_t)C * 4) == 0,
                          "%lldx%lld %s x and dy, weight %d: not the f32-dy bits on the widened dy", (long long)rows, (long long)C, tname[t], withw);
             }
