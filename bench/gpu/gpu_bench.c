@@ -19,7 +19,7 @@ static void usage(FILE *f) {
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile | --plan-only]\n"
             "                          [--without FUSION[,FUSION...]] CASE...\n"
-            "  kernels   dwconv 7x7 (ours with 4 and with 1 channel per thread, and cuDNN), LayerNorm (and its fused\n"
+            "  kernels   dwconv 7x7 (each kind of ours, the one auto chose, and cuDNN), LayerNorm (and its fused\n"
             "            backward), GELU (alone and fused with the bias / bias gradient), layer scale's fused passes,\n"
             "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny batch-64 shapes, with the device's copy\n"
             "            bandwidth and cuBLAS GEMM peak as ceilings;\n"
@@ -37,9 +37,10 @@ static void usage(FILE *f) {
             "            linear_gelu, layernorm_bwd, layerscale_bwd, act_bwd_colsum, layernorm_colsum, scale_colsum,\n"
             "            scale_add, dwconv_bwd_add\n"
             "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n"
-            "environment: KT_CUDA_DWCONV_SCALAR=1 runs the depthwise convolutions one channel per thread (the same\n"
-            "bits; to compare the step with the default 4-channel kernels); KT_CUDA_NO_LT=1 runs linears with a bias\n"
-            "and a 16-bit output through cuBLAS and a bias pass instead of cuBLASLt's bias epilogue\n");
+            "environment: KT_CUDA_DWCONV=scalar|vec4|tile4x4|tile4x8|taps runs every depthwise convolution with that kind\n"
+            "of kernel (the same bits) instead of the fastest one timed per geometry (auto; KT_CUDA_DWCONV_LOG=1 prints\n"
+            "each timing); KT_CUDA_NO_LT=1 runs linears with a bias and a 16-bit output through cuBLAS and a bias\n"
+            "pass instead of cuBLASLt's bias epilogue\n");
 }
 
 /* ---- kernels ---- */
@@ -218,14 +219,27 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     bargs a = {.a = dev_random(n), .b = dev_random(Cc * 49), .c = dev_random(n), .s = s};
     a.d = dev(sc > s2 ? sc : s2);
     double fl = 2.0 * 49 * n, by = 2.0 * n * 4;
-    row("dwconv fwd (ours)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
-    row("dwconv data grad (ours)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
-    row("dwconv weight grad (ours)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
-    kt_cuda_ctx_set_dwconv_scalar(C, 1); /* the one-channel-per-thread kernels, for the comparison */
-    row("dwconv fwd (ours, scalar)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
-    row("dwconv data grad (ours, scalar)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
-    row("dwconv weight grad (ours, scalar)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
-    kt_cuda_ctx_set_dwconv_scalar(C, 0);
+    /* each kind of ours (the same bits), then what AUTO chose for this geometry */
+    for (int k = KT_CUDA_DW_SCALAR; k < KT_CUDA_DW_KINDS; k++) {
+        char name[96];
+        kt_cuda_ctx_set_dwconv_kernels(C, (kt_cuda_dwkind)k);
+        if (k != KT_CUDA_DW_TAPS) { /* TAPS: the weight gradient's only */
+            snprintf(name, sizeof name, "dwconv fwd (ours, %s)", kt_cuda_dwkind_name((kt_cuda_dwkind)k));
+            row(name, shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
+            snprintf(name, sizeof name, "dwconv data grad (ours, %s)", kt_cuda_dwkind_name((kt_cuda_dwkind)k));
+            row(name, shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
+        }
+        if (k == KT_CUDA_DW_TILE4X4 || k == KT_CUDA_DW_TILE4X8) continue; /* forward and data gradient only */
+        snprintf(name, sizeof name, "dwconv weight grad (ours, %s)", kt_cuda_dwkind_name((kt_cuda_dwkind)k));
+        row(name, shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    }
+    kt_cuda_ctx_set_dwconv_kernels(C, KT_CUDA_DW_AUTO);
+    row("dwconv fwd (ours, auto)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
+    row("dwconv data grad (ours, auto)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
+    row("dwconv weight grad (ours, auto)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    printf("| auto chose | %s | forward %s, data gradient %s, weight gradient %s | | | | |\n", shape,
+           kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 0, &s)), kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 1, &s)),
+           kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 2, &s)));
     a.e = dev((size_t)n * 2);
     row("dwconv fwd, bf16 out + bf16 input copy (ours)", shape, timed(b_dw_fwd_copy, &a, 20), n * (4.0 + 2 + 2), fl, peak_f32);
     row("dwconv weight grad, bf16 input (ours)", shape, timed(b_dw_bwd_w16, &a, 20), n * (4.0 + 2), fl, peak_f32);

@@ -125,7 +125,8 @@ say "tests done: $(head -1 "$LOGS/ctest_summary.txt")"
 
 # ---- 2b. a failing switchable path: say which, and time the other ---------------------------------
 # Two paths have switches back to older, hardware-tested ones: cuBLASLt's bias epilogue
-# (KT_CUDA_NO_LT=1) and the 4-channel depthwise kernels (KT_CUDA_DWCONV_SCALAR=1). When cases fail,
+# (KT_CUDA_NO_LT=1) and the depthwise kernels after run 5 (4-channel, tiled, timed per geometry:
+# KT_CUDA_DWCONV=scalar, run 5's kernels). When cases fail,
 # each is run again with each switch, so that one device run says which path is at fault; a switch
 # is then kept for the benchmarks below (said on the goal line) when its path's own test failed or
 # it makes a failed case pass, since timing a path that computes wrong numbers means nothing.
@@ -138,7 +139,7 @@ fi
 if [ -s "$LOGS/failed_cases.txt" ]; then
     say "$(wc -l < "$LOGS/failed_cases.txt") failed cases: again with each switch"
     : > "$LOGS/switch_reruns.txt"
-    for sw in KT_CUDA_NO_LT=1 KT_CUDA_DWCONV_SCALAR=1; do
+    for sw in KT_CUDA_NO_LT=1 KT_CUDA_DWCONV=scalar; do
         while read -r t; do
             [ "$(left)" -gt 60 ] || { echo "(out of time budget: $t not rerun with $sw)" >> "$LOGS/switch_reruns.txt"; continue; }
             env "$sw" OMP_NUM_THREADS=4 KT_SOURCE_DIR="$ROOT" timeout 60 "$BUILD/test_suite_cuda" "$t" > "$LOGS/rerun_${sw%%=*}_$t.log" 2>&1
@@ -148,8 +149,8 @@ if [ -s "$LOGS/failed_cases.txt" ]; then
         done < "$LOGS/failed_cases.txt"
     done
     grep -qx test_cuda_gemm_bias_and_gelu_x16 "$LOGS/failed_cases.txt" && case " $FALLBACK " in *" KT_CUDA_NO_LT=1 "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_NO_LT=1";; esac
-    grep -qx test_cuda_dwconv_4channel_same_bits_as_scalar "$LOGS/failed_cases.txt" &&
-        case " $FALLBACK " in *" KT_CUDA_DWCONV_SCALAR=1 "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_DWCONV_SCALAR=1";; esac
+    grep -qxE 'test_cuda_dwconv_kinds_same_bits|test_cuda_dwconv_auto_chooses_once_per_geometry' "$LOGS/failed_cases.txt" &&
+        case " $FALLBACK " in *" KT_CUDA_DWCONV=scalar "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_DWCONV=scalar";; esac
     FALLBACK=${FALLBACK# }
     echo "Failed cases run again with each switch:" >> "$RES"
     fence "$LOGS/switch_reruns.txt"
@@ -166,16 +167,23 @@ say "model benchmarks"
 section "Models on the CUDA backend (224x224, 6 classes)"
 : > "$LOGS/models.err"
 # bf16 training first: the acceptance goal is ConvNeXt-Base bf16 training beside PyTorch AMP.
-timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 train:convnext_tiny:64:224 \
-    > "$LOGS/models_bf16.md" 2>> "$LOGS/models.err"
+# KT_CUDA_DWCONV_LOG=1: the depthwise kernel timings behind each geometry's choice, listed below
+KT_CUDA_DWCONV_LOG=1 timeout "$(limit 90)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 train:convnext_tiny:64:224 \
+    > "$LOGS/models_bf16.md" 2> "$LOGS/models_bf16.err"
 echo "(exit status $?)" >> "$LOGS/models_bf16.md"
 cat "$LOGS/models_bf16.md" >> "$RES"
 echo >> "$RES"
-# the same base step with the scalar depthwise kernels (one channel per thread), against the
-# 4-channel ones above: which to keep
-KT_CUDA_DWCONV_SCALAR=1 timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+grep '^dwconv ' "$LOGS/models_bf16.err" | sort -u > "$LOGS/dwconv_choices.txt"
+grep -v '^dwconv ' "$LOGS/models_bf16.err" >> "$LOGS/models.err"
+if [ -s "$LOGS/dwconv_choices.txt" ]; then
+    echo "Depthwise kernels timed on this card per geometry (the step above runs the fastest of each):" >> "$RES"
+    fence "$LOGS/dwconv_choices.txt"
+fi
+# the same base step with run 5's scalar depthwise kernels (one channel per thread), against the
+# choice above: what the kernels timed per geometry gain
+KT_CUDA_DWCONV=scalar timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
     > "$LOGS/models_bf16_dwscalar.md" 2>> "$LOGS/models.err"
-echo "(exit status $?; KT_CUDA_DWCONV_SCALAR=1: the scalar depthwise kernels)" >> "$LOGS/models_bf16_dwscalar.md"
+echo "(exit status $?; KT_CUDA_DWCONV=scalar: the scalar depthwise kernels of run 5)" >> "$LOGS/models_bf16_dwscalar.md"
 cat "$LOGS/models_bf16_dwscalar.md" >> "$RES"
 echo >> "$RES"
 # fp16 (the step itself; loss scaling adds a sum of squares and a scaling over the gradients)

@@ -80,9 +80,17 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
         return 1;
     }
     c->blas_ws_bytes = BLAS_WS_BYTES;
-    /* a benchmarking switch (bench/gpu: the 4-channel depthwise kernels against the scalar ones) */
-    const char *dws = getenv("KT_CUDA_DWCONV_SCALAR");
-    c->dw_scalar = dws && *dws && strcmp(dws, "0") != 0;
+    /* the depthwise kernels: timed per geometry unless one kind is asked for (bench/gpu compares them) */
+    const char *dws = getenv("KT_CUDA_DWCONV");
+    kt_cuda_dwkind dk = KT_CUDA_DW_AUTO;
+    if (dws && *dws && kt_cuda_dwkind_parse(dws, &dk)) {
+        say(msg, ml, "KT_CUDA_DWCONV=%s: expected auto, scalar, vec4, tile4x4, tile4x8 or taps", dws);
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
+    c->dw_kind = dk;
+    const char *dwl = getenv("KT_CUDA_DWCONV_LOG");
+    c->dw_log = dwl && *dwl && strcmp(dwl, "0") != 0;
     /* ... and one for the bias-epilogue GEMMs (bench/gpu: the step with and without them) */
     const char *nolt = getenv("KT_CUDA_NO_LT");
     c->lt_off = nolt && *nolt && strcmp(nolt, "0") != 0;
@@ -121,6 +129,7 @@ extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
     cudaDeviceSynchronize();
     kt_cuda_conv_plans_free(c);
     kt_cuda_lt_free(c);
+    kt_cu_dw_tune_free(c);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->blas) c->blas_api->destroy(c->blas);
     if (c->blas_ws) cudaFree(c->blas_ws);
@@ -140,7 +149,6 @@ extern "C" int kt_cuda_ctx_tf32(const kt_cuda_ctx *c) { return c->tf32; }
 
 extern "C" void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t) { c->gemm_half = t; }
 
-extern "C" void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on) { c->dw_scalar = on != 0; }
 extern "C" void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on) { c->lt_off = on == 0; }
 
 extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c->gemm_half; }

@@ -58,9 +58,33 @@ int kt_cuda_ctx_tf32(const kt_cuda_ctx *c);
  * tensor-core GEMMs with f32 accumulation and output (the CUDA backend's bf16/fp16 precision);
  * KT_CUDA_F32: off. */
 void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
-/* Depthwise convolutions one channel per thread instead of four (the same bits; a benchmarking
- * switch, also set at creation by the environment variable KT_CUDA_DWCONV_SCALAR=1). */
-void kt_cuda_ctx_set_dwconv_scalar(kt_cuda_ctx *c, int on);
+/* Which of our depthwise kernels run the square stride-1 3x3/5x5/7x7 convolutions. They give the
+ * same bits (each output's sums in one order), so the choice is one of speed only. AUTO (the
+ * default) times the kinds a call can take on this card the first time it meets a geometry and
+ * pass, and keeps the fastest (a data gradient summed in place is never timed: it takes the
+ * forward's choice). SCALAR: a channel per thread, 8 outputs along a row (each pass); VEC4: 4
+ * channels (float4) per thread, 4 outputs (each pass; C a multiple of 4, 16-byte aligned buffers);
+ * TILE4X4 / TILE4X8: a channel per thread, a 4-row tile of 4 or 8 columns with the 49 weights in
+ * registers (7x7 forward and data gradient); TAPS: a channel and row block per thread summing all
+ * 49 taps (7x7 weight gradient). A kind a call cannot take falls back to VEC4 or SCALAR. Set at
+ * creation by the environment variable KT_CUDA_DWCONV=auto|scalar|vec4|tile4x4|tile4x8|taps
+ * (KT_CUDA_DWCONV_LOG=1 prints each timing and choice to stderr). */
+typedef enum {
+    KT_CUDA_DW_AUTO = 0,
+    KT_CUDA_DW_SCALAR,
+    KT_CUDA_DW_VEC4,
+    KT_CUDA_DW_TILE4X4,
+    KT_CUDA_DW_TILE4X8,
+    KT_CUDA_DW_TAPS,
+    KT_CUDA_DW_KINDS
+} kt_cuda_dwkind;
+void kt_cuda_ctx_set_dwconv_kernels(kt_cuda_ctx *c, kt_cuda_dwkind k);
+/* "auto", "scalar", "vec4", "tile4x4", "tile4x8", "taps"; parse returns 0, or 1 for an unknown name */
+const char *kt_cuda_dwkind_name(kt_cuda_dwkind k);
+int kt_cuda_dwkind_parse(const char *name, kt_cuda_dwkind *k);
+/* The kind AUTO chose for one of a geometry's three passes (0 forward, 1 data gradient, 2 weight
+ * gradient), or KT_CUDA_DW_AUTO when it has not chosen one. */
+kt_cuda_dwkind kt_cuda_dwconv_chosen(const kt_cuda_ctx *c, int pass, const kt_conv_shape *s);
 /* Off: linears with a bias take cuBLAS and a bias pass instead of cuBLASLt's bias epilogue
  * (kt_cuda_gemm_bias declines; the default is on unless KT_CUDA_NO_LT=1). */
 void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on);

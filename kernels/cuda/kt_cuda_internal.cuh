@@ -28,7 +28,10 @@ struct kt_cuda_ctx {
     double *red;                 /* (KT_CU_SUM_BLOCKS + 1) device doubles for sumsq */
     int tf32;
     kt_cuda_dtype gemm_half;     /* autocast f32 GEMM operands to bf16 or f16 (F32: off; kt_cuda_ctx_set_gemm_half) */
-    int dw_scalar;               /* depthwise kernels one channel per thread (kt_cuda_ctx_set_dwconv_scalar) */
+    int dw_kind;                 /* kt_cuda_dwkind: the depthwise kernels to take (AUTO: timed per geometry) */
+    int dw_log;                  /* KT_CUDA_DWCONV_LOG=1: print each timing choice to stderr */
+    struct kt_cu_dwchoice *dw_choices; /* (n_dw) AUTO's choices, one per geometry, pass and flavour (dwconv_tune.cu) */
+    int n_dw, cap_dw;
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
     int n_plans, cap_plans;
     int lt_off;                  /* KT_CUDA_NO_LT=1: no cuBLASLt bias-epilogue GEMMs (the cuBLAS path instead) */
@@ -37,6 +40,18 @@ struct kt_cuda_ctx {
     int n_lt, cap_lt;
     char err[768];
 };
+
+/* Depthwise kernel choice (dwconv_tune.cu). run launches one kind of a pass (0 forward, 1 data
+ * gradient, 2 weight gradient) on its arguments; eligible is a mask of the kinds this call can take
+ * (1 << kind). Runs the pass once with: the context's forced kind if eligible; else the kind chosen
+ * before for (pass, s, flavor); else, when may_time and more than one kind is eligible, each timed
+ * on the card and the fastest recorded (may_time: running the pass several times gives the same
+ * outputs, i.e. no output aliases an input); else, for a data gradient, the forward's choice for
+ * the geometry; else VEC4 if eligible, else SCALAR. 0, or 1 with the error in c->err. */
+typedef int (*kt_cu_dw_run)(kt_cuda_ctx *c, int kind, void *arg);
+int kt_cu_dw_dispatch(kt_cuda_ctx *c, int pass, const kt_conv_shape *s, int flavor, unsigned eligible, int may_time,
+                      kt_cu_dw_run run, void *arg);
+void kt_cu_dw_tune_free(kt_cuda_ctx *c);
 
 /* Records a message in c->err and returns 1. */
 int kt_cu_errf(kt_cuda_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

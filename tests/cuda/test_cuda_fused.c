@@ -867,69 +867,6 @@ KT_TEST(test_cuda_scale_add_and_dwconv_bwd_add_same_bits) {
     }
 }
 
-/* The depthwise kernels with 4 channels per thread give the scalar kernels' bits (each channel's sums
- * in the same order): forward, data gradient (with and without the gradient add) and weight gradient
- * (f32 and bf16 input), with the context switched to the scalar kernels and back. */
-KT_TEST(test_cuda_dwconv_4channel_same_bits_as_scalar) {
-    kt_cuda_ctx *c = kt_twin_ctx();
-    const kt_conv_shape shapes[] = {
-        {.N = 2, .H = 10, .W = 13, .Ci = 40, .Co = 40, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 40, .Ho = 10, .Wo = 13},
-        {.N = 1, .H = 7, .W = 9, .Ci = 136, .Co = 136, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .groups = 136, .Ho = 7, .Wo = 9},
-        {.N = 2, .H = 8, .W = 7, .Ci = 12, .Co = 12, .kh = 5, .kw = 5, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .groups = 12, .Ho = 6, .Wo = 5}};
-    for (int k = 0; k < 3; k++) {
-        const kt_conv_shape *cs = &shapes[k];
-        int64_t nin = cs->N * cs->H * cs->W * cs->Ci, nout = cs->N * cs->Ho * cs->Wo * cs->Ci, nw = cs->Ci * cs->kh * cs->kw;
-        float *x = malloc((size_t)nin * 4), *w = malloc((size_t)nw * 4), *b = malloc((size_t)cs->Ci * 4), *dy = malloc((size_t)nout * 4);
-        float *r[2][5];
-        for (int v = 0; v < 2; v++) {
-            r[v][0] = malloc((size_t)nout * 4), r[v][1] = malloc((size_t)nin * 4), r[v][2] = malloc((size_t)nin * 4);
-            r[v][3] = malloc((size_t)nw * 4), r[v][4] = malloc((size_t)nw * 4);
-        }
-        uint16_t *x16 = malloc((size_t)nin * 2);
-        KT_REQUIRE(x && w && b && dy && x16 && r[0][4] && r[1][4], "memory");
-        unsigned seed = 81u + (unsigned)k;
-        kt_twin_fill(x, nin, -1.0f, 1.0f, 0.0f, &seed);
-        kt_twin_fill(w, nw, -0.3f, 0.3f, 0.0f, &seed);
-        kt_twin_fill(b, cs->Ci, -0.5f, 0.5f, 0.0f, &seed);
-        kt_twin_fill(dy, nout, -1.0f, 1.0f, 0.0f, &seed);
-        for (int64_t i = 0; i < nin; i++) x16[i] = kt_f32_to_bf16(x[i]);
-        size_t fs = kt_cuda_dwconv_scratch(cs), ws = kt_cuda_dwconv_bwd_weight_scratch(cs);
-        float *dx = kt_twin_put(x, (size_t)nin * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *db = kt_twin_put(b, (size_t)cs->Ci * 4);
-        float *ddy = kt_twin_put(dy, (size_t)nout * 4), *dout = kt_twin_put(NULL, (size_t)nout * 4), *din = kt_twin_put(NULL, (size_t)nin * 4);
-        float *dg = kt_twin_put(NULL, (size_t)nw * 4);
-        void *dx16 = kt_twin_put(x16, (size_t)nin * 2), *scr = kt_twin_put(NULL, fs > ws ? fs : ws);
-        KT_REQUIRE(dx && dw && db && ddy && dout && din && dg && dx16 && scr, "device buffers");
-        /* 16-byte aligned buffers and C a multiple of 4: the default run takes the 4-channel kernels */
-        KT_REQUIRE((cs->Ci & 3) == 0 && (((uintptr_t)dx | (uintptr_t)db | (uintptr_t)ddy | (uintptr_t)dout | (uintptr_t)din | (uintptr_t)dx16 |
-                                        (uintptr_t)scr) & 15) == 0,
-                   "buffers not aligned for the 4-channel kernels");
-        for (int v = 0; v < 2; v++) { /* v = 1: the scalar kernels */
-            kt_cuda_ctx_set_dwconv_scalar(c, v);
-            KT_CHECK(kt_cuda_dwconv_fwd(c, cs, dx, dw, db, dout, scr) == 0, "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(r[v][0], dout, (size_t)nout * 4), "read back");
-            KT_CHECK(kt_cuda_dwconv_bwd_data(c, cs, ddy, dw, din, scr) == 0, "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(r[v][1], din, (size_t)nin * 4), "read back");
-            KT_CHECK(kt_cuda_dwconv_bwd_data_add(c, cs, ddy, dw, dx, din, scr) == 0, "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(r[v][2], din, (size_t)nin * 4), "read back");
-            KT_CHECK(kt_cuda_dwconv_bwd_weight(c, cs, ddy, dx, dg, scr) == 0, "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(r[v][3], dg, (size_t)nw * 4), "read back");
-            KT_CHECK(kt_cuda_dwconv_bwd_weight_x16(c, cs, ddy, dx16, KT_CUDA_BF16, dg, scr) == 0, "%s", kt_cuda_ctx_error(c));
-            KT_REQUIRE(!kt_twin_get(r[v][4], dg, (size_t)nw * 4), "read back");
-        }
-        kt_cuda_ctx_set_dwconv_scalar(c, 0);
-        const char *what[] = {"forward", "data gradient", "data gradient + add", "weight gradient", "weight gradient from bf16"};
-        const int64_t len[] = {nout, nin, nin, nw, nw};
-        for (int o = 0; o < 5; o++)
-            KT_CHECK(memcmp(r[0][o], r[1][o], (size_t)len[o] * 4) == 0, "%lldx%lld, %lld channels, %s: 4-channel and scalar kernels differ",
-                     (long long)cs->kh, (long long)cs->kw, (long long)cs->Ci, what[o]);
-        kt_cuda_free(dx), kt_cuda_free(dw), kt_cuda_free(db), kt_cuda_free(ddy), kt_cuda_free(dout), kt_cuda_free(din), kt_cuda_free(dg);
-        kt_cuda_free(dx16), kt_cuda_free(scr);
-        free(x), free(w), free(b), free(dy), free(x16);
-        for (int v = 0; v < 2; v++)
-            for (int o = 0; o < 5; o++) free(r[v][o]);
-    }
-}
-
 /* Depthwise output stored in 16 bits and LayerNorm over it: the rounded convolution and the LayerNorm
  * forward / backward parts give the f32 kernels' bits (rounded once) on the widened values. */
 KT_TEST(test_cuda_dwconv_layernorm_16bit_kernels) {
@@ -1094,6 +1031,5 @@ NO_CUDA(test_cuda_layer_scale_bwd_same_bits_as_unfused)
 NO_CUDA(test_cuda_layernorm_bwd_fused_same_bits_as_unfused)
 NO_CUDA(test_cuda_gemm_bias_and_gelu_x16)
 NO_CUDA(test_cuda_scale_add_and_dwconv_bwd_add_same_bits)
-NO_CUDA(test_cuda_dwconv_4channel_same_bits_as_scalar)
 
 #endif

@@ -21,7 +21,7 @@ shift
 W=${KT_EMU_WORK:-$BUILD/cuemu} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
 CXX="g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
-for f in context elementwise reduce norm loss pool shape dwconv; do
+for f in context elementwise reduce norm loss pool shape dwconv dwconv_tune; do
     python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
     $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"
 done
