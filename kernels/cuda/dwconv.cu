@@ -7,7 +7,9 @@
 // output rows (a third of SCALAR's loads per output, from L2 too). Every kind sums each output's taps
 // in the CPU kernel's (ky, kx) order from the same starting value, so they give the same bits and
 // dwconv_tune.cu may pick the fastest per geometry. Other geometries take a plain path. The weight
-// gradient sums fixed row blocks into partials, then the blocks in order (deterministic).
+// gradient sums fixed row blocks into partials (SCALAR and VEC4 a kernel row per thread, TAPS all 49
+// taps per thread, each tap over the same rows in the same order), then the blocks in order
+// (deterministic).
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
 #define TW 8     /* outputs per thread along a row */

@@ -88,7 +88,8 @@ static int time_kinds(kt_cuda_ctx *c, int pass, const kt_conv_shape *s, int flav
         for (int r = 0; ok && r <= TIMED_RUNS; r++) {
             double t0 = now_s();
             ok = run(c, k, arg) == 0 && kt_cu_check(c, cudaStreamSynchronize(c->stream), "depthwise kernel timing") == 0;
-            if (ok && r > 0 && now_s() - t0 < t) t = now_s() - t0;
+            double dt = now_s() - t0;
+            if (ok && r > 0 && dt < t) t = dt;
         }
         if (!ok) { /* a kind the card cannot launch (resources): left out; a fault is sticky and fails the next */
             cudaGetLastError();
