@@ -112,14 +112,13 @@ static int time_kinds(kt_cuda_ctx *c, int pass, const kt_conv_shape *s, int flav
 
 int kt_cu_dw_dispatch(kt_cuda_ctx *c, int pass, const kt_conv_shape *s, int flavor, unsigned eligible, int may_time,
                       kt_cu_dw_run run, void *arg) {
-    int k = c->dw_kind;
-    if (k > 0 && (eligible & (1u << k))) return run(c, k, arg);
-    if (k == 0 && (k = find(c, pass, s, flavor)) && (eligible & (1u << k))) return run(c, k, arg);
-    if (c->dw_kind == 0 && may_time && (eligible & (eligible - 1))) {
-        /* the outputs of the timed runs stand: every kind writes the same bits */
-        if (time_kinds(c, pass, s, flavor, eligible, run, arg)) return 0;
-        return 1;
-    }
-    if (c->dw_kind == 0 && pass == 1 && (k = find(c, 0, s, -1)) && (eligible & (1u << k))) return run(c, k, arg);
-    return run(c, (eligible & (1u << KT_CUDA_DW_VEC4)) ? KT_CUDA_DW_VEC4 : KT_CUDA_DW_SCALAR, arg);
+    int dflt = (eligible & (1u << KT_CUDA_DW_VEC4)) ? KT_CUDA_DW_VEC4 : KT_CUDA_DW_SCALAR, k = c->dw_kind;
+    if (k > 0) return run(c, (eligible & (1u << k)) ? k : dflt, arg);
+    /* chosen before: kept even where this call cannot take it (unaligned buffers), so that such
+     * calls never time again */
+    if ((k = find(c, pass, s, flavor))) return run(c, (eligible & (1u << k)) ? k : dflt, arg);
+    if (may_time && (eligible & (eligible - 1))) /* the outputs of the timed runs stand: every kind writes the same bits */
+        return time_kinds(c, pass, s, flavor, eligible, run, arg) ? 0 : 1;
+    if (pass == 1 && (k = find(c, 0, s, -1)) && (eligible & (1u << k))) return run(c, k, arg);
+    return run(c, dflt, arg);
 }
