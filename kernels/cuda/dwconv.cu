@@ -645,7 +645,7 @@ template <int K, typename X> __global__ void k_dw_bwd_w_taps(kt_conv_shape s, co
         int64_t n = r / Ho;
         int oy = (int)(r % Ho);
         const float *dr = dy + r * Wo * C + c;
-        const X *xb = x + ((n * H + oy - ph) * W) * (int64_t)C + c; /* (n, oy - ph, 0, c): kernel row ky at + ky W C */
+        int64_t xb = ((n * H + oy - ph) * W) * (int64_t)C + c; /* (n, oy - ph, 0, c), kernel row ky at + ky W C (an offset: it may be negative) */
         unsigned ok = 0; /* bit ky: input row oy - ph + ky inside the image (rows outside add nothing, as above) */
         float win[K][K];
 #pragma unroll
@@ -655,7 +655,7 @@ template <int K, typename X> __global__ void k_dw_bwd_w_taps(kt_conv_shape s, co
 #pragma unroll
             for (int k = 0; k < K - 1; k++) { /* slots 0..K-2: x at ix = k - pw, for ox = 0 */
                 int ix = k - pw;
-                win[ky][k] = ((ok >> ky & 1) && ix >= 0 && ix < W) ? kt_cu_widen(xb[((int64_t)ky * W + ix) * C]) : 0.0f;
+                win[ky][k] = ((ok >> ky & 1) && ix >= 0 && ix < W) ? kt_cu_widen(x[xb + ((int64_t)ky * W + ix) * C]) : 0.0f;
             }
         }
         for (int ox0 = 0; ox0 < Wo; ox0 += K) {
@@ -665,7 +665,7 @@ template <int K, typename X> __global__ void k_dw_bwd_w_taps(kt_conv_shape s, co
                 if (ox >= Wo) break;
 #pragma unroll
                 for (int ky = 0; ky < K; ky++)
-                    if (ok >> ky & 1) win[ky][(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_widen(xb[((int64_t)ky * W + ix) * C]) : 0.0f;
+                    if (ok >> ky & 1) win[ky][(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_widen(x[xb + ((int64_t)ky * W + ix) * C]) : 0.0f;
                 float d = dr[(int64_t)ox * C];
 #pragma unroll
                 for (int ky = 0; ky < K; ky++) {
