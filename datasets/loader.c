@@ -38,6 +38,7 @@ struct kt_loader {
     size_t img_floats;     /* H * W * 3 */
     slot *slots;           /* (R) */
     float *images;         /* (R, B, H, W, 3) */
+    int pinned;            /* cfg.pin accepted images: cfg.unpin before freeing it */
     int32_t *labels;       /* (R, B) */
     float *targets;        /* (R, B, C) */
     int64_t *bitems;       /* (R, B) */
@@ -224,6 +225,7 @@ kt_status kt_loader_open(kt_loader **out, const kt_dataset *ds, const int64_t *i
     memset(ld->labels, 0, RB * sizeof *ld->labels);
     memset(ld->targets, 0, RB * C * sizeof(float));
     memset(ld->bitems, 0, RB * sizeof *ld->bitems);
+    if (cfg->pin && cfg->unpin) ld->pinned = cfg->pin(cfg->pin_ctx, ld->images, RB * ld->img_floats * sizeof(float)) == 0;
     for (int r = 0; r < ld->R; r++) {
         kt_batch *b = &ld->slots[r].b;
         b->images = ld->images + (size_t)r * ld->B * ld->img_floats;
@@ -269,6 +271,7 @@ void kt_loader_close(kt_loader *ld) {
     free(ld->perm);
     free(ld->bad);
     free(ld->slots);
+    if (ld->pinned) ld->cfg.unpin(ld->cfg.pin_ctx, ld->images);
     free(ld->images);
     free(ld->labels);
     free(ld->targets);

@@ -4,6 +4,7 @@
 #ifndef KT_LOADER_H
 #define KT_LOADER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/status.h"
@@ -41,6 +42,13 @@ typedef struct kt_loader_config {
                          * image of the epoch order, and counted */
     uint64_t seed;      /* shuffling and augmentation */
     kt_aug_config aug;  /* transform and output size (train or eval) */
+    /* Optional (NULL: none): called once on the ring's image storage, one block holding every
+     * batch's images, after it is allocated and touched, e.g. to page-lock it so that GPU uploads
+     * run at full DMA speed; 0 pinned, else ignored (the ring stays pageable). unpin is then called
+     * with the same pointer before the storage is freed. */
+    int (*pin)(void *pin_ctx, void *p, size_t bytes);
+    void (*unpin)(void *pin_ctx, void *p);
+    void *pin_ctx;
 } kt_loader_config;
 
 /* Defaults: batch 16, 2 workers, shuffle on, drop_last off, not strict, seed 42, the training

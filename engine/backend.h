@@ -45,6 +45,10 @@ struct kt_backend {
     kt_status (*scale)(kt_backend *be, float *x, int64_t n, float s, kt_err *err);          /* x *= s in place */
     kt_status (*sync)(kt_backend *be, kt_err *err);
     void (*destroy)(kt_backend *be);
+    /* optional (NULL: nothing to do): page-lock host memory that is uploaded often, and undo it
+     * before that memory is freed (the CUDA backend: faster uploads of the loader's batches) */
+    kt_status (*pin_host)(kt_backend *be, void *p, size_t bytes, kt_err *err);
+    void (*unpin_host)(kt_backend *be, void *p);
     /* optional: called by the planner after `supports` and the fusions and before sizing scratch
      * and memory, to choose per-plan precisions (the CUDA backend's bf16 autocast; flags
      * KT_NODE_AUTOCAST and KT_NODE_STORED_BF16, which the planner clears first) */

@@ -764,6 +764,18 @@ static kt_status cuda_copy(kt_backend *be, void *dst, const void *src, size_t by
     return KT_OK;
 }
 
+static kt_status cuda_pin_host(kt_backend *be, void *p, size_t bytes, kt_err *err) {
+    (void)be;
+    char msg[256];
+    if (kt_cuda_host_register(p, bytes, msg, sizeof msg)) return kt_err_set(err, KT_ERR_CUDA, "%s (%.0f MiB)", msg, (double)bytes / 1048576.0);
+    return KT_OK;
+}
+
+static void cuda_unpin_host(kt_backend *be, void *p) {
+    (void)be;
+    kt_cuda_host_unregister(p);
+}
+
 static kt_status cuda_memzero(kt_backend *be, void *dst, size_t bytes, kt_err *err) {
     CK(kt_cuda_ctx_memset(CTX(be), dst, 0, bytes));
     return KT_OK;
@@ -819,6 +831,8 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
                        .upload = cuda_copy,
                        .download = cuda_copy,
                        .memzero = cuda_memzero,
+                       .pin_host = cuda_pin_host,
+                       .unpin_host = cuda_unpin_host,
                        .compute = cuda_compute,
                        .adamw = cuda_adamw,
                        .sumsq = cuda_sumsq,

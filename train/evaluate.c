@@ -17,8 +17,26 @@ void kt_eval_config_default(kt_eval_config *c) {
     c->workers = 2;
 }
 
+static int pin_batches(void *be, void *p, size_t bytes) {
+    kt_backend *b = be;
+    kt_err e = {0};
+    return b->pin_host(b, p, bytes, &e) == KT_OK ? 0 : 1; /* refused: the batches stay pageable, uploads slower */
+}
+
+static void unpin_batches(void *be, void *p) {
+    kt_backend *b = be;
+    b->unpin_host(b, p);
+}
+
+void kt_loader_pin_for(kt_loader_config *lc, kt_backend *be) {
+    int can = be && be->pin_host && be->unpin_host;
+    lc->pin = can ? pin_batches : NULL;
+    lc->unpin = can ? unpin_batches : NULL;
+    lc->pin_ctx = can ? be : NULL;
+}
+
 kt_status kt_eval_loader_open(kt_loader **ld, const kt_dataset *ds, const int64_t *items, int64_t n, int img,
-                              const float mean[3], const float std[3], int batch, int workers, kt_err *err) {
+                              const float mean[3], const float std[3], int batch, int workers, kt_backend *be, kt_err *err) {
     kt_loader_config lc;
     kt_loader_config_default(&lc, img);
     kt_aug_default_eval(&lc.aug, img);
@@ -29,6 +47,7 @@ kt_status kt_eval_loader_open(kt_loader **ld, const kt_dataset *ds, const int64_
     lc.shuffle = 0;
     lc.drop_last = 0;
     lc.strict = 1; /* an evaluation image that cannot be read is an error, not silently replaced */
+    kt_loader_pin_for(&lc, be);
     return kt_loader_open(ld, ds, items, n, &lc, err);
 }
 
@@ -195,7 +214,7 @@ static kt_status run_one(const char *path, const kt_dataset *ds, const int64_t *
     if (!s) s = kt_model_load_weights(&m, path, 0, NULL, err);
     static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
     if (!s) s = kt_eval_loader_open(&ld, ds, items, n, img, md.has_norm ? md.mean : in_mean, md.has_norm ? md.std : in_std,
-                                    c->batch, c->workers, err);
+                                    c->batch, c->workers, c->backend, err);
     if (!s) s = kt_eval_logits(&m, ld, n, logits, c->progress, c->label, err);
     if (!s) {
         kt_logits_to_probs(logits, n, C, ml, probs);

@@ -26,10 +26,16 @@ typedef struct kt_eval_config {
 
 void kt_eval_config_default(kt_eval_config *c);
 
+/* Makes a loader page-lock its batches through be when be can (the CUDA backend: uploads at DMA
+ * speed; a refusal leaves them pageable), and undo it before they are freed. be NULL or without
+ * pin_host: nothing. be must outlive the loader. */
+void kt_loader_pin_for(kt_loader_config *lc, kt_backend *be);
+
 /* An evaluation loader over items (n >= 1) of ds: input size img x img, normalisation mean/std,
- * batches of `batch`, no shuffling, nothing dropped. */
+ * batches of `batch`, no shuffling, nothing dropped; batches pinned for be (kt_loader_pin_for; NULL:
+ * none). */
 kt_status kt_eval_loader_open(kt_loader **ld, const kt_dataset *ds, const int64_t *items, int64_t n, int img,
-                              const float mean[3], const float std[3], int batch, int workers, kt_err *err);
+                              const float mean[3], const float std[3], int batch, int workers, kt_backend *be, kt_err *err);
 
 /* Runs the forward pass of m (m->g.training is set to 0 here) over every batch of ld from its
  * first, writing logits (n, C) in the loader's item order; n must be the loader's item count and

@@ -124,9 +124,10 @@ static kt_status open_loaders(fold_ctx *x, kt_err *err) {
     lc.seed = kt_run_seed(r, x->f, KT_SEED_DATA);
     memcpy(lc.aug.mean, kt_train_mean, sizeof lc.aug.mean);
     memcpy(lc.aug.std, kt_train_std, sizeof lc.aug.std);
+    kt_loader_pin_for(&lc, c->backend); /* uploaded every step */
     kt_status s = kt_loader_open(&x->train_ld, &r->ds, x->tr, x->n_tr, &lc, err);
     if (!s) s = kt_eval_loader_open(&x->val_ld, &r->ds, x->va, x->n_va, c->img_size, kt_train_mean, kt_train_std,
-                                    r->eval_batch, c->workers, err);
+                                    r->eval_batch, c->workers, c->backend, err);
     if (!s) x->nb = kt_loader_num_batches(x->train_ld);
     if (!s && x->nb < 1)
         s = kt_err_set(err, KT_ERR_ARG, "--batch %d is larger than the %lld training images of fold %d", c->batch,

@@ -23,7 +23,7 @@ static kt_status predict_into(kt_run *r, const int64_t *items, int64_t n, float 
                               kt_err *err) {
     kt_loader *ld = NULL;
     kt_status s = kt_eval_loader_open(&ld, &r->ds, items, n, r->c->img_size, kt_train_mean, kt_train_std, r->eval_batch,
-                                      r->c->workers, err);
+                                      r->c->workers, r->c->backend, err);
     if (!s) s = kt_eval_logits(&r->eval, ld, n, logits, r->c->log, label, err);
     if (ld) kt_loader_close(ld);
     if (!s) kt_logits_to_probs(logits, n, r->C, r->multilabel, probs);

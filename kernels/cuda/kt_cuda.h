@@ -36,6 +36,12 @@ int kt_cuda_available(void);
 
 int kt_cuda_malloc(void **ptr, size_t bytes, char *msg, size_t msg_len);
 void kt_cuda_free(void *ptr);
+/* Page-locks host memory that is uploaded often (the loader's batches): pinned, a host-to-device
+ * copy runs at the link's DMA speed instead of being staged through the driver's own pinned
+ * buffer. 0, or nonzero with the reason in msg (the memory stays usable, just pageable). Unregister
+ * before the memory is freed. */
+int kt_cuda_host_register(void *p, size_t bytes, char *msg, size_t msg_len);
+void kt_cuda_host_unregister(void *p);
 int kt_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes, char *msg, size_t msg_len);
 int kt_cuda_memcpy_d2h(void *dst, const void *src, size_t bytes, char *msg, size_t msg_len);
 int kt_cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, char *msg, size_t msg_len);

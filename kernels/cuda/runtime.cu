@@ -99,3 +99,14 @@ extern "C" int kt_cuda_sync(char *msg, size_t n) {
     cudaError_t e = cudaDeviceSynchronize();
     return e == cudaSuccess ? 0 : fail(e, "cudaDeviceSynchronize", msg, n);
 }
+
+extern "C" int kt_cuda_host_register(void *p, size_t bytes, char *msg, size_t n) {
+    cudaError_t e = cudaHostRegister(p, bytes, cudaHostRegisterDefault);
+    if (e == cudaSuccess) return 0;
+    cudaGetLastError(); /* not sticky: the memory just stays pageable */
+    return fail(e, "page-locking host memory", msg, n);
+}
+
+extern "C" void kt_cuda_host_unregister(void *p) {
+    if (cudaHostUnregister(p) != cudaSuccess) cudaGetLastError();
+}

@@ -252,3 +252,66 @@ KT_TEST(test_loader_multilabel_targets) {
     free(items);
     kt_dataset_close(&ds);
 }
+
+/* The pin hook: the loader hands over the block that holds every batch's images once, and gets it
+ * back through unpin with the same pointer before freeing it; a refused pin is never undone, and
+ * the loader works the same either way (the CUDA backend page-locks the batches this way). */
+typedef struct pin_log {
+    int pins, unpins, refuse;
+    char *p;
+    size_t bytes;
+    void *unpinned;
+} pin_log;
+
+static int pin_rec(void *ctx, void *p, size_t bytes) {
+    pin_log *l = ctx;
+    l->pins++;
+    l->p = p;
+    l->bytes = bytes;
+    return l->refuse;
+}
+
+static void unpin_rec(void *ctx, void *p) {
+    pin_log *l = ctx;
+    l->unpins++;
+    l->unpinned = p;
+}
+
+KT_TEST(test_loader_pins_its_batches_once) {
+    kt_dataset ds;
+    if (!open_synth(&ds, "ds_pin", 0, 4)) return;
+    int64_t n;
+    int64_t *items = split_items(&ds, KT_SPLIT_TRAIN, &n);
+    for (int refuse = 0; refuse < 2; refuse++) {
+        kt_loader_config cfg;
+        kt_loader_config_default(&cfg, 16);
+        cfg.batch_size = 3;
+        cfg.workers = 2;
+        pin_log l = {.refuse = refuse};
+        cfg.pin = pin_rec;
+        cfg.unpin = unpin_rec;
+        cfg.pin_ctx = &l;
+        kt_err err = {0};
+        kt_loader *ld;
+        KT_REQUIRE_OK(kt_loader_open(&ld, &ds, items, n, &cfg, &err), &err);
+        KT_CHECK(l.pins == 1 && l.unpins == 0, "after open: %d pins, %d unpins", l.pins, l.unpins);
+        size_t img = 16 * 16 * 3 * sizeof(float);
+        int batches = 0;
+        for (int epoch = 0; epoch < 2; epoch++) {
+            KT_REQUIRE_OK(kt_loader_start(ld, epoch, 0, &err), &err);
+            const kt_batch *b;
+            while (kt_loader_next(ld, &b, &err) == KT_OK && b) {
+                const char *q = (const char *)b->images;
+                KT_CHECK(q >= l.p && q + (size_t)cfg.batch_size * img <= l.p + l.bytes, "batch %lld outside the pinned block",
+                         (long long)b->index);
+                batches++;
+            }
+        }
+        KT_CHECK(batches == 2 * kt_loader_num_batches(ld) && batches > 0, "batches %d", batches);
+        kt_loader_close(ld);
+        if (refuse) KT_CHECK(l.pins == 1 && l.unpins == 0, "a refused pin was undone (%d unpins)", l.unpins);
+        else KT_CHECK(l.pins == 1 && l.unpins == 1 && l.unpinned == l.p, "close: %d unpins, pointer %s", l.unpins, l.unpinned == l.p ? "same" : "other");
+    }
+    free(items);
+    kt_dataset_close(&ds);
+}

@@ -170,6 +170,8 @@ extern "C" void kt_cuda_query(kt_cuda_info *info) {
 extern "C" int kt_cuda_available(void) { return 1; }
 extern "C" int kt_cuda_malloc(void **ptr, size_t bytes, char *, size_t) { return cudaMalloc(ptr, bytes); }
 extern "C" void kt_cuda_free(void *ptr) { free(ptr); }
+extern "C" int kt_cuda_host_register(void *, size_t, char *, size_t) { return 0; } /* host memory is all the emulator has */
+extern "C" void kt_cuda_host_unregister(void *) {}
 extern "C" int kt_cuda_memcpy_h2d(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
 extern "C" int kt_cuda_memcpy_d2h(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
 extern "C" int kt_cuda_memcpy_d2d(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
