@@ -1,6 +1,7 @@
 /* Our depthwise kernel kinds (kt_cuda_dwkind) and the choice among them: every kind gives the
  * scalar kernels' bits, so AUTO, which times them per geometry, changes the speed only; a data
  * gradient summed in place is never timed (a second run would add it twice). */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,8 +192,9 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
     /* the log: one line per timing, naming every kind the forward can take */
     setenv("KT_CUDA_DWCONV", "auto", 1);
     setenv("KT_CUDA_DWCONV_LOG", "1", 1);
-    char logp[] = "/tmp/kt_dwlog_XXXXXX";
-    int fd = mkstemp(logp), saved = dup(2);
+    char logp[4200];
+    snprintf(logp, sizeof logp, "%s/dwconv.log", kt_test_tmpdir());
+    int fd = open(logp, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(2);
     KT_REQUIRE(fd >= 0 && saved >= 0, "temporary log");
     fflush(stderr);
     dup2(fd, 2);
@@ -215,7 +217,6 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
     char log[2048] = "";
     ssize_t got_n = pread(fd, log, sizeof log - 1, 0);
     close(fd);
-    unlink(logp);
     log[got_n > 0 ? got_n : 0] = 0;
     int lines = 0;
     for (const char *p = log; (p = strchr(p, '\n')); p++) lines++;

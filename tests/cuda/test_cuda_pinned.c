@@ -38,10 +38,8 @@ KT_TEST(test_cuda_pinned_batches_upload) {
     /* a loader opened for the backend: batches arrive as usual (the ring pinned and unpinned) */
     kt_synth_opts so;
     kt_synth_opts_default(&so);
-    char dir[] = "/tmp/kt_pin_XXXXXX";
-    KT_REQUIRE(mkdtemp(dir), "temporary folder");
-    char out[64];
-    snprintf(out, sizeof out, "%s/ds", dir);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/ds", kt_test_tmpdir());
     so.out = out;
     so.classes = 2;
     so.per_class = 6;
@@ -60,7 +58,4 @@ KT_TEST(test_cuda_pinned_batches_upload) {
     KT_CHECK(got == 4, "a pinned loader delivered %d of 4 images", got);
     kt_loader_close(ld);
     kt_dataset_close(&ds);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    KT_CHECK(system(cmd) == 0, "removing %s", dir);
 }
