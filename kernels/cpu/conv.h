@@ -14,6 +14,13 @@ typedef struct kt_conv_shape {
 } kt_conv_shape;
 
 void kt_conv_shape_finish(kt_conv_shape *s); /* fills Ho, Wo */
+/* 1 when a and b are the same geometry (every field): the key of the CUDA backend's per-geometry
+ * choices (cuDNN plans, depthwise kernel kinds). Inline, so C and the .cu files share it. */
+static inline int kt_conv_shape_same(const kt_conv_shape *a, const kt_conv_shape *b) {
+    return a->N == b->N && a->H == b->H && a->W == b->W && a->Ci == b->Ci && a->Co == b->Co && a->kh == b->kh && a->kw == b->kw &&
+           a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw && a->groups == b->groups && a->Ho == b->Ho &&
+           a->Wo == b->Wo;
+}
 int kt_conv_is_depthwise(const kt_conv_shape *s);
 
 size_t kt_cpu_conv2d_scratch(const kt_conv_shape *s);

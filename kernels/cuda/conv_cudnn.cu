@@ -19,11 +19,6 @@ struct kt_cu_convplan {
     size_t ws; /* workspace bytes of algo */
 };
 
-static int same_geom(const kt_conv_shape *a, const kt_conv_shape *b) {
-    return a->N == b->N && a->H == b->H && a->W == b->W && a->Ci == b->Ci && a->Co == b->Co && a->kh == b->kh &&
-           a->kw == b->kw && a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw && a->groups == b->groups;
-}
-
 static void plan_release(kt_cu_convplan *p) {
     if (p->x) cudnnDestroyTensorDescriptor(p->x);
     if (p->y) cudnnDestroyTensorDescriptor(p->y);
@@ -141,7 +136,7 @@ static int search(kt_cuda_ctx *c, kt_cu_convplan *p) {
 
 static kt_cu_convplan *find_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s) {
     for (int i = 0; i < c->n_plans; i++)
-        if (c->plans[i].kind == kind && same_geom(&c->plans[i].s, s)) return &c->plans[i];
+        if (c->plans[i].kind == kind && kt_conv_shape_same(&c->plans[i].s, s)) return &c->plans[i];
     return NULL;
 }
 

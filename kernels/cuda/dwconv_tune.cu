@@ -29,17 +29,11 @@ extern "C" int kt_cuda_dwkind_parse(const char *name, kt_cuda_dwkind *k) {
 
 extern "C" void kt_cuda_ctx_set_dwconv_kernels(kt_cuda_ctx *c, kt_cuda_dwkind k) { c->dw_kind = k; }
 
-static int same_shape(const kt_conv_shape *a, const kt_conv_shape *b) {
-    return a->N == b->N && a->H == b->H && a->W == b->W && a->Ci == b->Ci && a->Co == b->Co && a->kh == b->kh && a->kw == b->kw &&
-           a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw && a->groups == b->groups && a->Ho == b->Ho &&
-           a->Wo == b->Wo;
-}
-
 /* flavor < 0: any flavour */
 static int find(const kt_cuda_ctx *c, int pass, const kt_conv_shape *s, int flavor) {
     for (int i = 0; i < c->n_dw; i++) {
         const kt_cu_dwchoice *d = &c->dw_choices[i];
-        if (d->pass == pass && (flavor < 0 || d->flavor == flavor) && same_shape(&d->s, s)) return d->kind;
+        if (d->pass == pass && (flavor < 0 || d->flavor == flavor) && kt_conv_shape_same(&d->s, s)) return d->kind;
     }
     return 0;
 }
