@@ -22,6 +22,13 @@ enum {
     KT_FUSE_DWCONV_BWD_ADD = 1u << 7,  /* depthwise conv data grad + the add summing it into another gradient */
 };
 
+/* "a,b,c" (names: linear_gelu, layernorm_bwd, layerscale_bwd, act_bwd_colsum, layernorm_colsum,
+ * scale_colsum, scale_add, dwconv_bwd_add; "" or NULL: none) -> KT_FUSE_* bits; KT_ERR_ARG naming
+ * an unknown one and listing the known. */
+kt_status kt_fusions_parse(const char *list, unsigned *bits, kt_err *err);
+/* the names of the fusions in bits, comma-separated, truncated to cap */
+void kt_fusions_label(unsigned bits, char *out, size_t cap);
+
 struct kt_backend {
     const char *name;
     kt_device device;

@@ -44,6 +44,29 @@ static int autocast_candidate(const kt_node *n) {
     return 1;
 }
 
+/* A patch convolution (kernel == stride, no padding: ConvNeXt's downsampling layers) or one of its
+ * backward parts that autocast runs as a 16-bit GEMM (kt_cuda_patch_conv_fwd; cuda_prepare sets
+ * KT_NODE_AUTOCAST when the context's patch GEMMs are on): its f32 input x (forward, weight gradient)
+ * may already be stored in 16 bits, everything else f32. Not one reading a graph input (the stem
+ * on the raw image), which stays in cuDNN's TF32: rounding raw pixels to bf16 is what the LayerNorm
+ * after the stem amplifies (emulated convnext_atto in bf16: inference logits within 1.6e-2 of the
+ * fp32 CPU's with the stem as a bf16 GEMM, 5e-3 without; a training step's 1.1e-2 and 7.3e-3), for
+ * a GEMM of a few GFLOP. */
+static int conv_op(const kt_node *n) { return n->op == KT_OP_CONV2D || n->op == KT_OP_CONV2D_BWD_DATA || n->op == KT_OP_CONV2D_BWD_WEIGHT; }
+static int x_source(const kt_node *n) { return n->op == KT_OP_CONV2D ? 0 : n->op == KT_OP_CONV2D_BWD_WEIGHT ? 1 : -1; }
+static int patch_candidate(const kt_node *n) {
+    if (!conv_op(n) || n->dtype != KT_F32) return 0;
+    for (int k = 0; k < n->n_src; k++)
+        if (n->src[k]->dtype != KT_F32 && !(k == x_source(n) && (n->src[k]->flags & KT_NODE_STORED_BF16))) return 0;
+    if (x_source(n) >= 0) {
+        const kt_node *x = n->src[x_source(n)], *base = x->view_of ? x->view_of : x;
+        if (base->op == KT_OP_INPUT) return 0;
+    }
+    kt_conv_shape s = kt_node_conv_geom(n);
+    return kt_cuda_conv_is_patch(&s);
+}
+static int planned_patch(const kt_node *n) { return conv_op(n) && (n->flags & KT_NODE_AUTOCAST); }
+
 static size_t bf16_copy_offset(const kt_node *n) {
     return f32_operand(n->src[0]) ? ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255 : 0;
 }
@@ -56,16 +79,16 @@ static size_t gemm_out_offset(const kt_node *n) { return (bf16_copy_bytes(n) + 2
 static int linear_stored16(const kt_node *n) { return n->op == KT_OP_LINEAR && (n->flags & KT_NODE_STORED_BF16); }
 
 /* readers of t (a node or a view of one): their count when every one is an autocast GEMM reading it
- * as an operand, else -1. A column sum fused into t's own kernel (fuse_colsum) sums the f32 values
- * there and is no reader. */
-static int gemm_readers(const kt_graph *g, const kt_node *t) {
+ * as an operand (patch: or a patch convolution's GEMM reading it as x), else -1. A column sum fused
+ * into t's own kernel (fuse_colsum) sums the f32 values there and is no reader. */
+static int gemm_readers(const kt_graph *g, const kt_node *t, int patch) {
     int readers = 0;
     for (int j = t->id + 1; j < g->n_nodes; j++) {
         const kt_node *r = g->nodes[j];
         if (r->view_of || r == t->fuse_colsum) continue; /* views are counted by their own readers */
         for (int k = 0; k < r->n_src; k++)
             if (r->src[k] == t) {
-                if (k > 1 || !autocast_candidate(r)) return -1;
+                if (!(k <= 1 && autocast_candidate(r)) && !(patch && k == x_source(r) && patch_candidate(r))) return -1;
                 readers++;
             }
     }
@@ -80,17 +103,17 @@ static int gemm_readers(const kt_graph *g, const kt_node *t) {
  * gradient is fused into the op that makes them (summed from the f32 values in the same kernel):
  * GELU's gradient (4C wide) and layer scale's data gradient, each read by its linear's data and
  * weight gradients only. Kept outputs are left alone; reshapes of it share its storage. */
-static int stores_bf16_candidate(const kt_graph *g, const kt_node *n) {
+static int stores_bf16_candidate(const kt_graph *g, const kt_node *n, int patch) {
     int grad = n->fuse_colsum && ((n->op == KT_OP_ACT_BWD && kt_node_act(n->ip[0]) == KT_ACT_GELU) ||
                                   (n->op == KT_OP_MUL && (n->flags & KT_NODE_BACKWARD) && n->src[1]->ndim == 1));
     if (n->op != KT_OP_GELU && n->op != KT_OP_RELU && n->op != KT_OP_SILU && n->op != KT_OP_LAYERNORM && !grad) return 0;
     if (n->dtype != KT_F32 || n->src[0]->dtype != KT_F32 || n->view_of || (n->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)))
         return 0;
-    int total = gemm_readers(g, n);
+    int total = gemm_readers(g, n, patch);
     for (int j = n->id + 1; j < g->n_nodes && total >= 0; j++) { /* reshapes of it (a linear's 2-D view) count as it */
         const kt_node *v = g->nodes[j];
         if (v->view_of != n) continue;
-        int r = v->op == KT_OP_RESHAPE && !(v->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)) ? gemm_readers(g, v) : -1;
+        int r = v->op == KT_OP_RESHAPE && !(v->flags & (KT_NODE_KEEP | KT_NODE_KEEP_GRAD)) ? gemm_readers(g, v, patch) : -1;
         total = r < 0 ? -1 : total + r;
     }
     return total > 0;
@@ -265,10 +288,12 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     if (half == KT_CUDA_F32) return;
     kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
+    int patch = kt_cuda_ctx_patch_gemm(CTX(be));
     for (int i = 0; i < g->n_nodes; i++)
-        if (stores_bf16_candidate(g, g->nodes[i])) store16(g, g->nodes[i], h16, 1);
+        if (stores_bf16_candidate(g, g->nodes[i], patch)) store16(g, g->nodes[i], h16, 1);
     for (int i = 0; i < g->n_nodes; i++)
-        if (autocast_candidate(g->nodes[i])) g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
+        if (autocast_candidate(g->nodes[i]) || (patch && patch_candidate(g->nodes[i])))
+            g->nodes[i]->flags |= KT_NODE_AUTOCAST | (half == KT_CUDA_F16 ? KT_NODE_AUTOCAST_F16 : 0);
     for (int i = 0; i < g->n_nodes; i++) {
         kt_node *n = g->nodes[i];
         /* after the GELU/LayerNorm choices above, which look for f32 inputs */
@@ -296,6 +321,7 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
 }
 
 static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
+static kt_cuda_dtype half_of(const kt_node *n) { return (n->flags & KT_NODE_AUTOCAST_F16) ? KT_CUDA_F16 : KT_CUDA_BF16; }
 
 /* a KT_NODE_OUT_SCRATCH linear's 16-bit pre-activation (in its own buffer) and its GELU's output:
  * the same buffer in the same type (each element read before it is written), or apart */
@@ -317,7 +343,7 @@ static int round16(kt_cuda_ctx *c, kt_cuda_dtype t, uint16_t *y, const float *x,
 static int gemm_operands(kt_cuda_ctx *c, const kt_node *n, const void **a, const void **b, kt_cuda_dtype *ab) {
     *a = n->src[0]->data, *b = n->src[1]->data, *ab = cdt(n->src[0]);
     if (!planned_autocast(n)) return 0;
-    kt_cuda_dtype t = (n->flags & KT_NODE_AUTOCAST_F16) ? KT_CUDA_F16 : KT_CUDA_BF16;
+    kt_cuda_dtype t = half_of(n);
     *ab = t;
     if (f32_operand(n->src[0])) {
         uint16_t *a16 = n->scratch;
@@ -378,6 +404,8 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
         if (!all_dtype(n, KT_F32)) return 0;
         kt_conv_shape s = kt_node_conv_geom(n);
         size_t bytes;
+        /* autocast will run it as a patch GEMM (cuda_prepare): no cuDNN plan (cudnnFind) needed */
+        if (kt_cuda_ctx_gemm_half(CTX(be)) != KT_CUDA_F32 && kt_cuda_ctx_patch_gemm(CTX(be)) && patch_candidate(n)) return 1;
         return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0;
     }
     default:
@@ -400,6 +428,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     case KT_OP_CONV2D_BWD_WEIGHT: {
         kt_conv_shape s = kt_node_conv_geom(n);
         size_t bytes = 0;
+        if (planned_patch(n)) return kt_cuda_patch_conv_scratch(&s, conv_kind(n), half_of(n));
         if (kt_conv_is_depthwise(&s))
             return n->op == KT_OP_CONV2D_BWD_WEIGHT ? kt_cuda_dwconv_bwd_weight_scratch(&s) : kt_cuda_dwconv_scratch(&s);
         if (is_pointwise(&s)) return 0;
@@ -433,6 +462,14 @@ static kt_status conv_compute(kt_backend *be, kt_node *n, kt_err *err) {
     kt_node **s = n->src;
     kt_conv_shape cs = kt_node_conv_geom(n);
     int64_t M = cs.N * cs.Ho * cs.Wo;
+    if (planned_patch(n)) { /* x f32 or stored in 16 bits (stores_bf16_candidate) */
+        kt_cuda_dtype t = half_of(n);
+        if (n->op == KT_OP_CONV2D)
+            CK(kt_cuda_patch_conv_fwd(c, &cs, s[0]->data, cdt(s[0]), F(s[1]), n->n_src > 2 ? F(s[2]) : NULL, F(n), t, n->scratch));
+        else if (n->op == KT_OP_CONV2D_BWD_DATA) CK(kt_cuda_patch_conv_bwd_data(c, &cs, F(s[0]), F(s[1]), F(n), t, n->scratch));
+        else CK(kt_cuda_patch_conv_bwd_weight(c, &cs, F(s[0]), s[1]->data, cdt(s[1]), F(n), t, n->scratch));
+        return KT_OK;
+    }
     if (n->op == KT_OP_CONV2D) {
         const float *b = n->n_src > 2 ? F(s[2]) : NULL;
         /* output maybe stored in 16 bits (stores_dwconv_out_16); fuse_next: the input's 16-bit copy
@@ -812,6 +849,10 @@ static void cuda_destroy(kt_backend *be) {
 kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     *out = NULL;
     char msg[512];
+    /* KT_CUDA_WITHOUT=a,b: plan without those fusions (bench/gpu: isolate one that fails on a card) */
+    unsigned without = 0;
+    kt_err ferr;
+    if (kt_fusions_parse(getenv("KT_CUDA_WITHOUT"), &without, &ferr)) return kt_err_set(err, KT_ERR_ARG, "KT_CUDA_WITHOUT: %s", ferr.msg);
     kt_cuda_ctx *c = NULL;
     if (kt_cuda_ctx_create(&c, device, msg, sizeof msg)) return kt_err_set(err, KT_ERR_CUDA, "cuda backend: %s", msg);
     kt_backend *be = calloc(1, sizeof *be);
@@ -840,6 +881,7 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
                        .sync = cuda_sync,
                        .destroy = cuda_destroy,
                        .ctx = c};
+    be->fusions &= ~without;
     *out = be;
     return KT_OK;
 }
@@ -856,7 +898,8 @@ kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, k
                           be ? be->name : "NULL");
     int tf32 = 0;
     kt_cuda_dtype half = KT_CUDA_F32;
-    /* bf16/fp16: cuDNN convolutions in TF32 (less error than 16-bit operands) */
+    /* bf16/fp16: cuDNN convolutions in TF32 (less error than 16-bit operands); the patch
+     * convolutions leave cuDNN for 16-bit GEMMs (cuda_prepare), as autocast's */
     if (!strcmp(precision, "tf32")) tf32 = 1;
     else if (!strcmp(precision, "bf16")) half = KT_CUDA_BF16, tf32 = 1;
     else if (!strcmp(precision, "fp16")) half = KT_CUDA_F16, tf32 = 1;

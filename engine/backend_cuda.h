@@ -16,8 +16,10 @@ kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err);
 /* The compute precision of be's f32 graphs, set before planning (GEMM workspaces depend on it):
  * "fp32" (exact FP32 math, the backend's default), "tf32" (TF32 tensor cores for GEMMs and cuDNN
  * convolutions), "bf16" (linear/matmul operands rounded to bf16, bf16 tensor-core GEMMs with f32
- * accumulation and output, the activations only GEMMs read stored in bf16, cuDNN convolutions in
- * TF32; weights, gradients and AdamW state stay f32, so no loss scaling is needed) or "fp16" (the
+ * accumulation and output, the activations only GEMMs read stored in bf16; patch convolutions
+ * (kernel == stride: ConvNeXt's downsampling, not the stem on the raw image) as bf16 GEMMs too, unless
+ * KT_CUDA_NO_PATCH_GEMM=1; other cuDNN convolutions in TF32; weights, gradients and AdamW state stay
+ * f32, so no loss scaling is needed) or "fp16" (the
  * same with IEEE half: 3 more mantissa bits, but a range that ends at 65504, so training needs
  * dynamic loss scaling: train/loss_scale.h). A graph's GEMMs keep the precision it was planned with
  * (a graph planned in fp32 never runs 16-bit GEMMs, nor the reverse); its convolutions follow the

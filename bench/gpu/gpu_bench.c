@@ -19,7 +19,8 @@ static void usage(FILE *f) {
             "usage: kt_gpu_bench kernels [--quick | --smoke]\n"
             "       kt_gpu_bench model [--tf32 | --bf16 | --fp16] [--recompute] [--warmup N] [--iters N] [--profile | --plan-only]\n"
             "                          [--without FUSION[,FUSION...]] CASE...\n"
-            "  kernels   dwconv 7x7 (each kind of ours, the one auto chose, and cuDNN), LayerNorm (and its fused\n"
+            "  kernels   dwconv 7x7 (each kind of ours, the one auto chose, and cuDNN), the stem and downsampling\n"
+            "            patch convolutions (our bf16 GEMMs and cuDNN's TF32), LayerNorm (and its fused\n"
             "            backward), GELU (alone and fused with the bias / bias gradient), layer scale's fused passes,\n"
             "            MLP GEMMs, AdamW, column sums at ConvNeXt-tiny batch-64 shapes, with the device's copy\n"
             "            bandwidth and cuBLAS GEMM peak as ceilings;\n"
@@ -40,7 +41,9 @@ static void usage(FILE *f) {
             "environment: KT_CUDA_DWCONV=scalar|vec4|tile4x4|tile4x8|taps runs every depthwise convolution with that kind\n"
             "of kernel (the same bits) instead of the fastest one timed per geometry (auto; KT_CUDA_DWCONV_LOG=1 prints\n"
             "each timing); KT_CUDA_NO_LT=1 runs linears with a bias and a 16-bit output through cuBLAS and a bias\n"
-            "pass instead of cuBLASLt's bias epilogue\n");
+            "pass instead of cuBLASLt's bias epilogue; KT_CUDA_NO_PATCH_GEMM=1 runs the downsampling convolutions of\n"
+            "--bf16/--fp16 cases through cuDNN in TF32 instead of as 16-bit GEMMs; KT_CUDA_WITHOUT=FUSION,... plans\n"
+            "every case without those fusions (as --without)\n");
 }
 
 /* ---- kernels ---- */
@@ -149,6 +152,11 @@ static int b_scale_add(void *p) { bargs *a = p; return kt_cuda_scale_add(C, a->c
 static int b_dnn_fwd(void *p) { bargs *a = p; return kt_cuda_conv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d, a->bytes); }
 static int b_dnn_bwd_data(void *p) { bargs *a = p; return kt_cuda_conv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d, a->bytes); }
 static int b_dnn_bwd_w(void *p) { bargs *a = p; return kt_cuda_conv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d, a->bytes); }
+/* a->ab: the GEMM operands' type (bf16; f32 with TF32 on: the stem's accuracy class) */
+static int b_patch_fwd(void *p) { bargs *a = p; return kt_cuda_patch_conv_fwd(C, &a->s, a->a, KT_CUDA_F32, a->b, a->e, a->c, a->ab, a->d); }
+static int b_patch_bwd_data(void *p) { bargs *a = p; return kt_cuda_patch_conv_bwd_data(C, &a->s, a->c, a->b, a->a, a->ab, a->d); }
+static int b_patch_bwd_w(void *p) { bargs *a = p; return kt_cuda_patch_conv_bwd_weight(C, &a->s, a->c, a->a, KT_CUDA_F32, a->b, a->ab, a->d); }
+static int b_dnn_fwd_bias(void *p) { bargs *a = p; return kt_cuda_conv_fwd(C, &a->s, a->a, a->b, a->e, a->c, a->d, a->bytes); }
 static int b_ln_fwd(void *p) { bargs *a = p; return kt_cuda_layernorm_fwd(C, a->c, a->a, a->b, a->e, a->rows, a->cols, 1e-6f); }
 static int b_ln_bwd_x(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_x(C, a->c, a->d, a->a, a->b, a->rows, a->cols, 1e-6f); }
 static int b_ln_bwd_wb(void *p) { bargs *a = p; return kt_cuda_layernorm_bwd_wb(C, a->b, a->d, a->a, a->rows, a->cols, 1e-6f, a->e); }
@@ -266,6 +274,59 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     free_args(&a);
 }
 
+/* A patch convolution (ConvNeXt's downsampling, kernel == stride) as a bf16 step runs it: our 16-bit
+ * gather + cuBLAS bf16 GEMM (kernels/cuda/patch.cu), and cuDNN in TF32 (what it was before, and what
+ * KT_CUDA_NO_PATCH_GEMM=1 runs). The stem, which the step leaves to cuDNN, both ways too: what
+ * keeping it there costs. Bytes: x and y (or their gradients) in f32, read or
+ * written once. */
+static void patch_rows(int64_t N, int64_t H, int64_t Ci, int64_t Co, int64_t k) {
+    kt_conv_shape s = {.N = N, .H = H, .W = H, .Ci = Ci, .Co = Co, .kh = k, .kw = k, .sh = k, .sw = k, .groups = 1};
+    kt_conv_shape_finish(&s);
+    int64_t nin = N * H * H * Ci, nout = N * s.Ho * s.Wo * Co;
+    char shape[96];
+    snprintf(shape, sizeof shape, "(%lld, %lld, %lld, %lld) %lldx%lld/%lld to %lld", (long long)N, (long long)H, (long long)H, (long long)Ci,
+             (long long)k, (long long)k, (long long)k, (long long)Co);
+    size_t most = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        size_t z = kt_cuda_patch_conv_scratch(&s, kind, KT_CUDA_F32); /* f32: the larger */
+        most = z > most ? z : most;
+    }
+    bargs a = {.a = dev_random(nin), .b = dev_random(Co * Ci * k * k), .c = dev_random(nout), .d = dev(most), .e = dev_random(Co), .s = s,
+               .ab = KT_CUDA_BF16};
+    double fl = 2.0 * nout * Ci * k * k, by = (double)(nin + nout) * 4;
+    row("patch conv fwd (ours: bf16 gather + GEMM)", shape, timed(b_patch_fwd, &a, 20), by, fl, peak_bf16);
+    row("patch conv data grad (ours)", shape, timed(b_patch_bwd_data, &a, 20), by, fl, peak_bf16);
+    row("patch conv weight grad (ours)", shape, timed(b_patch_bwd_w, &a, 20), by, fl, peak_bf16);
+    if (Ci < 8) { /* the stem: the same GEMMs on f32 operands in TF32, cuDNN's accuracy class */
+        kt_cuda_ctx_set_tf32(C, 1);
+        a.ab = KT_CUDA_F32;
+        row("patch conv fwd (ours: f32 gather + TF32 GEMM)", shape, timed(b_patch_fwd, &a, 20), by, fl, peak_tf32);
+        row("patch conv data grad (ours, TF32)", shape, timed(b_patch_bwd_data, &a, 20), by, fl, peak_tf32);
+        row("patch conv weight grad (ours, TF32)", shape, timed(b_patch_bwd_w, &a, 20), by, fl, peak_tf32);
+        kt_cuda_ctx_set_tf32(C, 0);
+    }
+    kt_cuda_ctx_free(C, a.d);
+    kt_cuda_ctx_set_tf32(C, 1);
+    size_t need[3] = {0, 0, 0};
+    most = 0;
+    int ok = 1;
+    for (int kind = 0; kind < 3; kind++) {
+        ok &= kt_cuda_conv_plan(C, kind, &s, &need[kind]) == 0;
+        most = need[kind] > most ? need[kind] : most;
+    }
+    a.d = dev(most ? most : 256);
+    a.bytes = most;
+    if (ok) {
+        row("patch conv fwd (cuDNN, TF32)", shape, timed(b_dnn_fwd_bias, &a, 20), by, fl, peak_tf32);
+        row("patch conv data grad (cuDNN, TF32)", shape, timed(b_dnn_bwd_data, &a, 20), by, fl, peak_tf32);
+        row("patch conv weight grad (cuDNN, TF32)", shape, timed(b_dnn_bwd_w, &a, 20), by, fl, peak_tf32);
+    } else {
+        printf("| patch conv (cuDNN) | %s | cuDNN refused: %s | | | | |\n", shape, kt_cuda_ctx_error(C));
+    }
+    kt_cuda_ctx_set_tf32(C, 0);
+    free_args(&a);
+}
+
 static void layernorm_rows(int64_t rows, int64_t Cc) {
     int64_t n = rows * Cc;
     char shape[64];
@@ -333,6 +394,8 @@ static int cmd_kernels(int argc, char **argv) {
     /* ConvNeXt-tiny, batch 64 at 224: stage 1 (56x56x96) and stage 3 (14x14x384) */
     dwconv_rows(NB, 56, 96);
     dwconv_rows(NB, 14, 384);
+    patch_rows(NB, 224, 3, 96, 4);
+    patch_rows(NB, 56, 96, 192, 2);
     layernorm_rows(NB * 56 * 56, 96);
     layernorm_rows(NB * 14 * 14, 384);
     {
@@ -409,40 +472,6 @@ static int cmd_kernels(int argc, char **argv) {
 
 /* ---- model cases ---- */
 
-static const struct {
-    const char *name;
-    unsigned bit;
-} fusion_names[] = {{"linear_gelu", KT_FUSE_LINEAR_GELU},       {"layernorm_bwd", KT_FUSE_LAYERNORM_BWD},
-                    {"layerscale_bwd", KT_FUSE_LAYERSCALE_BWD}, {"act_bwd_colsum", KT_FUSE_ACT_BWD_COLSUM},
-                    {"layernorm_colsum", KT_FUSE_OTHER_COLSUM}, {"scale_colsum", KT_FUSE_SCALE_COLSUM},
-                    {"scale_add", KT_FUSE_SCALE_ADD},           {"dwconv_bwd_add", KT_FUSE_DWCONV_BWD_ADD}};
-
-/* "a,b,c" -> KT_FUSE_* bits; 0 and a message naming the unknown one */
-static int parse_fusions(const char *list, unsigned *bits) {
-    *bits = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        unsigned b = 0;
-        for (size_t k = 0; k < sizeof fusion_names / sizeof fusion_names[0]; k++)
-            if (strlen(fusion_names[k].name) == len && !strncmp(p, fusion_names[k].name, len)) b = fusion_names[k].bit;
-        if (!b) {
-            fprintf(stderr, "kt_gpu_bench model: --without: unknown fusion '%.*s' (see --help)\n", (int)len, p);
-            return 1;
-        }
-        *bits |= b;
-        p += len + (p[len] == ',');
-    }
-    return 0;
-}
-
-/* the fusion names in bits, for the precision column */
-static void fusion_label(unsigned bits, char *out, size_t cap) {
-    out[0] = 0;
-    for (size_t k = 0; k < sizeof fusion_names / sizeof fusion_names[0]; k++)
-        if (bits & fusion_names[k].bit) snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "," : "", fusion_names[k].name);
-}
-
 static int cmd_model(int argc, char **argv) {
     int tf32 = 0, bf16 = 0, fp16 = 0, recompute = 0, profile = 0, plan_only = 0, warmup = 2, iters = 5, n_cases = 0, rc = 0;
     unsigned without = 0;
@@ -456,7 +485,11 @@ static int cmd_model(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--without") && i + 1 < argc) {
-            if (parse_fusions(argv[++i], &without)) return 2;
+            kt_err ferr;
+            if (kt_fusions_parse(argv[++i], &without, &ferr)) {
+                fprintf(stderr, "kt_gpu_bench model: --without: %s\n", ferr.msg);
+                return 2;
+            }
         } else if (argv[i][0] == '-') {
             usage(stderr);
             return 2;
@@ -490,7 +523,7 @@ static int cmd_model(int argc, char **argv) {
         c.plan_only = plan_only;
         c.without_fusions = without;
         char prec[256], wo[160];
-        fusion_label(without, wo, sizeof wo);
+        kt_fusions_label(without, wo, sizeof wo);
         snprintf(prec, sizeof prec, "%s%s%s%s", bf16 ? "bf16 GEMMs" : fp16 ? "fp16 GEMMs" : tf32 ? "fp32 (TF32)" : "fp32",
                  recompute ? ", recompute" : "", without ? ", without " : "", wo);
         if (kt_bench_model_run_isolated(&c, warmup, iters, profile, &r, &err)) {

@@ -124,13 +124,17 @@ if [ -s "$LOGS/parity_lines.txt" ]; then echo "Parity lines printed by the model
 say "tests done: $(head -1 "$LOGS/ctest_summary.txt")"
 
 # ---- 2b. a failing switchable path: say which, and time the other ---------------------------------
-# Two paths have switches back to older, hardware-tested ones: cuBLASLt's bias epilogue
-# (KT_CUDA_NO_LT=1) and the depthwise kernels after run 5 (4-channel, tiled, timed per geometry:
-# KT_CUDA_DWCONV=scalar, run 5's kernels). When cases fail,
+# Four paths have switches back to older, hardware-tested ones: cuBLASLt's bias epilogue
+# (KT_CUDA_NO_LT=1), the depthwise kernels after run 5 (4-channel, tiled, timed per geometry:
+# KT_CUDA_DWCONV=scalar, run 5's kernels), the downsampling convolutions as 16-bit patch
+# GEMMs under bf16/fp16 (KT_CUDA_NO_PATCH_GEMM=1: cuDNN in TF32, as in run 5) and the planner
+# fusions added after run 5 (KT_CUDA_WITHOUT=$NEW_FUSIONS: run 5 had linear_gelu and
+# act_bwd_colsum only). When cases fail,
 # each is run again with each switch, so that one device run says which path is at fault; a switch
 # is then kept for the benchmarks below (said on the goal line) when its path's own test failed or
 # it makes a failed case pass, since timing a path that computes wrong numbers means nothing.
 FALLBACK=""
+NEW_FUSIONS=layernorm_bwd,layerscale_bwd,layernorm_colsum,scale_colsum,scale_add,dwconv_bwd_add
 if [ -n "$PREBUILT" ]; then
     grep -vE '^(PASS|SKIP)' "$LOGS/ctest_cases.txt" | grep -oE 'test_[a-z0-9_]+' | sort > "$LOGS/failed_cases.txt"
 else
@@ -139,7 +143,7 @@ fi
 if [ -s "$LOGS/failed_cases.txt" ]; then
     say "$(wc -l < "$LOGS/failed_cases.txt") failed cases: again with each switch"
     : > "$LOGS/switch_reruns.txt"
-    for sw in KT_CUDA_NO_LT=1 KT_CUDA_DWCONV=scalar; do
+    for sw in KT_CUDA_NO_LT=1 KT_CUDA_DWCONV=scalar KT_CUDA_NO_PATCH_GEMM=1 "KT_CUDA_WITHOUT=$NEW_FUSIONS"; do
         while read -r t; do
             [ "$(left)" -gt 60 ] || { echo "(out of time budget: $t not rerun with $sw)" >> "$LOGS/switch_reruns.txt"; continue; }
             env "$sw" OMP_NUM_THREADS=4 KT_SOURCE_DIR="$ROOT" timeout 60 "$BUILD/test_suite_cuda" "$t" > "$LOGS/rerun_${sw%%=*}_$t.log" 2>&1
@@ -151,6 +155,11 @@ if [ -s "$LOGS/failed_cases.txt" ]; then
     grep -qx test_cuda_gemm_bias_and_gelu_x16 "$LOGS/failed_cases.txt" && case " $FALLBACK " in *" KT_CUDA_NO_LT=1 "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_NO_LT=1";; esac
     grep -qxE 'test_cuda_dwconv_kinds_same_bits|test_cuda_dwconv_auto_chooses_once_per_geometry' "$LOGS/failed_cases.txt" &&
         case " $FALLBACK " in *" KT_CUDA_DWCONV=scalar "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_DWCONV=scalar";; esac
+    grep -qx test_cuda_patch_conv_matches_cpu_on_rounded_inputs "$LOGS/failed_cases.txt" &&
+        case " $FALLBACK " in *" KT_CUDA_NO_PATCH_GEMM=1 "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_NO_PATCH_GEMM=1";; esac
+    grep -qxE 'test_cuda_layer_scale_bwd_same_bits_as_unfused|test_cuda_layernorm_bwd_fused_same_bits_as_unfused|test_cuda_scale_add_and_dwconv_bwd_add_same_bits' \
+        "$LOGS/failed_cases.txt" &&
+        case " $FALLBACK " in *" KT_CUDA_WITHOUT=$NEW_FUSIONS "*) ;; *) FALLBACK="$FALLBACK KT_CUDA_WITHOUT=$NEW_FUSIONS";; esac
     FALLBACK=${FALLBACK# }
     echo "Failed cases run again with each switch:" >> "$RES"
     fence "$LOGS/switch_reruns.txt"
@@ -185,6 +194,13 @@ KT_CUDA_DWCONV=scalar timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 -
     > "$LOGS/models_bf16_dwscalar.md" 2>> "$LOGS/models.err"
 echo "(exit status $?; KT_CUDA_DWCONV=scalar: the scalar depthwise kernels of run 5)" >> "$LOGS/models_bf16_dwscalar.md"
 cat "$LOGS/models_bf16_dwscalar.md" >> "$RES"
+echo >> "$RES"
+# ... and with the downsampling convolutions through cuDNN in TF32 (run 5's path) instead
+# of as bf16 patch GEMMs: what those gain
+KT_CUDA_NO_PATCH_GEMM=1 timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+    > "$LOGS/models_bf16_nopatch.md" 2>> "$LOGS/models.err"
+echo "(exit status $?; KT_CUDA_NO_PATCH_GEMM=1: downsampling convolutions through cuDNN in TF32, as in run 5)" >> "$LOGS/models_bf16_nopatch.md"
+cat "$LOGS/models_bf16_nopatch.md" >> "$RES"
 echo >> "$RES"
 # fp16 (the step itself; loss scaling adds a sum of squares and a scaling over the gradients)
 timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --fp16 --warmup 2 --iters 5 train:convnext_base:64:224 \

@@ -94,6 +94,9 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     /* ... and one for the bias-epilogue GEMMs (bench/gpu: the step with and without them) */
     const char *nolt = getenv("KT_CUDA_NO_LT");
     c->lt_off = nolt && *nolt && strcmp(nolt, "0") != 0;
+    /* ... and one for the patch convolutions' GEMMs (bench/gpu: the step with cuDNN's instead) */
+    const char *nopatch = getenv("KT_CUDA_NO_PATCH_GEMM");
+    c->patch_off = nopatch && *nopatch && strcmp(nopatch, "0") != 0;
     const char *why = "";
     const kt_cu_blas_api *b = c->blas_api = kt_cu_blas(&why);
     if (!b) {
@@ -151,7 +154,13 @@ extern "C" void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t) { c->
 
 extern "C" void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on) { c->lt_off = on == 0; }
 
+extern "C" int kt_cuda_ctx_gemm_lt(const kt_cuda_ctx *c) { return !c->lt_off; }
+
 extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c->gemm_half; }
+
+extern "C" void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on) { c->patch_off = on == 0; }
+
+extern "C" int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c) { return !c->patch_off; }
 
 extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 256);

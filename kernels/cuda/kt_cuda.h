@@ -94,7 +94,15 @@ kt_cuda_dwkind kt_cuda_dwconv_chosen(const kt_cuda_ctx *c, int pass, const kt_co
 /* Off: linears with a bias take cuBLAS and a bias pass instead of cuBLASLt's bias epilogue
  * (kt_cuda_gemm_bias declines; the default is on unless KT_CUDA_NO_LT=1). */
 void kt_cuda_ctx_set_gemm_lt(kt_cuda_ctx *c, int on);
+int kt_cuda_ctx_gemm_lt(const kt_cuda_ctx *c);
 kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
+/* On (the default unless KT_CUDA_NO_PATCH_GEMM=1): under bf16/fp16 autocast, the CUDA backend runs
+ * patch convolutions (kernel == stride, no padding: ConvNeXt's downsampling layers; not one reading a
+ * graph input such as the stem on the raw image) as 16-bit
+ * tensor-core GEMMs (kt_cuda_patch_conv_fwd); off: through cuDNN in f32, as without autocast. Read
+ * when a graph is planned. */
+void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on);
+int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
 /* Copies in any direction (host or device pointers); returns after a host destination is filled. */
@@ -308,6 +316,23 @@ int kt_cuda_conv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *d
                           size_t scratch_bytes);
 int kt_cuda_conv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
                             void *scratch, size_t scratch_bytes);
+
+/* ---- patch convolutions (kernel == stride, no padding, one group) as GEMMs, kernels/cuda/patch.cu ----
+ * y (M, Co) = P (M, K) W'^T with M = N*Ho*Wo, K = kh*kw*Ci: P the input's patches in (ky, kx, ci)
+ * order, W' the weight (Co, Ci, kh, kw) in that order, both in t (bf16/f16: autocast's tensor-core
+ * GEMM with f32 accumulation; f32), outputs in f32. x in xt (f32, or stored in 16 bits). Input pixels
+ * no patch covers get a zero data gradient. scratch: kt_cuda_patch_conv_scratch(s, kind, t) bytes
+ * (kind 0 forward, 1 data gradient, 2 weight gradient). */
+int kt_cuda_conv_is_patch(const kt_conv_shape *s);
+size_t kt_cuda_patch_conv_scratch(const kt_conv_shape *s, int kind, kt_cuda_dtype t);
+/* P (M, K) in pt from x in xt */
+int kt_cuda_patch_gather(kt_cuda_ctx *c, const kt_conv_shape *s, const void *x, kt_cuda_dtype xt, void *p, kt_cuda_dtype pt);
+int kt_cuda_patch_conv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const void *x, kt_cuda_dtype xt, const float *w, const float *b, float *y,
+                           kt_cuda_dtype t, void *scratch);
+int kt_cuda_patch_conv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx, kt_cuda_dtype t,
+                                void *scratch);
+int kt_cuda_patch_conv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt, float *dw,
+                                  kt_cuda_dtype t, void *scratch);
 
 #ifdef __cplusplus
 }

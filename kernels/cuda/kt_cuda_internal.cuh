@@ -35,6 +35,7 @@ struct kt_cuda_ctx {
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */
     int n_plans, cap_plans;
     int lt_off;                  /* KT_CUDA_NO_LT=1: no cuBLASLt bias-epilogue GEMMs (the cuBLAS path instead) */
+    int patch_off;               /* KT_CUDA_NO_PATCH_GEMM=1: patch convolutions through cuDNN even under autocast */
     void *lt;                    /* cuBLASLt handle, made on first use (gemm.cu) */
     struct kt_cu_ltplan *lt_plans; /* (n_lt) cuBLASLt descriptors and algorithms, one per GEMM shape */
     int n_lt, cap_lt;

@@ -177,11 +177,12 @@ KT_TEST(test_cuda_mlp_pre_activation_stored_16bit) {
 #ifdef KT_HAVE_CUDA
                 if (i || !cases[i].bias) continue;
                 /* the same without cuBLASLt's bias epilogue: cuBLAS into f32, then the bias pass */
+                int lt = kt_cuda_ctx_gemm_lt(kt_twin_backend()->ctx); /* as KT_CUDA_NO_LT left it */
                 kt_cuda_ctx_set_gemm_lt(kt_twin_backend()->ctx, 0);
                 snprintf(label + strlen(label), sizeof label - strlen(label), " (no cuBLASLt)");
                 KT_CHECK(kt_twin_check(ls ? build_mlp_ls : build_mlp, (void *)&cases[i], &o) == 0, "%s: GPU differs from CPU (details above)",
                          label);
-                kt_cuda_ctx_set_gemm_lt(kt_twin_backend()->ctx, 1);
+                kt_cuda_ctx_set_gemm_lt(kt_twin_backend()->ctx, lt);
 #endif
             }
 }
@@ -719,9 +720,10 @@ KT_TEST(test_cuda_gemm_bias_and_gelu_x16) {
             /* declined: an output 2 bytes off alignment, and the path switched off; nothing written */
             KT_REQUIRE(!kt_cuda_memset(dd, 0xff, (size_t)(M * N) * 2 + 16, msg, sizeof msg), "poison: %s", msg);
             KT_CHECK(kt_cuda_gemm_bias(c, M, N, K, da, dw, db, (char *)dd + 2, t, t) == -1, "an unaligned output declined");
+            int lt = kt_cuda_ctx_gemm_lt(c);
             kt_cuda_ctx_set_gemm_lt(c, 0);
             KT_CHECK(kt_cuda_gemm_bias(c, M, N, K, da, dw, db, dd, t, t) == -1, "switched off: declined");
-            kt_cuda_ctx_set_gemm_lt(c, 1);
+            kt_cuda_ctx_set_gemm_lt(c, lt);
             KT_REQUIRE(!kt_twin_get(d16, dd, (size_t)(M * N) * 2), "read back");
             int64_t touched = 0;
             for (int64_t i = 0; i < M * N; i++) touched += d16[i] != 0xffff;

@@ -46,6 +46,31 @@ KT_TEST(test_cuda_backend_create_says_why) {
     KT_CHECK(kt_backend_cuda_set_precision(kt_backend_cpu(), "bf16", &err) != KT_OK, "bf16 is no CPU setting");
 }
 
+/* KT_CUDA_WITHOUT=a,b at creation: a backend planning without those fusions (the device script's
+ * switch to isolate a fused kernel that fails on a card); a wrong name refuses the backend, naming
+ * the variable. */
+KT_TEST(test_cuda_backend_without_fusions_from_env) {
+    kt_twin_backend(); /* skips without a GPU */
+    kt_backend *be = NULL;
+    kt_err err;
+    KT_REQUIRE(setenv("KT_CUDA_WITHOUT", "scale_add,dwconv_bwd_add", 1) == 0, "setenv");
+    kt_status s = kt_backend_cuda_create(&be, 0, &err);
+    if (s == KT_OK) {
+        KT_CHECK(!(be->fusions & (KT_FUSE_SCALE_ADD | KT_FUSE_DWCONV_BWD_ADD)) && (be->fusions & KT_FUSE_LAYERNORM_BWD),
+                 "fusions %#x: the two named left out, the others kept", be->fusions);
+        be->destroy(be);
+    } else {
+        KT_CHECK(0, "backend with KT_CUDA_WITHOUT: %s", err.msg);
+    }
+    be = NULL;
+    KT_REQUIRE(setenv("KT_CUDA_WITHOUT", "scale_add,no_such_fusion", 1) == 0, "setenv");
+    s = kt_backend_cuda_create(&be, 0, &err);
+    KT_CHECK(s == KT_ERR_ARG && !be && strstr(err.msg, "KT_CUDA_WITHOUT") && strstr(err.msg, "'no_such_fusion'"), "a wrong name: %s",
+             s ? err.msg : "accepted");
+    if (be) be->destroy(be);
+    unsetenv("KT_CUDA_WITHOUT");
+}
+
 /* Compares every parameter gradient (grad_buf) of a GPU model with the CPU model's: per tensor,
  * max |gpu - cpu| <= tol * max |cpu| + ABS_TOL. The absolute term is for gradients that are zero in
  * exact arithmetic and rounding noise in both (a conv bias right before training-mode BatchNorm). */
@@ -333,7 +358,9 @@ KT_TEST(test_cuda_bf16_gemm_train_step_close_to_cpu) {
     kt_model cpu, gpu;
     float lg;
     double lc;
-    /* measured on the H200: logits within 3.2e-3 of their scale, worst gradient 5.7e-3 */
+    /* measured on the H200 with the downsampling convolutions in TF32: logits within 3.2e-3 of their
+     * scale, worst gradient 5.7e-3; under emulation with them as bf16 patch GEMMs (as autocast's;
+     * three more bf16 roundings on the path to the logits): 7.3e-3 and 1.0e-2 */
     if (reduced_precision_step(&sc, &cpu, &gpu, &lg, &lc, "bf16 atto step")) check_half_step(&cpu, &gpu, lg, lc, "bf16");
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
@@ -387,8 +414,10 @@ static void stored_bf16_case(kt_backend *be, int recompute) {
     int copies = recompute ? 2 : 1;
     KT_CHECK(gelus == 12 * copies && stored == gelus, "recompute %d: %d of atto's %d GELU outputs stored in bf16 (want all)",
              recompute, stored, gelus);
-    /* the 12 block norms and the head norm feed linears; the stem and downsample norms feed convolutions */
-    KT_CHECK(lns >= 13 + 12 * (copies - 1), "recompute %d: %d LayerNorm outputs stored in bf16", recompute, lns);
+    /* the 12 block norms and the head norm feed linears, the 3 downsampling norms the patch GEMMs of
+     * the convolutions after them (forward and weight gradient); the stem's norm feeds the first
+     * block (its depthwise conv and the residual). With recomputation each has its copy too. */
+    KT_CHECK(lns == 16 * copies, "recompute %d: %d LayerNorm outputs stored in bf16 (want %d)", recompute, lns, 16 * copies);
     /* fc2 outputs (read by layer scale only) always; fc1 pre-activations when GELU is not recomputed */
     KT_CHECK(pre == (recompute ? 12 : 24), "recompute %d: %d fc1/fc2 outputs stored in bf16 (want %d)", recompute, pre, recompute ? 12 : 24);
     /* the depthwise outputs LayerNorm reads (with recomputation: the copies backward makes) */

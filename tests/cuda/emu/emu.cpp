@@ -9,6 +9,21 @@
 #include "kernels/cuda/kt_cuda.h"
 #include "cuemu.h"
 
+/* Under AddressSanitizer (run_emulated.sh with KT_EMU_ASAN=1) every switch between the scheduler's
+ * stack and a fiber's is announced, so that ASan knows which stack is live (else it reports false
+ * errors); without it these are no-ops. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define FIBER_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define FIBER_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+#else
+#define FIBER_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define FIBER_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#endif
+static void *sched_fake;              /* ASan's fake-stack handle of the scheduler while a fiber runs */
+static const void *sched_bottom;     /* the scheduler's stack, as ASan reports it on the first switch */
+static size_t sched_size;
+
 thread_local emu_uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
@@ -24,6 +39,7 @@ struct Fiber {
     jmp_buf jb;
     int state, started;
     char *stack;
+    void *fake; /* ASan's fake-stack handle while it is switched out */
 };
 static std::vector<Fiber> fibers;
 static jmp_buf sched_jb;
@@ -40,12 +56,18 @@ static void set_thread_index(int t) {
 static void wait_at(int state) {
     Fiber &f = fibers[cur_fiber];
     f.state = state;
-    if (!_setjmp(f.jb)) _longjmp(sched_jb, 1);
+    if (!_setjmp(f.jb)) {
+        FIBER_START(&f.fake, sched_bottom, sched_size);
+        _longjmp(sched_jb, 1);
+    }
+    FIBER_FINISH(fibers[cur_fiber].fake, NULL, NULL); /* resumed by the scheduler */
 }
 
 static void fiber_main() {
+    FIBER_FINISH(NULL, &sched_bottom, &sched_size); /* started from the scheduler: learn its stack */
     (*cur_body)();
     fibers[cur_fiber].state = F_DONE;
+    FIBER_START(NULL, sched_bottom, sched_size); /* NULL: this fiber's stack ends here */
     _longjmp(sched_jb, 1); /* never returns: the scheduler forgets this context */
 }
 
@@ -54,7 +76,11 @@ static void resume(int t) {
     cur_fiber = t;
     set_thread_index(t);
     f.state = F_RUN;
-    if (_setjmp(sched_jb)) return;
+    if (_setjmp(sched_jb)) {
+        FIBER_FINISH(sched_fake, NULL, NULL); /* back from the fiber */
+        return;
+    }
+    FIBER_START(&sched_fake, f.stack, STACK);
     if (f.started) _longjmp(f.jb, 1);
     f.started = 1;
     getcontext(&f.uc);
@@ -65,7 +91,15 @@ static void resume(int t) {
     setcontext(&f.uc);
 }
 
+/* the fibers' stacks, freed at exit (LeakSanitizer) */
+static void free_fiber_stacks() {
+    for (Fiber &f : fibers) free(f.stack);
+    fibers.clear();
+}
+
 static void run_block_as_fibers(int nt) {
+    static int registered;
+    if (!registered) registered = atexit(free_fiber_stacks) == 0;
     if ((int)fibers.size() < nt) {
         size_t had = fibers.size();
         fibers.resize(nt);

@@ -10,6 +10,9 @@
 # every test of tests/cuda runs (~8 min on 2 cores).
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR --bench model --bf16 --plan-only train:convnext_base:64:224
 # runs kt_gpu_bench on the emulator instead (--plan-only: the device memory a case plans, no step).
+# KT_EMU_ASAN=1: the emulated kernels, the stand-ins and the tests built with AddressSanitizer (work
+# folder BUILD_DIR/cuemu-asan): a kernel reading or writing outside a device buffer (each its own
+# host allocation) stops with ASan's report. About twice as slow.
 set -eu
 EMU=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$EMU/../../.." && pwd)
@@ -18,10 +21,12 @@ BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
     { echo "run_emulated: $BUILD is not a built CUDA configuration (libkeratrack.a with KT_HAVE_CUDA)" >&2; exit 2; }
-W=${KT_EMU_WORK:-$BUILD/cuemu} # KT_EMU_WORK: another work folder, to run two at once
+SAN=""
+[ -z "${KT_EMU_ASAN:-}" ] || SAN="-fsanitize=address -fno-omit-frame-pointer"
+W=${KT_EMU_WORK:-$BUILD/cuemu${SAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
-CXX="g++ -std=c++20 -O1 -g -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
-for f in context elementwise reduce norm loss pool shape dwconv dwconv_tune; do
+CXX="g++ -std=c++20 -O1 -g $SAN -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
+for f in context elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
     python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
     $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"
 done
@@ -30,14 +35,14 @@ $CXX -c "$EMU/emu_blas_dnn.cpp" -o "$W/obj/emu_blas_dnn.o"
 rm -f "$W/libemu.a"
 ar rcs "$W/libemu.a" "$W"/obj/*.o
 for t in "$SRC"/tests/cuda/*.c "$SRC/tests/kt_test_main.c"; do
-    gcc -std=c17 -D_GNU_SOURCE -O1 -g -DKT_HAVE_CUDA=1 -I"$SRC" -I"$SRC/tests" -I"$BUILD/generated" -DKT_SOURCE_DIR="\"$SRC\"" \
+    gcc -std=c17 -D_GNU_SOURCE -O1 -g $SAN -DKT_HAVE_CUDA=1 -I"$SRC" -I"$SRC/tests" -I"$BUILD/generated" -DKT_SOURCE_DIR="\"$SRC\"" \
         -DKT_BINARY_DIR="\"$W\"" -DKT_CLI_PATH="\"$BUILD/keratrack\"" -c "$t" -o "$W/obj_test_$(basename "$t" .c).o"
 done
 BLAS=$(sed -n 's/^KT_OPENBLAS_LIB:FILEPATH=//p' "$BUILD/CMakeCache.txt")
-g++ "$W"/obj_test_*.o -o "$W/test_suite_cuda_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
+g++ $SAN "$W"/obj_test_*.o -o "$W/test_suite_cuda_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
     "$BUILD/libkeratrack.a" -fopenmp "$BLAS" -lm -lturbojpeg -lspng -lz -lsqlite3 -lmicrohttpd -lsodium -lcjson -lcairo -lexif -lpthread
-gcc -std=c17 -D_GNU_SOURCE -O1 -g -DKT_HAVE_CUDA=1 -I"$SRC" -c "$SRC/bench/gpu/gpu_bench.c" -o "$W/gpu_bench.o"
-g++ "$W/gpu_bench.o" -o "$W/kt_gpu_bench_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
+gcc -std=c17 -D_GNU_SOURCE -O1 -g $SAN -DKT_HAVE_CUDA=1 -I"$SRC" -c "$SRC/bench/gpu/gpu_bench.c" -o "$W/gpu_bench.o"
+g++ $SAN "$W/gpu_bench.o" -o "$W/kt_gpu_bench_emu" -Wl,-rpath,"$(dirname "$BLAS")" "$BUILD/libkeratrack.a" "$W/libemu.a" \
     "$BUILD/libkeratrack.a" -fopenmp "$BLAS" -lm -lturbojpeg -lspng -lz -lsqlite3 -lmicrohttpd -lsodium -lcjson -lcairo -lexif -lpthread
 if [ "${1:-}" = --bench ]; then # kt_gpu_bench on the emulator (model --plan-only: planned device memory)
     shift
