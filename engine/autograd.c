@@ -49,11 +49,19 @@ static kt_node *reduce_rows(bw_ctx *c, kt_node *dy) {
     return kt_node_make(c->g, KT_OP_REDUCE_ROWS, 1, &C, 1, &dy);
 }
 
-/* Row r (of 2) of a (2, C) node, as a (C) node. */
+/* Row r (of 2) of a (2, C) node, as a (C) node: a slice made in the parameter's shape, so that it
+ * is the parameter's gradient itself (written straight into grad_buf). A reshape view of a (1, C)
+ * slice would be copied there again: two tiny kernels per LayerNorm parameter instead of one. */
 static kt_node *row_of(bw_ctx *c, kt_node *wb, int r) {
-    kt_node *s = kt_slice(c->g, wb, 0, r, 1);
+    if (!wb) return NULL;
     int64_t C = wb->shape[1];
-    return kt_reshape(c->g, s, 1, &C);
+    kt_node *s = kt_node_make(c->g, KT_OP_SLICE, 1, &C, 1, &wb);
+    if (s) {
+        s->ip[0] = 0; /* axis */
+        s->ip[1] = r; /* start */
+        s->ip[2] = 1; /* length */
+    }
+    return s;
 }
 
 static void rule(bw_ctx *c, kt_node *n, kt_node *dy) {

@@ -163,6 +163,47 @@ KT_TEST(test_planner_reuses_memory) {
     kt_graph_free(&m.g);
 }
 
+/* LayerNorm's weight and bias gradients are the two rows of one (2, C) node: each row is taken by a
+ * slice in the parameter's shape that is the parameter's gradient itself, in the gradient buffer,
+ * with no copy after it (a reshape view of a (1, C) slice was copied there again: on a GPU two tiny
+ * kernels per parameter instead of one), and the values are still the rows. */
+KT_TEST(test_layernorm_param_grads_written_in_place) {
+    kt_graph g;
+    kt_err err;
+    kt_graph_init(&g, &err);
+    kt_node *x = kt_param(&g, "x", 2, (int64_t[]){5, 6}, 0);
+    kt_node *w = kt_param(&g, "ln.weight", 1, (int64_t[]){6}, 0), *b = kt_param(&g, "ln.bias", 1, (int64_t[]){6}, 0);
+    kt_node *r = kt_input(&g, "r", KT_F32, 2, (int64_t[]){5, 6});
+    kt_node *loss = kt_sum(&g, kt_mul(&g, kt_layernorm(&g, x, w, b, 1e-6f), r), 1.0f);
+    KT_REQUIRE_OK(kt_graph_backward(&g, loss, &err), &err);
+    KT_REQUIRE_OK(kt_graph_plan(&g, NULL, NULL, &err), &err);
+    int copies = 0;
+    for (int i = g.n_forward; i < g.n_nodes; i++) copies += g.nodes[i]->op == KT_OP_COPY;
+    KT_CHECK(copies == 0, "%d copy nodes in backward", copies);
+    const kt_node *wb = NULL;
+    for (int i = 0; i < g.n_nodes; i++)
+        if (g.nodes[i]->op == KT_OP_LAYERNORM_BWD_WB) wb = g.nodes[i];
+    KT_REQUIRE(wb, "no LayerNorm weight/bias gradient node");
+    for (int p = 0; p < 2; p++) {
+        kt_node *pn = p ? b : w, *d = pn->grad;
+        KT_CHECK(d && d->op == KT_OP_SLICE && d->src[0] == wb && d->ndim == 1 && d->shape[0] == 6 && !d->view_of,
+                 "%s: gradient is not a (6) slice of the (2, 6) node", pn->name);
+    }
+    float *xv = kt_node_f32(x), *wv = kt_node_f32(w), *bv = kt_node_f32(b), *rv = kt_node_f32(r);
+    for (int i = 0; i < 30; i++) xv[i] = (float)((i * 7) % 11) * 0.3f - 1.2f, rv[i] = (float)((i * 5) % 13) * 0.1f - 0.6f;
+    for (int i = 0; i < 6; i++) wv[i] = 1.0f + 0.1f * (float)i, bv[i] = 0.05f * (float)i;
+    KT_REQUIRE_OK(kt_graph_run(&g, &err), &err);
+    /* bias gradient = column sums of r; weight gradient = column sums of r * xhat */
+    for (int c = 0; c < 6; c++) {
+        double db = 0;
+        for (int i = 0; i < 5; i++) db += rv[i * 6 + c];
+        KT_CHECK(fabs(kt_node_f32(b->grad)[c] - db) < 1e-5, "bias gradient %d: %g vs %g", c, kt_node_f32(b->grad)[c], db);
+        KT_CHECK(kt_node_f32(w->grad)[c] == kt_node_f32(wb)[c] && kt_node_f32(b->grad)[c] == kt_node_f32(wb)[6 + c],
+                 "gradient %d is not its row of the (2, 6) node", c);
+    }
+    kt_graph_free(&g);
+}
+
 /* linear + bias -> GELU -> sum, planned on a copy of the CPU backend offering the fusions in mask:
  * the number of nodes the plan computes inside another's kernel, and the loss and gradients */
 static int fused_plan(unsigned mask, float *loss, float *grads, int64_t *n_grads, char *peak, size_t peak_len) {
