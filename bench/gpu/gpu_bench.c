@@ -287,8 +287,8 @@ static void patch_rows(int64_t N, int64_t H, int64_t Ci, int64_t Co, int64_t k) 
     snprintf(shape, sizeof shape, "(%lld, %lld, %lld, %lld) %lldx%lld/%lld to %lld", (long long)N, (long long)H, (long long)H, (long long)Ci,
              (long long)k, (long long)k, (long long)k, (long long)Co);
     size_t most = 0;
-    for (int kind = 0; kind < 3; kind++) {
-        size_t z = kt_cuda_patch_conv_scratch(&s, kind, KT_CUDA_F32); /* f32: the larger */
+    for (int kind = 0; kind < 6; kind++) { /* each pass in bf16 and in f32 */
+        size_t z = kt_cuda_patch_conv_scratch(&s, kind % 3, kind < 3 ? KT_CUDA_BF16 : KT_CUDA_F32);
         most = z > most ? z : most;
     }
     bargs a = {.a = dev_random(nin), .b = dev_random(Co * Ci * k * k), .c = dev_random(nout), .d = dev(most), .e = dev_random(Co), .s = s,

@@ -103,18 +103,25 @@ static int weight_to(kt_cuda_ctx *c, const kt_conv_shape *s, const float *w, voi
 
 static size_t esize(kt_cuda_dtype t) { return t == KT_CUDA_F32 ? 4 : 2; }
 
+/* dy's 16-bit copy in the backward scratch (none in f32: the GEMM reads dy itself) */
+static size_t dy_bytes(const kt_conv_shape *s, kt_cuda_dtype t) {
+    return t == KT_CUDA_F32 ? 0 : kt_cu_align((size_t)(rows_of(s) * s->Co) * esize(t));
+}
+
 /* Sub-buffers of the scratch block: [first: M x (K or Co) in t][second][f32 result] */
 extern "C" size_t kt_cuda_patch_conv_scratch(const kt_conv_shape *s, int kind, kt_cuda_dtype t) {
     size_t e = esize(t), M = (size_t)rows_of(s), K = (size_t)patch_len(s), Co = (size_t)s->Co;
-    if (kind == 0) return kt_cu_align(M * K * e) + Co * K * e;                                    /* P, W' */
-    if (kind == 1) return kt_cu_align(M * Co * e) + kt_cu_align(Co * K * e) + M * K * sizeof(float); /* dy, W', dP */
-    return kt_cu_align(M * Co * e) + kt_cu_align(M * K * e) + Co * K * sizeof(float);             /* dy, P, dW' */
+    if (kind == 0) return kt_cu_align(M * K * e) + Co * K * e;                                   /* P, W' */
+    if (kind == 1) return dy_bytes(s, t) + kt_cu_align(Co * K * e) + M * K * sizeof(float);    /* dy, W', dP */
+    return dy_bytes(s, t) + kt_cu_align(M * K * e) + Co * K * sizeof(float);                   /* dy, P, dW' */
 }
 
-static int round_dy(kt_cuda_ctx *c, const float *dy, void *d16, int64_t n, kt_cuda_dtype t) {
+/* dy as the GEMM's operand in t: rounded into d16, or dy itself in f32 */
+static int dy_in(kt_cuda_ctx *c, const float *dy, void *d16, int64_t n, kt_cuda_dtype t, const void **op) {
+    *op = t == KT_CUDA_F32 ? (const void *)dy : d16;
     if (t == KT_CUDA_BF16) return kt_cuda_f32_to_bf16(c, (uint16_t *)d16, dy, n);
     if (t == KT_CUDA_F16) return kt_cuda_f32_to_f16(c, (uint16_t *)d16, dy, n);
-    return kt_cuda_copy(c, d16, dy, (size_t)n * sizeof(float));
+    return 0;
 }
 
 extern "C" int kt_cuda_patch_conv_fwd(kt_cuda_ctx *c, const kt_conv_shape *s, const void *x, kt_cuda_dtype xt, const float *w, const float *b,
@@ -134,12 +141,13 @@ extern "C" int kt_cuda_patch_conv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *
                                            void *scratch) {
     int64_t M = rows_of(s), K = patch_len(s);
     size_t e = esize(t);
-    char *d16 = (char *)scratch, *wp = d16 + kt_cu_align((size_t)(M * s->Co) * e);
+    char *d16 = (char *)scratch, *wp = d16 + dy_bytes(s, t);
     float *dp = (float *)(wp + kt_cu_align((size_t)(s->Co * K) * e));
+    const void *dyt;
     if (!kt_cuda_conv_is_patch(s)) return not_patch(c, s);
-    if (round_dy(c, dy, d16, M * s->Co, t) || weight_to(c, s, w, wp, t)) return 1;
+    if (dy_in(c, dy, d16, M * s->Co, t, &dyt) || weight_to(c, s, w, wp, t)) return 1;
     /* dP (M, K) = dy (M, Co) W' (Co, K) */
-    if (kt_cuda_gemm(c, 0, 0, M, K, s->Co, 1.0f, d16, s->Co, wp, K, 0.0f, dp, K, t, KT_CUDA_F32)) return 1;
+    if (kt_cuda_gemm(c, 0, 0, M, K, s->Co, 1.0f, dyt, s->Co, wp, K, 0.0f, dp, K, t, KT_CUDA_F32)) return 1;
     k_patch_scatter<<<warp_blocks(s->N * s->H * s->W), KT_CU_THREADS, 0, c->stream>>>(*s, dp, dx);
     return kt_cu_launched(c, "patch convolution (scatter)");
 }
@@ -148,11 +156,12 @@ extern "C" int kt_cuda_patch_conv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape
                                              kt_cuda_dtype t, void *scratch) {
     int64_t M = rows_of(s), K = patch_len(s);
     size_t e = esize(t);
-    char *d16 = (char *)scratch, *p = d16 + kt_cu_align((size_t)(M * s->Co) * e);
+    char *d16 = (char *)scratch, *p = d16 + dy_bytes(s, t);
     float *dwp = (float *)(p + kt_cu_align((size_t)(M * K) * e));
-    if (round_dy(c, dy, d16, M * s->Co, t) || kt_cuda_patch_gather(c, s, x, xt, p, t)) return 1;
+    const void *dyt;
+    if (dy_in(c, dy, d16, M * s->Co, t, &dyt) || kt_cuda_patch_gather(c, s, x, xt, p, t)) return 1;
     /* dW' (Co, K) = dy^T (Co, M) P (M, K), then back to (Co, Ci, kh, kw) */
-    if (kt_cuda_gemm(c, 1, 0, s->Co, K, M, 1.0f, d16, s->Co, p, K, 0.0f, dwp, K, t, KT_CUDA_F32)) return 1;
+    if (kt_cuda_gemm(c, 1, 0, s->Co, K, M, 1.0f, dyt, s->Co, p, K, 0.0f, dwp, K, t, KT_CUDA_F32)) return 1;
     k_patch_weight<<<kt_cu_blocks(s->Co * K, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, dwp, s->Co, s->kh * s->kw, s->Ci);
     return kt_cu_launched(c, "patch convolution (weight gradient order)");
 }

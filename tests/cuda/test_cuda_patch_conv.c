@@ -1,6 +1,6 @@
 /* Patch convolutions (kernel == stride, no padding) as 16-bit GEMMs under autocast
- * (kernels/cuda/patch.cu): on inputs already rounded to the 16-bit type they are the f32 CPU
- * convolution up to the order of the f32 sums, every output element written (the input pixels no
+ * (kernels/cuda/patch.cu): on inputs already rounded to the 16-bit type (or in f32, with f32
+ * operands) they are the f32 CPU convolution up to the order of the f32 sums, every output element written (the input pixels no
  * patch covers get exactly 0); a planned bf16 graph runs them there and stores the LayerNorm output
  * they read in bf16, and KT_CUDA_NO_PATCH_GEMM's switch sends them back to cuDNN. */
 #include <math.h>
@@ -18,8 +18,10 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cuda/kt_cuda.h"
 
-/* v rounded to t and back (the value a 16-bit operand holds) */
-static float rounded(float v, kt_cuda_dtype t) { return t == KT_CUDA_F16 ? kt_f16_to_f32(kt_f32_to_f16(v)) : kt_bf16_to_f32(kt_f32_to_bf16(v)); }
+/* v rounded to t and back (the value a 16-bit operand holds; f32: v) */
+static float rounded(float v, kt_cuda_dtype t) {
+    return t == KT_CUDA_F32 ? v : t == KT_CUDA_F16 ? kt_f16_to_f32(kt_f32_to_f16(v)) : kt_bf16_to_f32(kt_f32_to_bf16(v));
+}
 static uint16_t bits16(float v, kt_cuda_dtype t) { return t == KT_CUDA_F16 ? kt_f32_to_f16(v) : kt_f32_to_bf16(v); }
 
 #define PC_OUTS 5
@@ -34,9 +36,12 @@ KT_TEST(test_cuda_patch_conv_matches_cpu_on_rounded_inputs) {
         {.N = 1, .H = 7, .W = 10, .Ci = 5, .Co = 6, .kh = 2, .kw = 3, .sh = 2, .sw = 3, .groups = 1},
         {.N = 1, .H = 5, .W = 7, .Ci = 33, .Co = 12, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .groups = 1}};
     const char *what[PC_OUTS] = {"forward", "forward from 16-bit x", "forward, bias not in the epilogue", "data gradient", "weight gradient"};
+    /* bf16 and f16 (autocast), and f32 operands (FP32 GEMM: the kernel benchmark's TF32 stem rows) */
+    const kt_cuda_dtype types[3] = {KT_CUDA_BF16, KT_CUDA_F16, KT_CUDA_F32};
     for (int k = 0; k < 4; k++)
-        for (int ti = 0; ti < 2; ti++) {
-            kt_cuda_dtype t = ti ? KT_CUDA_F16 : KT_CUDA_BF16;
+        for (int ti = 0; ti < 3; ti++) {
+            kt_cuda_dtype t = types[ti];
+            const char *tname = t == KT_CUDA_F16 ? "f16" : t == KT_CUDA_BF16 ? "bf16" : "f32";
             kt_conv_shape cs = shapes[k];
             kt_conv_shape_finish(&cs);
             KT_REQUIRE(kt_cuda_conv_is_patch(&cs), "shape %d is a patch convolution", k);
@@ -77,6 +82,7 @@ KT_TEST(test_cuda_patch_conv_matches_cpu_on_rounded_inputs) {
             float *dg = kt_twin_put(NULL, (size_t)nw * 4);
             void *dx16 = kt_twin_put(x16, (size_t)nin * 2), *scr = kt_twin_put(NULL, sb);
             KT_REQUIRE(dx && dw && db && ddy && dout && din && dg && dx16 && scr, "device buffers");
+            const void *xin = t == KT_CUDA_F32 ? (const void *)dx : dx16; /* x as stored in t */
             char label[96];
             for (int o = 0; o < PC_OUTS; o++) {
                 float *dst = o < 3 ? dout : o == 3 ? din : dg;
@@ -84,16 +90,16 @@ KT_TEST(test_cuda_patch_conv_matches_cpu_on_rounded_inputs) {
                 KT_REQUIRE(!kt_cuda_memset(dst, 0xff, (size_t)len[o] * 4, msg, sizeof msg), "poison: %s", msg); /* NaN */
                 int e;
                 if (o == 0) e = kt_cuda_patch_conv_fwd(c, &cs, dx, KT_CUDA_F32, dw, db, dout, t, scr);
-                else if (o == 1) e = kt_cuda_patch_conv_fwd(c, &cs, dx16, t, dw, db, dout, t, scr);
+                else if (o == 1) e = kt_cuda_patch_conv_fwd(c, &cs, xin, t, dw, db, dout, t, scr);
                 else if (o == 2) {
                     int lt = kt_cuda_ctx_gemm_lt(c);
                     kt_cuda_ctx_set_gemm_lt(c, 0); /* the bias as a row fill the GEMM adds to */
                     e = kt_cuda_patch_conv_fwd(c, &cs, dx, KT_CUDA_F32, dw, db, dout, t, scr);
                     kt_cuda_ctx_set_gemm_lt(c, lt);
                 } else if (o == 3) e = kt_cuda_patch_conv_bwd_data(c, &cs, ddy, dw, din, t, scr);
-                else e = kt_cuda_patch_conv_bwd_weight(c, &cs, ddy, ti % 2 ? dx16 : (const void *)dx, ti % 2 ? t : KT_CUDA_F32, dg, t, scr);
+                else e = kt_cuda_patch_conv_bwd_weight(c, &cs, ddy, ti == 1 ? xin : (const void *)dx, ti == 1 ? t : KT_CUDA_F32, dg, t, scr);
                 snprintf(label, sizeof label, "%s %lldx%lld/%lld on %lldx%lldx%lld in %s", what[o], (long long)cs.kh, (long long)cs.kw,
-                         (long long)cs.sh, (long long)cs.H, (long long)cs.W, (long long)cs.Ci, t == KT_CUDA_F16 ? "f16" : "bf16");
+                         (long long)cs.sh, (long long)cs.H, (long long)cs.W, (long long)cs.Ci, tname);
                 KT_CHECK(e == 0, "%s: %s", label, kt_cuda_ctx_error(c));
                 KT_REQUIRE(!kt_twin_get(got, dst, (size_t)len[o] * 4), "read back");
                 double rel = kt_twin_rel_err(got, ref[o], len[o]);
@@ -112,7 +118,7 @@ KT_TEST(test_cuda_patch_conv_matches_cpu_on_rounded_inputs) {
             float *a = malloc((size_t)nout * 4);
             KT_REQUIRE(a, "memory");
             KT_CHECK(kt_cuda_patch_conv_fwd(c, &cs, dx, KT_CUDA_F32, dw, db, dout, t, scr) == 0 && !kt_twin_get(a, dout, (size_t)nout * 4) &&
-                         kt_cuda_patch_conv_fwd(c, &cs, dx16, t, dw, db, dout, t, scr) == 0 && !kt_twin_get(got, dout, (size_t)nout * 4) &&
+                         kt_cuda_patch_conv_fwd(c, &cs, xin, t, dw, db, dout, t, scr) == 0 && !kt_twin_get(got, dout, (size_t)nout * 4) &&
                          memcmp(a, got, (size_t)nout * 4) == 0,
                      "shape %d: the forward from 16-bit x is not the forward from f32 x bit for bit", k);
             free(a);
