@@ -56,16 +56,13 @@ static int transpose_w(kt_cuda_ctx *c, const kt_conv_shape *s, const float *w, f
 /* ---- forward ---- */
 
 /* outputs in f32, or rounded to 16 bits (a depthwise output only LayerNorm reads, under autocast) */
-__device__ __forceinline__ void put1(float *y, float v) { *y = v; }
-__device__ __forceinline__ void put1(__nv_bfloat16 *y, float v) { *y = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void put1(__half *y, float v) { *y = __float2half_rn(v); }
 __device__ __forceinline__ void put4(float *y, int64_t i4, float4 v) { ((float4 *)y)[i4] = v; }
 template <typename H> __device__ __forceinline__ void put4(H *y, int64_t i4, float4 v) {
     kt_cu_half4<H> o;
-    put1(&o.v[0], v.x);
-    put1(&o.v[1], v.y);
-    put1(&o.v[2], v.z);
-    put1(&o.v[3], v.w);
+    kt_cu_put(&o.v[0], v.x);
+    kt_cu_put(&o.v[1], v.y);
+    kt_cu_put(&o.v[2], v.z);
+    kt_cu_put(&o.v[3], v.w);
     ((kt_cu_half4<H> *)y)[i4] = o;
 }
 
@@ -134,7 +131,7 @@ __global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, 
             S *xo = xs + (xr - x) + ox0 * C;
 #pragma unroll
             for (int t = 0; t < TW; t++)
-                if (ox0 + t < s.W) put1(xo + t * C, xv[t + (K - 1) / 2]);
+                if (ox0 + t < s.W) kt_cu_put(xo + t * C, xv[t + (K - 1) / 2]);
         }
 #pragma unroll
         for (int kx = 0; kx < K; kx++) {
@@ -146,7 +143,7 @@ __global__ void k_dw_fwd_fast(kt_conv_shape s, const float *x, const float *wt, 
     O *yr = y + (row * s.Wo + ox0) * C + c;
 #pragma unroll
     for (int t = 0; t < TW; t++)
-        if (ox0 + t < s.Wo) put1(yr + t * C, acc[t]);
+        if (ox0 + t < s.Wo) kt_cu_put(yr + t * C, acc[t]);
 }
 
 template <typename O> __global__ void k_dw_fwd(kt_conv_shape s, const float *x, const float *wt, const float *b, O *y) {
@@ -163,7 +160,7 @@ template <typename O> __global__ void k_dw_fwd(kt_conv_shape s, const float *x, 
                 acc += x[((n * s.H + iy) * s.W + ix) * C + c] * wt[(ky * s.kw + kx) * C + c];
             }
         }
-        put1(y + i, acc);
+        kt_cu_put(y + i, acc);
     }
 }
 
@@ -200,7 +197,7 @@ __global__ void k_dw_fwd_tile(kt_conv_shape s, const float *x, const float *wt, 
         if (xs && j >= (K - 1) / 2 && j < (K - 1) / 2 + TH) { /* iy is output row j - ph of the tile: its inputs, once */
 #pragma unroll
             for (int u = 0; u < TWT; u++)
-                if (ox0 + u < W) put1(xs + r0 + (int64_t)(ox0 + u) * C, xv[u + (K - 1) / 2]);
+                if (ox0 + u < W) kt_cu_put(xs + r0 + (int64_t)(ox0 + u) * C, xv[u + (K - 1) / 2]);
         }
 #pragma unroll
         for (int t = 0; t < TH; t++) {
@@ -220,7 +217,7 @@ __global__ void k_dw_fwd_tile(kt_conv_shape s, const float *x, const float *wt, 
         int64_t o = ((int64_t)(n * Ho + oy0 + t) * Wo + ox0) * C + c;
 #pragma unroll
         for (int u = 0; u < TWT; u++)
-            if (ox0 + u < Wo) put1(y + o + (int64_t)u * C, acc[t][u]);
+            if (ox0 + u < Wo) kt_cu_put(y + o + (int64_t)u * C, acc[t][u]);
     }
 }
 

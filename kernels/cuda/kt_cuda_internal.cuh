@@ -149,6 +149,10 @@ template <typename H> struct alignas(8) kt_cu_half4 { /* four values moved as on
 __device__ __forceinline__ float kt_cu_widen(float v) { return v; }
 __device__ __forceinline__ float kt_cu_widen(__nv_bfloat16 h) { return __bfloat162float(h); }
 __device__ __forceinline__ float kt_cu_widen(__half h) { return __half2float(h); }
+/* v stored in *p's type, rounded to nearest even (float: as is): kt_cu_widen's inverse */
+__device__ __forceinline__ void kt_cu_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void kt_cu_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void kt_cu_put(__half *p, float v) { *p = __float2half_rn(v); }
 template <typename H> __device__ __forceinline__ float4 kt_cu_load4(const H *p, int64_t i4) {
     kt_cu_half4<H> h = ((const kt_cu_half4<H> *)p)[i4];
     return make_float4(kt_cu_widen(h.v[0]), kt_cu_widen(h.v[1]), kt_cu_widen(h.v[2]), kt_cu_widen(h.v[3]));

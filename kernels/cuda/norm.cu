@@ -8,9 +8,6 @@
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void st(float *p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 
 /* Mean and 1/sqrt(var + eps) of one row, all 32 lanes of the warp taking part. */
 template <typename T> __device__ __forceinline__ void row_stats(const T *xr, int64_t C, float eps, float *mean, float *rstd) {
@@ -45,7 +42,7 @@ __global__ void k_ln_fwd(TO *y, const T *x, const float *w, const float *b, int6
     row_stats(xr, C, eps, &m, &rs);
     for (int64_t c = threadIdx.x & 31; c < C; c += 32) {
         float v = (ld(xr, c) - m) * rs;
-        st(yr, c, w ? v * w[c] + b[c] : v);
+        kt_cu_put(yr + c, w ? v * w[c] + b[c] : v);
     }
 }
 
@@ -78,7 +75,7 @@ __global__ void k_ln_bwd_x(T *dx, const T *dy, const TX *x, const float *w, int6
     float s[4];
     ln_bwd_row(dr, xr, w, C, eps, s);
     T *o = dx + r * C;
-    for (int64_t c = threadIdx.x & 31; c < C; c += 32) st(o, c, kt_cu_ln_dx(ln_g(dr, w, c), ld(xr, c), s[0], s[1], s[2], s[3]));
+    for (int64_t c = threadIdx.x & 31; c < C; c += 32) kt_cu_put(o + c, kt_cu_ln_dx(ln_g(dr, w, c), ld(xr, c), s[0], s[1], s[2], s[3]));
 }
 
 /* the fused backward's row pass: rs (rows, 4) = ln_bwd_row's statistics; dy f32 or x's 16-bit type */

@@ -10,10 +10,6 @@
 // the depthwise convolutions).
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
-__device__ __forceinline__ void put(float *p, float v) { *p = v; }
-__device__ __forceinline__ void put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void put(__half *p, float v) { *p = __float2half_rn(v); }
-
 extern "C" int kt_cuda_conv_is_patch(const kt_conv_shape *s) {
     return s->groups == 1 && s->kh == s->sh && s->kw == s->sw && s->ph == 0 && s->pw == 0;
 }
@@ -33,7 +29,7 @@ template <typename X, typename P> __global__ void k_patch_gather(kt_conv_shape s
         P *dst = p + m * K;
         for (int64_t k = lane; k < K; k += 32) {
             int64_t ky = k / L;
-            put(dst + k, kt_cu_widen(src[ky * rowpitch + (k - ky * L)]));
+            kt_cu_put(dst + k, kt_cu_widen(src[ky * rowpitch + (k - ky * L)]));
         }
     }
 }
@@ -62,7 +58,7 @@ __global__ void k_patch_scatter(kt_conv_shape s, const float *dp, float *dx) {
 template <typename I, typename O> __global__ void k_patch_weight(O *dst, const I *src, int64_t Co, int64_t A, int64_t B) {
     KT_CU_LOOP(i, Co * A * B) {
         int64_t a = i % A, t = i / A, b = t % B, co = t / B;
-        put(dst + i, kt_cu_widen(src[(co * A + a) * B + b]));
+        kt_cu_put(dst + i, kt_cu_widen(src[(co * A + a) * B + b]));
     }
 }
 

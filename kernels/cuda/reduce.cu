@@ -60,14 +60,11 @@ __host__ __device__ constexpr int cr_act(int mode) { return mode - KT_CR_ACTBWD 
 
 /* The gradient written by the ACTBWD and LS modes: f32, or rounded to 16 bits when only autocast
  * GEMMs read it (they would round it the same way) */
-__device__ __forceinline__ void cr_put(float *y, int64_t i, float v) { y[i] = v; }
-__device__ __forceinline__ void cr_put(__nv_bfloat16 *y, int64_t i, float v) { y[i] = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void cr_put(__half *y, int64_t i, float v) { y[i] = __float2half_rn(v); }
 __device__ __forceinline__ void cr_put4(float *y, int64_t i4, const float *t) { ((float4 *)y)[i4] = make_float4(t[0], t[1], t[2], t[3]); }
 template <typename H> __device__ __forceinline__ void cr_put4(H *y, int64_t i4, const float *t) {
     kt_cu_half4<H> o;
 #pragma unroll
-    for (int k = 0; k < 4; k++) cr_put(o.v, k, t[k]);
+    for (int k = 0; k < 4; k++) kt_cu_put(o.v + k, t[k]);
     ((kt_cu_half4<H> *)y)[i4] = o;
 }
 
@@ -80,17 +77,17 @@ __device__ __forceinline__ void cr_term(const float *a, const float *b, const do
         float xv = kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]), m = rs[4 * r], sd = rs[4 * r + 1];
         float av = kt_cu_widen(((const typename cr_a<MODE>::T *)a)[i]);
         float dx = kt_cu_ln_dx(cw ? __fmul_rn(av, cw[c]) : av, xv, m, sd, rs[4 * r + 2], rs[4 * r + 3]);
-        cr_put(y, i, dx);
+        kt_cu_put(y + i, dx);
         *t0 = av * (xv - m) * sd;
         *t1 = av;
         *t2 = dx;
     } else if (cr_is_act(MODE)) { /* a = dy, b = the activation's input (output for sigmoid) */
         float t = kt_cu_act_b(cr_act(MODE), kt_cu_widen(((const typename cr_a<MODE>::T *)a)[i]), kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]));
-        cr_put(y, i, t);
+        kt_cu_put(y + i, t);
         *t0 = t;
     } else if (cr_is_ls(MODE)) { /* as the unfused kernels: a gamma (f32 product), summed; a b (f32 product), summed */
         float t = a[i] * rs[c];
-        cr_put(y, i, t);
+        kt_cu_put(y + i, t);
         *t0 = t;
         *t1 = a[i] * kt_cu_widen(((const typename cr_v<MODE>::T *)b)[i]);
     } else if (MODE == KT_CR_SUM) {
