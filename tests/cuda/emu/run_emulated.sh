@@ -2,7 +2,7 @@
 # Runs the cuda test suite on a host emulation of our CUDA kernels, for sessions without a GPU:
 # kernels/cuda/*.cu (all but gemm.cu, conv_cudnn.cu and runtime.cu) are rewritten by prep.py and
 # compiled as C++ with fake CUDA headers; cuBLAS and cuDNN are replaced by plain loops. It finds
-# index, coverage (NaN poison), reduction-order and glue bugs; it says nothing about real-GPU speed,
+# index, coverage (NaN poison), reduction-order, vector-alignment and glue bugs; it says nothing about real-GPU speed,
 # precision of CUDA's math functions, cuBLAS/cuDNN calls, or memory-model races between blocks.
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
 # BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
@@ -21,9 +21,11 @@ BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
     { echo "run_emulated: $BUILD is not a built CUDA configuration (libkeratrack.a with KT_HAVE_CUDA)" >&2; exit 2; }
-SAN=""
-[ -z "${KT_EMU_ASAN:-}" ] || SAN="-fsanitize=address -fno-omit-frame-pointer"
-W=${KT_EMU_WORK:-$BUILD/cuemu${SAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
+# Always: UBSan's alignment check, so that a float4 (16 bytes) or 4 x 16-bit (8 bytes) access through
+# a pointer the dispatch wrongly took as aligned stops here as it would fault on the GPU.
+SAN="-fsanitize=alignment -fno-sanitize-recover=alignment"
+[ -z "${KT_EMU_ASAN:-}" ] || SAN="$SAN -fsanitize=address -fno-omit-frame-pointer"
+W=${KT_EMU_WORK:-$BUILD/cuemu${KT_EMU_ASAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
 CXX="g++ -std=c++20 -O1 -g $SAN -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
 for f in context elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
