@@ -48,6 +48,21 @@ static emu_uint3 cur_bi;
 static std::function<void()> *cur_body;
 static double warp_buf[32][32];
 
+/* KT_EMU_ORDER=reverse: blocks, and the threads of a block between two barriers, run last first. A
+ * kernel that reads another thread's shared-memory or global writes without a barrier between (or
+ * relies on block order) then gets other values than in the default order, so running the suite both
+ * ways finds races the one fixed order hides. */
+static int reverse_order() {
+    static int r = -1;
+    if (r < 0) {
+        const char *e = getenv("KT_EMU_ORDER");
+        r = e && !strcmp(e, "reverse");
+        if (e && *e && !r && strcmp(e, "forward")) { fprintf(stderr, "EMU: KT_EMU_ORDER must be forward or reverse, not '%s'\n", e); abort(); }
+    }
+    return r;
+}
+#define ORDERED(t, n) (reverse_order() ? (n) - 1 - (t) : (t))
+
 static void set_thread_index(int t) {
     threadIdx = {(unsigned)(t % blockDim.x), (unsigned)((t / blockDim.x) % blockDim.y), (unsigned)(t / (blockDim.x * blockDim.y))};
     blockIdx = cur_bi;
@@ -106,7 +121,7 @@ static void run_block_as_fibers(int nt) {
         for (size_t i = had; i < fibers.size(); i++) fibers[i].stack = (char *)malloc(STACK);
     }
     for (int t = 0; t < nt; t++) fibers[t].state = F_RUN, fibers[t].started = 0;
-    for (int t = 0; t < nt; t++) resume(t); /* each runs to its first barrier or its end */
+    for (int t = 0; t < nt; t++) resume(ORDERED(t, nt)); /* each runs to its first barrier or its end */
     for (;;) {
         int live = 0, at_block = 0, moved = 0;
         for (int t = 0; t < nt; t++) live += fibers[t].state != F_DONE, at_block += fibers[t].state == F_BLOCK;
@@ -115,14 +130,20 @@ static void run_block_as_fibers(int nt) {
             int lo = w * 32, hi = lo + 32 < nt ? lo + 32 : nt, waiting = 0, alive = 0;
             for (int t = lo; t < hi; t++) alive += fibers[t].state != F_DONE, waiting += fibers[t].state == F_WARP;
             if (alive && waiting == alive) {
+                /* our shuffles name all 32 lanes (mask 0xffffffff): on a card a lane that is missing
+                 * (a block not a multiple of 32) or has returned makes the result undefined */
+                if (alive != 32) {
+                    fprintf(stderr, "EMU: full-warp shuffle in warp %d with %d of 32 lanes present\n", w, alive);
+                    abort();
+                }
                 for (int t = lo; t < hi; t++)
-                    if (fibers[t].state == F_WARP) resume(t);
+                    if (fibers[ORDERED(t - lo, 32) + lo].state == F_WARP) resume(ORDERED(t - lo, 32) + lo);
                 moved = 1;
             }
         }
         if (!moved && at_block == live) {
             for (int t = 0; t < nt; t++)
-                if (fibers[t].state == F_BLOCK) resume(t);
+                if (fibers[ORDERED(t, nt)].state == F_BLOCK) resume(ORDERED(t, nt));
             moved = 1;
         }
         if (!moved) { fprintf(stderr, "EMU: threads of a block wait at different barriers (deadlock)\n"); abort(); }
@@ -157,16 +178,18 @@ void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body) {
     cur_body = &body;
     int nt = block.x * block.y * block.z;
     if (nt > 1024 || grid.y > 65535 || grid.z > 65535 || nt < 1) { fprintf(stderr, "EMU: bad launch %u %u %u / %u %u %u\n", grid.x, grid.y, grid.z, block.x, block.y, block.z); abort(); }
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++) {
+    for (unsigned iz = 0; iz < grid.z; iz++)
+        for (unsigned iy = 0; iy < grid.y; iy++)
+            for (unsigned ix = 0; ix < grid.x; ix++) {
+                unsigned bx = ORDERED(ix, grid.x), by = ORDERED(iy, grid.y), bz = ORDERED(iz, grid.z);
                 cur_bi = {bx, by, bz};
                 if (coop) {
                     run_block_as_fibers(nt);
                     continue;
                 }
                 blockIdx = cur_bi;
-                for (int t = 0; t < nt; t++) {
+                for (int i = 0; i < nt; i++) {
+                    int t = ORDERED(i, nt);
                     threadIdx = {(unsigned)(t % block.x), (unsigned)((t / block.x) % block.y), (unsigned)(t / (block.x * block.y))};
                     body();
                 }

@@ -13,10 +13,13 @@
 # KT_EMU_ASAN=1: the emulated kernels, the stand-ins and the tests built with AddressSanitizer (work
 # folder BUILD_DIR/cuemu-asan): a kernel reading or writing outside a device buffer (each its own
 # host allocation) stops with ASan's report. About twice as slow.
+# KT_EMU_ORDER=reverse: blocks, and a block's threads between barriers, run last first. A kernel
+# that reads another thread's writes without a barrier between gets other values in one of the two
+# orders, so a race the default order hides shows in the other: run the suite both ways.
 set -eu
 EMU=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$EMU/../../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
 BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
