@@ -20,7 +20,7 @@ static void help(void) {
          "  --json              one JSON document: [{image, predicted_stage, confidence, probabilities}]\n"
          "  --top K             print only the K most likely classes per image (table output)\n"
          "  --batch N           images per forward pass (default: up to 16)\n"
-         "  --device D          cpu (default), cuda or auto\n"
+         "  --device D          auto (the GPU when present; default), cpu or cuda\n"
          "  --threads N         CPU threads (default: OMP_NUM_THREADS or all cores)\n"
          "  --gradcam OUT.png   also write a Grad-CAM heat map of the predicted class (one image;\n"
          "                      with several images, OUT is a folder and gets one PNG per image)\n\n"
@@ -37,7 +37,7 @@ int kt_cmd_predict(int argc, char **argv) {
     const char **ckpts = calloc((size_t)argc, sizeof(char *));
     const char **images = calloc((size_t)argc, sizeof(char *));
     int nc = 0, ni = 0, json = 0, top = 0, batch = 0, threads = 0, rc = 1;
-    const char *device = "cpu", *gradcam = NULL;
+    const char *device = "auto", *gradcam = NULL;
     if (!ckpts || !images) return kt_cli_fail("predict", "out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -268,7 +268,7 @@ fi
 
 # ---- 6. train/eval smoke run (the default precision, bf16; then fp16 and fp32) ---------------------
 say "keratrack train/eval --device cuda (smoke run on synthetic data)"
-section "keratrack train --device cuda (convnext_atto, synthetic 4 classes, 2 folds x 2 epochs, 64 px)"
+section "keratrack train/eval --device cuda, predict with Grad-CAM (convnext_atto, synthetic 4 classes, 2 folds x 2 epochs, 64 px)"
 if [ "$(left)" -gt 40 ]; then
     SM=/tmp/kt_smoke
     rm -rf "$SM"
@@ -277,7 +277,10 @@ if [ "$(left)" -gt 40 ]; then
             timeout "$(limit 60)" "$BUILD/keratrack" train --device cuda --data "$SM/data" --out "$SM/run" \
                 --model convnext_atto --img-size 64 --folds 2 --epochs 2 --batch 16 --lr 2e-3 --quiet --no-plots &&
             timeout "$(limit 30)" "$BUILD/keratrack" eval --device cuda --model "$SM"/run/convnext_atto_fold*_best.safetensors \
-                --data "$SM/data" --split test --no-plots --out "$SM/eval"
+                --data "$SM/data" --split test --no-plots --out "$SM/eval" &&
+            timeout "$(limit 30)" "$BUILD/keratrack" predict --model "$SM"/run/convnext_atto_fold1_best.safetensors \
+                --gradcam "$SM/gradcam.png" "$(ls "$SM"/data/test/*.jpg | head -n 1)" &&
+            ls -l "$SM/gradcam.png"
         echo "exit status $?"
         # the same in fp16 (dynamic loss scaling end to end) and strict fp32
         for prec in fp16 fp32; do
@@ -286,7 +289,7 @@ if [ "$(left)" -gt 40 ]; then
             echo "exit status $? ($prec)"
         done
     } > "$LOGS/train_cuda.log" 2>&1
-    grep -E 'folds, .* steps|accuracy|exit status|error|keratrack' "$LOGS/train_cuda.log" | tail -n 12 > "$LOGS/train_cuda_tail.txt"
+    grep -E 'folds, .* steps|accuracy|exit status|error|keratrack|checkpoint|gradcam' "$LOGS/train_cuda.log" | tail -n 12 > "$LOGS/train_cuda_tail.txt"
     fence "$LOGS/train_cuda_tail.txt"
 else
     echo "Out of time budget: not run." >> "$RES"

@@ -11,6 +11,7 @@
 #include "datasets/augment.h"
 #include "datasets/synth.h"
 #include "engine/backend_cuda.h"
+#include "kt_fixture.h"
 #include "kt_test.h"
 #include "nets/model.h"
 #include "serve/predict.h"
@@ -21,28 +22,8 @@ static const char *names3[] = {"LEVEL_2", "LEVEL_3", "LEVEL_4"};
 static int make_fixture(char *ckpt, char *img, size_t len, uint64_t seed, int classes) {
     kt_err err;
     const char *tmp = kt_test_tmpdir();
-    kt_model m;
-    kt_model_opts o = {.arch = "convnext_atto", .num_classes = classes, .batch = 1, .img_h = 64, .img_w = 64};
-    if (kt_model_create(&m, &o, NULL, &err) || kt_model_init_weights(&m, seed, &err)) {
-        kt_test_fail(__FILE__, __LINE__, "model: %s", err.msg);
-        return 0;
-    }
-    /* timm's gamma 1e-6 makes all images look alike; larger gammas make the test meaningful */
-    for (int p = 0; p < m.n_refs; p++)
-        if (strstr(m.refs[p].name, "gamma"))
-            for (int64_t i = 0; i < kt_param_numel(&m.refs[p]); i++) m.refs[p].data[i] = 0.5f;
-    kt_ckpt_meta meta;
-    kt_ckpt_meta_init(&meta);
-    kt_ckpt_meta_set_classes(&meta, names3, classes, &err);
-    meta.img_h = meta.img_w = 64;
     snprintf(ckpt, len, "%s/model_%llu_%d.safetensors", tmp, (unsigned long long)seed, classes);
-    kt_status s = kt_model_save_weights(&m, ckpt, &meta, &err);
-    kt_ckpt_meta_free(&meta);
-    kt_model_free(&m);
-    if (s) {
-        kt_test_fail(__FILE__, __LINE__, "save: %s", err.msg);
-        return 0;
-    }
+    if (!kt_fixture_atto_checkpoint(ckpt, names3, classes, 64, seed)) return 0;
     char ds[4096];
     snprintf(ds, sizeof ds, "%s/synth", tmp);
     if (!kt_dir_exists(ds)) {

@@ -39,7 +39,7 @@ $CXX -c "$EMU/emu.cpp" -o "$W/obj/emu.o"
 $CXX -c "$EMU/emu_blas_dnn.cpp" -o "$W/obj/emu_blas_dnn.o"
 rm -f "$W/libemu.a"
 ar rcs "$W/libemu.a" "$W"/obj/*.o
-for t in "$SRC"/tests/cuda/*.c "$SRC/tests/kt_test_main.c"; do
+for t in "$SRC"/tests/cuda/*.c "$SRC/tests/kt_test_main.c" "$SRC/tests/kt_fixture.c"; do
     gcc -std=c17 -D_GNU_SOURCE -O1 -g $SAN -DKT_HAVE_CUDA=1 -I"$SRC" -I"$SRC/tests" -I"$BUILD/generated" -DKT_SOURCE_DIR="\"$SRC\"" \
         -DKT_BINARY_DIR="\"$W\"" -DKT_CLI_PATH="\"$BUILD/keratrack\"" -c "$t" -o "$W/obj_test_$(basename "$t" .c).o"
 done
