@@ -84,6 +84,8 @@ static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_e
     if (!cuda) return NULL;
     kt_backend *be = NULL;
     *st = kt_backend_cuda_create(&be, 0, err);
+    if (*st && !strcmp(device, "auto")) /* the default: say how to run without the GPU */
+        kt_err_prefix(err, "a GPU is present but could not be used (--device cpu runs on the CPU): ");
     return be;
 }
 

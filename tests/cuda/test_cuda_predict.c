@@ -115,6 +115,15 @@ KT_TEST(test_cuda_predictor_matches_cpu) {
     printf("  Grad-CAM: class %d on both, pictures differ by %.3f on average (largest %d of 255)\n", kg, mean, big);
     kt_predictor_free(cpu);
     kt_predictor_free(any);
+    /* a GPU that cannot be used under the default device is an error saying how to run without it
+     * (here the backend refuses a bad KT_CUDA_WITHOUT, as it would refuse for want of memory) */
+    setenv("KT_CUDA_WITHOUT", "no_such_fusion", 1);
+    any = NULL;
+    kt_status st = kt_predictor_open(&any, (const char *[]){c1}, 1, "auto", 0, &err);
+    unsetenv("KT_CUDA_WITHOUT");
+    KT_CHECK(st != KT_OK && any == NULL && strstr(err.msg, "--device cpu") && strstr(err.msg, "KT_CUDA_WITHOUT"),
+             "auto with an unusable GPU: status %d, '%s'", (int)st, err.msg);
+    kt_predictor_free(any);
     globfree(&gl);
 }
 
