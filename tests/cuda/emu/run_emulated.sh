@@ -16,10 +16,11 @@
 # KT_EMU_ORDER=reverse: blocks, and a block's threads between barriers, run last first. A kernel
 # that reads another thread's writes without a barrier between gets other values in one of the two
 # orders, so a race the default order hides shows in the other: run the suite both ways.
+# KT_EMU_SKIP="test ...": leave those tests out (tests/emu/test_cuda_emulated.sh, the ctest run).
 set -eu
 EMU=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$EMU/../../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,19p' "$0"; exit 2; }
 BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
@@ -55,9 +56,19 @@ if [ "${1:-}" = --bench ]; then # kt_gpu_bench on the emulator (model --plan-onl
 fi
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || mapfile -t tests < <("$W/test_suite_cuda_emu" --list)
+if [ -n "${KT_EMU_SKIP:-}" ]; then # KT_EMU_SKIP="name ...": tests left out (each must exist)
+    for s in $KT_EMU_SKIP; do
+        printf '%s\n' "${tests[@]}" | grep -qx "$s" || { echo "run_emulated: KT_EMU_SKIP names '$s', which is not a cuda test" >&2; exit 2; }
+    done
+    mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -vxF -f <(printf '%s\n' $KT_EMU_SKIP))
+    echo "left out (KT_EMU_SKIP): $KT_EMU_SKIP"
+fi
 fails=0
+T0=$SECONDS
 for t in "${tests[@]}"; do
+    t1=$SECONDS
     if (cd "$W" && KT_SOURCE_DIR="$SRC" OMP_NUM_THREADS=1 "$W/test_suite_cuda_emu" "$t"); then :; else fails=$((fails + 1)); fi
+    echo "  ($t: $((SECONDS - t1)) s)"
 done
-echo "emulated cuda tests: ${#tests[@]} run, $fails failed"
+echo "emulated cuda tests: ${#tests[@]} run, $fails failed ($((SECONDS - T0)) s)"
 [ "$fails" -eq 0 ]
