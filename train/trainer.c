@@ -157,11 +157,14 @@ static kt_status setup_models(kt_run *r, kt_err *err) {
                        .drop_path_rate = c->drop_path, .head_drop_rate = c->head_drop, .recompute = c->recompute,
                        .backend = c->backend};
     kt_status s = kt_model_create(&r->train, &o, NULL, err);
-    if (s) return s;
     kt_model_opts e = o;
     e.train = 0;
     e.batch = r->eval_batch;
-    s = kt_model_create(&r->eval, &e, &r->train, err);
+    if (!s) s = kt_model_create(&r->eval, &e, &r->train, err);
+    /* a GPU too small for the step: say which knobs lower what the plan needs */
+    if (s == KT_ERR_NOMEM && c->backend && strcmp(c->backend->name, "cpu"))
+        kt_err_prefix(err, "%s at batch %d, %d px does not fit in the GPU's memory (a smaller --batch%s needs less): ", c->arch, c->batch,
+                      c->img_size, c->recompute ? "" : " or --recompute");
     if (s) return s;
     r->trainable = malloc((size_t)(r->train.n_refs + 1) * sizeof *r->trainable);
     if (!r->trainable) return kt_err_set(err, KT_ERR_NOMEM, "no memory for parameter references");

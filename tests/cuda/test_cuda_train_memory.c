@@ -1,0 +1,52 @@
+/* `keratrack train --device cuda` with a model and batch too big for the GPU: an error that says so
+ * and names what lowers the need (--batch, --recompute), before anything is trained or written
+ * beside the run's configuration. */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_twin.h"
+#include "datasets/synth.h"
+#include "kt_test.h"
+#include "train/trainer.h"
+
+/* how many files under dir end in suffix */
+static int count_files(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t l = strlen(e->d_name), ls = strlen(suffix);
+        n += l >= ls && !strcmp(e->d_name + l - ls, suffix);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+KT_TEST(test_cuda_train_too_big_for_the_gpu_says_what_to_lower) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    char data[4096], out[4096], sub[4200];
+    snprintf(data, sizeof data, "%s/cuda_oom_data", kt_test_tmpdir());
+    snprintf(out, sizeof out, "%s/cuda_oom_run", kt_test_tmpdir());
+    kt_synth_opts so;
+    kt_synth_opts_default(&so);
+    so.out = data, so.classes = 3, so.per_class = 12, so.size = 32, so.overwrite = 1;
+    KT_REQUIRE_OK(kt_synth_write(&so, NULL, &err), &err);
+    /* convnext_base at 4096 px, batch 16: about 750 GB of activations, more than any GPU has */
+    kt_train_config c;
+    kt_train_config_default(&c);
+    c.data = data, c.out = out, c.arch = "convnext_base", c.folds = 2, c.epochs = 1, c.batch = 16, c.img_size = 4096;
+    c.backend = be, c.device = "cuda", c.no_plots = 1;
+    kt_status s = kt_train_run(&c, NULL, &err);
+    KT_CHECK(s == KT_ERR_NOMEM, "status %d (%s): %s", (int)s, kt_status_name(s), err.msg);
+    KT_CHECK(strstr(err.msg, "convnext_base at batch 16, 4096 px does not fit in the GPU's memory") && strstr(err.msg, "--batch") &&
+                 strstr(err.msg, "--recompute") && strstr(err.msg, "MiB"),
+             "the message names the model, the fix and the size: %s", err.msg);
+    printf("  %s\n", err.msg);
+    snprintf(sub, sizeof sub, "%s/convnext_base", out);
+    KT_CHECK(count_files(out, ".safetensors") == 0 && count_files(sub, ".safetensors") == 0, "a checkpoint was written");
+    /* with --recompute already on, only --batch is offered */
+    c.recompute = 1;
+    s = kt_train_run(&c, NULL, &err);
+    KT_CHECK(s == KT_ERR_NOMEM && strstr(err.msg, "--batch") && !strstr(err.msg, "--recompute"), "with --recompute: %s", err.msg);
+}
