@@ -90,15 +90,18 @@ static int f_dwconv_w(kt_cuda_ctx *c, void *const *p) {
            kt_cuda_dwconv_bwd_weight_x16(c, &DW, F(p[0]), p[3], KT_CUDA_BF16, F(p[4]), p[5]);
 }
 
-/* One run: every buffer placed shift[i] bytes into an allocation of its size + 16, inputs copied in,
- * the rest NaN bytes; the outputs read back into out[i]. Returns nonzero after a reported failure. */
+/* One run: every buffer placed shift[i] bytes into an allocation of its size + shift[i] (so that it
+ * ends where the allocation does: under the emulator with ASan a read past it is reported), inputs
+ * copied in, the rest NaN bytes; the outputs read back into out[i]. Returns nonzero after a
+ * reported failure. */
 static int ua_run(kt_cuda_ctx *c, const ua_case *k, const void *const *host, const int *shift, void **out) {
     void *base[UA_MAX] = {0}, *p[UA_MAX];
     char msg[256];
     int bad = 0;
     for (int i = 0; i < k->nb && !bad; i++) {
         size_t bytes = (size_t)k->b[i].n * (k->b[i].kind == UA_SCRATCH ? 1 : (size_t)k->b[i].esz);
-        bad = kt_cuda_malloc(&base[i], bytes + 16, msg, sizeof msg) || kt_cuda_memset(base[i], 0xff, bytes + 16, msg, sizeof msg);
+        size_t all = bytes + (size_t)shift[i];
+        bad = kt_cuda_malloc(&base[i], all, msg, sizeof msg) || kt_cuda_memset(base[i], 0xff, all, msg, sizeof msg);
         p[i] = (char *)base[i] + shift[i];
         if (!bad && k->b[i].kind == UA_IN) bad = kt_cuda_memcpy_h2d(p[i], host[i], bytes, msg, sizeof msg);
     }
