@@ -1,7 +1,8 @@
 /* `keratrack predict` and `serve` run on the GPU when one is present (device "cuda" or "auto"): the
  * predictor's probabilities, fold ensembles and Grad-CAM pictures there against the same predictor
- * on the CPU. */
+ * on the CPU, and one GPU predictor shared by threads as the server's workers share it. */
 #include <glob.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,25 @@ static int png_diff(const char *a, const char *b, double *mean, int *worst) {
     return ok;
 }
 
+/* one server worker: four uploads of the same image, each compared with the file path's result */
+typedef struct upload_job {
+    kt_predictor *p;
+    const char *bytes;
+    size_t n;
+    const float *want;
+    int bad;
+    kt_err err;
+} upload_job;
+
+static void *upload_worker(void *arg) {
+    upload_job *j = arg;
+    for (int i = 0; i < 4; i++) {
+        float got[3];
+        if (kt_predictor_run_bytes(j->p, j->bytes, j->n, got, &j->err) || memcmp(got, j->want, sizeof got)) j->bad++;
+    }
+    return NULL;
+}
+
 KT_TEST(test_cuda_predictor_matches_cpu) {
     (void)kt_twin_backend(); /* skips the test (one line) without a GPU */
     kt_err err;
@@ -91,6 +111,19 @@ KT_TEST(test_cuda_predictor_matches_cpu) {
     KT_REQUIRE_OK(kt_file_read(imgs[1], &bytes, &n, &err), &err);
     KT_CHECK_OK(kt_predictor_run_bytes(gpu, bytes, n, pb, &err), &err);
     for (int c = 0; c < 3; c++) KT_CHECK(pb[c] == pg[3 + c], "upload vs file on the GPU, class %d: %.9g vs %.9g", c, pb[c], pg[3 + c]);
+    /* the server's worker threads share one predictor (and so one CUDA context and stream) */
+    upload_job jobs[3];
+    pthread_t th[3];
+    int started = 0;
+    for (int t = 0; t < 3; t++) {
+        jobs[t] = (upload_job){.p = gpu, .bytes = bytes, .n = n, .want = pg + 3, .bad = 0};
+        started += pthread_create(&th[t], NULL, upload_worker, &jobs[t]) == 0;
+    }
+    KT_CHECK(started == 3, "threads: %d of 3 started", started);
+    for (int t = 0; t < started; t++) {
+        pthread_join(th[t], NULL);
+        KT_CHECK(jobs[t].bad == 0, "worker thread %d: %d of 4 uploads failed or differed (%s)", t, jobs[t].bad, jobs[t].err.msg);
+    }
     free(bytes);
     kt_predictor_free(cpu);
     kt_predictor_free(gpu);
