@@ -1,6 +1,9 @@
 #include "kt_fixture.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoints/ckpt_meta.h"
 #include "kt_test.h"
@@ -26,4 +29,21 @@ int kt_fixture_atto_checkpoint(const char *path, const char *const *names, int c
     kt_model_free(&m);
     if (s) kt_test_fail(__FILE__, __LINE__, "checkpoint %s: %s", path, err.msg);
     return !s;
+}
+
+int kt_fixture_count_named(const char *dir, const char *needle) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, needle)) n++;
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) n += kt_fixture_count_named(p, needle);
+    }
+    closedir(d);
+    return n;
 }

@@ -10,4 +10,7 @@
  * returns 1 on success. */
 int kt_fixture_atto_checkpoint(const char *path, const char *const *names, int classes, int side, uint64_t seed);
 
+/* Number of entries under dir whose name contains needle (recursively; 0 when dir is absent). */
+int kt_fixture_count_named(const char *dir, const char *needle);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "kt_fixture.h"
 #include "kt_test.h"
 #include "nets/model.h"
 #include "test_trainer_util.h"
@@ -68,7 +69,7 @@ KT_TEST(test_train_bad_no_train_split) {
     kt_err err = {0};
     kt_status s = kt_train_run(&c, NULL, &err);
     KT_CHECK(s != KT_OK && strstr(err.msg, "no train split") && strstr(err.msg, data), "%s", err.msg);
-    KT_CHECK(kt_tt_count_named(out, ".safetensors") == 0, "a checkpoint was written");
+    KT_CHECK(kt_fixture_count_named(out, ".safetensors") == 0, "a checkpoint was written");
     free(data);
     free(out);
 }
@@ -109,7 +110,7 @@ KT_TEST(test_train_bad_class_missing_from_training_fold) {
     KT_CHECK(kt_train_run(&c, NULL, &err) == KT_ERR_ARG, "accepted: %s", err.msg);
     KT_CHECK(strstr(err.msg, "class 'triangle'") && strstr(err.msg, "training images of fold") && strstr(err.msg, "1 image"),
              "the error names the class and the fold: %s", err.msg);
-    KT_CHECK(kt_tt_count_named(out, ".safetensors") == 0, "a checkpoint was written");
+    KT_CHECK(kt_fixture_count_named(out, ".safetensors") == 0, "a checkpoint was written");
     free(data);
     free(out);
 }
@@ -162,7 +163,7 @@ KT_TEST(test_train_bad_init_other_architecture) {
     c.init = ckpt;
     KT_CHECK(kt_train_run(&c, NULL, &err) == KT_ERR_ARG, "accepted: %s", err.msg);
     KT_CHECK(strstr(err.msg, "--init") && strstr(err.msg, "smallcnn") && strstr(err.msg, "not convnext_atto"), "%s", err.msg);
-    KT_CHECK(kt_tt_count_named(out, "_best.safetensors") == 0, "a checkpoint was written");
+    KT_CHECK(kt_fixture_count_named(out, "_best.safetensors") == 0, "a checkpoint was written");
     /* a missing file */
     c.init = "/nonexistent/x.safetensors";
     KT_CHECK(kt_train_run(&c, NULL, &err) != KT_OK && strstr(err.msg, "/nonexistent/x.safetensors"), "%s", err.msg);
@@ -252,8 +253,8 @@ KT_TEST(test_train_bad_full_disk_leaves_no_partial_checkpoint) {
     int code = atoi(msg);
     KT_CHECK(code == KT_ERR_IO, "status %d: %s", code, msg);
     KT_CHECK(strstr(msg, "smallcnn_fold1_best.safetensors") != NULL, "the error names the checkpoint: %s", msg);
-    KT_CHECK(kt_tt_count_named(out, ".safetensors") == 0, "a (partial) checkpoint was left in %s", out);
-    KT_CHECK(kt_tt_count_named(out, ".tmp.") == 0, "a temporary file was left in %s", out);
+    KT_CHECK(kt_fixture_count_named(out, ".safetensors") == 0, "a (partial) checkpoint was left in %s", out);
+    KT_CHECK(kt_fixture_count_named(out, ".tmp.") == 0, "a temporary file was left in %s", out);
     free(data);
     free(out);
 }

@@ -14,6 +14,7 @@
 #include "base/fileio.h"
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
+#include "kt_fixture.h"
 #include "kt_test.h"
 #include "test_trainer_util.h"
 #include "train/report_log.h"
@@ -86,7 +87,7 @@ KT_TEST(test_train_writes_every_output) {
     /* the resumable state is gone once the run is complete */
     KT_CHECK(!kt_tt_exists(out, "smallcnn/resume.state.safetensors") && !kt_tt_exists(out, "smallcnn/resume.safetensors"),
              "resume files left after a complete run");
-    KT_CHECK(kt_tt_count_named(out, ".tmp.") == 0, "temporary files left");
+    KT_CHECK(kt_fixture_count_named(out, ".tmp.") == 0, "temporary files left");
     /* rows: 3 x 16 train + 3 x 4 valid = 60 OOF items, 12 TEST items, one line per item + header */
     char *oof = kt_tt_read(out, "oof_probs_smallcnn.csv"), *test = kt_tt_read(out, "test_probs_smallcnn.csv"),
          *meta = kt_tt_read(out, "meta_smallcnn.csv"), *log = kt_tt_read(out, "smallcnn/metrics.jsonl");

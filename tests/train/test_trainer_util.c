@@ -1,7 +1,6 @@
 /* Helpers of the trainer tests. */
 #include "test_trainer_util.h"
 
-#include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,23 +68,6 @@ int kt_tt_same_file(const char *a, const char *b) {
     free(x);
     free(y);
     return same;
-}
-
-int kt_tt_count_named(const char *dir, const char *needle) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[8192];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (strstr(e->d_name, needle)) n++;
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) n += kt_tt_count_named(p, needle);
-    }
-    closedir(d);
-    return n;
 }
 
 char *kt_tt_read(const char *dir, const char *file) {

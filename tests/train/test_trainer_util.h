@@ -17,8 +17,6 @@ void kt_tt_config(kt_train_config *c, const char *data, const char *out_name, ch
 int kt_tt_exists(const char *dir, const char *file);
 /* 1 when the two files have identical bytes. */
 int kt_tt_same_file(const char *a, const char *b);
-/* Number of entries of dir whose name contains needle (recursively). */
-int kt_tt_count_named(const char *dir, const char *needle);
 /* Text of a whole file (malloc'd) or NULL. */
 char *kt_tt_read(const char *dir, const char *file);
 
