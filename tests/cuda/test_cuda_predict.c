@@ -32,7 +32,7 @@ static int png_diff(const char *a, const char *b, double *mean, int *worst) {
     kt_image ia, ib;
     kt_image_init(&ia);
     kt_image_init(&ib);
-    int ok = !kt_decoder_init(&d, &err);
+    int have_decoder = !kt_decoder_init(&d, &err), ok = have_decoder;
     kt_decode_opts o = {0};
     ok = ok && !kt_image_load(&d, a, &o, &ia, &err) && !kt_image_load(&d, b, &o, &ib, &err) && ia.w == ib.w && ia.h == ib.h;
     double sum = 0;
@@ -46,7 +46,7 @@ static int png_diff(const char *a, const char *b, double *mean, int *worst) {
     *mean = n ? sum / (double)n : 0;
     kt_image_free(&ia);
     kt_image_free(&ib);
-    if (ok) kt_decoder_free(&d);
+    if (have_decoder) kt_decoder_free(&d); /* also when a load failed */
     return ok;
 }
 
