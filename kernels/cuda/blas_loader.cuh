@@ -3,11 +3,10 @@
 #define KT_BLAS_LOADER_CUH
 
 #include <cublas_v2.h>
-#ifndef KT_CUDA_EMU
 #include <cublasLt.h>
-#endif
 
-/* The functions the CUDA backend calls, typed from cuBLAS's own declarations. */
+/* The functions the CUDA backend calls, typed from cuBLAS's own declarations (under host emulation,
+ * tests/cuda/emu/emu_cublas.cpp's implementations of them). */
 struct kt_cu_blas_api {
     decltype(&cublasCreate) create;
     decltype(&cublasDestroy) destroy;
@@ -15,7 +14,6 @@ struct kt_cu_blas_api {
     decltype(&cublasSetWorkspace) set_workspace;
     decltype(&cublasSetPointerMode) set_pointer_mode;
     decltype(&cublasGetStatusString) status_string;
-#ifndef KT_CUDA_EMU /* host emulation (tests/cuda/emu) replaces the GEMMs themselves */
     decltype(&cublasGetVersion) get_version;
     /* spelled out: C++ sees two overloads of each (cudaDataType or cublasComputeType_t compute type) */
     cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *, const void *,
@@ -40,7 +38,6 @@ struct kt_cu_blas_api {
     decltype(&cublasLtMatmulPreferenceSetAttribute) lt_pref_set;
     decltype(&cublasLtMatmulAlgoGetHeuristic) lt_heuristic;
     decltype(&cublasLtMatmul) lt_matmul;
-#endif
 };
 
 /* The loaded API, or NULL with *why (when why is given) saying what failed. Thread-safe; loads once. */

@@ -200,8 +200,9 @@ cudaError_t cudaGetLastError() { return 0; }
 const char *cudaGetErrorString(cudaError_t e) { return e ? "emu error" : "no error"; }
 const char *cudaGetErrorName(cudaError_t e) { return e ? "emuError" : "cudaSuccess"; }
 cudaError_t cudaMalloc(void **p, size_t n) {
-    *p = malloc(n ? n : 1);
-    if (!*p) return cudaErrorMemoryAllocation;
+    /* 256-byte aligned as cudaMalloc's are (cuBLAS's workspace requires it); the exact size, so that
+     * AddressSanitizer sees a read past the end */
+    if (posix_memalign(p, 256, n ? n : 1)) { *p = NULL; return cudaErrorMemoryAllocation; }
     memset(*p, 0xcd, n); /* device memory starts as garbage */
     return 0;
 }

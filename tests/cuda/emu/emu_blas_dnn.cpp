@@ -1,61 +1,8 @@
-// Stand-ins for kernels/cuda/gemm.cu and conv_cudnn.cu under emulation: plain double-accumulated
-// loops with the same row-major / NHWC semantics (cuBLAS and cuDNN themselves are not exercised).
+// Stand-ins for kernels/cuda/conv_cudnn.cu under emulation: plain double-accumulated loops with the
+// same NHWC semantics (cuDNN itself is not exercised; cuBLAS is emulated in emu_cublas.cpp).
 #include <vector>
 #include "kernels/cuda/kt_cuda_internal.cuh"
 
-static float ld(const void *p, int64_t i, kt_cuda_dtype t) {
-    if (t == KT_CUDA_BF16) { __nv_bfloat16 h = ((const __nv_bfloat16 *)p)[i]; return __bfloat162float(h); }
-    if (t == KT_CUDA_F16) return __half2float(((const __half *)p)[i]);
-    return ((const float *)p)[i];
-}
-static void st(void *p, int64_t i, float v, kt_cuda_dtype t) {
-    if (t == KT_CUDA_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
-    else if (t == KT_CUDA_F16) ((__half *)p)[i] = __float2half_rn(v);
-    else ((float *)p)[i] = v;
-}
-/* blas_loader.cu's table, over cuemu.h's stand-ins */
-const kt_cu_blas_api *kt_cu_blas(const char **why) {
-    (void)why;
-    static const kt_cu_blas_api api = {cublasCreate, cublasDestroy, cublasSetStream, cublasSetWorkspace, cublasSetPointerMode,
-                                       cublasGetStatusString};
-    return &api;
-}
-
-extern "C" int kt_cuda_gemm(kt_cuda_ctx *c, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A, int64_t lda,
-                            const void *B, int64_t ldb, float beta, void *C, int64_t ldc, kt_cuda_dtype ab, kt_cuda_dtype cty) {
-    (void)c;
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) s += (double)ld(A, ta ? k * lda + i : i * lda + k, ab) * ld(B, tb ? j * ldb + k : k * ldb + j, ab);
-            float prev = beta != 0 ? ld(C, i * ldc + j, cty) : 0.0f;
-            st(C, i * ldc + j, (float)(alpha * s + beta * prev), cty);
-        }
-    return 0;
-}
-extern "C" int kt_cuda_gemm_batched(kt_cuda_ctx *c, int ta, int tb, int64_t batch, int64_t M, int64_t N, int64_t K, const void *A,
-                                    const void *B, void *C, kt_cuda_dtype ab, kt_cuda_dtype cty) {
-    size_t ea = ab == KT_CUDA_F32 ? 4 : 2, ec = cty == KT_CUDA_F32 ? 4 : 2;
-    for (int64_t i = 0; i < batch; i++)
-        kt_cuda_gemm(c, ta, tb, M, N, K, 1.0f, (const char *)A + i * M * K * ea, ta ? M : K, (const char *)B + i * K * N * ea, tb ? K : N,
-                     0.0f, (char *)C + i * M * N * ec, N, ab, cty);
-    return 0;
-}
-/* cuBLASLt's bias epilogue: f32 (here double) accumulation, the bias (in D's type) added, one
- * rounding; declined as gemm.cu declines (switched off, unaligned buffers) */
-extern "C" int kt_cuda_gemm_bias(kt_cuda_ctx *c, int64_t M, int64_t N, int64_t K, const void *A, const void *W, const void *bias, void *D,
-                                 kt_cuda_dtype ab, kt_cuda_dtype dt) {
-    if (dt != ab && dt != KT_CUDA_F32) return kt_cu_errf(c, "bias GEMM: the output must have the operands' type or be f32");
-    if (c->lt_off || (((uintptr_t)A | (uintptr_t)W | (uintptr_t)bias | (uintptr_t)D) & 15)) return -1;
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) s += (double)ld(A, i * K + k, ab) * ld(W, j * K + k, ab);
-            st(D, i * N + j, (float)s + ld(bias, j, dt), dt);
-        }
-    return 0;
-}
-void kt_cuda_lt_free(kt_cuda_ctx *c) { (void)c; }
 void kt_cuda_conv_plans_free(kt_cuda_ctx *c) { (void)c; }
 extern "C" int kt_cuda_conv_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s, size_t *scratch_bytes) {
     (void)c; (void)kind;

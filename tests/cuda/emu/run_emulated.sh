@@ -1,9 +1,11 @@
 #!/bin/bash
 # Runs the cuda test suite on a host emulation of our CUDA kernels, for sessions without a GPU:
-# kernels/cuda/*.cu (all but gemm.cu, conv_cudnn.cu and runtime.cu) are rewritten by prep.py and
-# compiled as C++ with fake CUDA headers; cuBLAS and cuDNN are replaced by plain loops. It finds
-# index, coverage (NaN poison), reduction-order, vector-alignment and glue bugs; it says nothing about real-GPU speed,
-# precision of CUDA's math functions, cuBLAS/cuDNN calls, or memory-model races between blocks.
+# kernels/cuda/*.cu (all but conv_cudnn.cu, runtime.cu and blas_loader.cu) are rewritten by prep.py
+# and compiled as C++ with fake CUDA headers; cuBLAS and cuBLASLt are emulated from their documented
+# semantics (emu_cublas.cpp: column-major, argument and alignment rules, TF32 rounding), so gemm.cu's
+# calls are checked; cuDNN's convolutions are replaced by plain loops. It finds index, coverage (NaN
+# poison), reduction-order, vector-alignment and glue bugs; it says nothing about real-GPU speed,
+# precision of CUDA's math functions, cuDNN calls, or memory-model races between blocks.
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
 # BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
 # libkeratrack.a (compiled with KT_HAVE_CUDA) is linked with the emulated kernels. Without test names
@@ -38,12 +40,13 @@ fi
 W=${KT_EMU_WORK:-$BUILD/cuemu${KT_EMU_ASAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
 CXX="g++ -std=c++20 -O1 -g $SAN -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
-for f in context elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
+for f in context gemm elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
     python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
     $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"
 done
 $CXX -c "$EMU/emu.cpp" -o "$W/obj/emu.o"
 $CXX -c "$EMU/emu_blas_dnn.cpp" -o "$W/obj/emu_blas_dnn.o"
+$CXX -c "$EMU/emu_cublas.cpp" -o "$W/obj/emu_cublas.o"
 rm -f "$W/libemu.a"
 ar rcs "$W/libemu.a" "$W"/obj/*.o
 for t in "$SRC"/tests/cuda/*.c "$SRC/tests/kt_test_main.c" "$SRC/tests/kt_fixture.c"; do

@@ -1,7 +1,8 @@
 // A host emulation of the small CUDA subset kernels/cuda/ uses, for checking kernel index math and
 // coverage on machines without a GPU (tests/cuda/emu/run_emulated.sh). Blocks run one after another;
 // kernels that synchronise or shuffle run each thread of a block as a fiber (emu.cpp: barriers
-// emulate __syncthreads and warp shuffles). cuBLAS and cuDNN are not emulated: emu_blas_dnn.cpp stands in.
+// emulate __syncthreads and warp shuffles). cuBLAS and cuBLASLt are emulated from their documented
+// semantics (emu_cublas.cpp, so gemm.cu itself runs); cuDNN is not: emu_blas_dnn.cpp stands in for conv_cudnn.cu.
 #pragma once
 #define KT_CUDA_EMU 1
 #include <cfloat>
@@ -74,17 +75,25 @@ struct __half { uint16_t x; };
 inline __half __float2half_rn(float f) { __half h; h.x = kt_f32_to_f16(f); return h; }
 inline float __half2float(__half h) { return kt_f16_to_f32(h.x); }
 
-typedef void *cublasHandle_t;
+/* cuBLAS's handle and status codes (values as cublas_api.h); the entry points are in cublas_v2.h and
+ * cublasLt.h here, implemented by emu_cublas.cpp */
+typedef struct cublasContext *cublasHandle_t;
 typedef int cublasStatus_t;
-enum { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1 };
-enum { CUBLAS_POINTER_MODE_HOST = 0 };
-inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (void *)1; return 0; }
-inline cublasStatus_t cublasDestroy(cublasHandle_t) { return 0; }
-inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return 0; }
-inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return 0; }
-inline cublasStatus_t cublasSetPointerMode(cublasHandle_t, int) { return 0; }
-inline const char *cublasGetStatusString(cublasStatus_t) { return "emu cublas"; }
-typedef int cublasPointerMode_t;
+enum {
+    CUBLAS_STATUS_SUCCESS = 0,
+    CUBLAS_STATUS_NOT_INITIALIZED = 1,
+    CUBLAS_STATUS_ALLOC_FAILED = 3,
+    CUBLAS_STATUS_INVALID_VALUE = 7,
+    CUBLAS_STATUS_EXECUTION_FAILED = 13,
+    CUBLAS_STATUS_NOT_SUPPORTED = 15
+};
+typedef enum { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 } cublasPointerMode_t;
+cublasStatus_t cublasCreate(cublasHandle_t *h);
+cublasStatus_t cublasDestroy(cublasHandle_t h);
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes);
+cublasStatus_t cublasSetPointerMode(cublasHandle_t h, cublasPointerMode_t m);
+const char *cublasGetStatusString(cublasStatus_t s);
 typedef void *cudnnHandle_t;
 typedef int cudnnStatus_t;
 enum { CUDNN_STATUS_SUCCESS = 0 };
