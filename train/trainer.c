@@ -249,6 +249,21 @@ static kt_status run_setup(kt_run *r, kt_err *err) {
     return s;
 }
 
+/* What the plan holds for the whole run: both graphs' activations and inputs, and the parameters,
+ * their gradients and AdamW's two moments (over the whole parameter buffer). On a GPU this is its
+ * memory, what a user sizing --batch or weighing --recompute wants before the first epoch. */
+static void log_memory(const kt_run *r, FILE *log) {
+    kt_plan_stats t, e;
+    kt_graph_plan_stats(&r->train.g, &t);
+    kt_graph_plan_stats(&r->eval.g, &e);
+    const double mib = 1048576.0;
+    double step = (double)(t.arena_bytes + t.inputs_bytes) / mib, eval = (double)(e.arena_bytes + e.inputs_bytes) / mib;
+    double fixed = (double)(t.param_bytes + t.grad_bytes + t.state_bytes + e.param_bytes + e.state_bytes +
+                            2 * (size_t)r->train.g.n_param_elems * sizeof(float)) / mib;
+    fprintf(log, "memory planned on %s: %.1f MiB (training step %.1f, evaluation %.1f, parameters + gradients + AdamW moments %.1f)\n",
+            r->c->device ? r->c->device : "cpu", step + eval + fixed, step, eval, fixed);
+}
+
 kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err *err) {
     double t0 = kt_now();
     kt_train_result local;
@@ -279,6 +294,7 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
                     (long long)r.ds.n_items, (long long)r.ds.split_count[0], (long long)r.ds.split_count[1],
                     (long long)r.ds.split_count[2], r.folds.k, cfg->holdout_valid ? " over TRAIN (VALID held out)" : " over TRAIN+VALID",
                     cfg->epochs, cfg->batch, cfg->img_size, cfg->img_size, (long long)kt_model_param_count(&r.train));
+            log_memory(&r, cfg->log);
             if (r.have_state && f0 < r.folds.k)
                 fprintf(cfg->log, "resuming at fold %d, epoch %lld, batch %lld (step %lld)\n", f0 + 1, (long long)r.st.epoch + 1,
                         (long long)r.st.batch, (long long)r.st.step);

@@ -14,6 +14,7 @@
 #include "base/fileio.h"
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
+#include "nets/model.h"
 #include "kt_fixture.h"
 #include "kt_test.h"
 #include "test_trainer_util.h"
@@ -405,6 +406,48 @@ KT_TEST(test_train_holdout_valid_reports_valid) {
     KT_CHECK(count_lines(oof) == 49, "oof lines %d", count_lines(oof));
     free(folds);
     free(oof);
+    free(data);
+    free(out);
+}
+
+/* Before the first epoch the log says what the run's plan holds: smallcnn's parameters, their
+ * gradients and AdamW's two moments are 16 bytes a parameter, its BatchNorm running statistics 4 a
+ * value (counted here from the same model built apart), the two graphs' activations more than 0, and
+ * the parts sum to the total. */
+KT_TEST(test_train_log_states_planned_memory) {
+    char *data = kt_tt_synth("shapes", 3, 8, 32, 23, 0), *out = NULL;
+    KT_REQUIRE(data, "dataset");
+    kt_train_config c;
+    kt_tt_config(&c, data, "run", &out);
+    c.epochs = 1;
+    char logpath[4096];
+    snprintf(logpath, sizeof logpath, "%s/memory.log", kt_test_tmpdir());
+    c.log = fopen(logpath, "w");
+    KT_REQUIRE(c.log, "log file");
+    kt_err err = {0};
+    kt_status s = kt_train_run(&c, NULL, &err);
+    fclose(c.log);
+    KT_REQUIRE_OK(s, &err);
+    char *log = kt_tt_read(kt_test_tmpdir(), "memory.log");
+    KT_REQUIRE(log, "log read back");
+    const char *line = strstr(log, "memory planned on cpu: ");
+    double total = -1, step = -1, eval = -1, fixed = -1;
+    int got = line ? sscanf(line, "memory planned on cpu: %lf MiB (training step %lf, evaluation %lf, parameters + gradients + AdamW moments %lf)",
+                            &total, &step, &eval, &fixed)
+                   : 0;
+    KT_REQUIRE(got == 4, "no memory line in the log:\n%s", log);
+    const char *first = strstr(log, "fold 1/2 epoch");
+    KT_CHECK(first && line < first, "the memory line comes before the first epoch");
+    kt_model m;
+    kt_model_opts o = {.arch = "smallcnn", .num_classes = 3, .batch = 8, .img_h = 32, .img_w = 32, .train = 1};
+    KT_REQUIRE_OK(kt_model_create(&m, &o, NULL, &err), &err);
+    double want = (16.0 * (double)m.g.n_param_elems + 4.0 * (double)m.g.n_buffer_elems) / 1048576.0;
+    KT_CHECK(m.g.n_buffer_elems > 0, "smallcnn has BatchNorm statistics");
+    KT_CHECK(fabs(fixed - want) <= 0.051, "parameters + gradients + moments %.1f MiB, expected %.3f", fixed, want);
+    KT_CHECK(step > 0 && eval > 0, "activations: step %.1f, evaluation %.1f MiB", step, eval);
+    KT_CHECK(fabs(total - (step + eval + fixed)) <= 0.151, "total %.1f is not the sum of its parts", total);
+    kt_model_free(&m);
+    free(log);
     free(data);
     free(out);
 }
