@@ -39,7 +39,7 @@ static void help(void) {
            "  --batch N             images per forward pass (default 32)\n"
            "  --workers N           decoding threads (default 2)\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores)\n"
-           "  --device cpu|cuda     (default cpu)\n"
+           "  --device cpu|cuda     (default cpu; cuda is the first visible GPU: CUDA_VISIBLE_DEVICES=N picks one)\n"
            "  --precision P         on cuda: bf16 (default), fp16, tf32 or fp32, as keratrack train --precision\n"
            "  --no-plots            JSON and text only\n"
            "  --strict              a bad CSV row or unreadable image is an error (default: skipped)\n\n"
