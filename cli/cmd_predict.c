@@ -71,7 +71,9 @@ int kt_cmd_predict(int argc, char **argv) {
     kt_err err;
     kt_predictor *p;
     if (kt_predictor_open_batched(&p, ckpts, nc, device, threads, batch, &err)) {
-        kt_cli_fail("predict", err.msg, "check the checkpoint path (keratrack info CKPT shows what a file holds)");
+        kt_cli_fail("predict", err.msg,
+                    kt_predictor_device_error(&err) ? "--device cpu runs on the CPU (keratrack info shows the GPU this build sees)"
+                                                    : "check the checkpoint path (keratrack info CKPT shows what a file holds)");
         goto done;
     }
     int C = kt_predictor_num_classes(p);

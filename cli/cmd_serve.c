@@ -144,7 +144,9 @@ int kt_cmd_serve(int argc, char **argv) {
     kt_predictor *pred = NULL;
     if (n_models) {
         if (kt_predictor_open(&pred, models, n_models, device, (int)model_threads, &err))
-            return kt_cli_fail("serve", err.msg, "check the --model path (a checkpoint written by keratrack train)");
+            return kt_cli_fail("serve", err.msg,
+                               kt_predictor_device_error(&err) ? "--device cpu serves from the CPU (keratrack info shows the GPU this build sees)"
+                                                               : "check the --model path (a checkpoint written by keratrack train)");
         cfg.predictor = (struct kt_predictor *)pred;
     } else {
         fprintf(stderr, "keratrack serve: no --model given: POST /predict will answer 503\n");

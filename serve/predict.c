@@ -77,7 +77,7 @@ static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_e
     *st = KT_OK;
     int cuda = device && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && kt_backend_cuda_available()));
     if (device && strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
-        *st = kt_err_set(err, KT_ERR_ARG, "unknown device '%s' (cpu, cuda or auto)", device);
+        *st = kt_err_set(err, KT_ERR_ARG, "device '%s' is unknown (cpu, cuda or auto)", device);
         return NULL;
     }
     snprintf(name, len, "%s", cuda ? "cuda" : "cpu");
@@ -85,9 +85,13 @@ static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_e
     kt_backend *be = NULL;
     *st = kt_backend_cuda_create(&be, 0, err);
     if (*st && !strcmp(device, "auto")) /* the default: say how to run without the GPU */
-        kt_err_prefix(err, "a GPU is present but could not be used (--device cpu runs on the CPU): ");
+        kt_err_prefix(err, "device auto: a GPU is present but could not be used (--device cpu runs on the CPU): ");
+    else if (*st)
+        kt_err_prefix(err, "device %s: ", device);
     return be;
 }
+
+int kt_predictor_device_error(const kt_err *err) { return err && err->code != KT_OK && !strncmp(err->msg, "device ", 7); }
 
 kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths, int n, const char *device, int threads,
                                     int batch, kt_err *err) {

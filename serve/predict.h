@@ -11,11 +11,15 @@ typedef struct kt_predictor kt_predictor;
 
 /* Opens n_ckpt checkpoints (all with the same classes) on device "cpu", "cuda" or "auto"
  * (cuda when built with it and a GPU is present). threads <= 0 keeps the OpenMP default.
- * batch: images per forward pass (>= 1). */
+ * batch: images per forward pass (>= 1). An error of the device (an unknown name, a GPU that
+ * cannot be used) has a message beginning with "device " (kt_predictor_device_error), so callers
+ * can point at --device rather than at the checkpoints. */
 kt_status kt_predictor_open(kt_predictor **out, const char *const *ckpt_paths, int n_ckpt, const char *device, int threads,
                             kt_err *err);
 kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *ckpt_paths, int n_ckpt, const char *device,
                                     int threads, int batch, kt_err *err);
+/* 1 when err is a device error of kt_predictor_open (see there). */
+int kt_predictor_device_error(const kt_err *err);
 int kt_predictor_num_classes(const kt_predictor *p);
 const char *kt_predictor_class_name(const kt_predictor *p, int i);
 const char *kt_predictor_arch(const kt_predictor *p);

@@ -113,10 +113,19 @@ KT_TEST(test_predict_ensemble_averages) {
     KT_REQUIRE(make_fixture(c4, img, sizeof c4, 3, 2), "fixture");
     KT_CHECK(kt_predictor_open(&e, (const char *[]){c1, c4}, 2, "cpu", 0, &err) == KT_ERR_ARG && strstr(err.msg, c4),
              "mixed ensemble error: %s", err.msg);
-    KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "tpu", 0, &err) == KT_ERR_ARG, "unknown device refused");
+    /* errors of the checkpoints are not device errors (the CLI's hint then points at the files) */
+    KT_CHECK(!kt_predictor_device_error(&err), "a checkpoint error taken for a device error: %s", err.msg);
+    KT_CHECK(kt_predictor_open(&e, (const char *[]){"/nonexistent/ckpt.safetensors"}, 1, "cpu", 0, &err) != KT_OK &&
+                 !kt_predictor_device_error(&err),
+             "a missing checkpoint taken for a device error: %s", err.msg);
+    KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "tpu", 0, &err) == KT_ERR_ARG && kt_predictor_device_error(&err) &&
+                 strstr(err.msg, "'tpu'"),
+             "unknown device refused as a device error naming it: %s", err.msg);
     /* without a GPU, "cuda" is refused with the reason and "auto" falls back to the CPU */
     if (!kt_backend_cuda_available()) {
-        KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "cuda", 0, &err) != KT_OK && err.msg[0], "cuda without a GPU");
+        KT_CHECK(kt_predictor_open(&e, (const char *[]){c1}, 1, "cuda", 0, &err) != KT_OK && kt_predictor_device_error(&err) &&
+                     strlen(err.msg) > strlen("device cuda: "),
+                 "cuda without a GPU: a device error with its reason: %s", err.msg);
         KT_REQUIRE_OK(kt_predictor_open(&e, (const char *[]){c1}, 1, "auto", 0, &err), &err);
         KT_CHECK(!strcmp(kt_predictor_device(e), "cpu"), "auto without a GPU runs on %s", kt_predictor_device(e));
         kt_predictor_free(e);

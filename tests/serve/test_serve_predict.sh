@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # keratrack serve end to end with a model trained by `keratrack train` (tests/serve/make_test_model.sh):
 # POST /predict on a real scalp photo, history, uploads kept under server-made names only, a corrupt
-# image answered 400, inference metrics, the diet plan following the predicted stage, clean SIGTERM.
+# image answered 400, inference metrics, the diet plan following the predicted stage, the CLI's hints
+# for device and checkpoint errors, clean SIGTERM.
 # usage: test_serve_predict.sh <keratrack> <source-dir> <build-dir>
 set -u
 kt=$1; src=$2; build=$3
@@ -77,6 +78,14 @@ curl -s -o /dev/null -X POST "$base/diet/assessment" "${auth[@]}" -H 'Content-Ty
 last=$(sed -n 's/^\[{"id":[0-9]*,"user_id":[0-9]*,"image_path":[^,]*,"predicted_stage":"\([^"]*\)".*/\1/p' <<<"$hist")
 plan=$(curl -s "$base/diet/recommendations" "${auth[@]}")
 grep -q "\"hair_stage_at_time\":\"$last\"" <<<"$plan" || bad "plan stage (newest $last): ${plan:0:300}"
+
+# The CLI's hint follows the failure: a device error points at --device, a checkpoint error at the file.
+"$kt" predict --model "$ckpt" --device tpu "$img" >/dev/null 2>"$tmp/e1"; rc=$?
+[[ $rc -ne 0 ]] && grep -q "device 'tpu' is unknown" "$tmp/e1" && grep -q -- "--device cpu runs on the CPU" "$tmp/e1" &&
+  ! grep -q "checkpoint path" "$tmp/e1" || bad "predict --device tpu (exit $rc): $(cat "$tmp/e1")"
+"$kt" predict --model "$tmp/none.safetensors" "$img" >/dev/null 2>"$tmp/e2"; rc=$?
+[[ $rc -ne 0 ]] && grep -q "check the checkpoint path" "$tmp/e2" && ! grep -q -- "--device cpu" "$tmp/e2" ||
+  bad "predict with a missing checkpoint (exit $rc): $(cat "$tmp/e2")"
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 [[ $rc -eq 0 ]] || bad "server exit status $rc after SIGTERM"
