@@ -60,6 +60,9 @@ struct kt_backend {
      * and memory, to choose per-plan precisions (the CUDA backend's bf16 autocast; flags
      * KT_NODE_AUTOCAST and KT_NODE_STORED_BF16, which the planner clears first) */
     void (*prepare)(kt_backend *be, kt_graph *g);
+    /* optional: why `supports` said 0 for n, into buf (left empty when there is nothing to add to
+     * "no kernel"), e.g. the library's refusal of a convolution's geometry */
+    void (*unsupported_why)(const kt_backend *be, const kt_node *n, char *buf, size_t cap);
     void *ctx;
 };
 

@@ -414,6 +414,20 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
     }
 }
 
+/* A convolution cuDNN refused (cudnnFind found nothing usable, a dimension past int): its reason,
+ * which cuda_supports's plan attempt left in the context, asked for again */
+static void cuda_unsupported_why(const kt_backend *be, const kt_node *n, char *buf, size_t cap) {
+    buf[0] = 0;
+    if (n->op != KT_OP_CONV2D && n->op != KT_OP_CONV2D_BWD_DATA && n->op != KT_OP_CONV2D_BWD_WEIGHT) return;
+    if (!all_dtype(n, KT_F32)) {
+        snprintf(buf, cap, "its convolutions take f32 tensors");
+        return;
+    }
+    kt_conv_shape s = kt_node_conv_geom(n);
+    size_t bytes;
+    if (uses_cudnn(&s) && kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) != 0) snprintf(buf, cap, "%s", kt_cuda_ctx_error(CTX(be)));
+}
+
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
     (void)be;
     if (planned_autocast(n)) {
@@ -866,6 +880,7 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
                                   KT_FUSE_LAYERSCALE_BWD | KT_FUSE_SCALE_COLSUM | KT_FUSE_SCALE_ADD | KT_FUSE_DWCONV_BWD_ADD, /* the pairs its kernels compute in one pass */
                        .supports = cuda_supports,
                        .prepare = cuda_prepare,
+                       .unsupported_why = cuda_unsupported_why,
                        .scratch_bytes = cuda_scratch,
                        .alloc = cuda_alloc,
                        .release = cuda_release,

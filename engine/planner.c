@@ -220,8 +220,12 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
     }
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];
-        if (!be->supports(be, n))
-            return kt_err_set(err, KT_ERR_UNSUPPORTED, "backend %s has no kernel for %s (node %s)", be->name, kt_op_name(n->op), n->name);
+        if (!be->supports(be, n)) {
+            char why[600] = "";
+            if (be->unsupported_why) be->unsupported_why(be, n, why, sizeof why);
+            return kt_err_set(err, KT_ERR_UNSUPPORTED, "backend %s has no kernel for %s (node %s)%s%s", be->name, kt_op_name(n->op), n->name,
+                              why[0] ? ": " : "", why);
+        }
         n->last_use = n->id;
         n->fuse_next = n->fuse_colsum = NULL;
         n->fused = 0;

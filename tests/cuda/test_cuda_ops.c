@@ -49,6 +49,9 @@ KT_TEST(test_cuda_conv2d_cudnn) {
     twin(build_conv, &c3, "conv 2x2 stride 2 (ConvNeXt downsample, cuDNN)", TOL_GEMM, 1);
     conv_case c4 = {2, 5, 5, 4, 6, 3, 3, 1, 1, 1, 0, 2, 0};
     twin(build_conv, &c4, "conv groups=2 pad 1x0 (cuDNN)", TOL_GEMM, 1);
+    /* a non-square kernel and stride: the filter's height and width are not interchangeable */
+    conv_case c5 = {2, 7, 6, 4, 6, 3, 2, 2, 1, 1, 0, 1, 1};
+    twin(build_conv, &c5, "conv 3x2 stride 2x1 pad 1x0 (cuDNN)", TOL_GEMM, 1);
 }
 
 KT_TEST(test_cuda_conv2d_pointwise_gemm) {
@@ -309,4 +312,23 @@ KT_TEST(test_cuda_permute_concat_slice) {
     kt_twin_backend();
     twin(build_permute, NULL, "permute NHWC->NCHW, reshape, linear, transpose", TOL_GEMM, 1);
     twin(build_concat_slice, NULL, "concat on two axes + slice (and slice backward)", TOL_ELEM, 1);
+}
+
+/* A convolution cuDNN refuses is refused by the plan with cuDNN's reason, not a bare "no kernel":
+ * here a 3x1 convolution over an image 2^31 + 8 rows tall, past cuDNN's int dimensions (the plan
+ * refuses before allocating anything). */
+KT_TEST(test_cuda_conv_refused_by_cudnn_says_why) {
+    kt_backend *be = kt_twin_backend();
+    kt_err err;
+    kt_graph gs, *g = &gs;
+    KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+    kt_node *x = IN(g, "x", 1, 2147483656LL, 1, 3);
+    kt_node *w = P(g, "w", 4, 3, 3, 1);
+    kt_conv2d_ex(g, x, w, NULL, 1, 1, 1, 0, 1);
+    kt_status s = kt_graph_plan(g, be, NULL, &err);
+    KT_CHECK(s == KT_ERR_UNSUPPORTED && strstr(err.msg, "no kernel for conv2d") && strstr(err.msg, "2147483656") &&
+                 strstr(err.msg, "cuDNN's int range"),
+             "status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    kt_graph_free(g);
 }

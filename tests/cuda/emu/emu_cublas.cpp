@@ -60,16 +60,6 @@ const uint32_t LIVE = 0x6b74c0deu, DEAD = 0xdeadbeefu;
 bool known(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF; }
 size_t esize(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
 
-/* TF32 keeps 10 of the 23 mantissa bits (rounded to nearest even); inf and NaN pass */
-float tf32(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u) return v;
-    u += 0xfffu + ((u >> 13) & 1u);
-    u &= ~0x1fffu;
-    memcpy(&v, &u, 4);
-    return v;
-}
 float load(const void *p, int64_t i, cudaDataType t) {
     if (t == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
     if (t == CUDA_R_16F) return __half2float(((const __half *)p)[i]);
@@ -97,7 +87,7 @@ void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
             double s = 0;
             for (int64_t l = 0; l < k; l++) {
                 float a = load(A, ta ? l + i * lda : i + l * lda, at), b = load(B, tb ? j + l * ldb : l + j * ldb, bt);
-                if (round_tf32) a = tf32(a), b = tf32(b);
+                if (round_tf32) a = emu_tf32(a), b = emu_tf32(b);
                 s += (double)a * b;
             }
             float v = (float)(alpha * s);

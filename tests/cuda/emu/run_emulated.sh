@@ -1,18 +1,19 @@
 #!/bin/bash
 # Runs the cuda test suite on a host emulation of our CUDA kernels, for sessions without a GPU:
-# kernels/cuda/*.cu (all but conv_cudnn.cu, runtime.cu and blas_loader.cu) are rewritten by prep.py
-# and compiled as C++ with fake CUDA headers; cuBLAS and cuBLASLt are emulated from their documented
-# semantics (emu_cublas.cpp: column-major, argument and alignment rules, TF32 rounding), so gemm.cu's
-# calls are checked; cuDNN's convolutions are replaced by plain loops. It finds index, coverage (NaN
-# poison), reduction-order, vector-alignment and glue bugs; it says nothing about real-GPU speed,
-# precision of CUDA's math functions, cuDNN calls, or memory-model races between blocks.
+# kernels/cuda/*.cu (all but runtime.cu and blas_loader.cu, the CUDA runtime and dlopen wrappers, which
+# emu.cpp replaces) are rewritten by prep.py and compiled as C++ with fake CUDA headers; cuBLAS,
+# cuBLASLt and cuDNN's convolution API are emulated from their documented semantics (emu_cublas.cpp,
+# emu_cudnn.cpp: layouts, argument, workspace and alignment rules, TF32 rounding), so gemm.cu's and
+# conv_cudnn.cu's calls are checked. It finds index, coverage (NaN poison), reduction-order,
+# vector-alignment and glue bugs; it says nothing about real-GPU speed, precision of CUDA's math
+# functions, what the real libraries do beyond their documentation, or memory-model races between blocks.
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
 # BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
 # libkeratrack.a (compiled with KT_HAVE_CUDA) is linked with the emulated kernels. Without test names
 # every test of tests/cuda runs (~8 min on 2 cores).
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR --bench model --bf16 --plan-only train:convnext_base:64:224
 # runs kt_gpu_bench on the emulator instead (--plan-only: the device memory a case plans, no step).
-# KT_EMU_ASAN=1: the emulated kernels, the stand-ins and the tests built with AddressSanitizer (work
+# KT_EMU_ASAN=1: the emulated kernels, the library emulations and the tests built with AddressSanitizer (work
 # folder BUILD_DIR/cuemu-asan): a kernel reading or writing outside a device buffer (each its own
 # host allocation) stops with ASan's report. About twice as slow.
 # KT_EMU_ORDER=reverse: blocks, and a block's threads between barriers, run last first. A kernel
@@ -39,13 +40,14 @@ if [ -n "${KT_EMU_ASAN:-}" ]; then
 fi
 W=${KT_EMU_WORK:-$BUILD/cuemu${KT_EMU_ASAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
+rm -f "$W"/obj/*.o # objects of files since removed must not reach the library
 CXX="g++ -std=c++20 -O1 -g $SAN -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
-for f in context gemm elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
+for f in context gemm conv_cudnn elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
     python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
     $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"
 done
 $CXX -c "$EMU/emu.cpp" -o "$W/obj/emu.o"
-$CXX -c "$EMU/emu_blas_dnn.cpp" -o "$W/obj/emu_blas_dnn.o"
+$CXX -c "$EMU/emu_cudnn.cpp" -o "$W/obj/emu_cudnn.o"
 $CXX -c "$EMU/emu_cublas.cpp" -o "$W/obj/emu_cublas.o"
 rm -f "$W/libemu.a"
 ar rcs "$W/libemu.a" "$W"/obj/*.o

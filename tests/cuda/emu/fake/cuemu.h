@@ -1,8 +1,8 @@
 // A host emulation of the small CUDA subset kernels/cuda/ uses, for checking kernel index math and
 // coverage on machines without a GPU (tests/cuda/emu/run_emulated.sh). Blocks run one after another;
 // kernels that synchronise or shuffle run each thread of a block as a fiber (emu.cpp: barriers
-// emulate __syncthreads and warp shuffles). cuBLAS and cuBLASLt are emulated from their documented
-// semantics (emu_cublas.cpp, so gemm.cu itself runs); cuDNN is not: emu_blas_dnn.cpp stands in for conv_cudnn.cu.
+// emulate __syncthreads and warp shuffles). cuBLAS, cuBLASLt and cuDNN's convolutions are emulated from
+// their documented semantics (emu_cublas.cpp, emu_cudnn.cpp), so gemm.cu and conv_cudnn.cu run too.
 #pragma once
 #define KT_CUDA_EMU 1
 #include <cfloat>
@@ -58,6 +58,17 @@ cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
+/* What tensor cores read of an f32 operand in TF32 mode (cuBLAS's FAST_TF32, cuDNN's tensor-op math):
+ * 10 of the 23 mantissa bits, rounded to nearest even; inf and NaN pass */
+inline float emu_tf32(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return v;
+    u += 0xfffu + ((u >> 13) & 1u);
+    u &= ~0x1fffu;
+    memcpy(&v, &u, 4);
+    return v;
+}
 struct __nv_bfloat16 { uint16_t x; };
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     uint32_t u; memcpy(&u, &f, 4);
@@ -94,11 +105,11 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes);
 cublasStatus_t cublasSetPointerMode(cublasHandle_t h, cublasPointerMode_t m);
 const char *cublasGetStatusString(cublasStatus_t s);
-typedef void *cudnnHandle_t;
-typedef int cudnnStatus_t;
-enum { CUDNN_STATUS_SUCCESS = 0 };
-inline cudnnStatus_t cudnnCreate(cudnnHandle_t *h) { *h = (void *)1; return 0; }
-inline cudnnStatus_t cudnnDestroy(cudnnHandle_t) { return 0; }
-inline cudnnStatus_t cudnnSetStream(cudnnHandle_t, cudaStream_t) { return 0; }
-inline const char *cudnnGetErrorString(cudnnStatus_t) { return "emu cudnn"; }
+/* cuDNN's handle and status (values as cudnn_graph.h); the rest is in cudnn.h here (emu_cudnn.cpp) */
+typedef struct cudnnContext *cudnnHandle_t;
+typedef enum { CUDNN_STATUS_SUCCESS = 0, CUDNN_STATUS_BAD_PARAM = 2000, CUDNN_STATUS_NOT_SUPPORTED = 3000 } cudnnStatus_t;
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h);
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h);
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s);
+const char *cudnnGetErrorString(cudnnStatus_t s);
 inline size_t cudnnGetVersion() { return 91900; }
