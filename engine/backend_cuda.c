@@ -420,7 +420,7 @@ static void cuda_unsupported_why(const kt_backend *be, const kt_node *n, char *b
     buf[0] = 0;
     if (n->op != KT_OP_CONV2D && n->op != KT_OP_CONV2D_BWD_DATA && n->op != KT_OP_CONV2D_BWD_WEIGHT) return;
     if (!all_dtype(n, KT_F32)) {
-        snprintf(buf, cap, "its convolutions take f32 tensors");
+        snprintf(buf, cap, "its convolutions take f32 tensors, this one has others");
         return;
     }
     kt_conv_shape s = kt_node_conv_geom(n);
