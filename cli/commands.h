@@ -23,7 +23,8 @@ int kt_cli_fail(const char *cmd, const char *msg, const char *hint);
 
 typedef struct kt_backend kt_backend;
 /* The backend of --device and --precision: *be = NULL (the CPU) for "cpu"; for "cuda" a CUDA backend
- * computing in precision (NULL: bf16; free it with (*be)->destroy). Otherwise prints why (with hint)
+ * computing in precision (NULL: bf16; free it with (*be)->destroy). Otherwise prints why (with hint
+ * when this build has no CUDA backend; pointing at --device cpu and `keratrack info` when it has)
  * and returns the exit status: 1 no usable GPU, 2 a precision this device does not offer. */
 int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be);
 

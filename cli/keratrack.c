@@ -39,7 +39,9 @@ int kt_cli_backend(const char *cmd, const char *device, const char *precision, c
         return 2;
     }
     kt_err e = {0};
-    if (kt_backend_cuda_create(be, 0, &e)) return kt_cli_fail(cmd, e.msg, hint);
+    kt_status s = kt_backend_cuda_create(be, 0, &e);
+    /* a build without CUDA: the caller's hint (how to build it); with CUDA, the GPU or driver is missing */
+    if (s) return kt_cli_fail(cmd, e.msg, s == KT_ERR_UNSUPPORTED ? hint : "--device cpu (the default) runs on the CPU; keratrack info shows the GPU and driver this build sees");
     if (kt_backend_cuda_set_precision(*be, precision ? precision : "bf16", &e)) {
         (*be)->destroy(*be);
         *be = NULL;

@@ -54,6 +54,10 @@ if "$KT" info | grep -q "GPU *none present"; then
         check "[ $rc -eq 1 ]" "$cmd --device cuda without a GPU exits $rc, not 1"
         check "grep -q 'cuda backend' '$TMP/err.txt' && grep -q -- '--device cpu' '$TMP/err.txt'" \
             "$cmd --device cuda: unclear error: $(cat "$TMP/err.txt")"
+        # (info says "none present" only in a build with CUDA) it is not told to build with CUDA:
+        # the GPU or its driver is what is missing
+        check "! grep -q 'KT_CUDA=ON' '$TMP/err.txt' && grep -q 'keratrack info' '$TMP/err.txt'" \
+            "$cmd --device cuda in a CUDA build: $(cat "$TMP/err.txt")"
         check "[ ! -e '$TMP/cuda_run' ]" "$cmd --device cuda without a GPU wrote $TMP/cuda_run"
     done
 fi
