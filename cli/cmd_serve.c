@@ -140,6 +140,7 @@ int kt_cmd_serve(int argc, char **argv) {
     cfg.no_access_log = quiet;
 
     kt_err err = {0};
+    const char *model_device = NULL; /* where the model runs: --device auto decides here */
 #ifdef KT_SERVE_HAVE_PREDICTOR
     kt_predictor *pred = NULL;
     if (n_models) {
@@ -148,6 +149,7 @@ int kt_cmd_serve(int argc, char **argv) {
                                kt_predictor_device_error(&err) ? "--device cpu serves from the CPU (keratrack info shows the GPU this build sees)"
                                                                : "check the --model path (a checkpoint written by keratrack train)");
         cfg.predictor = (struct kt_predictor *)pred;
+        model_device = kt_predictor_device(pred);
     } else {
         fprintf(stderr, "keratrack serve: no --model given: POST /predict will answer 503\n");
     }
@@ -172,8 +174,9 @@ int kt_cmd_serve(int argc, char **argv) {
     if (kt_http_start(&srv, &cfg, &err)) {
         rc = kt_cli_fail("serve", err.msg, "check --host and --port (is the port in use?), --db and its folder, and --meals");
     } else {
-        fprintf(stderr, "keratrack serve: listening on http://%s:%d (db %s, %d threads, model %s)\n", cfg.host,
-                kt_http_port(srv), cfg.db_path, cfg.threads, n_models ? models[0] : "none");
+        fprintf(stderr, "keratrack serve: listening on http://%s:%d (db %s, %d threads, model %s%s%s)\n", cfg.host,
+                kt_http_port(srv), cfg.db_path, cfg.threads, n_models ? models[0] : "none", model_device ? " on " : "",
+                model_device ? model_device : "");
         fflush(stderr);
         int sig = 0;
         sigwait(&stop, &sig);

@@ -19,6 +19,15 @@
 
 int kt_http_model_loaded(const kt_http_server *s) { return s->cfg.predictor != NULL; }
 
+const char *kt_http_model_device(const kt_http_server *s) {
+#ifdef KT_HTTP_HAVE_PREDICTOR
+    if (s->cfg.predictor) return kt_predictor_device(s->cfg.predictor);
+#else
+    (void)s;
+#endif
+    return NULL;
+}
+
 cJSON *kt_http_model_classes(const kt_http_server *s) {
     cJSON *a = cJSON_CreateArray();
 #ifdef KT_HTTP_HAVE_PREDICTOR

@@ -178,6 +178,8 @@ void kt_h_health(kt_http_req *r) {
     cJSON_AddStringToObject(o, "version", KT_VERSION);
     cJSON_AddBoolToObject(o, "model_loaded", kt_http_model_loaded(r->srv));
     cJSON_AddItemToObject(o, "classes", kt_http_model_classes(r->srv));
+    const char *dev = kt_http_model_device(r->srv);
+    if (dev) cJSON_AddStringToObject(o, "device", dev);
     cJSON_AddNumberToObject(o, "schema_version", KT_DB_SCHEMA_VERSION);
     kt_http_json(r, 200, o);
 }

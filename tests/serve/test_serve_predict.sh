@@ -30,6 +30,10 @@ base=http://127.0.0.1:$port
 
 curl -s "$base/health" >"$tmp/health"
 grep -q '"model_loaded":true' "$tmp/health" || bad "health: $(cat "$tmp/health")"
+# where the model runs (--device auto's choice), the same in /health and the start line
+dev=$(sed -n 's/.*"device":"\([a-z]*\)".*/\1/p' "$tmp/health")
+[[ $dev == cpu || $dev == cuda ]] && grep -q "listening on .* on $dev)" "$tmp/log" ||
+  bad "device '$dev' in /health, start line: $(grep listening "$tmp/log")"
 curl -s -X POST "$base/register" -H 'Content-Type: application/json' \
   -d '{"name": "Pia", "email": "pia@example.com", "password": "pia-secret-1"}' >/dev/null
 tok=$(curl -s -X POST "$base/token" -d 'username=pia@example.com&password=pia-secret-1' |
