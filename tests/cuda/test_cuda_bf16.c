@@ -158,6 +158,13 @@ KT_TEST(test_cuda_bf16_gemm_fp32_accumulation) {
             double r2 = bf16_rel_err(cb, ref, nc);
             KT_CHECK(r2 <= TOL_BF16, "batched bf16 GEMM ta=%d tb=%d, bf16 out: %.3g of scale", ta, tb, r2);
         }
+    /* a leading dimension shorter than A's rows: cuBLAS refuses it (documented: INVALID_VALUE), the
+     * error names the call and the shape, and the context goes on working */
+    KT_CHECK(kt_cuda_gemm(c, 0, 0, M, N, K, 1.0f, da, K - 1, db, N, 0.0f, dc, N, KT_CUDA_BF16, KT_CUDA_F32) != 0 &&
+                 strstr(kt_cuda_ctx_error(c), "cublasGemmEx (37 x 29 x 200)"),
+             "lda %lld < K %lld accepted or unnamed: %s", (long long)(K - 1), (long long)K, kt_cuda_ctx_error(c));
+    KT_CHECK(kt_cuda_gemm(c, 0, 0, M, N, K, 1.0f, da, K, db, N, 0.0f, dc, N, KT_CUDA_BF16, KT_CUDA_F32) == 0, "after a refused call: %s",
+             kt_cuda_ctx_error(c));
     kt_cuda_free(da);
     kt_cuda_free(db);
     kt_cuda_free(dc);
