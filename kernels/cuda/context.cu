@@ -40,6 +40,33 @@ static void say(char *msg, size_t n, const char *fmt, ...) {
     va_end(ap);
 }
 
+#ifndef KT_CUDA_ARCHS_STR
+#define KT_CUDA_ARCHS_STR "(not recorded)"
+#endif
+
+/* An empty kernel: asking for its attributes loads this build's code for the device, which fails
+ * when none of the architectures built (-DKT_CUDA_ARCHS) runs there. Said at creation, with the
+ * fix, instead of "no kernel image is available" at the first launch. */
+__global__ void k_probe() {}
+
+static int code_runs_here(int device, char *msg, size_t ml) {
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaFuncGetAttributes(&fa, k_probe);
+    if (e == cudaSuccess) return 1;
+    cudaGetLastError();
+    if (e != cudaErrorNoKernelImageForDevice && e != cudaErrorInvalidDeviceFunction) return 1; /* not about our code: later calls say */
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
+        cudaGetLastError();
+        say(msg, ml, "this build's CUDA code (architectures %s) cannot run on GPU %d: %s", KT_CUDA_ARCHS_STR, device, cudaGetErrorString(e));
+        return 0;
+    }
+    say(msg, ml, "this build's CUDA code is for architectures %s, which GPU %d (%s, compute %d.%d) cannot run; rebuild with "
+                 "-DKT_CUDA_ARCHS=\"%d%d-real;%d%d-virtual\" (%s)",
+        KT_CUDA_ARCHS_STR, device, p.name, p.major, p.minor, p.major, p.minor, p.major, p.minor, cudaGetErrorString(e));
+    return 0;
+}
+
 extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size_t ml) {
     *out = NULL;
     int count = 0;
@@ -62,6 +89,10 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     c->stream = 0; /* the legacy default stream: plain cudaMemcpy calls stay ordered with kernels */
     const char *what = "cudaSetDevice";
     e = cudaSetDevice(device);
+    if (e == cudaSuccess && !code_runs_here(device, msg, ml)) {
+        kt_cuda_ctx_destroy(c);
+        return 1;
+    }
     if (e == cudaSuccess) {
         what = "cudaDeviceGetAttribute";
         e = cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device);

@@ -46,6 +46,31 @@ KT_TEST(test_cuda_backend_create_says_why) {
     KT_CHECK(kt_backend_cuda_set_precision(kt_backend_cpu(), "bf16", &err) != KT_OK, "bf16 is no CPU setting");
 }
 
+/* A GPU none of the built architectures runs on (an A100 or an RTX card with the default sm_90 build)
+ * is refused at creation, naming the build's architectures, the card's compute capability and the
+ * -DKT_CUDA_ARCHS to rebuild with, instead of "no kernel image" at the first launch. Only the host
+ * emulator can fake such a GPU (KT_EMU_NO_KERNEL_IMAGE, KT_EMU_CC); on a real card it skips (every
+ * other cuda test shows the build runs there). */
+KT_TEST(test_cuda_backend_refuses_a_gpu_the_build_cannot_run) {
+    kt_twin_backend(); /* skips without a GPU */
+#ifdef KT_HAVE_CUDA
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    if (strcmp(ci.name, "host emulator")) kt_test_skip("needs a GPU this build cannot run, which only the host emulator fakes");
+    KT_REQUIRE(setenv("KT_EMU_NO_KERNEL_IMAGE", "1", 1) == 0 && setenv("KT_EMU_CC", "8.0", 1) == 0, "setenv");
+    kt_backend *be = NULL;
+    kt_err err;
+    kt_status s = kt_backend_cuda_create(&be, 0, &err);
+    unsetenv("KT_EMU_NO_KERNEL_IMAGE");
+    unsetenv("KT_EMU_CC");
+    KT_CHECK(s == KT_ERR_CUDA && !be && strstr(err.msg, "compute 8.0") && strstr(err.msg, "-DKT_CUDA_ARCHS=\"80-real;80-virtual\"") &&
+                 strstr(err.msg, "architectures 90") && strstr(err.msg, "no kernel image"),
+             "status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    if (be) be->destroy(be);
+#endif
+}
+
 /* KT_CUDA_WITHOUT=a,b at creation: a backend planning without those fusions (the device script's
  * switch to isolate a fused kernel that fails on a card); a wrong name refuses the backend, naming
  * the variable. */

@@ -197,7 +197,9 @@ void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body) {
 }
 
 cudaError_t cudaGetLastError() { return 0; }
-const char *cudaGetErrorString(cudaError_t e) { return e ? "emu error" : "no error"; }
+const char *cudaGetErrorString(cudaError_t e) {
+    return e == cudaErrorNoKernelImageForDevice ? "no kernel image is available for execution on the device" : e ? "emu error" : "no error";
+}
 const char *cudaGetErrorName(cudaError_t e) { return e ? "emuError" : "cudaSuccess"; }
 cudaError_t cudaMalloc(void **p, size_t n) {
     /* 256-byte aligned as cudaMalloc's are (cuBLAS's workspace requires it); the exact size, so that
@@ -217,6 +219,15 @@ cudaError_t cudaSetDevice(int) { return 0; }
 cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return 0; }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) { *v = 132; return 0; }
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1ull << 34; *t = 1ull << 36; return 0; }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { /* KT_EMU_CC=M.m: the compute capability it reports (9.0) */
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "host emulator");
+    const char *cc = getenv("KT_EMU_CC");
+    if (!cc || sscanf(cc, "%d.%d", &p->major, &p->minor) != 2) p->major = 9, p->minor = 0;
+    p->totalGlobalMem = 1ull << 36;
+    p->multiProcessorCount = 16;
+    return 0;
+}
 
 /* runtime.cu replacements */
 extern "C" void kt_cuda_query(kt_cuda_info *info) {

@@ -41,7 +41,9 @@ fi
 W=${KT_EMU_WORK:-$BUILD/cuemu${KT_EMU_ASAN:+-asan}} # KT_EMU_WORK: another work folder, to run two at once
 mkdir -p "$W/gen" "$W/obj"
 rm -f "$W"/obj/*.o # objects of files since removed must not reach the library
+ARCHS=$(sed -n 's/^KT_CUDA_ARCHS:STRING=//p' "$BUILD/CMakeCache.txt" | tr ';' ',') # as CMakeLists.txt passes them
 CXX="g++ -std=c++20 -O1 -g $SAN -Wall -Wno-unused-function -Wno-unknown-pragmas -I$EMU/fake -I$SRC -include cuemu.h -include vector"
+CXX="$CXX -DKT_CUDA_ARCHS_STR=\"$ARCHS\""
 for f in context gemm conv_cudnn elementwise reduce norm loss pool shape dwconv dwconv_tune patch; do
     python3 "$EMU/prep.py" "$SRC/kernels/cuda/$f.cu" "$W/gen/$f.cpp" 2> /dev/null
     $CXX -c "$W/gen/$f.cpp" -o "$W/obj/$f.o"

@@ -33,7 +33,13 @@ double __shfl_xor_sync(unsigned m, double v, int o);
 void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body);
 
 typedef int cudaError_t;
-enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1 };
+enum {
+    cudaSuccess = 0,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidValue = 1,
+    cudaErrorInvalidDeviceFunction = 98,
+    cudaErrorNoKernelImageForDevice = 209
+};
 typedef void *cudaStream_t;
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
@@ -53,6 +59,16 @@ cudaError_t cudaSetDevice(int);
 cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev);
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev);
+/* A kernel's attributes: this build's code loads on the device. KT_EMU_NO_KERNEL_IMAGE=1 emulates a GPU
+ * none of the built architectures runs on (with KT_EMU_CC=8.0, say, for its compute capability). */
+struct cudaFuncAttributes { int numRegs, maxThreadsPerBlock, binaryVersion, ptxVersion; };
+template <typename F> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F) {
+    const char *v = getenv("KT_EMU_NO_KERNEL_IMAGE");
+    if (v && *v && strcmp(v, "0")) return cudaErrorNoKernelImageForDevice;
+    *a = {32, 1024, 90, 90};
+    return cudaSuccess;
+}
 
 /* round-to-nearest arithmetic that the device never contracts into an FMA (the host build has no FMA) */
 inline float __fadd_rn(float a, float b) { return a + b; }
