@@ -55,7 +55,6 @@ struct cublasLtMatmulPreferenceOpaque_t {
 };
 
 namespace {
-const uint32_t LIVE = 0x6b74c0deu, DEAD = 0xdeadbeefu;
 
 bool known(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF; }
 size_t esize(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
@@ -97,23 +96,14 @@ void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
         }
 }
 
-bool handle_ok(cublasHandle_t h) { return h && h->magic == LIVE; }
+bool handle_ok(cublasHandle_t h) { return emu_live(h); }
 
-/* Every handle and descriptor: made with its initial value, marked live; destroyed once */
+/* cuemu.h's emu_make / emu_unmake with cuBLAS's statuses */
 template <typename T> cublasStatus_t make(T **out, const T &init) {
     if (!out) return CUBLAS_STATUS_INVALID_VALUE;
-    *out = (T *)malloc(sizeof(T));
-    if (!*out) return CUBLAS_STATUS_ALLOC_FAILED;
-    **out = init;
-    (*out)->magic = LIVE;
-    return CUBLAS_STATUS_SUCCESS;
+    return (*out = emu_make(init)) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
 }
-template <typename T> cublasStatus_t unmake(T *p, cublasStatus_t bad) {
-    if (!p || p->magic != LIVE) return bad;
-    p->magic = DEAD;
-    free(p);
-    return CUBLAS_STATUS_SUCCESS;
-}
+template <typename T> cublasStatus_t unmake(T *p, cublasStatus_t bad) { return emu_unmake(p) ? CUBLAS_STATUS_SUCCESS : bad; }
 
 cublasStatus_t gemm_check(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha, const void *beta,
                           cudaDataType at, int lda, cudaDataType bt, int ldb, cudaDataType ct, int ldc, cublasComputeType_t compute,
@@ -204,7 +194,7 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeTy
 }
 cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) { return unmake(d, CUBLAS_STATUS_INVALID_VALUE); }
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const void *buf, size_t size) {
-    if (!d || d->magic != LIVE || !buf) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!emu_live(d) || !buf) return CUBLAS_STATUS_INVALID_VALUE;
     int32_t i32;
     switch (attr) {
     case CUBLASLT_MATMUL_DESC_TRANSA:
@@ -250,7 +240,7 @@ cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
 cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) { return unmake(p, CUBLAS_STATUS_INVALID_VALUE); }
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const void *buf,
                                                     size_t size) {
-    if (!p || p->magic != LIVE || !buf) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!emu_live(p) || !buf) return CUBLAS_STATUS_INVALID_VALUE;
     switch (attr) {
     case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES:
         if (size != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
@@ -269,12 +259,12 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
 }
 
 namespace {
-bool layout_ok(cublasLtMatrixLayout_t l) { return l && l->magic == LIVE; }
+bool layout_ok(cublasLtMatrixLayout_t l) { return emu_live(l); }
 
 /* The problem the descriptor and layouts describe: m, n, k, or a status */
 cublasStatus_t lt_problem(cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t A, cublasLtMatrixLayout_t B, cublasLtMatrixLayout_t C,
                           cublasLtMatrixLayout_t D, uint64_t *m, uint64_t *n, uint64_t *k) {
-    if (!d || d->magic != LIVE || !layout_ok(A) || !layout_ok(B) || !layout_ok(C) || !layout_ok(D)) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!emu_live(d) || !layout_ok(A) || !layout_ok(B) || !layout_ok(C) || !layout_ok(D)) return CUBLAS_STATUS_INVALID_VALUE;
     uint64_t ar = d->ta == CUBLAS_OP_N ? A->rows : A->cols, ac = d->ta == CUBLAS_OP_N ? A->cols : A->rows;
     uint64_t br = d->tb == CUBLAS_OP_N ? B->rows : B->cols, bc = d->tb == CUBLAS_OP_N ? B->cols : B->rows;
     *m = D->rows, *n = D->cols, *k = ac;
@@ -298,8 +288,8 @@ const uint64_t ALGO_TAG = 0x656d75616c676fULL;
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t A, cublasLtMatrixLayout_t B,
                                               cublasLtMatrixLayout_t C, cublasLtMatrixLayout_t D, cublasLtMatmulPreference_t p, int requested,
                                               cublasLtMatmulHeuristicResult_t results[], int *returned) {
-    if (!h || h->magic != LIVE) return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (requested <= 0 || !results || !returned || !p || p->magic != LIVE) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!emu_live(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (requested <= 0 || !results || !returned || !emu_live(p)) return CUBLAS_STATUS_INVALID_VALUE;
     uint64_t m, n, k;
     cublasStatus_t s = lt_problem(d, A, B, C, D, &m, &n, &k);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
@@ -320,7 +310,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const void *alpha, const void *A, cublasLtMatrixLayout_t Adesc,
                               const void *B, cublasLtMatrixLayout_t Bdesc, const void *beta, const void *C, cublasLtMatrixLayout_t Cdesc, void *D,
                               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo, void *workspace, size_t wsBytes, cudaStream_t) {
-    if (!h || h->magic != LIVE) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!emu_live(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (!alpha || !beta || !algo) return CUBLAS_STATUS_INVALID_VALUE;
     uint64_t m, n, k;
     cublasStatus_t s = lt_problem(d, Adesc, Bdesc, Cdesc, Ddesc, &m, &n, &k);

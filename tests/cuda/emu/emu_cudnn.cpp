@@ -40,23 +40,12 @@ struct cudnnConvolutionStruct {
 };
 
 namespace {
-const uint32_t LIVE = 0x6b74d11eu, DEAD = 0xdeadbeefu;
-
+/* cuemu.h's emu_make / emu_unmake with cuDNN's statuses */
 template <typename T> cudnnStatus_t make(T **out, const T &init) {
     if (!out) return CUDNN_STATUS_BAD_PARAM;
-    *out = (T *)malloc(sizeof(T));
-    if (!*out) return CUDNN_STATUS_NOT_SUPPORTED;
-    **out = init;
-    (*out)->magic = LIVE;
-    return CUDNN_STATUS_SUCCESS;
+    return (*out = emu_make(init)) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_SUPPORTED;
 }
-template <typename T> cudnnStatus_t unmake(T *p) {
-    if (!p || p->magic != LIVE) return CUDNN_STATUS_BAD_PARAM;
-    p->magic = DEAD;
-    free(p);
-    return CUDNN_STATUS_SUCCESS;
-}
-template <typename T> bool live(const T *p) { return p && p->magic == LIVE; }
+template <typename T> cudnnStatus_t unmake(T *p) { return emu_unmake(p) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM; }
 [[noreturn]] void not_emulated(const char *what) {
     fprintf(stderr, "emulated cuDNN: %s is not emulated\n", what);
     abort();
@@ -69,7 +58,7 @@ struct problem {
 };
 cudnnStatus_t describe(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t d, cudnnTensorDescriptor_t y,
                        problem *p) {
-    if (!live(x) || !live(w) || !live(d) || !live(y) || !x->set || !w->set || !d->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(x) || !emu_live(w) || !emu_live(d) || !emu_live(y) || !x->set || !w->set || !d->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
     if (w->c * d->groups != x->c || w->k % d->groups) return CUDNN_STATUS_BAD_PARAM;
     int64_t ho = (x->h + 2 * d->ph - d->dh * (w->h - 1) - 1) / d->sh + 1, wo = (x->w + 2 * d->pw - d->dw * (w->w - 1) - 1) / d->sw + 1;
     if (ho < 1 || wo < 1 || y->n != x->n || y->c != w->k || y->h != ho || y->w != wo) return CUDNN_STATUS_BAD_PARAM;
@@ -106,7 +95,7 @@ bool allowed(const algo_info *a, cudnnMathType_t m) { return a->math == CUDNN_FM
 
 template <typename P> cudnnStatus_t list(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t d,
                                          cudnnTensorDescriptor_t y, int kind, int requested, int *returned, P *perf) {
-    if (!live(h)) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
     if (requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
     problem p;
     cudnnStatus_t s = describe(x, w, d, y, &p);
@@ -144,7 +133,7 @@ unsigned long long n_calls;
 cudnnStatus_t run_check(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t d,
                         cudnnTensorDescriptor_t y, int algo, int kind, const void *ws, size_t ws_bytes, const void *alpha, const void *beta,
                         problem *p, bool *round, bool *nondet, bool *flip) {
-    if (!live(h)) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
     if (!alpha || !beta) return CUDNN_STATUS_BAD_PARAM;
     cudnnStatus_t s = describe(x, w, d, y, p);
     if (s != CUDNN_STATUS_SUCCESS) return s;
@@ -167,7 +156,7 @@ float rd(const float *v, int64_t i, bool round) { return round ? emu_tf32(v[i]) 
 cudnnStatus_t cudnnCreate(cudnnHandle_t *h) { return make(h, cudnnContext{0, NULL}); }
 cudnnStatus_t cudnnDestroy(cudnnHandle_t h) { return unmake(h); }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
-    if (!live(h)) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
     h->stream = s;
     return CUDNN_STATUS_SUCCESS;
 }
@@ -187,38 +176,38 @@ cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *d) 
 cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) { return unmake(d); }
 
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type, int n, int c, int h, int w) {
-    if (!live(d) || n < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(d) || n < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
     if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) not_emulated("a tensor other than NHWC f32");
     d->set = 1, d->n = n, d->c = c, d->h = h, d->w = w;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format, int k, int c, int h, int w) {
-    if (!live(d) || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(d) || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
     if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) not_emulated("a filter other than NHWC (KRSC) f32");
     d->set = 1, d->k = k, d->c = c, d->h = h, d->w = w;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u, int v, int dil_h, int dil_w,
                                               cudnnConvolutionMode_t mode, cudnnDataType_t compute) {
-    if (!live(d) || pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(d) || pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1) return CUDNN_STATUS_BAD_PARAM;
     if (mode != CUDNN_CROSS_CORRELATION || compute != CUDNN_DATA_FLOAT) not_emulated("a true convolution or a non-f32 compute type");
     d->set = 1, d->ph = pad_h, d->pw = pad_w, d->sh = u, d->sw = v, d->dh = dil_h, d->dw = dil_w;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t d, int groups) {
-    if (!live(d) || groups < 1) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(d) || groups < 1) return CUDNN_STATUS_BAD_PARAM;
     d->groups = groups;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t m) {
-    if (!live(d) || (m != CUDNN_DEFAULT_MATH && m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && m != CUDNN_FMA_MATH))
+    if (!emu_live(d) || (m != CUDNN_DEFAULT_MATH && m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && m != CUDNN_FMA_MATH))
         return CUDNN_STATUS_BAD_PARAM;
     d->math = m;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t d, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, int *n,
                                                     int *c, int *h, int *wo) {
-    if (!live(d) || !live(x) || !live(w) || !d->set || !x->set || !w->set || w->c * d->groups != x->c) return CUDNN_STATUS_BAD_PARAM;
+    if (!emu_live(d) || !emu_live(x) || !emu_live(w) || !d->set || !x->set || !w->set || w->c * d->groups != x->c) return CUDNN_STATUS_BAD_PARAM;
     *n = x->n, *c = w->k;
     *h = (x->h + 2 * d->ph - d->dh * (w->h - 1) - 1) / d->sh + 1;
     *wo = (x->w + 2 * d->pw - d->dw * (w->w - 1) - 1) / d->sw + 1;

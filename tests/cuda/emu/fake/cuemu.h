@@ -74,6 +74,22 @@ template <typename F> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
+/* The emulated libraries' handles and descriptors (emu_cublas.cpp, emu_cudnn.cpp: structs with a
+ * `magic` field): made with their initial value and marked live, destroyed once; a destroyed or
+ * never-made one is not live, so a use after destroy is refused as the libraries refuse it. */
+const uint32_t EMU_LIVE = 0x6b74c0deu, EMU_DEAD = 0xdeadbeefu;
+template <typename T> bool emu_live(const T *p) { return p && p->magic == EMU_LIVE; }
+template <typename T> T *emu_make(const T &init) {
+    T *p = (T *)malloc(sizeof(T));
+    if (p) *p = init, p->magic = EMU_LIVE;
+    return p;
+}
+template <typename T> bool emu_unmake(T *p) {
+    if (!emu_live(p)) return false;
+    p->magic = EMU_DEAD;
+    free(p);
+    return true;
+}
 /* What tensor cores read of an f32 operand in TF32 mode (cuBLAS's FAST_TF32, cuDNN's tensor-op math):
  * 10 of the 23 mantissa bits, rounded to nearest even; inf and NaN pass */
 inline float emu_tf32(float v) {
