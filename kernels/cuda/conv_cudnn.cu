@@ -152,6 +152,20 @@ static kt_cu_convplan *get_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s
             kt_cu_errf(c, "convolution dimension %lld is outside cuDNN's int range", (long long)dims[i]);
             return NULL;
         }
+    /* cuDNN refuses a tensor of more than 2^31-1 elements (NOT_SUPPORTED, no reason given): say
+     * which one and what shrinks it */
+    struct {
+        const char *what;
+        int64_t a, b, c, d;
+    } t[3] = {{"input", s->N, s->H, s->W, s->Ci}, {"output", s->N, s->Ho, s->Wo, s->Co}, {"filter", s->Co, s->kh, s->kw, s->Ci / s->groups}};
+    for (int i = 0; i < 3; i++)
+        if (t[i].a * t[i].b * t[i].c * t[i].d > INT32_MAX) {
+            kt_cu_errf(c, "the convolution's %s (%lld, %lld, %lld, %lld) has %lld elements, more than cuDNN takes in one tensor (%d); "
+                       "a smaller batch or image size fits",
+                       t[i].what, (long long)t[i].a, (long long)t[i].b, (long long)t[i].c, (long long)t[i].d,
+                       (long long)(t[i].a * t[i].b * t[i].c * t[i].d), INT32_MAX);
+            return NULL;
+        }
     if (c->n_plans == c->cap_plans) {
         int cap = c->cap_plans ? 2 * c->cap_plans : 16;
         kt_cu_convplan *np = (kt_cu_convplan *)realloc(c->plans, sizeof *np * (size_t)cap);

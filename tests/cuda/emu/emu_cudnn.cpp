@@ -178,12 +178,16 @@ cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) 
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type, int n, int c, int h, int w) {
     if (!emu_live(d) || n < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
     if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) not_emulated("a tensor other than NHWC f32");
+    /* documented: NOT_SUPPORTED when the tensor's total size exceeds 2 Giga-elements (H200 run 6
+     * refused the 4096 px stem's 2^31-element output so) */
+    if ((long long)n * c * h * w > 2147483647LL) return CUDNN_STATUS_NOT_SUPPORTED;
     d->set = 1, d->n = n, d->c = c, d->h = h, d->w = w;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format, int k, int c, int h, int w) {
     if (!emu_live(d) || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
     if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) not_emulated("a filter other than NHWC (KRSC) f32");
+    if ((long long)k * c * h * w > 2147483647LL) return CUDNN_STATUS_NOT_SUPPORTED;
     d->set = 1, d->k = k, d->c = c, d->h = h, d->w = w;
     return CUDNN_STATUS_SUCCESS;
 }
