@@ -4,7 +4,7 @@
 # counterpart; writes $OUT/results.md (tables) and $OUT/logs.tgz (raw output). Each step has a time
 # limit inside one overall budget (KT_GPU_BUDGET_S, default 480 s), so the whole run fits one
 # 10-minute device command. Run from anywhere:  OUT=/some/dir bash bench/gpu/run_gpu_checks.sh
-# Environment: OUT (default ./gpu_out), KT_GPU_SKIP_PYTORCH (set: no PyTorch step), KT_GPU_LOGS (default a fresh /tmp folder; $OUT/logs.tgz holds it), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON,
+# Environment: OUT (default ./gpu_out), KT_GPU_SKIP_PYTORCH (set: no PyTorch step), KT_GPU_TESTS_ONLY (set: the tests alone, for a short rerun), KT_GPU_LOGS (default a fresh /tmp folder; $OUT/logs.tgz holds it), BUILD (default <repo>/build-gpu), KT_GPU_BUDGET_S, PYTHON,
 # KT_GPU_PREBUILT: a tarball from bench/gpu/pack_for_device.sh to run instead of building (the lent
 # machines lack our non-CUDA libraries and cannot install them); CUDA, cuBLAS and cuDNN are then
 # taken from the machine (system paths first, else the Python wheels'), and the tests run case by
@@ -169,6 +169,14 @@ if [ -s "$LOGS/failed_cases.txt" ]; then
         for sw in $FALLBACK; do export "$sw"; done
         say "benchmarks with $FALLBACK"
     fi
+fi
+
+# a short rerun after a fix: the tests (and the switch reruns above) only
+if [ -n "${KT_GPU_TESTS_ONLY:-}" ]; then
+    say "KT_GPU_TESTS_ONLY set: no benchmarks"
+    printf '\nTotal time %d s (KT_GPU_TESTS_ONLY: tests only).\n' $(($(date +%s) - START)) >> "$RES"
+    { head -n 1 "$RES"; printf '\n**Tests only**; cuda tests: %s\n' "$(head -1 "$LOGS/ctest_summary.txt")"; tail -n +2 "$RES"; } > "$RES.tmp" && mv "$RES.tmp" "$RES"
+    exit 0
 fi
 
 # ---- 3. model benchmarks (ours) -----------------------------------------------------------------

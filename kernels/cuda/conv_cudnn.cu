@@ -127,9 +127,10 @@ static int search(kt_cuda_ctx *c, kt_cu_convplan *p) {
     if (r == -1) {
         if (st != CUDNN_STATUS_SUCCESS) return dnn_check(c, st, "choosing a cuDNN algorithm", &p->s);
         return kt_cu_errf(c, "cuDNN offers no deterministic %s algorithm (%s) with under %zu MiB of workspace for conv %lldx%lld "
-                          "stride %lld groups %lld on %lld channels", kinds[p->kind], c->tf32 ? "TF32 allowed" : "FP32 FMA only",
+                          "stride %lld groups %lld on %lld channels%s", kinds[p->kind], c->tf32 ? "TF32 allowed" : "FP32 FMA only",
                           WS_CAP >> 20, (long long)p->s.kh, (long long)p->s.kw, (long long)p->s.sh, (long long)p->s.groups,
-                          (long long)p->s.Ci);
+                          (long long)p->s.Ci,
+                          c->tf32 ? "" : "; TF32 math (--precision bf16 or tf32) or a smaller batch or image size may find one");
     }
     return 0;
 }
