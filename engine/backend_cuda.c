@@ -3,6 +3,7 @@
  * nothing. Every kernel failure comes back as KT_ERR_CUDA with CUDA's message (exec names the node). */
 #include "engine/backend_cuda.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -925,6 +926,13 @@ kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, k
     return KT_OK;
 }
 
+kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *err) {
+    if (!kt_backend_is_cuda(be)) return kt_err_set(err, KT_ERR_ARG, "a GPU memory cap is a setting of the cuda backend, not of %s", be ? be->name : "NULL");
+    if (mib > (SIZE_MAX >> 20)) return kt_err_set(err, KT_ERR_ARG, "GPU memory cap of %zu MiB is out of range", mib);
+    kt_cuda_ctx_set_memory_limit(CTX(be), mib << 20);
+    return KT_OK;
+}
+
 int kt_backend_cuda_available(void) { return kt_cuda_available(); }
 
 #else /* a build without CUDA: the backend is absent, and says so */
@@ -944,6 +952,12 @@ kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err) {
 kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err) {
     (void)be;
     (void)precision;
+    return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
+
+kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *err) {
+    (void)be;
+    (void)mib;
     return kt_err_set(err, KT_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
 

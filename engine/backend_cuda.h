@@ -25,6 +25,9 @@ kt_status kt_backend_cuda_set_tf32(kt_backend *be, int on, kt_err *err);
  * (a graph planned in fp32 never runs 16-bit GEMMs, nor the reverse); its convolutions follow the
  * current TF32 setting, so set the precision before planning and keep it while the graph runs. */
 kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, kt_err *err);
+/* Caps what the backend's graphs take on the GPU at mib MiB (0: no cap; KT_CUDA_MEMORY_MIB sets it
+ * at creation): planning past it fails with KT_ERR_NOMEM naming the cap, as on a full card. */
+kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *err);
 /* 1 when be runs on a CUDA device. */
 int kt_backend_is_cuda(const kt_backend *be);
 /* 1 when this build has the CUDA backend and a usable device is present. */

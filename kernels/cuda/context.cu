@@ -1,6 +1,8 @@
 // The CUDA context of a backend: device, stream, cuBLAS/cuDNN handles and the workspaces that keep
 // runs free of allocations; error messages for every failure.
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,19 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     /* ... and one for the patch convolutions' GEMMs (bench/gpu: the step with cuDNN's instead) */
     const char *nopatch = getenv("KT_CUDA_NO_PATCH_GEMM");
     c->patch_off = nopatch && *nopatch && strcmp(nopatch, "0") != 0;
+    /* ... and a cap on the graphs' memory (sharing a card) */
+    const char *mem = getenv("KT_CUDA_MEMORY_MIB");
+    if (mem && *mem) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long mib = strtoull(mem, &end, 10);
+        if (*mem == '-' || errno || *end || mib == 0 || mib > (SIZE_MAX >> 20)) {
+            say(msg, ml, "KT_CUDA_MEMORY_MIB=%s: expected a whole number of MiB above 0 (or unset it: no cap)", mem);
+            kt_cuda_ctx_destroy(c);
+            return 1;
+        }
+        c->mem_limit = (size_t)mib << 20;
+    }
     const char *why = "";
     const kt_cu_blas_api *b = c->blas_api = kt_cu_blas(&why);
     if (!b) {
@@ -169,6 +184,7 @@ extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
     if (c->blas_ws) cudaFree(c->blas_ws);
     if (c->red) cudaFree(c->red);
     cudaGetLastError();
+    free(c->allocs);
     free(c);
 }
 
@@ -193,9 +209,33 @@ extern "C" void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on) { c->patch_of
 
 extern "C" int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c) { return !c->patch_off; }
 
+struct kt_cu_alloc {
+    void *p;
+    size_t bytes;
+};
+
+/* A cap on what the graphs take lets a run share a card (like PyTorch's per-process memory
+ * fraction) and says "does not fit" at the cap rather than when another process runs short. */
 extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
+    *ptr = NULL;
+    if (c->mem_limit && bytes > c->mem_limit - (c->mem_used < c->mem_limit ? c->mem_used : c->mem_limit))
+        return kt_cu_errf(c, "cannot allocate %.1f MiB on GPU %d: over the %.1f MiB this process may take (KT_CUDA_MEMORY_MIB), "
+                          "%.1f MiB of it in use",
+                          (double)bytes / 1048576.0, c->device, (double)c->mem_limit / 1048576.0, (double)c->mem_used / 1048576.0);
+    if (c->n_allocs == c->cap_allocs) {
+        int cap = c->cap_allocs ? 2 * c->cap_allocs : 16;
+        kt_cu_alloc *na = (kt_cu_alloc *)realloc(c->allocs, sizeof *na * (size_t)cap);
+        if (!na) return kt_cu_errf(c, "no host memory to record a GPU allocation");
+        c->allocs = na;
+        c->cap_allocs = cap;
+    }
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 256);
-    if (e == cudaSuccess) return 0;
+    if (e == cudaSuccess) {
+        c->allocs[c->n_allocs].p = *ptr;
+        c->allocs[c->n_allocs++].bytes = bytes;
+        c->mem_used += bytes;
+        return 0;
+    }
     *ptr = NULL;
     cudaGetLastError(); /* an allocation failure is not sticky: clear it */
     size_t fr = 0, tot = 0;
@@ -205,9 +245,21 @@ extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
 }
 
 extern "C" void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr) {
-    (void)c;
-    if (ptr) cudaFree(ptr);
+    if (!ptr) return;
+    for (int i = c->n_allocs - 1; i >= 0; i--)
+        if (c->allocs[i].p == ptr) {
+            c->mem_used -= c->allocs[i].bytes;
+            c->allocs[i] = c->allocs[--c->n_allocs];
+            break;
+        }
+    cudaFree(ptr);
 }
+
+extern "C" void kt_cuda_ctx_set_memory_limit(kt_cuda_ctx *c, size_t bytes) { c->mem_limit = bytes; }
+
+extern "C" size_t kt_cuda_ctx_memory_limit(const kt_cuda_ctx *c) { return c->mem_limit; }
+
+extern "C" size_t kt_cuda_ctx_memory_used(const kt_cuda_ctx *c) { return c->mem_used; }
 
 extern "C" int kt_cuda_ctx_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes) {
     if (!bytes || dst == src) return 0;

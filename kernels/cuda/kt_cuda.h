@@ -105,6 +105,12 @@ void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on);
 int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
+/* A cap on what kt_cuda_ctx_alloc hands out at once (0: none; KT_CUDA_MEMORY_MIB sets it at
+ * creation): past it an allocation fails as if the card were full, naming the cap. cuBLAS's and
+ * cuDNN's handles and the CUDA context itself come on top. */
+void kt_cuda_ctx_set_memory_limit(kt_cuda_ctx *c, size_t bytes);
+size_t kt_cuda_ctx_memory_limit(const kt_cuda_ctx *c);
+size_t kt_cuda_ctx_memory_used(const kt_cuda_ctx *c);
 /* Copies in any direction (host or device pointers); returns after a host destination is filled. */
 int kt_cuda_ctx_copy(kt_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 int kt_cuda_ctx_memset(kt_cuda_ctx *c, void *dst, int byte, size_t bytes);

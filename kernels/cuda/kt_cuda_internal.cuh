@@ -39,6 +39,10 @@ struct kt_cuda_ctx {
     void *lt;                    /* cuBLASLt handle, made on first use (gemm.cu) */
     struct kt_cu_ltplan *lt_plans; /* (n_lt) cuBLASLt descriptors and algorithms, one per GEMM shape */
     int n_lt, cap_lt;
+    size_t mem_limit;            /* KT_CUDA_MEMORY_MIB / kt_cuda_ctx_set_memory_limit: most bytes kt_cuda_ctx_alloc hands out (0: no cap) */
+    size_t mem_used;             /* bytes handed out by kt_cuda_ctx_alloc and not yet freed */
+    struct kt_cu_alloc *allocs;  /* (n_allocs) what kt_cuda_ctx_alloc handed out, for its size at free */
+    int n_allocs, cap_allocs;
     char err[768];
 };
 
