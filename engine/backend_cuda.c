@@ -66,7 +66,16 @@ static int patch_candidate(const kt_node *n) {
     kt_conv_shape s = kt_node_conv_geom(n);
     return kt_cuda_conv_is_patch(&s);
 }
-static int planned_patch(const kt_node *n) { return conv_op(n) && (n->flags & KT_NODE_AUTOCAST); }
+static int planned_patch(const kt_node *n) { return conv_op(n) && (n->flags & (KT_NODE_AUTOCAST | KT_NODE_PATCH_F32)); }
+/* A patch convolution cuDNN refuses (on the H200, giant ones: no deterministic algorithm under the
+ * workspace cap, runs 7 and 8) runs as our patch GEMM in f32 (TF32 when allowed, as cuDNN's would)
+ * instead of failing the plan: cuda_supports accepts it, cuda_prepare marks it KT_NODE_PATCH_F32. */
+static int patch_fallback_ok(const kt_node *n, const kt_conv_shape *s) {
+    if (!conv_op(n) || n->dtype != KT_F32) return 0;
+    for (int k = 0; k < n->n_src; k++)
+        if (n->src[k]->dtype != KT_F32) return 0;
+    return kt_cuda_conv_is_patch(s);
+}
 
 static size_t bf16_copy_offset(const kt_node *n) {
     return f32_operand(n->src[0]) ? ((size_t)kt_node_numel(n->src[0]) * 2 + 255) & ~(size_t)255 : 0;
@@ -287,9 +296,17 @@ static void store16(kt_graph *g, kt_node *n, kt_dtype h16, int with_views) {
 
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
+    int patch = kt_cuda_ctx_patch_gemm(CTX(be));
+    for (int i = 0; i < g->n_nodes; i++) { /* the patch convolutions cuDNN refused (cuda_supports let them through) */
+        kt_node *n = g->nodes[i];
+        if (!conv_op(n) || (half != KT_CUDA_F32 && patch && patch_candidate(n))) continue;
+        kt_conv_shape cs = kt_node_conv_geom(n);
+        size_t bytes;
+        if (uses_cudnn(&cs) && patch_fallback_ok(n, &cs) && kt_cuda_conv_plan(CTX(be), conv_kind(n), &cs, &bytes) != 0)
+            n->flags |= KT_NODE_PATCH_F32;
+    }
     if (half == KT_CUDA_F32) return;
     kt_dtype h16 = half == KT_CUDA_F16 ? KT_F16 : KT_BF16;
-    int patch = kt_cuda_ctx_patch_gemm(CTX(be));
     for (int i = 0; i < g->n_nodes; i++)
         if (stores_bf16_candidate(g, g->nodes[i], patch)) store16(g, g->nodes[i], h16, 1);
     for (int i = 0; i < g->n_nodes; i++)
@@ -322,7 +339,9 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
 }
 
 static int planned_autocast(const kt_node *n) { return gemm_op(n) && (n->flags & KT_NODE_AUTOCAST); }
-static kt_cuda_dtype half_of(const kt_node *n) { return (n->flags & KT_NODE_AUTOCAST_F16) ? KT_CUDA_F16 : KT_CUDA_BF16; }
+static kt_cuda_dtype half_of(const kt_node *n) {
+    return (n->flags & KT_NODE_PATCH_F32) ? KT_CUDA_F32 : (n->flags & KT_NODE_AUTOCAST_F16) ? KT_CUDA_F16 : KT_CUDA_BF16;
+}
 
 /* a KT_NODE_OUT_SCRATCH linear's 16-bit pre-activation (in its own buffer) and its GELU's output:
  * the same buffer in the same type (each element read before it is written), or apart */
@@ -407,7 +426,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
         size_t bytes;
         /* autocast will run it as a patch GEMM (cuda_prepare): no cuDNN plan (cudnnFind) needed */
         if (kt_cuda_ctx_gemm_half(CTX(be)) != KT_CUDA_F32 && kt_cuda_ctx_patch_gemm(CTX(be)) && patch_candidate(n)) return 1;
-        return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0;
+        return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0 || patch_fallback_ok(n, &s);
     }
     default:
         if (n->op <= KT_OP_NONE || n->op >= KT_OP_COUNT) return 0;

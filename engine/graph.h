@@ -35,6 +35,9 @@ enum {
     /* set by a backend's prepare for one plan: a linear computing its GELU (fuse_next) whose own
      * output nothing else reads (inference): its buffer is the kernel's to use as it likes */
     KT_NODE_OUT_SCRATCH = 1u << 13,
+    /* set by a backend's prepare for one plan: a patch convolution (kernel == stride, no padding)
+     * the backend's library refused, run as the backend's own f32 GEMM on the patches instead */
+    KT_NODE_PATCH_F32 = 1u << 14,
 };
 
 typedef struct kt_node {

@@ -216,12 +216,12 @@ kt_status kt_graph_plan(kt_graph *g, kt_backend *be, const kt_graph *share, kt_e
         kt_node *n = g->nodes[i];
         if (n->flags & KT_NODE_STORED_BF16) n->dtype = KT_F32;
         if (n->flags & KT_NODE_SAVED_INPUT) n->view_of = n->src[0]->view_of ? n->src[0]->view_of : n->src[0];
-        n->flags &= ~(uint32_t)(KT_NODE_AUTOCAST | KT_NODE_AUTOCAST_F16 | KT_NODE_STORED_BF16 | KT_NODE_OUT_SCRATCH);
+        n->flags &= ~(uint32_t)(KT_NODE_AUTOCAST | KT_NODE_AUTOCAST_F16 | KT_NODE_STORED_BF16 | KT_NODE_OUT_SCRATCH | KT_NODE_PATCH_F32);
     }
     for (int i = 0; i < N; i++) {
         kt_node *n = g->nodes[i];
         if (!be->supports(be, n)) {
-            char why[600] = "";
+            char why[900] = "";
             if (be->unsupported_why) be->unsupported_why(be, n, why, sizeof why);
             return kt_err_set(err, KT_ERR_UNSUPPORTED, "backend %s has no kernel for %s (node %s)%s%s", be->name, kt_op_name(n->op), n->name,
                               why[0] ? ": " : "", why);

@@ -2,6 +2,7 @@
 // layout and are reordered to (Co, kh, kw, Ci/g) in scratch, the filter layout cuDNN pairs with NHWC.
 // Each (kind, geometry) is planned once: descriptors, and the fastest deterministic algorithm that
 // cudnnFind measures (heuristics if measuring fails), whose workspace then comes with the scratch.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +17,12 @@ struct kt_cu_convplan {
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
     int algo;
-    size_t ws; /* workspace bytes of algo */
+    size_t ws;     /* workspace bytes of algo */
+    char *refused; /* cuDNN refused the geometry: why (asked again, the answer comes without a new cudnnFind) */
 };
 
 static void plan_release(kt_cu_convplan *p) {
+    free(p->refused);
     if (p->x) cudnnDestroyTensorDescriptor(p->x);
     if (p->y) cudnnDestroyTensorDescriptor(p->y);
     if (p->w) cudnnDestroyFilterDescriptor(p->w);
@@ -89,37 +92,63 @@ template <typename P> static int choose(kt_cuda_ctx *c, kt_cu_convplan *p, const
     return dnn_check(c, st, "cudnnSetConvolutionMathType", &p->s) ? -2 : 0;
 }
 
+/* What cuDNN offered, for a refusal to show why nothing was usable: each algorithm with its
+ * status, or its determinism, workspace and math */
+template <typename P> static void offered(const P *perf, int n, char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && k < cap; i++) {
+        const char *st = cudnnGetErrorString(perf[i].status);
+        if (!strncmp(st, "CUDNN_STATUS_", 13)) st += 13;
+        int w = perf[i].status != CUDNN_STATUS_SUCCESS
+                    ? snprintf(buf + k, cap - k, "%s#%d %s", i ? ", " : "", (int)perf[i].algo, st)
+                    : snprintf(buf + k, cap - k, "%s#%d %s %.0f MiB %s", i ? ", " : "", (int)perf[i].algo,
+                               perf[i].determinism == CUDNN_DETERMINISTIC ? "det" : "nondet", (double)perf[i].memory / 1048576.0,
+                               perf[i].mathType == CUDNN_FMA_MATH ? "fma" : "tensor-op");
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+    if (!n) snprintf(buf, cap, "nothing");
+}
+
 static int search(kt_cuda_ctx *c, kt_cu_convplan *p) {
     static const char *kinds[3] = {"forward", "data gradient", "weight gradient"};
     int n = 0, r = -1;
     cudnnStatus_t st;
+    char found[200] = "not run", heur[200] = "not asked";
     if (p->kind == 0) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         st = cudnnFindConvolutionForwardAlgorithm(c->dnn, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf);
-        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, found, sizeof found);
+        else snprintf(found, sizeof found, "%s", cudnnGetErrorString(st));
         if (r == -1) {
             st = cudnnGetConvolutionForwardAlgorithm_v7(c->dnn, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf);
-            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, heur, sizeof heur);
+            else snprintf(heur, sizeof heur, "%s", cudnnGetErrorString(st));
         }
     } else if (p->kind == 1) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardDataAlgorithm(c->dnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
                                                        perf);
-        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, found, sizeof found);
+        else snprintf(found, sizeof found, "%s", cudnnGetErrorString(st));
         if (r == -1) {
             st = cudnnGetConvolutionBackwardDataAlgorithm_v7(c->dnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                              &n, perf);
-            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, heur, sizeof heur);
+            else snprintf(heur, sizeof heur, "%s", cudnnGetErrorString(st));
         }
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardFilterAlgorithm(c->dnn, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                          &n, perf);
-        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+        if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, found, sizeof found);
+        else snprintf(found, sizeof found, "%s", cudnnGetErrorString(st));
         if (r == -1) {
             st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->dnn, p->x, p->y, p->conv, p->w,
                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf);
-            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n);
+            if (st == CUDNN_STATUS_SUCCESS) r = choose(c, p, perf, n), offered(perf, n, heur, sizeof heur);
+            else snprintf(heur, sizeof heur, "%s", cudnnGetErrorString(st));
         }
     }
     cudaGetLastError(); /* a failed trial inside cudnnFind must not poison later launch checks */
@@ -127,10 +156,12 @@ static int search(kt_cuda_ctx *c, kt_cu_convplan *p) {
     if (r == -1) {
         if (st != CUDNN_STATUS_SUCCESS) return dnn_check(c, st, "choosing a cuDNN algorithm", &p->s);
         return kt_cu_errf(c, "cuDNN offers no deterministic %s algorithm (%s) with under %zu MiB of workspace for conv %lldx%lld "
-                          "stride %lld groups %lld on %lld channels%s", kinds[p->kind], c->tf32 ? "TF32 allowed" : "FP32 FMA only",
+                          "stride %lld groups %lld on %lld channels (cudnnFind: %s; heuristics: %s)%s",
+                          kinds[p->kind], c->tf32 ? "TF32 allowed" : "FP32 FMA only",
                           WS_CAP >> 20, (long long)p->s.kh, (long long)p->s.kw, (long long)p->s.sh, (long long)p->s.groups,
-                          (long long)p->s.Ci,
-                          c->tf32 ? "" : "; TF32 math (--precision bf16 or tf32) or a smaller batch or image size may find one");
+                          (long long)p->s.Ci, found, heur,
+                          c->tf32 ? "; a smaller batch or image size may find one"
+                                  : "; TF32 math (--precision bf16 or tf32) or a smaller batch or image size may find one");
     }
     return 0;
 }
@@ -146,6 +177,10 @@ static size_t wbytes(const kt_conv_shape *s) { return kt_cu_align((size_t)(s->Co
 /* Finds or makes the plan of (kind, geometry); NULL with the reason in c->err. */
 static kt_cu_convplan *get_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s) {
     kt_cu_convplan *p = find_plan(c, kind, s);
+    if (p && p->refused) {
+        kt_cu_errf(c, "%s", p->refused);
+        return NULL;
+    }
     if (p) return p;
     int64_t dims[7] = {s->N, s->H, s->W, s->Ci, s->Co, s->Ho, s->Wo};
     for (int i = 0; i < 7; i++)
@@ -183,6 +218,11 @@ static kt_cu_convplan *get_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s
     tmp.s = *s;
     if (describe(c, &tmp) || search(c, &tmp)) {
         plan_release(&tmp);
+        /* remembered: a refused geometry is asked about again while planning (cuda_supports, then
+         * cuda_prepare's patch fallback), and cudnnFind on a giant one took 31 s on the H200 */
+        tmp.kind = kind;
+        tmp.s = *s;
+        if ((tmp.refused = strdup(c->err)) != NULL) c->plans[c->n_plans++] = tmp;
         return NULL;
     }
     c->plans[c->n_plans] = tmp;

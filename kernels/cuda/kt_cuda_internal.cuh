@@ -43,7 +43,7 @@ struct kt_cuda_ctx {
     size_t mem_used;             /* bytes handed out by kt_cuda_ctx_alloc and not yet freed */
     struct kt_cu_alloc *allocs;  /* (n_allocs) what kt_cuda_ctx_alloc handed out, for its size at free */
     int n_allocs, cap_allocs;
-    char err[768];
+    char err[1024];
 };
 
 /* Depthwise kernel choice (dwconv_tune.cu). run launches one kind of a pass (0 forward, 1 data

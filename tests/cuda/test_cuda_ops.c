@@ -4,8 +4,14 @@
  *   TOL_RED  1e-5  reductions, norms, softmax and losses (other summation orders, fp32)
  *   TOL_GEMM 2e-5  cuBLAS / cuDNN / depthwise products (fp32 FMA, K-long sums in other orders)
  * TF32 is off (the backend's default), so fp32 bounds apply to the GEMMs too. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda_twin.h"
 #include "kt_test.h"
+#ifdef KT_HAVE_CUDA
+#include "kernels/cuda/kt_cuda.h"
+#endif
 
 #define TOL_ELEM 1e-6
 #define TOL_RED 1e-5
@@ -331,4 +337,71 @@ KT_TEST(test_cuda_conv_refused_by_cudnn_says_why) {
              "status %d: %s", (int)s, err.msg);
     printf("  %s\n", err.msg);
     kt_graph_free(g);
+}
+
+/* When cuDNN offers no algorithm we may take (the H200's cuDNN left none deterministic under our
+ * workspace cap for a giant stem's weight gradient, run 8), the refusal lists what cudnnFind and
+ * the heuristics offered, so a card's run shows why. Only the host emulator can make cuDNN's
+ * offers too big (KT_EMU_CUDNN_WS_MIB); on a card this skips. */
+KT_TEST(test_cuda_conv_no_usable_cudnn_algorithm_lists_the_offers) {
+    kt_backend *be = kt_twin_backend();
+#ifdef KT_HAVE_CUDA
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    if (strcmp(ci.name, "host emulator")) kt_test_skip("needs cuDNN offers over the workspace cap, which only the host emulator fakes");
+    kt_err err;
+    kt_graph gs, *g = &gs;
+    KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+    kt_node *x = IN(g, "x", 2, 9, 9, 3);
+    kt_node *w = P(g, "w", 5, 3, 3, 3);
+    kt_conv2d_ex(g, x, w, NULL, 1, 1, 1, 1, 1);
+    KT_REQUIRE(setenv("KT_EMU_CUDNN_WS_MIB", "300", 1) == 0, "setenv");
+    kt_status s = kt_graph_plan(g, be, NULL, &err);
+    unsetenv("KT_EMU_CUDNN_WS_MIB");
+    KT_CHECK(s == KT_ERR_UNSUPPORTED && strstr(err.msg, "no deterministic forward algorithm (FP32 FMA only) with under 256 MiB") &&
+                 strstr(err.msg, "cudnnFind: #1 NOT_SUPPORTED") && strstr(err.msg, "#2 nondet 0 MiB fma, #3 NOT_SUPPORTED") &&
+                 strstr(err.msg, "#4 det 300 MiB fma; heuristics: #1 NOT_SUPPORTED") && strstr(err.msg, "TF32 math (--precision bf16 or tf32)"),
+             "status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    kt_graph_free(g);
+    /* asked again (the knob gone), the refusal is remembered rather than searched for again */
+    char first[KT_ERR_MSG_MAX];
+    snprintf(first, sizeof first, "%s", err.msg);
+    KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+    x = IN(g, "x", 2, 9, 9, 3);
+    w = P(g, "w", 5, 3, 3, 3);
+    kt_conv2d_ex(g, x, w, NULL, 1, 1, 1, 1, 1);
+    s = kt_graph_plan(g, be, NULL, &err);
+    KT_CHECK(s == KT_ERR_UNSUPPORTED && !strcmp(err.msg, first), "asked again: %d %s", (int)s, err.msg);
+    kt_graph_free(g);
+    /* another geometry plans once cuDNN's offers fit */
+    KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+    x = IN(g, "x", 2, 9, 9, 3);
+    w = P(g, "w", 6, 3, 3, 3);
+    kt_conv2d_ex(g, x, w, NULL, 1, 1, 1, 1, 1);
+    KT_CHECK(kt_graph_plan(g, be, NULL, &err) == KT_OK, "without the knob: %s", err.msg);
+    kt_graph_free(g);
+#else
+    (void)be;
+#endif
+}
+
+/* A patch convolution (kernel == stride, no padding: the stem, the downsampling layers) that cuDNN
+ * refuses runs as our f32 patch GEMM instead of failing the plan (the H200 refused giant ones,
+ * runs 7 and 8): forward, data and weight gradients against the CPU at the fp32 bound. Only the
+ * host emulator can make cuDNN refuse them (KT_EMU_CUDNN_WS_MIB); on a card this skips (there the
+ * same GEMMs run in test_cuda_patch_conv_matches_cpu_on_rounded_inputs). */
+KT_TEST(test_cuda_patch_conv_cudnn_refused_runs_as_gemm) {
+    kt_twin_backend();
+#ifdef KT_HAVE_CUDA
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    if (strcmp(ci.name, "host emulator")) kt_test_skip("needs cuDNN refusing a convolution, which only the host emulator fakes");
+    KT_REQUIRE(setenv("KT_EMU_CUDNN_WS_MIB", "300", 1) == 0, "setenv");
+    conv_case stem = {2, 12, 8, 3, 10, 4, 4, 4, 4, 0, 0, 1, 1};
+    twin(build_conv, &stem, "conv 4x4 stride 4 refused by cuDNN: our f32 patch GEMM", TOL_GEMM, 1);
+    conv_case down = {2, 6, 8, 12, 20, 2, 2, 2, 2, 0, 0, 1, 0};
+    twin(build_conv, &down, "conv 2x2 stride 2 refused by cuDNN: our f32 patch GEMM", TOL_GEMM, 1);
+    unsetenv("KT_EMU_CUDNN_WS_MIB");
+#endif
 }
