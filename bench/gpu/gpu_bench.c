@@ -138,6 +138,8 @@ static int b_fc1_lt(void *p) {
 static int b_dw_fwd(void *p) { bargs *a = p; return kt_cuda_dwconv_fwd(C, &a->s, a->a, a->b, NULL, a->c, a->d); }
 static int b_dw_bwd_data(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_data(C, &a->s, a->c, a->b, a->a, a->d); }
 static int b_dw_bwd_w(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight(C, &a->s, a->c, a->a, a->b, a->d); }
+/* its second stage alone: the fixed-order sum of the row blocks' partials (in a->d) */
+static int b_dw_bwd_w_sum(void *p) { bargs *a = p; return kt_cuda_dwconv_bwd_weight_sum(C, &a->s, a->d, a->b); }
 /* as a bf16 step runs them: the forward also writing its input's bf16 copy (the weight gradient's
  * saved input) and its output in bf16; the weight gradient reading that copy */
 static int b_dw_fwd_copy(void *p) {
@@ -245,6 +247,8 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     row("dwconv fwd (ours, auto)", shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
     row("dwconv data grad (ours, auto)", shape, timed(b_dw_bwd_data, &a, 20), by, fl, peak_f32);
     row("dwconv weight grad (ours, auto)", shape, timed(b_dw_bwd_w, &a, 20), by, fl, peak_f32);
+    /* of which the sum over the row blocks' partials (bytes: the partials read, dw written) */
+    row("dwconv weight grad: partials' sum alone", shape, timed(b_dw_bwd_w_sum, &a, 20), (double)sc + 4.0 * Cc * 49, 0, 0);
     printf("| auto chose | %s | forward %s, data gradient %s, weight gradient %s | | | | |\n", shape,
            kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 0, &s)), kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 1, &s)),
            kt_cuda_dwkind_name(kt_cuda_dwconv_chosen(C, 2, &s)));

@@ -760,14 +760,20 @@ static int dw_bwd_w_partials(kt_cuda_ctx *c, const kt_conv_shape *s, const float
 extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
                                              float *dw, void *scratch) {
     float *part = (float *)scratch;
-    int64_t nb = wblocks(s), khw = s->kh * s->kw;
+    int64_t nb = wblocks(s);
     int e;
     if (xt == KT_CUDA_F32) e = dw_bwd_w_partials(c, s, dy, (const float *)x, part, nb, 0);
     else if (xt == KT_CUDA_BF16) e = dw_bwd_w_partials(c, s, dy, (const __nv_bfloat16 *)x, part, nb, 1);
     else if (xt == KT_CUDA_F16) e = dw_bwd_w_partials(c, s, dy, (const __half *)x, part, nb, 2);
     else return kt_cu_errf(c, "depthwise conv weight gradient: x must be f32, bf16 or f16");
     if (e) return 1;
-    k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, part, nb, khw, s->Ci);
+    return kt_cuda_dwconv_bwd_weight_sum(c, s, part, dw);
+}
+
+extern "C" int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw) {
+    int64_t nb = wblocks(s), khw = s->kh * s->kw;
+    k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, (const float *)scratch, nb, khw,
+                                                                                                      s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");
 }
 

@@ -311,6 +311,8 @@ int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const floa
 /* ... with x in xt (f32, or the bf16/f16 copy kt_cuda_dwconv_fwd_ex saved), widened as read */
 int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
                                   float *dw, void *scratch);
+/* the second stage alone, over the partials the first left in scratch (bench/gpu times the stages apart) */
+int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw);
 
 /* ---- general convolution through cuDNN (NHWC data, weights reordered to (Co, kh, kw, Ci/g) in scratch) ----
  * kind: 0 forward, 1 data gradient, 2 weight gradient. Planning chooses the algorithm once per geometry
