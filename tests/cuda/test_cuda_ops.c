@@ -337,6 +337,18 @@ KT_TEST(test_cuda_conv_refused_by_cudnn_says_why) {
              "status %d: %s", (int)s, err.msg);
     printf("  %s\n", err.msg);
     kt_graph_free(g);
+    /* a 3x3 convolution (not a patch one, so no fallback) over a 2^31-element input: cuDNN's
+     * tensor limit (H200 run 6), named with what shrinks it, still before any allocation */
+    KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+    x = IN(g, "x", 2, 32768, 16384, 2);
+    w = P(g, "w", 2, 2, 3, 3);
+    kt_conv2d_ex(g, x, w, NULL, 1, 1, 1, 1, 1);
+    s = kt_graph_plan(g, be, NULL, &err);
+    KT_CHECK(s == KT_ERR_UNSUPPORTED && strstr(err.msg, "the convolution's input (2, 32768, 16384, 2) has 2147483648 elements, more than cuDNN takes") &&
+                 strstr(err.msg, "smaller batch or image size"),
+             "2^31 elements: status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    kt_graph_free(g);
 }
 
 /* When cuDNN offers no algorithm we may take (the H200's cuDNN left none deterministic under our
