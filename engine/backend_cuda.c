@@ -69,7 +69,8 @@ static int patch_candidate(const kt_node *n) {
 static int planned_patch(const kt_node *n) { return conv_op(n) && (n->flags & (KT_NODE_AUTOCAST | KT_NODE_PATCH_F32)); }
 /* A patch convolution cuDNN refuses (on the H200, giant ones: no deterministic algorithm under the
  * workspace cap, runs 7 and 8) runs as our patch GEMM in f32 (TF32 when allowed, as cuDNN's would)
- * instead of failing the plan: cuda_supports accepts it, cuda_prepare marks it KT_NODE_PATCH_F32. */
+ * instead of failing the plan: cuda_supports accepts it, cuda_prepare marks it KT_NODE_PATCH_F32.
+ * With kt_cuda_ctx_patch_f32 on, every one cuDNN would run does (the stem, timed against cuDNN). */
 static int patch_fallback_ok(const kt_node *n, const kt_conv_shape *s) {
     if (!conv_op(n) || n->dtype != KT_F32) return 0;
     for (int k = 0; k < n->n_src; k++)
@@ -302,7 +303,8 @@ static void cuda_prepare(kt_backend *be, kt_graph *g) {
         if (!conv_op(n) || (half != KT_CUDA_F32 && patch && patch_candidate(n))) continue;
         kt_conv_shape cs = kt_node_conv_geom(n);
         size_t bytes;
-        if (uses_cudnn(&cs) && patch_fallback_ok(n, &cs) && kt_cuda_conv_plan(CTX(be), conv_kind(n), &cs, &bytes) != 0)
+        if (uses_cudnn(&cs) && patch_fallback_ok(n, &cs) &&
+            (kt_cuda_ctx_patch_f32(CTX(be)) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &cs, &bytes) != 0))
             n->flags |= KT_NODE_PATCH_F32;
     }
     if (half == KT_CUDA_F32) return;
@@ -426,6 +428,7 @@ static int cuda_supports(const kt_backend *be, const kt_node *n) {
         size_t bytes;
         /* autocast will run it as a patch GEMM (cuda_prepare): no cuDNN plan (cudnnFind) needed */
         if (kt_cuda_ctx_gemm_half(CTX(be)) != KT_CUDA_F32 && kt_cuda_ctx_patch_gemm(CTX(be)) && patch_candidate(n)) return 1;
+        if (uses_cudnn(&s) && kt_cuda_ctx_patch_f32(CTX(be)) && patch_fallback_ok(n, &s)) return 1; /* no cudnnFind */
         return !uses_cudnn(&s) || kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0 || patch_fallback_ok(n, &s);
     }
     default:

@@ -210,6 +210,13 @@ KT_CUDA_NO_PATCH_GEMM=1 timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16
 echo "(exit status $?; KT_CUDA_NO_PATCH_GEMM=1: downsampling convolutions through cuDNN in TF32, as in run 5)" >> "$LOGS/models_bf16_nopatch.md"
 cat "$LOGS/models_bf16_nopatch.md" >> "$RES"
 echo >> "$RES"
+# ... and with the stem, which cuDNN runs in TF32, as our f32-gather + TF32 patch GEMM (faster in
+# run 6's kernel table): whether the default should change
+KT_CUDA_PATCH_F32=1 timeout "$(limit 45)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+    > "$LOGS/models_bf16_stempatch.md" 2>> "$LOGS/models.err"
+echo "(exit status $?; KT_CUDA_PATCH_F32=1: the stem as our TF32 patch GEMM instead of cuDNN's)" >> "$LOGS/models_bf16_stempatch.md"
+cat "$LOGS/models_bf16_stempatch.md" >> "$RES"
+echo >> "$RES"
 # fp16 (the step itself; loss scaling adds a sum of squares and a scaling over the gradients)
 timeout "$(limit 60)" "$BUILD/kt_gpu_bench" model --fp16 --warmup 2 --iters 5 train:convnext_base:64:224 \
     > "$LOGS/models_fp16.md" 2>> "$LOGS/models.err"

@@ -130,6 +130,9 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     /* ... and one for the patch convolutions' GEMMs (bench/gpu: the step with cuDNN's instead) */
     const char *nopatch = getenv("KT_CUDA_NO_PATCH_GEMM");
     c->patch_off = nopatch && *nopatch && strcmp(nopatch, "0") != 0;
+    /* ... and one sending the rest of them (the stem) to our f32 patch GEMM (bench/gpu: against cuDNN's) */
+    const char *pf32 = getenv("KT_CUDA_PATCH_F32");
+    c->patch_f32 = pf32 && *pf32 && strcmp(pf32, "0") != 0;
     /* ... and a cap on the graphs' memory (sharing a card) */
     const char *mem = getenv("KT_CUDA_MEMORY_MIB");
     if (mem && *mem) {
@@ -208,6 +211,10 @@ extern "C" kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c) { return c-
 extern "C" void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on) { c->patch_off = on == 0; }
 
 extern "C" int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c) { return !c->patch_off; }
+
+extern "C" void kt_cuda_ctx_set_patch_f32(kt_cuda_ctx *c, int on) { c->patch_f32 = on != 0; }
+
+extern "C" int kt_cuda_ctx_patch_f32(const kt_cuda_ctx *c) { return c->patch_f32; }
 
 struct kt_cu_alloc {
     void *p;

@@ -103,6 +103,12 @@ kt_cuda_dtype kt_cuda_ctx_gemm_half(const kt_cuda_ctx *c);
  * when a graph is planned. */
 void kt_cuda_ctx_set_patch_gemm(kt_cuda_ctx *c, int on);
 int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c);
+/* On (KT_CUDA_PATCH_F32=1 at creation): the patch convolutions that would go to cuDNN (the stem on
+ * the raw image; without autocast all of them) run as our patch GEMM on f32 operands instead, TF32
+ * when allowed, as cuDNN's; off, they take our GEMM only when cuDNN refuses them. Read when a graph
+ * is planned. */
+void kt_cuda_ctx_set_patch_f32(kt_cuda_ctx *c, int on);
+int kt_cuda_ctx_patch_f32(const kt_cuda_ctx *c);
 int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes);
 void kt_cuda_ctx_free(kt_cuda_ctx *c, void *ptr);
 /* A cap on what kt_cuda_ctx_alloc hands out at once (0: none; KT_CUDA_MEMORY_MIB sets it at

@@ -36,6 +36,7 @@ struct kt_cuda_ctx {
     int n_plans, cap_plans;
     int lt_off;                  /* KT_CUDA_NO_LT=1: no cuBLASLt bias-epilogue GEMMs (the cuBLAS path instead) */
     int patch_off;               /* KT_CUDA_NO_PATCH_GEMM=1: patch convolutions through cuDNN even under autocast */
+    int patch_f32;               /* KT_CUDA_PATCH_F32=1: the patch convolutions cuDNN would run as our f32 patch GEMM */
     void *lt;                    /* cuBLASLt handle, made on first use (gemm.cu) */
     struct kt_cu_ltplan *lt_plans; /* (n_lt) cuBLASLt descriptors and algorithms, one per GEMM shape */
     int n_lt, cap_lt;

@@ -203,11 +203,48 @@ KT_TEST(test_cuda_patch_conv_planned_under_autocast) {
     KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
 }
 
+/* KT_CUDA_PATCH_F32's switch (bench/gpu times the base step with it against cuDNN's stem): the
+ * stem on the graph input, which cuDNN runs otherwise, planned as our patch GEMM on f32 operands
+ * (KT_NODE_PATCH_F32, not autocast's 16 bits) in bf16 and in fp32, and in strict fp32 the CPU's
+ * convolution up to the order of the sums; off, the stem is cuDNN's again. */
+KT_TEST(test_cuda_patch_f32_switch_runs_the_stem_as_gemm) {
+    kt_backend *be = kt_twin_backend();
+    kt_cuda_ctx *c = be->ctx;
+    kt_err err;
+    KT_REQUIRE(!kt_cuda_ctx_patch_f32(c), "the switch is off by default");
+    kt_cuda_ctx_set_patch_f32(c, 1);
+    kt_twin_opts o = {.label = "stem 4x4/4 on the input, our f32 patch GEMM", .tol = 2e-5, .training = 1, .lo = -1.0f, .hi = 1.0f,
+                      .seed = 777u};
+    KT_CHECK(kt_twin_check(build_stem, NULL, &o) == 0, "%s: GPU differs from CPU (details above)", o.label);
+    static const char *const precisions[2] = {"bf16", "fp32"};
+    for (int on = 1; on >= 0; on--)
+        for (int p = 0; p < 2; p++) {
+            kt_cuda_ctx_set_patch_f32(c, on);
+            KT_REQUIRE_OK(kt_backend_cuda_set_precision(be, precisions[p], &err), &err);
+            kt_graph gs, *g = &gs;
+            KT_REQUIRE_OK(kt_graph_init(g, &err), &err);
+            g->training = 1;
+            KT_REQUIRE_OK(kt_graph_backward(g, kt_sum(g, build_stem(g, NULL), 1.0f), &err), &err);
+            KT_REQUIRE_OK(kt_graph_plan(g, be, NULL, &err), &err);
+            int convs = 0, f32 = 0, half = 0;
+            for (int i = 0; i < g->n_nodes; i++) {
+                const kt_node *n = g->nodes[i];
+                if (n->op == KT_OP_CONV2D || n->op == KT_OP_CONV2D_BWD_WEIGHT)
+                    convs++, f32 += (n->flags & KT_NODE_PATCH_F32) != 0, half += (n->flags & KT_NODE_AUTOCAST) != 0;
+            }
+            KT_CHECK(convs == 2 && f32 == (on ? 2 : 0) && half == 0, "switch %s, %s: %d of %d stem nodes as f32 patch GEMMs, %d in 16 bits",
+                     on ? "on" : "off", precisions[p], f32, convs, half);
+            kt_graph_free(g);
+        }
+    KT_CHECK_OK(kt_backend_cuda_set_precision(be, "fp32", &err), &err);
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
     KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
 NO_CUDA(test_cuda_patch_conv_matches_cpu_on_rounded_inputs)
 NO_CUDA(test_cuda_patch_conv_planned_under_autocast)
+NO_CUDA(test_cuda_patch_f32_switch_runs_the_stem_as_gemm)
 
 #endif
