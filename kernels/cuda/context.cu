@@ -225,7 +225,7 @@ struct kt_cu_alloc {
  * fraction) and says "does not fit" at the cap rather than when another process runs short. */
 extern "C" int kt_cuda_ctx_alloc(kt_cuda_ctx *c, void **ptr, size_t bytes) {
     *ptr = NULL;
-    if (c->mem_limit && bytes > c->mem_limit - (c->mem_used < c->mem_limit ? c->mem_used : c->mem_limit))
+    if (c->mem_limit && (bytes > c->mem_limit || c->mem_used > c->mem_limit - bytes))
         return kt_cu_errf(c, "cannot allocate %.1f MiB on GPU %d: over the %.1f MiB this process may take (KT_CUDA_MEMORY_MIB), "
                           "%.1f MiB of it in use",
                           (double)bytes / 1048576.0, c->device, (double)c->mem_limit / 1048576.0, (double)c->mem_used / 1048576.0);

@@ -219,7 +219,8 @@ static kt_cu_convplan *get_plan(kt_cuda_ctx *c, int kind, const kt_conv_shape *s
     if (describe(c, &tmp) || search(c, &tmp)) {
         plan_release(&tmp);
         /* remembered: a refused geometry is asked about again while planning (cuda_supports, then
-         * cuda_prepare's patch fallback), and cudnnFind on a giant one took 31 s on the H200 */
+         * cuda_prepare's patch fallback), and cudnnFind is slow on giant ones (H200 run 7: the test
+         * that planned them took 31 s) */
         tmp.kind = kind;
         tmp.s = *s;
         if ((tmp.refused = strdup(c->err)) != NULL) c->plans[c->n_plans++] = tmp;
