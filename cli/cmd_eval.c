@@ -10,6 +10,7 @@
 
 #include "base/fileio.h"
 #include "cli/commands.h"
+#include "engine/device_spec.h"
 #include "datasets/roboflow.h"
 #include "train/calibration.h"
 #include "train/evaluate.h"
@@ -39,7 +40,7 @@ static void help(void) {
            "  --batch N             images per forward pass (default 32)\n"
            "  --workers N           decoding threads (default 2)\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores)\n"
-           "  --device cpu|cuda     (default cpu; cuda is the first visible GPU: CUDA_VISIBLE_DEVICES=N picks one)\n"
+           "  --device D            cpu (default), cuda (the first GPU) or cuda:N (GPU N)\n"
            "  --precision P         on cuda: bf16 (default), fp16, tf32 or fp32, as keratrack train --precision\n"
            "  --no-plots            JSON and text only\n"
            "  --strict              a bad CSV row or unreadable image is an error (default: skipped)\n\n"
@@ -303,7 +304,9 @@ int kt_cmd_eval(int argc, char **argv) {
     if (!data) return usage_error("--data DIR is required", NULL);
     if (split_of(split) < 0) return usage_error("--split must be train, valid or test, not", split);
     if (split_of(calib) < 0) return usage_error("--calib-split must be train, valid or test, not", calib);
-    if (strcmp(device, "cpu") && strcmp(device, "cuda")) return usage_error("--device must be cpu or cuda, not", device);
+    kt_device_spec dev;
+    int drc = kt_cli_device("eval", device, 0, &dev);
+    if (drc) return drc;
     for (int i = 0; i < n_ckpt; i++)
         if (!kt_file_exists(ckpts[i])) {
             char msg[4200];

@@ -58,7 +58,14 @@ static void print_build_facts(void) {
         printf("  cuBLAS            %d\n", ci.cublas_version);
         printf("  GPU               %s (compute %d.%d, %d SMs, %.1f GiB, %.1f GiB free)%s\n", ci.name, ci.cc_major,
                ci.cc_minor, ci.sm_count, ci.total_mem / 1073741824.0, ci.free_mem / 1073741824.0,
-               ci.device_count > 1 ? " + more" : "");
+               ci.device_count > 1 ? ": --device cuda or cuda:0" : "");
+        for (int d = 1; d < ci.device_count; d++) { /* the others, by the name --device takes */
+            char name[256];
+            int ma = 0, mi = 0, sms = 0;
+            size_t mem = 0;
+            if (kt_cuda_device_props(d, name, sizeof name, &ma, &mi, &sms, &mem)) continue;
+            printf("                    %s (compute %d.%d, %d SMs, %.1f GiB): --device cuda:%d\n", name, ma, mi, sms, mem / 1073741824.0, d);
+        }
     } else {
         printf("  GPU               none present (%s)\n", ci.error);
     }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "engine/device_spec.h"
 #include "serve/http.h"
 
 #if defined(__has_include)
@@ -21,7 +22,7 @@
 
 static void help(void) {
     puts("usage: keratrack serve [--model CKPT [--model CKPT ...]] [--db keratrack.db] [--port 8000]\n"
-         "                       [--host 127.0.0.1] [--threads N] [--device auto|cpu|cuda]\n"
+         "                       [--host 127.0.0.1] [--threads N] [--device auto|cpu|cuda[:N]]\n"
          "                       [--keep-uploads DIR] [--cors-origin URL ...] [options]\n\n"
          "Serves the Keratrack API (POST /register, POST /token, POST /predict, GET /history,\n"
          "GET /history/{id}, POST /diet/assessment, GET /diet/recommendations, POST /diet/lifestyle,\n"
@@ -29,9 +30,9 @@ static void help(void) {
          "GET /health, GET /metrics) and the web page at /, with users and history in SQLite.\n\n"
          "  --model CKPT          checkpoint made by `keratrack train`; give several for an ensemble\n"
          "                        (probabilities averaged). Without one, POST /predict answers 503.\n"
-         "  --device D            auto (GPU when present), cpu or cuda (default auto); the first visible\n"
-         "                        GPU: CUDA_VISIBLE_DEVICES=N picks one, KT_CUDA_MEMORY_MIB=N caps what\n"
-         "                        the models take of it (sharing a card)\n"
+         "  --device D            auto (the first GPU when present; default), cpu, cuda (the first GPU) or\n"
+         "                        cuda:N (GPU N); KT_CUDA_MEMORY_MIB=N caps what the models take of the\n"
+         "                        GPU (sharing a card)\n"
          "  --model-threads N     CPU threads for one forward pass (default: all cores)\n"
          "  --db FILE             SQLite database, created and migrated if needed (default keratrack.db)\n"
          "  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 for all IPv4)\n"
@@ -127,10 +128,9 @@ int kt_cmd_serve(int argc, char **argv) {
             return 2;
         }
     }
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
-        fprintf(stderr, "keratrack serve: --device must be auto, cpu or cuda (got '%s')\n", device);
-        return 2;
-    }
+    kt_device_spec dev;
+    int drc = kt_cli_device("serve", device, 1, &dev);
+    if (drc) return drc;
     cfg.port = (int)port;
     cfg.threads = (int)threads;
     cfg.max_upload_bytes = (size_t)upload_mb << 20;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "engine/device_spec.h"
 #include "nets/model.h"
 #include "train/trainer.h"
 
@@ -53,9 +54,10 @@ static void help(void) {
            "                        thread count give the same run\n"
            "  --workers N           image decoding threads (default 2)\n"
            "  --eval-batch N        evaluation batch (default 2 x --batch)\n"
-           "  --device cpu|cuda     where to train (default cpu; cuda needs a build with the CUDA backend and a GPU,\n"
-           "                        and takes the first visible one: CUDA_VISIBLE_DEVICES=N picks another;\n"
-           "                        KT_CUDA_MEMORY_MIB=N keeps the run under N MiB of it, to share a card)\n"
+           "  --device D            where to train: cpu (default), cuda (the first GPU) or cuda:N (GPU N, in\n"
+           "                        CUDA's numbering, which CUDA_VISIBLE_DEVICES may change); cuda needs a build\n"
+           "                        with the CUDA backend; KT_CUDA_MEMORY_MIB=N keeps the run under N MiB of the\n"
+           "                        GPU, to share a card\n"
            "  --precision P         on cuda: bf16 (default: linear/matmul and downsampling conv operands\n"
            "                        rounded to bf16, tensor-core GEMMs with fp32 accumulation, other convolutions\n"
            "                        in TF32; weights, gradients and AdamW state stay fp32), fp16 (the same in\n"
@@ -228,7 +230,9 @@ int kt_cmd_train(int argc, char **argv) {
                 "data and trains on the rest)\n  use --folds 2 or more (the seed's default is 5)\n", c.folds);
         return 2;
     }
-    if (strcmp(device, "cpu") && strcmp(device, "cuda")) return usage_error("--device must be cpu or cuda, not", device);
+    kt_device_spec dev;
+    int drc = kt_cli_device("train", device, 0, &dev);
+    if (drc) return drc;
     if (!n_models) models[n_models++] = c.arch;
     for (int i = 0; i < n_models; i++)
         if (!kt_model_arch_known(models[i])) {
@@ -252,8 +256,9 @@ int kt_cmd_train(int argc, char **argv) {
     if (brc) return brc;
     c.backend = be;
     c.loss_scaling = be && precision && !strcmp(precision, "fp16");
-    char device_name[32];
-    snprintf(device_name, sizeof device_name, "%s%s%s", device, be ? " " : "", be ? (precision ? precision : "bf16") : "");
+    char device_name[48], canon[24];
+    kt_device_spec_name(&dev, canon, sizeof canon);
+    snprintf(device_name, sizeof device_name, "%s%s%s", canon, be ? " " : "", be ? (precision ? precision : "bf16") : "");
     c.device = device_name;
     c.log = quiet ? NULL : stderr;
     c.stop = &g_stop;

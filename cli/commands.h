@@ -21,8 +21,13 @@ int kt_cmd_bench(int argc, char **argv);
 /* Shared by subcommands: prints "keratrack <cmd>: <msg>" and a hint, returns 1. */
 int kt_cli_fail(const char *cmd, const char *msg, const char *hint);
 
+typedef struct kt_device_spec kt_device_spec;
+/* Parses --device's value (engine/device_spec.h); a bad one is printed with a pointer at --help and
+ * gives exit status 2, else 0. */
+int kt_cli_device(const char *cmd, const char *text, int allow_auto, kt_device_spec *out);
+
 typedef struct kt_backend kt_backend;
-/* The backend of --device and --precision: *be = NULL (the CPU) for "cpu"; for "cuda" a CUDA backend
+/* The backend of --device and --precision: *be = NULL (the CPU) for "cpu"; for "cuda" or "cuda:N" a CUDA backend
  * computing in precision (NULL: bf16; free it with (*be)->destroy). Otherwise prints why (with hint
  * when this build has no CUDA backend; pointing at --device cpu and `keratrack info` when it has)
  * and returns the exit status: 1 no usable GPU, 2 a precision this device does not offer. */

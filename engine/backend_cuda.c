@@ -296,6 +296,7 @@ static void store16(kt_graph *g, kt_node *n, kt_dtype h16, int with_views) {
 }
 
 static void cuda_prepare(kt_backend *be, kt_graph *g) {
+    kt_cuda_ctx_bind(CTX(be)); /* its cuDNN queries run on the context's GPU; a failure shows at the first compute */
     kt_cuda_dtype half = kt_cuda_ctx_gemm_half(CTX(be));
     int patch = kt_cuda_ctx_patch_gemm(CTX(be));
     for (int i = 0; i < g->n_nodes; i++) { /* the patch convolutions cuDNN refused (cuda_supports let them through) */
@@ -411,6 +412,7 @@ static int bf16_ok(const kt_node *n) {
 }
 
 static int cuda_supports(const kt_backend *be, const kt_node *n) {
+    if (kt_cuda_ctx_bind(CTX(be))) return 0; /* cuDNN's plans are made on the context's GPU */
     switch (n->op) {
     case KT_OP_INPUT:
     case KT_OP_PARAM:
@@ -448,7 +450,8 @@ static void cuda_unsupported_why(const kt_backend *be, const kt_node *n, char *b
     }
     kt_conv_shape s = kt_node_conv_geom(n);
     size_t bytes;
-    if (uses_cudnn(&s) && kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) != 0) snprintf(buf, cap, "%s", kt_cuda_ctx_error(CTX(be)));
+    if (kt_cuda_ctx_bind(CTX(be))) snprintf(buf, cap, "%s", kt_cuda_ctx_error(CTX(be)));
+    else if (uses_cudnn(&s) && kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) != 0) snprintf(buf, cap, "%s", kt_cuda_ctx_error(CTX(be)));
 }
 
 static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
@@ -617,6 +620,7 @@ static kt_status bf16_compute(kt_backend *be, kt_node *n, kt_err *err) {
 }
 
 static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     kt_cuda_ctx *c = CTX(be);
     kt_node **s = n->src;
     int64_t numel = kt_node_numel(n);
@@ -827,52 +831,62 @@ static kt_status cuda_compute(kt_backend *be, const kt_graph *g, kt_node *n, kt_
 /* ---- memory and sweeps ---- */
 
 static kt_status cuda_alloc(kt_backend *be, size_t bytes, void **ptr, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     if (kt_cuda_ctx_alloc(CTX(be), ptr, bytes)) return kt_err_set(err, KT_ERR_NOMEM, "%s", kt_cuda_ctx_error(CTX(be)));
     return KT_OK;
 }
 
-static void cuda_release(kt_backend *be, void *ptr) { kt_cuda_ctx_free(CTX(be), ptr); }
+static void cuda_release(kt_backend *be, void *ptr) {
+    kt_cuda_ctx_bind(CTX(be)); /* as every entry point: cudaFree on the context's GPU */
+    kt_cuda_ctx_free(CTX(be), ptr);
+}
 
 static kt_status cuda_copy(kt_backend *be, void *dst, const void *src, size_t bytes, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     CK(kt_cuda_ctx_copy(CTX(be), dst, src, bytes));
     return KT_OK;
 }
 
 static kt_status cuda_pin_host(kt_backend *be, void *p, size_t bytes, kt_err *err) {
-    (void)be;
+    CK(kt_cuda_ctx_bind(CTX(be)));
     char msg[256];
     if (kt_cuda_host_register(p, bytes, msg, sizeof msg)) return kt_err_set(err, KT_ERR_CUDA, "%s (%.0f MiB)", msg, (double)bytes / 1048576.0);
     return KT_OK;
 }
 
 static void cuda_unpin_host(kt_backend *be, void *p) {
-    (void)be;
+    kt_cuda_ctx_bind(CTX(be)); /* nothing to report: the memory stays pinned at worst */
     kt_cuda_host_unregister(p);
 }
 
 static kt_status cuda_memzero(kt_backend *be, void *dst, size_t bytes, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     CK(kt_cuda_ctx_memset(CTX(be), dst, 0, bytes));
     return KT_OK;
 }
 
 static kt_status cuda_adamw(kt_backend *be, float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
                             float beta2, float eps, float wd, int64_t step, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     kt_adamw_hp hp = {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = wd, .step = step};
     CK(kt_cuda_adamw(CTX(be), p, g, m, v, n, &hp));
     return KT_OK;
 }
 
 static kt_status cuda_sumsq(kt_backend *be, const float *x, int64_t n, double *out, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     CK(kt_cuda_sumsq(CTX(be), x, n, out));
     return KT_OK;
 }
 
 static kt_status cuda_scale(kt_backend *be, float *x, int64_t n, float s, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     CK(kt_cuda_scale(CTX(be), x, x, s, n));
     return KT_OK;
 }
 
 static kt_status cuda_sync(kt_backend *be, kt_err *err) {
+    CK(kt_cuda_ctx_bind(CTX(be)));
     CK(kt_cuda_ctx_sync(CTX(be)));
     return KT_OK;
 }

@@ -119,7 +119,7 @@ void kt_h_static(kt_http_req *r);
 int kt_http_model_loaded(const kt_http_server *s);
 /* The model's class names as a JSON array (empty without a model). */
 cJSON *kt_http_model_classes(const kt_http_server *s);
-/* "cpu" or "cuda": where the model runs (--device auto decides at start); NULL without a model */
+/* "cpu", "cuda" or "cuda:N": where the model runs (--device auto decides at start); NULL without a model */
 const char *kt_http_model_device(const kt_http_server *s);
 
 #endif

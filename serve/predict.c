@@ -13,6 +13,7 @@
 #include "checkpoints/safetensors.h"
 #include "datasets/augment.h"
 #include "engine/backend_cuda.h"
+#include "engine/device_spec.h"
 #include "nets/model.h"
 #include "serve/gradcam.h"
 
@@ -72,19 +73,18 @@ void kt_predictor_free(kt_predictor *p) {
     free(p);
 }
 
-/* "cpu", "cuda", or "auto" (cuda when this build has it and a GPU is present). */
+/* "cpu", "cuda", "cuda:N", or "auto" (cuda when this build has it and a GPU is present). */
 static kt_backend *pick_backend(const char *device, char *name, size_t len, kt_err *err, kt_status *st) {
-    *st = KT_OK;
-    int cuda = device && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && kt_backend_cuda_available()));
-    if (device && strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
-        *st = kt_err_set(err, KT_ERR_ARG, "device '%s' is unknown (cpu, cuda or auto)", device);
-        return NULL;
-    }
-    snprintf(name, len, "%s", cuda ? "cuda" : "cpu");
+    kt_device_spec d;
+    if (!device) device = "cpu";
+    if ((*st = kt_device_spec_parse(device, 1, &d, err))) return NULL; /* its message begins "device '...'" */
+    int cuda = d.device == KT_CUDA && (!d.is_auto || kt_backend_cuda_available());
+    kt_device_spec ran = cuda ? (kt_device_spec){KT_CUDA, d.index, 0} : (kt_device_spec){KT_CPU, 0, 0};
+    kt_device_spec_name(&ran, name, len);
     if (!cuda) return NULL;
     kt_backend *be = NULL;
-    *st = kt_backend_cuda_create(&be, 0, err);
-    if (*st && !strcmp(device, "auto")) /* the default: say how to run without the GPU */
+    *st = kt_backend_cuda_create(&be, d.index, err);
+    if (*st && d.is_auto) /* the default: say how to run without the GPU */
         kt_err_prefix(err, "device auto: a GPU is present but could not be used (--device cpu runs on the CPU): ");
     else if (*st)
         kt_err_prefix(err, "device %s: ", device);

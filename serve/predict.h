@@ -9,8 +9,8 @@
 
 typedef struct kt_predictor kt_predictor;
 
-/* Opens n_ckpt checkpoints (all with the same classes) on device "cpu", "cuda" or "auto"
- * (cuda when built with it and a GPU is present). threads <= 0 keeps the OpenMP default.
+/* Opens n_ckpt checkpoints (all with the same classes) on device "cpu", "cuda", "cuda:N" or "auto"
+ * (the first GPU when built with CUDA and one is present; engine/device_spec.h). threads <= 0 keeps the OpenMP default.
  * batch: images per forward pass (>= 1). An error of the device (an unknown name, a GPU that
  * cannot be used) has a message beginning with "device " (kt_predictor_device_error), so callers
  * can point at --device rather than at the checkpoints. */

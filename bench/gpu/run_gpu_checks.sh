@@ -293,10 +293,13 @@ if [ "$(left)" -gt 40 ]; then
                 --model convnext_atto --img-size 64 --folds 2 --epochs 2 --batch 16 --lr 2e-3 --quiet --no-plots &&
             timeout "$(limit 30)" "$BUILD/keratrack" eval --device cuda --model "$SM"/run/convnext_atto_fold*_best.safetensors \
                 --data "$SM/data" --split test --no-plots --out "$SM/eval" &&
-            timeout "$(limit 30)" "$BUILD/keratrack" predict --model "$SM"/run/convnext_atto_fold1_best.safetensors \
+            timeout "$(limit 30)" "$BUILD/keratrack" predict --device cuda:0 --model "$SM"/run/convnext_atto_fold1_best.safetensors \
                 --gradcam "$SM/gradcam.png" "$(ls "$SM"/data/test/*.jpg | head -n 1)" &&
             ls -l "$SM/gradcam.png"
         echo "exit status $?"
+        # a GPU index past the last: exit 1 and the GPUs there are named
+        "$BUILD/keratrack" predict --device cuda:99 --model "$SM"/run/convnext_atto_fold1_best.safetensors "$(ls "$SM"/data/test/*.jpg | head -n 1)"
+        echo "exit status $? (cuda:99: 1 expected)"
         # the same in fp16 (dynamic loss scaling end to end) and strict fp32
         for prec in fp16 fp32; do
             timeout "$(limit 60)" "$BUILD/keratrack" train --device cuda --precision $prec --data "$SM/data" --out "$SM/run_$prec" \

@@ -79,7 +79,11 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
         return 1;
     }
     if (device < 0 || device >= count) {
-        say(msg, ml, "CUDA device %d does not exist (this machine has %d)", device, count);
+        char range[48] = "";
+        if (count > 1) snprintf(range, sizeof range, " to cuda:%d", count - 1);
+        const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+        say(msg, ml, "GPU %d does not exist: CUDA sees %d GPU%s here (cuda:0%s)%s%s", device, count, count == 1 ? "" : "s", range,
+            vis ? ", as CUDA_VISIBLE_DEVICES=" : "", vis ? vis : "");
         return 1;
     }
     kt_cuda_ctx *c = (kt_cuda_ctx *)calloc(1, sizeof *c);
@@ -192,6 +196,15 @@ extern "C" void kt_cuda_ctx_destroy(kt_cuda_ctx *c) {
 }
 
 extern "C" const char *kt_cuda_ctx_error(const kt_cuda_ctx *c) { return c ? c->err : "no CUDA context"; }
+
+/* CUDA's current device is a per-thread setting: a context made on GPU 1 and then driven from another
+ * thread (serve's request threads) would otherwise allocate and launch on that thread's GPU 0. */
+extern "C" int kt_cuda_ctx_bind(kt_cuda_ctx *c) {
+    int d = -1;
+    if (cudaGetDevice(&d) == cudaSuccess && d == c->device) return 0;
+    cudaGetLastError();
+    return kt_cu_check(c, cudaSetDevice(c->device), "cudaSetDevice");
+}
 
 extern "C" void kt_cuda_ctx_set_tf32(kt_cuda_ctx *c, int on) {
     if (c->tf32 != (on != 0)) kt_cuda_conv_plans_free(c); /* cuDNN choices depend on the math mode */

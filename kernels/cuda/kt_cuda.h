@@ -31,6 +31,9 @@ typedef struct kt_cuda_info {
 
 /* Fills info; never fails: device_count 0 and error say why no GPU can be used. */
 void kt_cuda_query(kt_cuda_info *info);
+/* GPU `device`'s name, compute capability, SM count and memory (keratrack info lists every GPU);
+ * 0, or nonzero when there is no such device. */
+int kt_cuda_device_props(int device, char *name, size_t name_len, int *cc_major, int *cc_minor, int *sm_count, size_t *total_mem);
 /* 1 when a usable device is present. */
 int kt_cuda_available(void);
 
@@ -55,6 +58,10 @@ typedef enum { KT_CUDA_F32 = 0, KT_CUDA_BF16, KT_CUDA_F16 } kt_cuda_dtype;
 
 int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size_t msg_len);
 void kt_cuda_ctx_destroy(kt_cuda_ctx *c);
+/* Makes the context's GPU the calling thread's current device (CUDA keeps one per thread); every
+ * entry point of the backend calls it first, so any thread may drive the context (one at a time).
+ * 0, or nonzero with the reason in the context's error. */
+int kt_cuda_ctx_bind(kt_cuda_ctx *c);
 /* The message of the last failure on this context. */
 const char *kt_cuda_ctx_error(const kt_cuda_ctx *c);
 /* 1: f32 GEMMs and cuDNN convolutions may use TF32 tensor cores (about 1e-3 relative error). */

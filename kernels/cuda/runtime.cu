@@ -51,6 +51,17 @@ extern "C" void kt_cuda_query(kt_cuda_info *info) {
     }
 }
 
+extern "C" int kt_cuda_device_props(int device, char *name, size_t name_len, int *cc_major, int *cc_minor, int *sm_count, size_t *total_mem) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
+        cudaGetLastError();
+        return 1;
+    }
+    snprintf(name, name_len, "%s", p.name);
+    *cc_major = p.major, *cc_minor = p.minor, *sm_count = p.multiProcessorCount, *total_mem = p.totalGlobalMem;
+    return 0;
+}
+
 extern "C" int kt_cuda_available(void) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {

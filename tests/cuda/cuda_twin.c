@@ -74,6 +74,18 @@ int kt_twin_get(void *h, const void *d, size_t bytes) {
     }
     return 0;
 }
+
+int kt_twin_gpus(kt_cuda_info *ci) {
+    kt_cuda_query(ci);
+    if (strcmp(ci->name, "host emulator")) return 0;
+    if (setenv("KT_EMU_DEVICES", "2", 1)) kt_test_skip("setenv KT_EMU_DEVICES failed");
+    kt_cuda_query(ci);
+    return 1;
+}
+
+void kt_twin_gpus_done(int emulated) {
+    if (emulated) unsetenv("KT_EMU_DEVICES");
+}
 #endif
 
 void kt_twin_fill(float *p, int64_t n, float lo, float hi, float min_abs, unsigned *seed) {

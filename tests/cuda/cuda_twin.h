@@ -51,6 +51,12 @@ void kt_twin_fill(float *p, int64_t n, float lo, float hi, float min_abs, unsign
 struct kt_cuda_ctx *kt_twin_ctx(void);
 void *kt_twin_put(const void *h, size_t bytes);
 int kt_twin_get(void *h, const void *d, size_t bytes);
+/* For the tests of --device cuda:N: fills ci (kt_cuda_query); under the host emulator it first
+ * fakes a second GPU (KT_EMU_DEVICES=2) and returns 1, so that kt_twin_gpus_done(1) takes it back;
+ * on a card, 0 and the GPUs the card's machine has. */
+struct kt_cuda_info;
+int kt_twin_gpus(struct kt_cuda_info *ci);
+void kt_twin_gpus_done(int emulated);
 #endif
 
 #endif

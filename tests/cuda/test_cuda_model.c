@@ -3,6 +3,8 @@
  * scale plus 1e-6, GPU buffers NaN-poisoned first), inference, recomputation, determinism, AdamW / sum of
  * squares / scale over parameter-sized buffers, and the errors a user can meet. */
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -710,4 +712,87 @@ KT_TEST(test_cuda_bad_label_is_an_error) {
     KT_REQUIRE_OK(be->upload(be, y->data, labels, sizeof labels, &err), &err);
     KT_CHECK_OK(kt_graph_run(&g, &err), &err);
     kt_graph_free(&g);
+}
+
+/* --device cuda:N with N past the last GPU: refused at creation, naming the GPUs there are (runs on
+ * every card). */
+KT_TEST(test_cuda_device_index_past_the_last_gpu_is_refused) {
+    kt_twin_backend(); /* skips without a GPU */
+#ifdef KT_HAVE_CUDA
+    kt_cuda_info ci;
+    kt_cuda_query(&ci);
+    KT_REQUIRE(ci.device_count >= 1, "a GPU is present: %d", ci.device_count);
+    kt_backend *be = NULL;
+    kt_err err;
+    kt_status s = kt_backend_cuda_create(&be, ci.device_count, &err);
+    char want[64];
+    snprintf(want, sizeof want, "GPU %d does not exist", ci.device_count);
+    KT_CHECK(s == KT_ERR_CUDA && !be && strstr(err.msg, want) && strstr(err.msg, "(cuda:0"), "status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    if (be) be->destroy(be);
+    KT_CHECK(kt_backend_cuda_create(&be, -1, &err) == KT_ERR_CUDA && !be, "GPU -1 refused");
+#endif
+}
+
+typedef struct thread_step {
+    kt_model *m;
+    kt_err err;
+    kt_status st;
+} thread_step;
+
+static void *step_on_thread(void *arg) {
+    thread_step *t = arg;
+    t->st = kt_graph_run(&t->m->g, &t->err);
+    return NULL;
+}
+
+/* --device cuda:N: a model on the last GPU, planned and run while this thread's current device is
+ * another GPU, then run again from a new thread (whose current device is GPU 0, as serve's request
+ * threads), gives the CPU's training step both times. CUDA's current device is per thread, so this
+ * needs every backend entry point to bind its GPU (kt_cuda_ctx_bind). The host emulator fakes a
+ * second GPU (KT_EMU_DEVICES=2) and stops at any kernel, copy or cuBLAS/cuDNN call that touches one
+ * GPU's memory or handle from a thread on the other; on a one-GPU card this skips. */
+KT_TEST(test_cuda_second_gpu_step_from_another_thread_matches_cpu) {
+    kt_twin_backend(); /* skips without a GPU */
+#ifdef KT_HAVE_CUDA
+    kt_cuda_info ci;
+    int emulated = kt_twin_gpus(&ci);
+    if (ci.device_count < 2) kt_test_skip("needs two GPUs; this machine has %d", ci.device_count);
+    int last = ci.device_count - 1;
+    kt_backend *far = NULL, *near = NULL;
+    kt_err err;
+    KT_REQUIRE_OK(kt_backend_cuda_create(&far, last, &err), &err);
+    /* made second: this thread's current device is GPU 0 from here on */
+    if (kt_backend_cuda_create(&near, 0, &err)) {
+        far->destroy(far);
+        KT_REQUIRE_OK(KT_ERR_CUDA, &err);
+    }
+    step_case sc = {"convnext_atto", 5, 2, 64, 0, 0, 0};
+    kt_model cpu, gpu;
+    KT_REQUIRE_OK(run_step(&cpu, &sc, NULL, 1, &err) ? KT_ERR_STATE : KT_OK, &err);
+    if (run_step(&gpu, &sc, far, 1, &err)) {
+        kt_test_fail(__FILE__, __LINE__, "step on GPU %d from a thread on GPU 0: %s", last, err.msg);
+    } else {
+        char label[96];
+        snprintf(label, sizeof label, "convnext_atto step on GPU %d, this thread on GPU 0", last);
+        check_logits_loss(&cpu, &gpu, label, 1);
+        KT_CHECK(compare_grads(&cpu, &gpu, MODEL_TOL, label) == 0, "%s: gradients (details above)", label);
+        /* again from a new thread: the same inputs, so the same step */
+        thread_step t = {.m = &gpu, .st = KT_ERR_STATE};
+        pthread_t th;
+        KT_REQUIRE(pthread_create(&th, NULL, step_on_thread, &t) == 0, "pthread_create");
+        pthread_join(th, NULL);
+        KT_CHECK(t.st == KT_OK, "step from a new thread: %s", t.err.msg);
+        if (t.st == KT_OK) {
+            snprintf(label, sizeof label, "convnext_atto step on GPU %d from a new thread", last);
+            check_logits_loss(&cpu, &gpu, label, 1);
+            KT_CHECK(compare_grads(&cpu, &gpu, MODEL_TOL, label) == 0, "%s: gradients (details above)", label);
+        }
+        kt_model_free(&gpu);
+    }
+    kt_model_free(&cpu);
+    near->destroy(near);
+    far->destroy(far);
+    kt_twin_gpus_done(emulated);
+#endif
 }

@@ -17,6 +17,7 @@
 #include "kt_test.h"
 #include "serve/predict.h"
 #ifdef KT_HAVE_CUDA
+#include "kernels/cuda/kt_cuda.h"
 
 /* a convnext_atto checkpoint (3 classes, 64 px) in the test folder */
 static int atto_checkpoint(char *path, size_t len, uint64_t seed) {
@@ -160,8 +161,78 @@ KT_TEST(test_cuda_predictor_matches_cpu) {
     globfree(&gl);
 }
 
+/* --device cuda:N for predict and serve: a GPU past the last is a device error naming the GPUs
+ * there are; the last GPU (the host emulator fakes a second one: KT_EMU_DEVICES=2; a one-GPU card
+ * uses cuda:0) serves uploads from several threads with the CPU's probabilities. */
+KT_TEST(test_cuda_predictor_on_a_named_gpu) {
+    (void)kt_twin_backend(); /* skips the test (one line) without a GPU */
+    kt_cuda_info ci;
+    int emulated = kt_twin_gpus(&ci);
+    kt_err err;
+    char ck[4096], dev[32], want_name[32];
+    KT_REQUIRE(atto_checkpoint(ck, sizeof ck, 13), "checkpoint");
+    kt_predictor *p = NULL, *cpu = NULL;
+    snprintf(dev, sizeof dev, "cuda:%d", ci.device_count);
+    kt_status st = kt_predictor_open(&p, (const char *[]){ck}, 1, dev, 0, &err);
+    char want[64];
+    snprintf(want, sizeof want, "GPU %d does not exist", ci.device_count);
+    KT_CHECK(st == KT_ERR_CUDA && !p && kt_predictor_device_error(&err) && strstr(err.msg, want), "%s: status %d, '%s'", dev, (int)st,
+             err.msg);
+    kt_predictor_free(p);
+    p = NULL;
+    int last = ci.device_count - 1;
+    snprintf(dev, sizeof dev, "cuda:%d", last);
+    snprintf(want_name, sizeof want_name, "%s", last ? dev : "cuda");
+    KT_REQUIRE_OK(kt_predictor_open(&cpu, (const char *[]){ck}, 1, "cpu", 0, &err), &err);
+    st = kt_predictor_open(&p, (const char *[]){ck}, 1, dev, 0, &err);
+    KT_CHECK_OK(st, &err);
+    char ds[4096], pat[4200];
+    snprintf(ds, sizeof ds, "%s/cuda_predict_synth", kt_test_tmpdir());
+    if (!kt_dir_exists(ds)) { /* test_cuda_predictor_matches_cpu's images, made here when it has not run */
+        kt_synth_opts so;
+        kt_synth_opts_default(&so);
+        so.out = ds, so.classes = 3, so.per_class = 1, so.size = 80;
+        KT_CHECK_OK(kt_synth_write(&so, NULL, &err), &err);
+    }
+    snprintf(pat, sizeof pat, "%s/train/*.jpg", ds);
+    glob_t gl;
+    int have = glob(pat, 0, NULL, &gl) == 0 && gl.gl_pathc >= 1;
+    char *bytes = NULL;
+    size_t n = 0;
+    if (!st && have && !kt_file_read(gl.gl_pathv[0], &bytes, &n, &err)) {
+        KT_CHECK(!strcmp(kt_predictor_device(p), want_name), "device name %s, wanted %s", kt_predictor_device(p), want_name);
+        float want_p[3];
+        KT_CHECK_OK(kt_predictor_run_bytes(cpu, bytes, n, want_p, &err), &err);
+        /* fp32 on both: float rounding apart; each worker compares with the first GPU answer bit for bit */
+        float first[3];
+        KT_CHECK_OK(kt_predictor_run_bytes(p, bytes, n, first, &err), &err);
+        for (int c = 0; c < 3; c++) KT_CHECK(fabs((double)first[c] - want_p[c]) <= 1e-5, "class %d: GPU %.9g, CPU %.9g", c, first[c], want_p[c]);
+        upload_job jobs[2];
+        pthread_t th[2];
+        int started = 0;
+        for (int t = 0; t < 2; t++) {
+            jobs[t] = (upload_job){.p = p, .bytes = bytes, .n = n, .want = first, .bad = 0};
+            started += pthread_create(&th[t], NULL, upload_worker, &jobs[t]) == 0;
+        }
+        KT_CHECK(started == 2, "threads: %d of 2 started", started);
+        for (int t = 0; t < started; t++) {
+            pthread_join(th[t], NULL);
+            KT_CHECK(jobs[t].bad == 0, "worker thread %d on %s: %d of 4 uploads failed or differed (%s)", t, dev, jobs[t].bad, jobs[t].err.msg);
+        }
+        printf("  predictor on %s (of %d GPUs): probabilities within 1e-5 of the CPU's, the same from 2 threads\n", dev, ci.device_count);
+    } else {
+        KT_CHECK(0, "no image or predictor: %s", err.msg);
+    }
+    free(bytes);
+    globfree(&gl);
+    kt_predictor_free(p);
+    kt_predictor_free(cpu);
+    kt_twin_gpus_done(emulated);
+}
+
 #else /* no CUDA in this build: the test exists and says so */
 #define NO_CUDA(name) \
     KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
 NO_CUDA(test_cuda_predictor_matches_cpu)
+NO_CUDA(test_cuda_predictor_on_a_named_gpu)
 #endif

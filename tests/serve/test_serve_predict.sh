@@ -87,6 +87,12 @@ grep -q "\"hair_stage_at_time\":\"$last\"" <<<"$plan" || bad "plan stage (newest
 "$kt" predict --model "$ckpt" --device tpu "$img" >/dev/null 2>"$tmp/e1"; rc=$?
 [[ $rc -ne 0 ]] && grep -q "device 'tpu' is unknown" "$tmp/e1" && grep -q -- "--device cpu runs on the CPU" "$tmp/e1" &&
   ! grep -q "checkpoint path" "$tmp/e1" || bad "predict --device tpu (exit $rc): $(cat "$tmp/e1")"
+"$kt" predict --model "$ckpt" --device cuda:1x "$img" >/dev/null 2>"$tmp/e3"; rc=$?
+[[ $rc -ne 0 ]] && grep -q "device 'cuda:1x': the GPU index after 'cuda:' must be a number" "$tmp/e3" ||
+  bad "predict --device cuda:1x (exit $rc): $(cat "$tmp/e3")"
+"$kt" serve --model "$ckpt" --device gpu --port 0 >/dev/null 2>"$tmp/e4"; rc=$?
+[[ $rc -eq 2 ]] && grep -q "device 'gpu' is unknown: use auto, cpu, cuda or cuda:N" "$tmp/e4" ||
+  bad "serve --device gpu (exit $rc): $(cat "$tmp/e4")"
 "$kt" predict --model "$tmp/none.safetensors" "$img" >/dev/null 2>"$tmp/e2"; rc=$?
 [[ $rc -ne 0 ]] && grep -q "check the checkpoint path" "$tmp/e2" && ! grep -q -- "--device cpu" "$tmp/e2" ||
   bad "predict with a missing checkpoint (exit $rc): $(cat "$tmp/e2")"

@@ -42,13 +42,25 @@ usage "unknown option" --data "$TMP/data" --out "$TMP/x" --bogus 1
 usage "--precision bf16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --precision bf16
 usage "--precision fp16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --precision fp16
 usage "unknown precision 'fp7'" --data "$TMP/data" --out "$TMP/x" --precision fp7
+# --device: the names engine/device_spec.c takes, the bad one quoted back with what is taken
+usage "device 'gpu' is unknown: use cpu, cuda or cuda:N" --data "$TMP/data" --out "$TMP/x" --device gpu
+usage "device 'cuda:x': the GPU index after 'cuda:' must be a number" --data "$TMP/data" --out "$TMP/x" --device cuda:x
+usage "device 'cuda:-1'" --data "$TMP/data" --out "$TMP/x" --device cuda:-1
+usage "device 'auto' is not taken here" --data "$TMP/data" --out "$TMP/x" --device auto
+usage "see keratrack train --help" --data "$TMP/data" --out "$TMP/x" --device cuda:1x
+usage "--precision bf16 needs --device cuda" --data "$TMP/data" --out "$TMP/x" --device cpu --precision bf16
+"$KT" eval --model "$TMP/none.safetensors" --data "$TMP/data" --device cuda:x > /dev/null 2> "$TMP/err.txt"
+rc=$?
+check "[ $rc -eq 2 ] && grep -q \"keratrack eval: --device: device 'cuda:x'\" '$TMP/err.txt'" "eval --device cuda:x exits $rc: $(cat "$TMP/err.txt")"
 check "[ ! -e '$TMP/x' ]" "a refused --precision left $TMP/x behind"
 
 # --- --device cuda without a usable GPU: a clear error, exit 1, nothing written ------------------------
 if "$KT" info | grep -q "GPU *none present"; then
-    for cmd in train eval; do
-        if [ $cmd = train ]; then args=(--data "$TMP/data" --out "$TMP/cuda_run" --device cuda)
-        else : > "$TMP/none.safetensors"; args=(--model "$TMP/none.safetensors" --data "$TMP/data" --out "$TMP/cuda_run" --device cuda); fi
+    : > "$TMP/none.safetensors"
+    for cmd in train eval train:1; do # train:1: --device cuda:1, the same error
+        dev=cuda; [ $cmd = train:1 ] && cmd=train dev=cuda:1
+        if [ $cmd = train ]; then args=(--data "$TMP/data" --out "$TMP/cuda_run" --device $dev)
+        else args=(--model "$TMP/none.safetensors" --data "$TMP/data" --out "$TMP/cuda_run" --device $dev); fi
         "$KT" $cmd "${args[@]}" > /dev/null 2> "$TMP/err.txt"
         rc=$?
         check "[ $rc -eq 1 ]" "$cmd --device cuda without a GPU exits $rc, not 1"

@@ -1,9 +1,12 @@
 // The emulator's launch machinery, CUDA runtime calls on host memory, and kernels/cuda/runtime.cu's
-// functions (one emulated device). Device memory starts as 0xcd bytes, as real memory is garbage.
+// functions (KT_EMU_DEVICES emulated devices, default 1). Device memory starts as 0xcd bytes, as real
+// memory is garbage.
 #undef _FORTIFY_SOURCE /* its longjmp check rejects jumps between fiber stacks */
 #include <setjmp.h>
 #include <ucontext.h>
 
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "kernels/cuda/kt_cuda.h"
@@ -196,6 +199,41 @@ void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body) {
             }
 }
 
+/* ---- devices: which GPU each thread is on, and which GPU each buffer lives on ---- */
+static int n_devices() { /* read each time: a test may set it (test_cuda_model.c's second-GPU test) */
+    const char *e = getenv("KT_EMU_DEVICES");
+    int n = e && *e ? atoi(e) : 1;
+    if (n < 1 || n > 16) { fprintf(stderr, "EMU: KT_EMU_DEVICES must be 1..16, not '%s'\n", e); abort(); }
+    return n;
+}
+static thread_local int cur_dev; /* CUDA's default: device 0 in every new thread */
+struct Buf { size_t n; int dev; };
+static std::map<uintptr_t, Buf> bufs; /* start -> size and device of each live cudaMalloc */
+static std::mutex bufs_mu;
+int emu_current_device() { return cur_dev; }
+static int device_of(const void *p) {
+    std::lock_guard<std::mutex> g(bufs_mu);
+    uintptr_t a = (uintptr_t)p;
+    auto it = bufs.upper_bound(a);
+    if (it == bufs.begin()) return -1;
+    --it;
+    return a < it->first + (it->second.n ? it->second.n : 1) ? it->second.dev : -1;
+}
+void emu_check_on_device(const void *p, const char *what) {
+    int d = p ? device_of(p) : -1;
+    if (d >= 0 && d != cur_dev) {
+        fprintf(stderr, "EMU: %s on GPU %d (this thread's current device) touches memory of GPU %d: a missing cudaSetDevice\n", what, cur_dev, d);
+        abort();
+    }
+}
+void emu_check_handle_device(int dev, const char *what) {
+    if (dev != cur_dev) {
+        fprintf(stderr, "EMU: a %s handle made on GPU %d is used on GPU %d (this thread's current device): a missing cudaSetDevice\n", what, dev,
+                cur_dev);
+        abort();
+    }
+}
+
 cudaError_t cudaGetLastError() { return 0; }
 const char *cudaGetErrorString(cudaError_t e) {
     return e == cudaErrorNoKernelImageForDevice ? "no kernel image is available for execution on the device" : e ? "emu error" : "no error";
@@ -206,20 +244,46 @@ cudaError_t cudaMalloc(void **p, size_t n) {
      * AddressSanitizer sees a read past the end */
     if (posix_memalign(p, 256, n ? n : 1)) { *p = NULL; return cudaErrorMemoryAllocation; }
     memset(*p, 0xcd, n); /* device memory starts as garbage */
+    std::lock_guard<std::mutex> g(bufs_mu);
+    bufs[(uintptr_t)*p] = Buf{n, cur_dev};
     return 0;
 }
-cudaError_t cudaFree(void *p) { free(p); return 0; }
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { memmove(d, s, n); return 0; }
-cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { memmove(d, s, n); return 0; }
-cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { memset(d, v, n); return 0; }
-cudaError_t cudaMemset(void *d, int v, size_t n) { memset(d, v, n); return 0; }
+cudaError_t cudaFree(void *p) {
+    if (!p) return 0;
+    {
+        std::lock_guard<std::mutex> g(bufs_mu);
+        bufs.erase((uintptr_t)p);
+    }
+    free(p);
+    return 0;
+}
+/* The copies: stricter than a card, which copies between GPUs through unified addressing; the
+ * engine never does, so a buffer of another GPU here means a thread that did not bind its context */
+static void copy_check(void *d, const void *s) {
+    emu_check_on_device(d, "a copy or memset");
+    emu_check_on_device(s, "a copy");
+}
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { copy_check(d, s); memmove(d, s, n); return 0; }
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { copy_check(d, s); memmove(d, s, n); return 0; }
+cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { copy_check(d, NULL); memset(d, v, n); return 0; }
+cudaError_t cudaMemset(void *d, int v, size_t n) { copy_check(d, NULL); memset(d, v, n); return 0; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
 cudaError_t cudaDeviceSynchronize() { return 0; }
-cudaError_t cudaSetDevice(int) { return 0; }
-cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return 0; }
-cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) { *v = 132; return 0; }
+cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= n_devices()) return cudaErrorInvalidDevice;
+    cur_dev = d;
+    return 0;
+}
+cudaError_t cudaGetDevice(int *d) { *d = cur_dev; return 0; }
+cudaError_t cudaGetDeviceCount(int *n) { *n = n_devices(); return 0; }
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int dev) {
+    if (dev < 0 || dev >= n_devices()) return cudaErrorInvalidDevice;
+    *v = 132;
+    return 0;
+}
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1ull << 34; *t = 1ull << 36; return 0; }
-cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { /* KT_EMU_CC=M.m: the compute capability it reports (9.0) */
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) { /* KT_EMU_CC=M.m: the compute capability it reports (9.0) */
+    if (dev < 0 || dev >= n_devices()) return cudaErrorInvalidDevice;
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "host emulator");
     const char *cc = getenv("KT_EMU_CC");
@@ -232,17 +296,24 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { /* KT_EMU_CC=M.m: 
 /* runtime.cu replacements */
 extern "C" void kt_cuda_query(kt_cuda_info *info) {
     memset(info, 0, sizeof *info);
-    info->device_count = 1;
+    info->device_count = n_devices();
     snprintf(info->name, sizeof info->name, "host emulator");
     info->cc_major = 9;
 }
 extern "C" int kt_cuda_available(void) { return 1; }
+extern "C" int kt_cuda_device_props(int device, char *name, size_t name_len, int *cc_major, int *cc_minor, int *sm_count, size_t *total_mem) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, device)) return 1;
+    snprintf(name, name_len, "%s", p.name);
+    *cc_major = p.major, *cc_minor = p.minor, *sm_count = p.multiProcessorCount, *total_mem = p.totalGlobalMem;
+    return 0;
+}
 extern "C" int kt_cuda_malloc(void **ptr, size_t bytes, char *, size_t) { return cudaMalloc(ptr, bytes); }
-extern "C" void kt_cuda_free(void *ptr) { free(ptr); }
+extern "C" void kt_cuda_free(void *ptr) { cudaFree(ptr); }
 extern "C" int kt_cuda_host_register(void *, size_t, char *, size_t) { return 0; } /* host memory is all the emulator has */
 extern "C" void kt_cuda_host_unregister(void *) {}
-extern "C" int kt_cuda_memcpy_h2d(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
-extern "C" int kt_cuda_memcpy_d2h(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
-extern "C" int kt_cuda_memcpy_d2d(void *d, const void *s, size_t n, char *, size_t) { memmove(d, s, n); return 0; }
-extern "C" int kt_cuda_memset(void *d, int v, size_t n, char *, size_t) { memset(d, v, n); return 0; }
+extern "C" int kt_cuda_memcpy_h2d(void *d, const void *s, size_t n, char *, size_t) { return cudaMemcpy(d, s, n, cudaMemcpyHostToDevice); }
+extern "C" int kt_cuda_memcpy_d2h(void *d, const void *s, size_t n, char *, size_t) { return cudaMemcpy(d, s, n, cudaMemcpyDeviceToHost); }
+extern "C" int kt_cuda_memcpy_d2d(void *d, const void *s, size_t n, char *, size_t) { return cudaMemcpy(d, s, n, cudaMemcpyDeviceToDevice); }
+extern "C" int kt_cuda_memset(void *d, int v, size_t n, char *, size_t) { return cudaMemset(d, v, n); }
 extern "C" int kt_cuda_sync(char *, size_t) { return 0; }

@@ -29,9 +29,11 @@ struct cublasContext {
     void *ws;
     size_t ws_bytes;
     cublasPointerMode_t mode;
+    int dev; /* the device current at cublasCreate: cuBLAS runs there */
 };
 struct cublasLtContext {
     uint32_t magic;
+    int dev;
 };
 struct cublasLtMatmulDescOpaque_t {
     uint32_t magic;
@@ -96,7 +98,11 @@ void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
         }
 }
 
-bool handle_ok(cublasHandle_t h) { return emu_live(h); }
+bool handle_ok(cublasHandle_t h) {
+    if (!emu_live(h)) return false;
+    emu_check_handle_device(h->dev, "cuBLAS");
+    return true;
+}
 
 /* cuemu.h's emu_make / emu_unmake with cuBLAS's statuses */
 template <typename T> cublasStatus_t make(T **out, const T &init) {
@@ -122,7 +128,7 @@ cublasStatus_t gemm_check(cublasHandle_t h, cublasOperation_t ta, cublasOperatio
 }
 } // namespace
 
-cublasStatus_t cublasCreate(cublasHandle_t *h) { return make(h, cublasContext{0, NULL, NULL, 0, CUBLAS_POINTER_MODE_HOST}); }
+cublasStatus_t cublasCreate(cublasHandle_t *h) { return make(h, cublasContext{0, NULL, NULL, 0, CUBLAS_POINTER_MODE_HOST, emu_current_device()}); }
 cublasStatus_t cublasDestroy(cublasHandle_t h) { return unmake(h, CUBLAS_STATUS_NOT_INITIALIZED); }
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
     if (!handle_ok(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -164,6 +170,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             int ldc, cublasComputeType_t compute, cublasGemmAlgo_t algo) {
     cublasStatus_t s = gemm_check(h, ta, tb, m, n, k, alpha, beta, at, lda, bt, ldb, ct, ldc, compute, algo);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
+    for (const void *q : {A, B, (const void *)C}) emu_check_on_device(q, "cublasGemmEx");
     product(ta == CUBLAS_OP_T, tb == CUBLAS_OP_T, m, n, k, *(const float *)alpha, A, at, lda, B, bt, ldb, *(const float *)beta, C, ct, ldc, C,
             ct, ldc, compute == CUBLAS_COMPUTE_32F_FAST_TF32, NULL, ct);
     return CUBLAS_STATUS_SUCCESS;
@@ -175,6 +182,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           cublasComputeType_t compute, cublasGemmAlgo_t algo) {
     cublasStatus_t s = gemm_check(h, ta, tb, m, n, k, alpha, beta, at, lda, bt, ldb, ct, ldc, compute, algo);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
+    for (const void *q : {A, B, (const void *)C}) emu_check_on_device(q, "cublasGemmStridedBatchedEx");
     if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
     for (int i = 0; i < batch; i++)
         product(ta == CUBLAS_OP_T, tb == CUBLAS_OP_T, m, n, k, *(const float *)alpha, (const char *)A + i * strideA * (long long)esize(at), at,
@@ -186,7 +194,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
 
 /* ---- cuBLASLt ---- */
 
-cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) { return make(h, cublasLtContext{0}); }
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) { return make(h, cublasLtContext{0, emu_current_device()}); }
 cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) { return unmake(h, CUBLAS_STATUS_NOT_INITIALIZED); }
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t compute, cudaDataType_t scale) {
     if (d && ((compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32) || scale != CUDA_R_32F)) return CUBLAS_STATUS_NOT_SUPPORTED;
@@ -289,6 +297,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
                                               cublasLtMatrixLayout_t C, cublasLtMatrixLayout_t D, cublasLtMatmulPreference_t p, int requested,
                                               cublasLtMatmulHeuristicResult_t results[], int *returned) {
     if (!emu_live(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+    emu_check_handle_device(h->dev, "cuBLASLt");
     if (requested <= 0 || !results || !returned || !emu_live(p)) return CUBLAS_STATUS_INVALID_VALUE;
     uint64_t m, n, k;
     cublasStatus_t s = lt_problem(d, A, B, C, D, &m, &n, &k);
@@ -311,6 +320,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
                               const void *B, cublasLtMatrixLayout_t Bdesc, const void *beta, const void *C, cublasLtMatrixLayout_t Cdesc, void *D,
                               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo, void *workspace, size_t wsBytes, cudaStream_t) {
     if (!emu_live(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+    emu_check_handle_device(h->dev, "cuBLASLt");
+    for (const void *q : {A, B, C, (const void *)D, (const void *)workspace}) emu_check_on_device(q, "cublasLtMatmul");
     if (!alpha || !beta || !algo) return CUBLAS_STATUS_INVALID_VALUE;
     uint64_t m, n, k;
     cublasStatus_t s = lt_problem(d, Adesc, Bdesc, Cdesc, Ddesc, &m, &n, &k);

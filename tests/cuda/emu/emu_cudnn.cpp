@@ -24,6 +24,7 @@
 struct cudnnContext {
     uint32_t magic;
     cudaStream_t stream;
+    int dev; /* the device current at cudnnCreate: cuDNN runs there */
 };
 struct cudnnTensorStruct {
     uint32_t magic;
@@ -100,6 +101,7 @@ bool allowed(const algo_info *a, cudnnMathType_t m) { return a->math == CUDNN_FM
 template <typename P> cudnnStatus_t list(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t d,
                                          cudnnTensorDescriptor_t y, int kind, int requested, int *returned, P *perf) {
     if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
+    emu_check_handle_device(h->dev, "cuDNN");
     if (requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
     problem p;
     cudnnStatus_t s = describe(x, w, d, y, &p);
@@ -138,6 +140,8 @@ cudnnStatus_t run_check(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterD
                         cudnnTensorDescriptor_t y, int algo, int kind, const void *ws, size_t ws_bytes, const void *alpha, const void *beta,
                         problem *p, bool *round, bool *nondet, bool *flip) {
     if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
+    emu_check_handle_device(h->dev, "cuDNN");
+    emu_check_on_device(ws, "a cuDNN convolution's workspace");
     if (!alpha || !beta) return CUDNN_STATUS_BAD_PARAM;
     cudnnStatus_t s = describe(x, w, d, y, p);
     if (s != CUDNN_STATUS_SUCCESS) return s;
@@ -157,7 +161,7 @@ float rd(const float *v, int64_t i, bool round) { return round ? emu_tf32(v[i]) 
 #define WI(k, r, s, ch) ((((k) * p.kh + (r)) * p.kw + (s)) * (p.Ci / p.G) + (ch))
 } // namespace
 
-cudnnStatus_t cudnnCreate(cudnnHandle_t *h) { return make(h, cudnnContext{0, NULL}); }
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h) { return make(h, cudnnContext{0, NULL, emu_current_device()}); }
 cudnnStatus_t cudnnDestroy(cudnnHandle_t h) { return unmake(h); }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
     if (!emu_live(h)) return CUDNN_STATUS_BAD_PARAM;
@@ -260,6 +264,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, cudnnT
     bool r, nd, fl;
     cudnnStatus_t s = run_check(h, xd, wd, d, yd, algo, 0, ws, ws_bytes, alpha, beta, &p, &r, &nd, &fl);
     if (s != CUDNN_STATUS_SUCCESS) return s;
+    for (const void *q : {xv, wv, (const void *)yv}) emu_check_on_device(q, "cudnnConvolutionForward");
     const float *x = (const float *)xv, *w = (const float *)wv, a = *(const float *)alpha, b = *(const float *)beta;
     float *y = (float *)yv;
     int64_t Cig = p.Ci / p.G, Cog = p.Co / p.G;
@@ -292,6 +297,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
     bool r, nd, fl;
     cudnnStatus_t s = run_check(h, dxd, wd, d, dyd, algo, 1, ws, ws_bytes, alpha, beta, &p, &r, &nd, &fl);
     if (s != CUDNN_STATUS_SUCCESS) return s;
+    for (const void *q : {wv, dyv, (const void *)dxv}) emu_check_on_device(q, "cudnnConvolutionBackwardData");
     const float *dy = (const float *)dyv, *w = (const float *)wv, a = *(const float *)alpha, b = *(const float *)beta;
     float *dx = (float *)dxv;
     int64_t Cig = p.Ci / p.G, Cog = p.Co / p.G;
@@ -326,6 +332,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
     bool r, nd, fl;
     cudnnStatus_t s = run_check(h, xd, dwd, d, dyd, algo, 2, ws, ws_bytes, alpha, beta, &p, &r, &nd, &fl);
     if (s != CUDNN_STATUS_SUCCESS) return s;
+    for (const void *q : {xv, dyv, (const void *)dwv}) emu_check_on_device(q, "cudnnConvolutionBackwardFilter");
     const float *x = (const float *)xv, *dy = (const float *)dyv, a = *(const float *)alpha, b = *(const float *)beta;
     float *dw = (float *)dwv;
     int64_t Cig = p.Ci / p.G, Cog = p.Co / p.G;

@@ -1,6 +1,7 @@
 """Rewrites a .cu file for host emulation: every kernel<<<grid, block, shmem, stream>>>(args) becomes
-emu_launch(grid, block, coop, [&]() { kernel(args); }); coop is 1 for kernels whose bodies synchronise
-or shuffle (each CUDA thread of their blocks runs as a fiber). Usage: prep.py in.cu out.cpp"""
+(emu_args_on_device("kernel", args), emu_launch(grid, block, coop, [&]() { kernel(args); })): the
+pointer arguments checked against the calling thread's device (cuemu.h), then the kernel run; coop
+is 1 for kernels whose bodies synchronise or shuffle (each CUDA thread of their blocks runs as a fiber). Usage: prep.py in.cu out.cpp"""
 import re, sys
 src = open(sys.argv[1]).read()
 coop_markers = ["__syncthreads", "kt_cu_warp_", "__shfl"]
@@ -47,7 +48,9 @@ while True:
         q += 1
     args = src[p+1:q]
     name = m.group(1)
-    out.append('emu_launch(%s, %s, %d, [&]() { %s%s(%s); })' % (parts[0], parts[1], 1 if name in coop else 0, name, m.group(2) or '', args))
+    # the pointer arguments checked against the calling thread's device first (cuemu.h)
+    check = 'emu_args_on_device("%s", %s), ' % (name, args) if args.strip() else ''
+    out.append('(%semu_launch(%s, %s, %d, [&]() { %s%s(%s); }))' % (check, parts[0], parts[1], 1 if name in coop else 0, name, m.group(2) or '', args))
     pos = q + 1
 out.append(src[pos:])
 open(sys.argv[2], 'w').write(''.join(out))

@@ -31,12 +31,25 @@ void __syncthreads();
 float __shfl_xor_sync(unsigned m, float v, int o);
 double __shfl_xor_sync(unsigned m, double v, int o);
 void emu_launch(dim3 grid, dim3 block, int coop, std::function<void()> body);
+/* Emulated GPUs (KT_EMU_DEVICES=N, default 1): each thread has a current device (cudaSetDevice), each
+ * cudaMalloc'd buffer belongs to the device current when it was made, and a kernel launch, copy or
+ * library call that touches a buffer of another device than the calling thread's current one
+ * stops with a message: on a card it would fault or read the wrong GPU's memory. */
+int emu_current_device();
+void emu_check_on_device(const void *p, const char *what);
+void emu_check_handle_device(int dev, const char *what);
+#include <type_traits>
+template <class T> inline void emu_arg_on_device(const char *k, const T &a) {
+    if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>) emu_check_on_device((const void *)a, k);
+}
+template <class... A> inline void emu_args_on_device(const char *k, const A &...a) { (emu_arg_on_device(k, a), ...); }
 
 typedef int cudaError_t;
 enum {
     cudaSuccess = 0,
     cudaErrorMemoryAllocation = 2,
     cudaErrorInvalidValue = 1,
+    cudaErrorInvalidDevice = 101,
     cudaErrorInvalidDeviceFunction = 98,
     cudaErrorNoKernelImageForDevice = 209
 };
@@ -56,6 +69,7 @@ cudaError_t cudaMemset(void *d, int v, size_t n);
 cudaError_t cudaStreamSynchronize(cudaStream_t);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaSetDevice(int);
+cudaError_t cudaGetDevice(int *d);
 cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev);
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
