@@ -239,6 +239,7 @@ static unsigned kinds_for(const kt_conv_shape *s, int vec4, int weight_grad) {
     int k = fast_k(s);
     unsigned el = 1u << KT_CUDA_DW_SCALAR;
     if (k && vec4) el |= 1u << KT_CUDA_DW_VEC4;
+    if (k && vec4 && weight_grad) el |= 1u << KT_CUDA_DW_ROT4;
     if (k == 7) el |= weight_grad ? 1u << KT_CUDA_DW_TAPS : (1u << KT_CUDA_DW_TILE4X4) | (1u << KT_CUDA_DW_TILE4X8);
     return el;
 }
@@ -621,6 +622,47 @@ template <int K, typename X> __global__ void k_dw_bwd_w_v4(kt_conv_shape s, cons
     for (int k = 0; k < K; k++) p[k * C4] = acc[k];
 }
 
+/* the ROT4 kind: k_dw_bwd_w_v4 with its window rotating instead of shifting (as TAPS's below): along
+ * a row the columns go K at a time, and in step q the slot of x at ox - pw + k is (q + k) % K, known
+ * at compile time, so no registers move between columns (the shift cost K - 1 float4 moves per
+ * column beside K multiply-adds). The same sums in the same order: the same partials. */
+template <int K, typename X> __global__ void k_dw_bwd_w_rot4(kt_conv_shape s, const float4 *dy, const X *x, float4 *part, int64_t nb) {
+    int C4 = (int)(s.Ci / 4), c = blockIdx.x * 32 + threadIdx.x, ky = threadIdx.y, W = (int)s.W, Wo = (int)s.Wo, pw = (int)s.pw;
+    int64_t blk = blockIdx.y;
+    if (c >= C4) return;
+    int64_t rows = s.N * s.Ho, r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 acc[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) acc[k] = zero;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / s.Ho, oy = r % s.Ho, iy = oy - s.ph + ky;
+        if (iy < 0 || iy >= s.H) continue;
+        int64_t xb = (n * s.H + iy) * W * C4 + c; /* (n, iy, 0, c) in units of 4 */
+        const float4 *dr = dy + r * Wo * C4 + c;
+        float4 win[K];
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) { /* slots 0..K-2: x at ix = k - pw, for ox = 0 */
+            int ix = k - pw;
+            win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
+        }
+        for (int ox0 = 0; ox0 < Wo; ox0 += K) {
+#pragma unroll
+            for (int q = 0; q < K; q++) {
+                int ox = ox0 + q, ix = ox - pw + K - 1;
+                if (ox >= Wo) break;
+                win[(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
+                float4 d = dr[(int64_t)ox * C4];
+#pragma unroll
+                for (int k = 0; k < K; k++) madd4(acc[k], d, win[(q + k) % K]);
+            }
+        }
+    }
+    float4 *p = part + (blk * K * K + (int64_t)ky * K) * C4 + c;
+#pragma unroll
+    for (int k = 0; k < K; k++) p[k * C4] = acc[k];
+}
+
 /* the TAPS kind (weight gradient, 7x7): thread (channel, row block) sums all K*K taps, the K input
  * rows an output row reads held as K-column windows, so each loaded dy value serves K*K taps (the
  * kernels above load it once per kernel row). The windows rotate instead of shifting: along a row,
@@ -731,11 +773,15 @@ template <typename X> static int bwd_w_run(kt_cuda_ctx *c, int kind, void *p) {
     if (kind == KT_CUDA_DW_TAPS) { /* 7x7 only (kinds_for) */
         dim3 grid((unsigned)cb, (unsigned)((nb + TROWS - 1) / TROWS)), block(32, TROWS);
         k_dw_bwd_w_taps<7, X><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
-    } else if (k && kind == KT_CUDA_DW_VEC4) {
+    } else if (k && (kind == KT_CUDA_DW_VEC4 || kind == KT_CUDA_DW_ROT4)) { /* ROT4: where VEC4 runs (kinds_for) */
         dim3 grid((unsigned)((s->Ci / 4 + 31) / 32), (unsigned)nb), block(32, (unsigned)k);
         const float4 *d4 = (const float4 *)a->dy;
         float4 *p4 = (float4 *)a->part;
-        if (k == 3) k_dw_bwd_w_v4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+        if (kind == KT_CUDA_DW_ROT4) {
+            if (k == 3) k_dw_bwd_w_rot4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+            else if (k == 5) k_dw_bwd_w_rot4<5, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+            else k_dw_bwd_w_rot4<7, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+        } else if (k == 3) k_dw_bwd_w_v4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
         else if (k == 5) k_dw_bwd_w_v4<5, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
         else k_dw_bwd_w_v4<7, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
     } else if (k) {

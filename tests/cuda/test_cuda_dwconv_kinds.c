@@ -19,7 +19,9 @@
  * add), weight gradient (f32 and bf16 input), on 7x7 shapes whose height and width leave partial
  * tiles, an unpadded 7x7 one (rows and columns of the window outside the image), 3x3 and 5x5 ones
  * (which the TILE and TAPS kinds do not take) and a channel count that is not a multiple of 4 (which
- * VEC4 does not take). A kind a pass cannot take runs the default there, also compared. */
+ * VEC4 and ROT4 do not take); output widths that leave ROT4's last group of K columns partial (13
+ * and 5 for 7x7) and ones that fill it (9 for 3x3, 5 for 5x5). A kind a pass cannot take runs the
+ * default there, also compared. */
 #define DW_OUTS 7
 KT_TEST(test_cuda_dwconv_kinds_same_bits) {
     kt_cuda_ctx *c = kt_twin_ctx();
@@ -166,7 +168,8 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
         KT_REQUIRE(!kt_cuda_dwconv_bwd_weight(c, &s, ddy, dx, dout, scr) && !kt_twin_get(got, dout, (size_t)nw * 4), "%s", kt_cuda_ctx_error(c));
         KT_CHECK(memcmp(got, ref[2], (size_t)nw * 4) == 0, "auto weight gradient differs from the scalar kernels'");
         kt_cuda_dwkind g = kt_cuda_dwconv_chosen(c, 2, &s);
-        KT_CHECK(g == KT_CUDA_DW_SCALAR || g == KT_CUDA_DW_VEC4 || g == KT_CUDA_DW_TAPS, "weight gradient: %s recorded", kt_cuda_dwkind_name(g));
+        KT_CHECK(g == KT_CUDA_DW_SCALAR || g == KT_CUDA_DW_VEC4 || g == KT_CUDA_DW_TAPS || g == KT_CUDA_DW_ROT4, "weight gradient: %s recorded",
+                 kt_cuda_dwkind_name(g));
     }
     /* forced kinds a pass cannot take: the default instead */
     kt_cuda_ctx_set_dwconv_kernels(c, KT_CUDA_DW_TILE4X4);
@@ -221,7 +224,7 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
     int lines = 0;
     for (const char *p = log; (p = strchr(p, '\n')); p++) lines++;
     KT_CHECK(lines == 1 && strstr(log, "dwconv forward (2, 9, 13, 44) 7x7:") && strstr(log, "scalar") && strstr(log, "vec4") &&
-                 strstr(log, "tile4x4") && strstr(log, "tile4x8") && !strstr(log, "taps") && strstr(log, " -> "),
+                 strstr(log, "tile4x4") && strstr(log, "tile4x8") && !strstr(log, "taps") && !strstr(log, "rot4") && strstr(log, " -> "),
              "expected one timing line naming the forward's four kinds (none for the in-place add or the unaligned call), got: %s", log);
     kt_cuda_ctx_destroy(c2);
     kt_cuda_free(dx), kt_cuda_free(dw), kt_cuda_free(ddy), kt_cuda_free(dout), kt_cuda_free(dsum), kt_cuda_free(scr);
