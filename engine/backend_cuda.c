@@ -470,7 +470,7 @@ static size_t cuda_scratch(const kt_backend *be, const kt_node *n) {
         size_t bytes = 0;
         if (planned_patch(n)) return kt_cuda_patch_conv_scratch(&s, conv_kind(n), half_of(n));
         if (kt_conv_is_depthwise(&s))
-            return n->op == KT_OP_CONV2D_BWD_WEIGHT ? kt_cuda_dwconv_bwd_weight_scratch(&s) : kt_cuda_dwconv_scratch(&s);
+            return n->op == KT_OP_CONV2D_BWD_WEIGHT ? kt_cuda_dwconv_bwd_weight_scratch(CTX(be), &s) : kt_cuda_dwconv_scratch(&s);
         if (is_pointwise(&s)) return 0;
         return kt_cuda_conv_plan(CTX(be), conv_kind(n), &s, &bytes) == 0 ? bytes : 0;
     }

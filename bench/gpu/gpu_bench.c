@@ -225,7 +225,7 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     int64_t n = N * H * H * Cc;
     char shape[96];
     snprintf(shape, sizeof shape, "(%lld, %lld, %lld, %lld) 7x7", (long long)N, (long long)H, (long long)H, (long long)Cc);
-    size_t sc = kt_cuda_dwconv_bwd_weight_scratch(&s), s2 = kt_cuda_dwconv_scratch(&s);
+    size_t sc = kt_cuda_dwconv_bwd_weight_scratch(C, &s), s2 = kt_cuda_dwconv_scratch(&s);
     bargs a = {.a = dev_random(n), .b = dev_random(Cc * 49), .c = dev_random(n), .s = s};
     a.d = dev(sc > s2 ? sc : s2);
     double fl = 2.0 * 49 * n, by = 2.0 * n * 4;

@@ -327,6 +327,22 @@ if [ "$(left)" -gt 30 ]; then
 fi
 
 # what each group of fusions saves: the same base bf16 step planned without it (last: the least needed)
+# the depthwise weight gradient's first-stage thread target (default 262144): fewer, longer row
+# blocks write fewer partials (29 MB per convolution at the default), more give more parallel work;
+# whether the default should change
+if [ "$(left)" -gt 40 ]; then
+    section "Depthwise weight gradient: the first stage's thread target (KT_CUDA_DW_WGRAD_THREADS, default 262144)"
+    echo "Compare with the bf16 row at the top of the model section (the default)." >> "$RES"
+    : > "$LOGS/models_wgrad_threads.md"
+    for t in 65536 131072 1048576; do
+        [ "$(left)" -gt 20 ] || { echo "(out of time budget before: $t)" >> "$LOGS/models_wgrad_threads.md"; break; }
+        KT_CUDA_DW_WGRAD_THREADS=$t timeout "$(limit 25)" "$BUILD/kt_gpu_bench" model --bf16 --warmup 2 --iters 5 train:convnext_base:64:224 \
+            2>> "$LOGS/models.err" | grep -E '^\| train' | sed "s/| bf16 GEMMs |/| bf16 GEMMs, KT_CUDA_DW_WGRAD_THREADS=$t |/" \
+            >> "$LOGS/models_wgrad_threads.md"
+    done
+    { echo "| case | precision | median | images/s | TFLOP/s | device MiB | arena MiB |"; echo "|---|---|---|---|---|---|---|"; } >> "$RES"
+    cat "$LOGS/models_wgrad_threads.md" >> "$RES"
+fi
 if [ "$(left)" -gt 30 ]; then
     section "What the fusions save: convnext_base bf16 training step without each group"
     echo "Compare with the bf16 row at the top of the model section (all fusions)." >> "$RES"

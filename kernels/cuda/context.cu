@@ -126,6 +126,21 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
         return 1;
     }
     c->dw_kind = dk;
+    /* ... how many threads the depthwise weight gradient's first stage aims at (bench/gpu sweeps it) */
+    c->dw_wgrad_threads = KT_CUDA_DW_WGRAD_THREADS_DEFAULT;
+    const char *dwt = getenv("KT_CUDA_DW_WGRAD_THREADS");
+    if (dwt && *dwt) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(dwt, &end, 10);
+        if (errno || *end || v < 1024 || v > (1 << 24)) {
+            say(msg, ml, "KT_CUDA_DW_WGRAD_THREADS=%s: expected a whole number from 1024 to 16777216 (default %d)", dwt,
+                KT_CUDA_DW_WGRAD_THREADS_DEFAULT);
+            kt_cuda_ctx_destroy(c);
+            return 1;
+        }
+        c->dw_wgrad_threads = v;
+    }
     const char *dwl = getenv("KT_CUDA_DWCONV_LOG");
     c->dw_log = dwl && *dwl && strcmp(dwl, "0") != 0;
     /* ... and one for the bias-epilogue GEMMs (bench/gpu: the step with and without them) */
@@ -228,6 +243,10 @@ extern "C" int kt_cuda_ctx_patch_gemm(const kt_cuda_ctx *c) { return !c->patch_o
 extern "C" void kt_cuda_ctx_set_patch_f32(kt_cuda_ctx *c, int on) { c->patch_f32 = on != 0; }
 
 extern "C" int kt_cuda_ctx_patch_f32(const kt_cuda_ctx *c) { return c->patch_f32; }
+
+extern "C" void kt_cuda_ctx_set_dw_wgrad_threads(kt_cuda_ctx *c, int64_t threads) {
+    c->dw_wgrad_threads = threads > 0 ? threads : KT_CUDA_DW_WGRAD_THREADS_DEFAULT;
+}
 
 struct kt_cu_alloc {
     void *p;

@@ -537,18 +537,22 @@ extern "C" int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, c
 
 /* ---- weight gradient ---- */
 
-/* Row blocks of the first stage: about 256K threads in all (a thread per 4 channels when C allows),
- * a function of the geometry only. */
-static int64_t wblocks(const kt_conv_shape *s) {
+/* Row blocks of the first stage: about c->dw_wgrad_threads threads in all (a thread per 4 channels
+ * when C allows; 256K unless KT_CUDA_DW_WGRAD_THREADS says otherwise), a function of the geometry and
+ * that setting only. Each block writes K*K*C partials (29 MB per convolution at 256K threads), which
+ * the second stage reads again: fewer, longer blocks mean less of that traffic and fewer per-row
+ * window loads per output, but less parallel work; the card decides (bench/gpu). */
+static int64_t wblocks(const kt_cuda_ctx *c, const kt_conv_shape *s) {
     int64_t rows = s->N * s->Ho, per = (s->Ci % 4 == 0 ? s->Ci / 4 : s->Ci) * s->kh;
-    int64_t nb = (262144 + per - 1) / per;
+    int64_t target = c->dw_wgrad_threads > 0 ? c->dw_wgrad_threads : KT_CUDA_DW_WGRAD_THREADS_DEFAULT;
+    int64_t nb = (target + per - 1) / per;
     if (nb > rows) nb = rows;
     if (nb > 4096) nb = 4096;
     return nb < 1 ? 1 : nb;
 }
 
-extern "C" size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s) {
-    return kt_cu_align((size_t)(wblocks(s) * s->kh * s->kw * s->Ci) * sizeof(float));
+extern "C" size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_cuda_ctx *c, const kt_conv_shape *s) {
+    return kt_cu_align((size_t)(wblocks(c, s) * s->kh * s->kw * s->Ci) * sizeof(float));
 }
 
 /* thread (channel, ky, block): the K taps of one kernel row, sliding along each output row */
@@ -806,7 +810,7 @@ static int dw_bwd_w_partials(kt_cuda_ctx *c, const kt_conv_shape *s, const float
 extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
                                              float *dw, void *scratch) {
     float *part = (float *)scratch;
-    int64_t nb = wblocks(s);
+    int64_t nb = wblocks(c, s);
     int e;
     if (xt == KT_CUDA_F32) e = dw_bwd_w_partials(c, s, dy, (const float *)x, part, nb, 0);
     else if (xt == KT_CUDA_BF16) e = dw_bwd_w_partials(c, s, dy, (const __nv_bfloat16 *)x, part, nb, 1);
@@ -817,7 +821,7 @@ extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape
 }
 
 extern "C" int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw) {
-    int64_t nb = wblocks(s), khw = s->kh * s->kw;
+    int64_t nb = wblocks(c, s), khw = s->kh * s->kw;
     k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, (const float *)scratch, nb, khw,
                                                                                                       s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");

@@ -320,8 +320,12 @@ int kt_cuda_dwconv_bwd_data_add(kt_cuda_ctx *c, const kt_conv_shape *s, const fl
                                 void *scratch);
 int kt_cuda_dwconv_bwd_data(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *w, float *dx,
                             void *scratch);
-size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_conv_shape *s);
-/* Two stages: per-row-block partial sums, then a fixed-order sum over the blocks (deterministic). */
+size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_cuda_ctx *c, const kt_conv_shape *s);
+/* Two stages: per-row-block partial sums, then a fixed-order sum over the blocks (deterministic).
+ * The row blocks follow the context's first-stage thread target, KT_CUDA_DW_WGRAD_THREADS at
+ * creation (default below; 1024 to 16777216): set it before planning, as scratch depends on it. */
+#define KT_CUDA_DW_WGRAD_THREADS_DEFAULT 262144
+void kt_cuda_ctx_set_dw_wgrad_threads(kt_cuda_ctx *c, int64_t threads);
 int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const float *x, float *dw,
                               void *scratch);
 /* ... with x in xt (f32, or the bf16/f16 copy kt_cuda_dwconv_fwd_ex saved), widened as read */

@@ -30,6 +30,7 @@ struct kt_cuda_ctx {
     kt_cuda_dtype gemm_half;     /* autocast f32 GEMM operands to bf16 or f16 (F32: off; kt_cuda_ctx_set_gemm_half) */
     int dw_kind;                 /* kt_cuda_dwkind: the depthwise kernels to take (AUTO: timed per geometry) */
     int dw_log;                  /* KT_CUDA_DWCONV_LOG=1: print each timing choice to stderr */
+    int64_t dw_wgrad_threads;    /* the depthwise weight gradient's first-stage thread target (dwconv.cu) */
     struct kt_cu_dwchoice *dw_choices; /* (n_dw) AUTO's choices, one per geometry, pass and flavour (dwconv_tune.cu) */
     int n_dw, cap_dw;
     struct kt_cu_convplan *plans; /* (n_plans) cuDNN algorithm choices, one per geometry and kind */

@@ -2,6 +2,7 @@
  * scalar kernels' bits, so AUTO, which times them per geometry, changes the speed only; a data
  * gradient summed in place is never timed (a second run would add it twice). */
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ KT_TEST(test_cuda_dwconv_kinds_same_bits) {
         kt_twin_fill(b, cs->Ci, -0.5f, 0.5f, 0.0f, &seed);
         kt_twin_fill(dy, nout, -1.0f, 1.0f, 0.0f, &seed);
         for (int64_t i = 0; i < nin; i++) x16[i] = kt_f32_to_bf16(x[i]);
-        size_t fs = kt_cuda_dwconv_scratch(cs), ws = kt_cuda_dwconv_bwd_weight_scratch(cs);
+        size_t fs = kt_cuda_dwconv_scratch(cs), ws = kt_cuda_dwconv_bwd_weight_scratch(c, cs);
         float *dx = kt_twin_put(x, (size_t)nin * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *db = kt_twin_put(b, (size_t)cs->Ci * 4);
         float *ddy = kt_twin_put(dy, (size_t)nout * 4), *dout = kt_twin_put(NULL, (size_t)nout * 4), *din = kt_twin_put(NULL, (size_t)nin * 4);
         float *dg = kt_twin_put(NULL, (size_t)nw * 4);
@@ -132,7 +133,7 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
     kt_twin_fill(w, nw, -0.3f, 0.3f, 0.0f, &seed);
     kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
     kt_twin_fill(add, n, -1.0f, 1.0f, 0.0f, &seed);
-    size_t fs = kt_cuda_dwconv_scratch(&s), ws = kt_cuda_dwconv_bwd_weight_scratch(&s);
+    size_t fs = kt_cuda_dwconv_scratch(&s), ws = kt_cuda_dwconv_bwd_weight_scratch(c, &s);
     float *dx = kt_twin_put(x, (size_t)n * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *ddy = kt_twin_put(dy, (size_t)n * 4);
     float *dout = kt_twin_put(NULL, (size_t)(n + 4) * 4), *dsum = kt_twin_put(NULL, (size_t)n * 4); /* dout + 1: not 16-byte aligned */
     void *scr = kt_twin_put(NULL, fs > ws ? fs : ws);
@@ -232,11 +233,104 @@ KT_TEST(test_cuda_dwconv_auto_chooses_once_per_geometry) {
     for (int i = 0; i < 5; i++) free(ref[i]);
 }
 
+/* dw (C, 7, 7) in double on the host: the sum over every output position */
+static void dw_wgrad_ref(const kt_conv_shape *s, const float *x, const float *dy, double *dw) {
+    int64_t C = s->Ci;
+    memset(dw, 0, sizeof(double) * (size_t)(C * 49));
+    for (int64_t n = 0; n < s->N; n++)
+        for (int64_t oy = 0; oy < s->Ho; oy++)
+            for (int64_t ox = 0; ox < s->Wo; ox++)
+                for (int64_t k = 0; k < 49; k++) {
+                    int64_t iy = oy - s->ph + k / 7, ix = ox - s->pw + k % 7;
+                    if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                    for (int64_t c = 0; c < C; c++)
+                        dw[c * 49 + k] += (double)dy[((n * s->Ho + oy) * s->Wo + ox) * C + c] * x[((n * s->H + iy) * s->W + ix) * C + c];
+                }
+}
+
+/* The weight gradient's first-stage thread target (KT_CUDA_DW_WGRAD_THREADS, a bench/gpu knob):
+ * a small one gives row blocks of several rows (the default gives the small shapes of the other
+ * tests one row a block), so here every kind sums multi-row blocks, in both layouts of channels;
+ * each kind gives the scalar kernels' bits, and both targets the host's double sums within float
+ * rounding. The scratch follows the target; bad values are refused naming the variable. */
+KT_TEST(test_cuda_dwconv_wgrad_row_blocks_setting) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_conv_shape shapes[] = {
+        {.N = 3, .H = 10, .W = 10, .Ci = 64, .Co = 64, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 64, .Ho = 10, .Wo = 10},
+        {.N = 3, .H = 10, .W = 9, .Ci = 36, .Co = 36, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 36, .Ho = 10, .Wo = 9},
+        {.N = 2, .H = 9, .W = 11, .Ci = 30, .Co = 30, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 30, .Ho = 9, .Wo = 11}};
+    for (int k = 0; k < 3; k++) {
+        const kt_conv_shape *cs = &shapes[k];
+        int64_t nin = cs->N * cs->H * cs->W * cs->Ci, nw = cs->Ci * 49;
+        float *x = malloc((size_t)nin * 4), *dy = malloc((size_t)nin * 4), *got = malloc((size_t)nw * 4), *first = malloc((size_t)nw * 4);
+        double *ref = malloc(sizeof(double) * (size_t)nw);
+        KT_REQUIRE(x && dy && got && first && ref, "memory");
+        unsigned seed = 501u + (unsigned)k;
+        kt_twin_fill(x, nin, -1.0f, 1.0f, 0.0f, &seed);
+        kt_twin_fill(dy, nin, -1.0f, 1.0f, 0.0f, &seed);
+        dw_wgrad_ref(cs, x, dy, ref);
+        double scale = 0;
+        for (int64_t i = 0; i < nw; i++) scale = fmax(scale, fabs(ref[i]));
+        kt_cuda_ctx_set_dw_wgrad_threads(c, 0); /* the default */
+        size_t big = kt_cuda_dwconv_bwd_weight_scratch(c, cs);
+        kt_cuda_ctx_set_dw_wgrad_threads(c, 1024);
+        size_t small = kt_cuda_dwconv_bwd_weight_scratch(c, cs);
+        KT_CHECK(small < big, "shape %d: scratch %zu bytes at 1024 threads, %zu at the default", k, small, big);
+        float *dx = kt_twin_put(x, (size_t)nin * 4), *ddy = kt_twin_put(dy, (size_t)nin * 4), *dg = kt_twin_put(NULL, (size_t)nw * 4);
+        void *scr = kt_twin_put(NULL, big);
+        KT_REQUIRE(dx && ddy && dg && scr, "device buffers");
+        for (int target = 0; target < 2; target++) {
+            kt_cuda_ctx_set_dw_wgrad_threads(c, target ? 1024 : 0);
+            for (int v = KT_CUDA_DW_SCALAR; v < KT_CUDA_DW_KINDS; v++) {
+                kt_cuda_ctx_set_dwconv_kernels(c, (kt_cuda_dwkind)v);
+                KT_CHECK(kt_cuda_dwconv_bwd_weight(c, cs, ddy, dx, dg, scr) == 0, "%s", kt_cuda_ctx_error(c));
+                KT_REQUIRE(!kt_twin_get(got, dg, (size_t)nw * 4), "read back");
+                if (v == KT_CUDA_DW_SCALAR) {
+                    memcpy(first, got, (size_t)nw * 4);
+                    double worst = 0;
+                    for (int64_t i = 0; i < nw; i++) worst = fmax(worst, fabs(got[i] - ref[i]));
+                    KT_CHECK(worst <= 1e-5 * scale, "shape %d, %s target: %.3g off the host's sums (scale %.3g)", k, target ? "1024" : "default",
+                             worst, scale);
+                } else {
+                    KT_CHECK(memcmp(got, first, (size_t)nw * 4) == 0, "shape %d, %s target: %s and scalar kernels differ", k,
+                             target ? "1024" : "default", kt_cuda_dwkind_name((kt_cuda_dwkind)v));
+                }
+            }
+        }
+        kt_cuda_ctx_set_dwconv_kernels(c, KT_CUDA_DW_AUTO);
+        kt_cuda_ctx_set_dw_wgrad_threads(c, 0);
+        kt_cuda_free(dx), kt_cuda_free(ddy), kt_cuda_free(dg), kt_cuda_free(scr);
+        free(x), free(dy), free(got), free(first), free(ref);
+    }
+    /* the environment, read when a context is made */
+    static const char *const bad[] = {"abc", "0", "1023", "16777217", "4096x", "-4096"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        kt_cuda_ctx *c2 = NULL;
+        char msg[256] = "", want[64];
+        setenv("KT_CUDA_DW_WGRAD_THREADS", bad[i], 1);
+        snprintf(want, sizeof want, "KT_CUDA_DW_WGRAD_THREADS=%s", bad[i]);
+        KT_CHECK(kt_cuda_ctx_create(&c2, 0, msg, sizeof msg) != 0 && c2 == NULL && strstr(msg, want) && strstr(msg, "1024 to 16777216"),
+                 "'%s' accepted or unclear: %s", bad[i], msg);
+        kt_cuda_ctx_destroy(c2);
+    }
+    setenv("KT_CUDA_DW_WGRAD_THREADS", "1024", 1);
+    kt_cuda_ctx *c2 = NULL;
+    char msg[256] = "";
+    int made = kt_cuda_ctx_create(&c2, 0, msg, sizeof msg) == 0;
+    unsetenv("KT_CUDA_DW_WGRAD_THREADS");
+    KT_REQUIRE(made, "KT_CUDA_DW_WGRAD_THREADS=1024: %s", msg);
+    kt_cuda_ctx_set_dw_wgrad_threads(c, 1024);
+    KT_CHECK(kt_cuda_dwconv_bwd_weight_scratch(c2, &shapes[0]) == kt_cuda_dwconv_bwd_weight_scratch(c, &shapes[0]), "the variable sets the target");
+    kt_cuda_ctx_set_dw_wgrad_threads(c, 0);
+    kt_cuda_ctx_destroy(c2);
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
     KT_TEST(name) { kt_test_skip("no CUDA device: this build has no CUDA backend"); }
 NO_CUDA(test_cuda_dwconv_kinds_same_bits)
 NO_CUDA(test_cuda_dwconv_auto_chooses_once_per_geometry)
+NO_CUDA(test_cuda_dwconv_wgrad_row_blocks_setting)
 
 #endif

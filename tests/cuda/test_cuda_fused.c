@@ -965,7 +965,7 @@ KT_TEST(test_cuda_dwconv_saved_input_kernels) {
         kt_twin_fill(w, nw, -0.3f, 0.3f, 0.0f, &seed);
         kt_twin_fill(b, C, -0.5f, 0.5f, 0.0f, &seed);
         kt_twin_fill(dy, n, -1.0f, 1.0f, 0.0f, &seed);
-        size_t fs = kt_cuda_dwconv_scratch(&cs), ws = kt_cuda_dwconv_bwd_weight_scratch(&cs);
+        size_t fs = kt_cuda_dwconv_scratch(&cs), ws = kt_cuda_dwconv_bwd_weight_scratch(c, &cs);
         float *dx = kt_twin_put(x, (size_t)n * 4), *dw = kt_twin_put(w, (size_t)nw * 4), *db = kt_twin_put(b, (size_t)C * 4);
         float *dy32 = kt_twin_put(NULL, (size_t)n * 4), *ddy = kt_twin_put(dy, (size_t)n * 4), *dwide = kt_twin_put(NULL, (size_t)n * 4);
         float *dg = kt_twin_put(NULL, (size_t)nw * 4);

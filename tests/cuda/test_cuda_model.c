@@ -734,6 +734,7 @@ KT_TEST(test_cuda_device_index_past_the_last_gpu_is_refused) {
 #endif
 }
 
+#ifdef KT_HAVE_CUDA
 typedef struct thread_step {
     kt_model *m;
     kt_err err;
@@ -745,6 +746,7 @@ static void *step_on_thread(void *arg) {
     t->st = kt_graph_run(&t->m->g, &t->err);
     return NULL;
 }
+#endif
 
 /* --device cuda:N: a model on the last GPU, planned and run while this thread's current device is
  * another GPU, then run again from a new thread (whose current device is GPU 0, as serve's request

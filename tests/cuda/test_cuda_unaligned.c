@@ -187,7 +187,7 @@ KT_TEST(test_cuda_vector_paths_unaligned_same_bits) {
     kt_cuda_ctx *c = kt_twin_ctx();
     size_t red = kt_cuda_reduce_rows_scratch(ROWS, C), ls = kt_cuda_layer_scale_bwd_scratch(ROWS, C),
            ln = kt_cuda_layernorm_bwd_fused_scratch(ROWS, C), lnwb = kt_cuda_layernorm_bwd_wb_scratch(ROWS, C);
-    size_t dws = kt_cuda_dwconv_scratch(&DW), dww = kt_cuda_dwconv_bwd_weight_scratch(&DW);
+    size_t dws = kt_cuda_dwconv_scratch(&DW), dww = kt_cuda_dwconv_bwd_weight_scratch(c, &DW);
     int64_t dn = DW.N * DW.H * DW.W * DW.Ci, dwn = DW.Ci * DW.kh * DW.kw;
     KT_REQUIRE(kt_cuda_dwconv_can_copy_input(&DW), "the depthwise shape must take the bf16 input copy");
 #define O4(n) {UA_OUT, 4, n}
