@@ -551,6 +551,8 @@ static int64_t wblocks(const kt_cuda_ctx *c, const kt_conv_shape *s) {
     return nb < 1 ? 1 : nb;
 }
 
+extern "C" int64_t kt_cuda_dwconv_bwd_weight_blocks(const kt_cuda_ctx *c, const kt_conv_shape *s) { return wblocks(c, s); }
+
 extern "C" size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_cuda_ctx *c, const kt_conv_shape *s) {
     return kt_cu_align((size_t)(wblocks(c, s) * s->kh * s->kw * s->Ci) * sizeof(float));
 }
@@ -746,19 +748,26 @@ template <typename X> __global__ void k_dw_bwd_w(kt_conv_shape s, const float *d
     part[(blk * khw + k) * C + c] = acc;
 }
 
-/* dw (C, 1, kh, kw) = fixed-order double sum of the block partials (nb, kh*kw, C): one warp per
- * weight, lane l summing blocks l, l + 32, ... then a fixed shuffle tree (as reduce.cu's final stage;
- * a thread per weight waited on nb loads in a chain) */
+/* dw (C, 1, kh, kw) = fixed-order double sum of the block partials (nb, kh*kw, C), in a warp's order
+ * (kt_cuda.h): "lane" l sums blocks l, l + 32, ... in turn, then the 32 lane sums combine as
+ * kt_cu_warp_sum_d's butterfly does (l with l ^ o, o = 16 ... 1; a + b is b + a, so every lane of it
+ * ends with lane 0's bits). Block (32, 32): x 32 consecutive channels of one tap, so a warp reads 32
+ * consecutive partials (4 sectors; the first version gave each weight a warp, whose lanes read
+ * partials 49 x C floats apart: 32 sectors a load), y the lane; the butterfly in shared memory. */
 __global__ void k_dw_bwd_w_final(float *dw, const float *part, int64_t nb, int64_t khw, int64_t C) {
-    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32, warps = (int64_t)gridDim.x * blockDim.x / 32;
-    int lane = threadIdx.x & 31;
-    for (int64_t i = warp; i < khw * C; i += warps) {
-        int64_t k = i / C, c = i % C;
-        double acc = 0;
-        for (int64_t b = lane; b < nb; b += 32) acc += part[(b * khw + k) * C + c];
-        acc = kt_cu_warp_sum_d(acc);
-        if (lane == 0) dw[c * khw + k] = (float)acc;
+    __shared__ double lane_sum[32][33];
+    int tx = threadIdx.x, l = threadIdx.y;
+    int64_t c = (int64_t)blockIdx.x * 32 + tx, k = blockIdx.y;
+    double acc = 0;
+    if (c < C)
+        for (int64_t b = l; b < nb; b += 32) acc += part[(b * khw + k) * C + c];
+    lane_sum[l][tx] = acc;
+    __syncthreads();
+    for (int o = 16; o > 0; o >>= 1) {
+        if (l < o) lane_sum[l][tx] = lane_sum[l][tx] + lane_sum[l + o][tx];
+        __syncthreads();
     }
+    if (l == 0 && c < C) dw[c * khw + k] = (float)lane_sum[0][tx];
 }
 
 template <typename X> struct bwd_w_args {
@@ -822,8 +831,8 @@ extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape
 
 extern "C" int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw) {
     int64_t nb = wblocks(c, s), khw = s->kh * s->kw;
-    k_dw_bwd_w_final<<<kt_cu_blocks(khw * s->Ci * 32, KT_CU_THREADS), KT_CU_THREADS, 0, c->stream>>>(dw, (const float *)scratch, nb, khw,
-                                                                                                      s->Ci);
+    dim3 grid((unsigned)((s->Ci + 31) / 32), (unsigned)khw), block(32, 32);
+    k_dw_bwd_w_final<<<grid, block, 0, c->stream>>>(dw, (const float *)scratch, nb, khw, s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");
 }
 

@@ -331,7 +331,11 @@ int kt_cuda_dwconv_bwd_weight(kt_cuda_ctx *c, const kt_conv_shape *s, const floa
 /* ... with x in xt (f32, or the bf16/f16 copy kt_cuda_dwconv_fwd_ex saved), widened as read */
 int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape *s, const float *dy, const void *x, kt_cuda_dtype xt,
                                   float *dw, void *scratch);
-/* the second stage alone, over the partials the first left in scratch (bench/gpu times the stages apart) */
+/* the second stage alone, over the partials the first left in scratch (bench/gpu times the stages
+ * apart): partials (nb, kh*kw, C) floats, nb = kt_cuda_dwconv_bwd_weight_blocks; dw[c, k] is their
+ * sum in double in a warp's order (lane l sums blocks l, l + 32, ... in turn; the 32 lane sums
+ * combine pairwise as l and l ^ o for o = 16, 8, 4, 2, 1), rounded to float once */
+int64_t kt_cuda_dwconv_bwd_weight_blocks(const kt_cuda_ctx *c, const kt_conv_shape *s);
 int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw);
 
 /* ---- general convolution through cuDNN (NHWC data, weights reordered to (Co, kh, kw, Ci/g) in scratch) ----

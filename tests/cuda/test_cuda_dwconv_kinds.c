@@ -325,6 +325,57 @@ KT_TEST(test_cuda_dwconv_wgrad_row_blocks_setting) {
     kt_cuda_ctx_destroy(c2);
 }
 
+/* The weight gradient's second stage sums the row blocks' partials in one fixed order
+ * (kt_cuda_dwconv_bwd_weight_sum), whatever kernel runs it. Partials of +-2^60 among small values
+ * make that order visible in the float result (2^60 + 1 - 2^60 is 0 in double, 1 the other way
+ * round), so the kernel must give the bits of the same order replayed on the host. */
+KT_TEST(test_cuda_dwconv_wgrad_sum_order) {
+    kt_cuda_ctx *c = kt_twin_ctx();
+    const kt_conv_shape shapes[] = {
+        {.N = 4, .H = 30, .W = 5, .Ci = 40, .Co = 40, .kh = 7, .kw = 7, .sh = 1, .sw = 1, .ph = 3, .pw = 3, .groups = 40, .Ho = 30, .Wo = 5},
+        {.N = 1, .H = 9, .W = 6, .Ci = 70, .Co = 70, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .groups = 70, .Ho = 9, .Wo = 6}};
+    for (int t = 0; t < 2; t++) {
+        const kt_conv_shape *cs = &shapes[t];
+        int64_t nb = kt_cuda_dwconv_bwd_weight_blocks(c, cs), khw = cs->kh * cs->kw, C = cs->Ci, np = nb * khw * C;
+        KT_CHECK(nb > 32 || t == 1, "shape %d: %lld blocks, fewer than a warp's lanes (the test wants more)", t, (long long)nb);
+        KT_REQUIRE((size_t)np * 4 <= kt_cuda_dwconv_bwd_weight_scratch(c, cs), "the partials fit the scratch");
+        float *part = malloc((size_t)np * 4), *got = malloc((size_t)(khw * C) * 4);
+        KT_REQUIRE(part && got, "memory");
+        unsigned seed = 911u + (unsigned)t;
+        kt_twin_fill(part, np, -1.0f, 1.0f, 0.0f, &seed);
+        for (int64_t i = 0; i < np; i++) { /* about a third huge, of either sign */
+            seed = seed * 1664525u + 1013904223u;
+            if ((seed >> 16) % 3 == 0) part[i] = (seed >> 8 & 1) ? 0x1p60f : -0x1p60f;
+        }
+        void *dp = kt_twin_put(part, (size_t)np * 4);
+        float *dg = kt_twin_put(NULL, (size_t)(khw * C) * 4);
+        KT_REQUIRE(dp && dg, "device buffers");
+        KT_CHECK(kt_cuda_dwconv_bwd_weight_sum(c, cs, dp, dg) == 0, "%s", kt_cuda_ctx_error(c));
+        KT_REQUIRE(!kt_twin_get(got, dg, (size_t)(khw * C) * 4), "read back");
+        int64_t bad = 0, nonzero = 0;
+        for (int64_t k = 0; k < khw; k++)
+            for (int64_t ch = 0; ch < C; ch++) {
+                double lane[32];
+                for (int l = 0; l < 32; l++) {
+                    lane[l] = 0;
+                    for (int64_t b = l; b < nb; b += 32) lane[l] += part[(b * khw + k) * C + ch];
+                }
+                for (int o = 16; o > 0; o >>= 1)
+                    for (int l = 0; l < o; l++) lane[l] += lane[l + o];
+                float want = (float)lane[0], have = got[ch * khw + k];
+                nonzero += want != 0;
+                if (memcmp(&want, &have, 4)) {
+                    if (bad < 4) kt_test_fail(__FILE__, __LINE__, "shape %d, tap %lld, channel %lld: %.9g, the order's sum is %.9g", t, (long long)k, (long long)ch, have, want);
+                    bad++;
+                }
+            }
+        KT_CHECK(bad == 0, "shape %d: %lld of %lld weights not the fixed order's bits", t, (long long)bad, (long long)(khw * C));
+        KT_CHECK(nonzero > khw * C / 2, "shape %d: only %lld nonzero sums (the fixture says little)", t, (long long)nonzero);
+        kt_cuda_free(dp), kt_cuda_free(dg);
+        free(part), free(got);
+    }
+}
+
 #else /* no CUDA in this build: the tests exist and say so */
 
 #define NO_CUDA(name) \
@@ -332,5 +383,6 @@ KT_TEST(test_cuda_dwconv_wgrad_row_blocks_setting) {
 NO_CUDA(test_cuda_dwconv_kinds_same_bits)
 NO_CUDA(test_cuda_dwconv_auto_chooses_once_per_geometry)
 NO_CUDA(test_cuda_dwconv_wgrad_row_blocks_setting)
+NO_CUDA(test_cuda_dwconv_wgrad_sum_order)
 
 #endif
