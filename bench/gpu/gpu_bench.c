@@ -38,7 +38,7 @@ static void usage(FILE *f) {
             "            linear_gelu, layernorm_bwd, layerscale_bwd, act_bwd_colsum, layernorm_colsum, scale_colsum,\n"
             "            scale_add, dwconv_bwd_add\n"
             "            (also under the host emulator: tests/cuda/emu/run_emulated.sh builds kt_gpu_bench_emu)\n"
-            "environment: KT_CUDA_DWCONV=scalar|vec4|tile4x4|tile4x8|taps|rot4 runs every depthwise convolution with that kind\n"
+            "environment: KT_CUDA_DWCONV=scalar|vec4|tile4x4|tile4x8|taps|rot4|rot1 runs every depthwise convolution with that kind\n"
             "of kernel (the same bits) instead of the fastest one timed per geometry (auto; KT_CUDA_DWCONV_LOG=1 prints\n"
             "each timing); KT_CUDA_NO_LT=1 runs linears with a bias and a 16-bit output through cuBLAS and a bias\n"
             "pass instead of cuBLASLt's bias epilogue; KT_CUDA_NO_PATCH_GEMM=1 runs the downsampling convolutions of\n"
@@ -233,7 +233,7 @@ static void dwconv_rows(int64_t N, int64_t H, int64_t Cc) {
     for (int k = KT_CUDA_DW_SCALAR; k < KT_CUDA_DW_KINDS; k++) {
         char name[96];
         kt_cuda_ctx_set_dwconv_kernels(C, (kt_cuda_dwkind)k);
-        if (k != KT_CUDA_DW_TAPS && k != KT_CUDA_DW_ROT4) { /* TAPS, ROT4: the weight gradient's only */
+        if (k != KT_CUDA_DW_TAPS && k != KT_CUDA_DW_ROT4 && k != KT_CUDA_DW_ROT1) { /* the weight gradient's only */
             snprintf(name, sizeof name, "dwconv fwd (ours, %s)", kt_cuda_dwkind_name((kt_cuda_dwkind)k));
             row(name, shape, timed(b_dw_fwd, &a, 20), by, fl, peak_f32);
             snprintf(name, sizeof name, "dwconv data grad (ours, %s)", kt_cuda_dwkind_name((kt_cuda_dwkind)k));

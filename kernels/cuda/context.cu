@@ -121,7 +121,7 @@ extern "C" int kt_cuda_ctx_create(kt_cuda_ctx **out, int device, char *msg, size
     const char *dws = getenv("KT_CUDA_DWCONV");
     kt_cuda_dwkind dk = KT_CUDA_DW_AUTO;
     if (dws && *dws && kt_cuda_dwkind_parse(dws, &dk)) {
-        say(msg, ml, "KT_CUDA_DWCONV=%s: expected auto, scalar, vec4, tile4x4, tile4x8, taps or rot4", dws);
+        say(msg, ml, "KT_CUDA_DWCONV=%s: expected auto, scalar, vec4, tile4x4, tile4x8, taps, rot4 or rot1", dws);
         kt_cuda_ctx_destroy(c);
         return 1;
     }

@@ -240,6 +240,7 @@ static unsigned kinds_for(const kt_conv_shape *s, int vec4, int weight_grad) {
     unsigned el = 1u << KT_CUDA_DW_SCALAR;
     if (k && vec4) el |= 1u << KT_CUDA_DW_VEC4;
     if (k && vec4 && weight_grad) el |= 1u << KT_CUDA_DW_ROT4;
+    if (k && weight_grad) el |= 1u << KT_CUDA_DW_ROT1;
     if (k == 7) el |= weight_grad ? 1u << KT_CUDA_DW_TAPS : (1u << KT_CUDA_DW_TILE4X4) | (1u << KT_CUDA_DW_TILE4X8);
     return el;
 }
@@ -558,8 +559,12 @@ extern "C" size_t kt_cuda_dwconv_bwd_weight_scratch(const kt_cuda_ctx *c, const 
 }
 
 /* thread (channel, ky, block): the K taps of one kernel row, sliding along each output row */
-/* x in f32, or the 16-bit copy the forward saved (widened as read: the f32 kernel's sums on those values) */
-template <int K, typename X> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *dy, const X *x, float *part, int64_t nb) {
+/* x in f32, or the 16-bit copy the forward saved (widened as read: the f32 kernel's sums on those values).
+ * ROT (the ROT1 kind): the window rotates instead of shifting: along a row the columns go K at a
+ * time, and in step q the slot of x at ox - pw + k is (q + k) % K, known at compile time, so no
+ * registers move between columns (TAPS's trick); the same sums in the same order, the same partials. */
+template <int K, typename X, bool ROT>
+__global__ void k_dw_bwd_w_fast(kt_conv_shape s, const float *dy, const X *x, float *part, int64_t nb) {
     int64_t C = s.Ci, c = (int64_t)blockIdx.x * 32 + threadIdx.x, blk = blockIdx.y;
     int ky = threadIdx.y;
     if (c >= C) return;
@@ -572,20 +577,40 @@ template <int K, typename X> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, co
         if (iy < 0 || iy >= s.H) continue;
         const X *xr = x + (n * s.H + iy) * s.W * C + c;
         const float *dr = dy + r * s.Wo * C + c;
-        float win[K]; /* win[k]: x at ix = ox - pw + k */
+        float win[K]; /* win[k]: x at ix = ox - pw + k (ROT: in slot (ox + k) % K) */
+        if constexpr (ROT) {
+            int W = (int)s.W, Wo = (int)s.Wo, pw = (int)s.pw;
 #pragma unroll
-        for (int k = 0; k < K; k++) {
-            int64_t ix = k - s.pw;
-            win[k] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
-        }
-        for (int64_t ox = 0; ox < s.Wo; ox++) {
-            float d = dr[ox * C];
+            for (int k = 0; k < K - 1; k++) { /* slots 0..K-2: x at ix = k - pw, for ox = 0 */
+                int ix = k - pw;
+                win[k] = (ix >= 0 && ix < W) ? kt_cu_widen(xr[(int64_t)ix * C]) : 0.0f;
+            }
+            for (int ox0 = 0; ox0 < Wo; ox0 += K) {
 #pragma unroll
-            for (int k = 0; k < K; k++) acc[k] += d * win[k];
+                for (int q = 0; q < K; q++) {
+                    int ox = ox0 + q, ix = ox - pw + K - 1;
+                    if (ox >= Wo) break;
+                    win[(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_widen(xr[(int64_t)ix * C]) : 0.0f;
+                    float d = dr[(int64_t)ox * C];
 #pragma unroll
-            for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
-            int64_t ix = ox + 1 - s.pw + K - 1;
-            win[K - 1] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
+                    for (int k = 0; k < K; k++) acc[k] += d * win[(q + k) % K];
+                }
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                int64_t ix = k - s.pw;
+                win[k] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
+            }
+            for (int64_t ox = 0; ox < s.Wo; ox++) {
+                float d = dr[ox * C];
+#pragma unroll
+                for (int k = 0; k < K; k++) acc[k] += d * win[k];
+#pragma unroll
+                for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+                int64_t ix = ox + 1 - s.pw + K - 1;
+                win[K - 1] = (ix >= 0 && ix < s.W) ? kt_cu_widen(xr[ix * C]) : 0.0f;
+            }
         }
     }
     float *p = part + (blk * K * K + (int64_t)ky * K) * C + c;
@@ -593,8 +618,10 @@ template <int K, typename X> __global__ void k_dw_bwd_w_fast(kt_conv_shape s, co
     for (int k = 0; k < K; k++) p[k * C] = acc[k];
 }
 
-/* the 4-channel twin of k_dw_bwd_w_fast; part as float4 (nb, K*K, C/4) */
-template <int K, typename X> __global__ void k_dw_bwd_w_v4(kt_conv_shape s, const float4 *dy, const X *x, float4 *part, int64_t nb) {
+/* the 4-channel twin of k_dw_bwd_w_fast; part as float4 (nb, K*K, C/4); ROT: the ROT4 kind (rotating
+ * window, as k_dw_bwd_w_fast's; it saves K - 1 float4 moves per column beside K multiply-adds) */
+template <int K, typename X, bool ROT>
+__global__ void k_dw_bwd_w_v4(kt_conv_shape s, const float4 *dy, const X *x, float4 *part, int64_t nb) {
     int C4 = (int)(s.Ci / 4), c = blockIdx.x * 32 + threadIdx.x, ky = threadIdx.y, W = (int)s.W, Wo = (int)s.Wo;
     int64_t blk = blockIdx.y;
     if (c >= C4) return;
@@ -607,60 +634,40 @@ template <int K, typename X> __global__ void k_dw_bwd_w_v4(kt_conv_shape s, cons
         if (iy < 0 || iy >= s.H) continue;
         int64_t xb = (n * s.H + iy) * W * C4 + c; /* (n, iy, 0, c) in units of 4 */
         const float4 *dr = dy + r * Wo * C4 + c;
-        float4 win[K]; /* win[k]: x at ix = ox - pw + k */
+        float4 win[K]; /* win[k]: x at ix = ox - pw + k (ROT: in slot (ox + k) % K) */
+        if constexpr (ROT) {
+            const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            int pw = (int)s.pw;
 #pragma unroll
-        for (int k = 0; k < K; k++) {
-            int ix = k - (int)s.pw;
-            win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-        for (int ox = 0; ox < Wo; ox++) {
-            float4 d = dr[(int64_t)ox * C4];
+            for (int k = 0; k < K - 1; k++) { /* slots 0..K-2: x at ix = k - pw, for ox = 0 */
+                int ix = k - pw;
+                win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
+            }
+            for (int ox0 = 0; ox0 < Wo; ox0 += K) {
 #pragma unroll
-            for (int k = 0; k < K; k++) madd4(acc[k], d, win[k]);
+                for (int q = 0; q < K; q++) {
+                    int ox = ox0 + q, ix = ox - pw + K - 1;
+                    if (ox >= Wo) break;
+                    win[(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
+                    float4 d = dr[(int64_t)ox * C4];
 #pragma unroll
-            for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
-            int ix = ox + 1 - (int)s.pw + K - 1;
-            win[K - 1] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-    }
-    float4 *p = part + (blk * K * K + (int64_t)ky * K) * C4 + c;
+                    for (int k = 0; k < K; k++) madd4(acc[k], d, win[(q + k) % K]);
+                }
+            }
+        } else {
 #pragma unroll
-    for (int k = 0; k < K; k++) p[k * C4] = acc[k];
-}
-
-/* the ROT4 kind: k_dw_bwd_w_v4 with its window rotating instead of shifting (as TAPS's below): along
- * a row the columns go K at a time, and in step q the slot of x at ox - pw + k is (q + k) % K, known
- * at compile time, so no registers move between columns (the shift cost K - 1 float4 moves per
- * column beside K multiply-adds). The same sums in the same order: the same partials. */
-template <int K, typename X> __global__ void k_dw_bwd_w_rot4(kt_conv_shape s, const float4 *dy, const X *x, float4 *part, int64_t nb) {
-    int C4 = (int)(s.Ci / 4), c = blockIdx.x * 32 + threadIdx.x, ky = threadIdx.y, W = (int)s.W, Wo = (int)s.Wo, pw = (int)s.pw;
-    int64_t blk = blockIdx.y;
-    if (c >= C4) return;
-    int64_t rows = s.N * s.Ho, r0 = rows * blk / nb, r1 = rows * (blk + 1) / nb;
-    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    float4 acc[K];
-#pragma unroll
-    for (int k = 0; k < K; k++) acc[k] = zero;
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t n = r / s.Ho, oy = r % s.Ho, iy = oy - s.ph + ky;
-        if (iy < 0 || iy >= s.H) continue;
-        int64_t xb = (n * s.H + iy) * W * C4 + c; /* (n, iy, 0, c) in units of 4 */
-        const float4 *dr = dy + r * Wo * C4 + c;
-        float4 win[K];
-#pragma unroll
-        for (int k = 0; k < K - 1; k++) { /* slots 0..K-2: x at ix = k - pw, for ox = 0 */
-            int ix = k - pw;
-            win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
-        }
-        for (int ox0 = 0; ox0 < Wo; ox0 += K) {
-#pragma unroll
-            for (int q = 0; q < K; q++) {
-                int ox = ox0 + q, ix = ox - pw + K - 1;
-                if (ox >= Wo) break;
-                win[(q + K - 1) % K] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : zero;
+            for (int k = 0; k < K; k++) {
+                int ix = k - (int)s.pw;
+                win[k] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
+            for (int ox = 0; ox < Wo; ox++) {
                 float4 d = dr[(int64_t)ox * C4];
 #pragma unroll
-                for (int k = 0; k < K; k++) madd4(acc[k], d, win[(q + k) % K]);
+                for (int k = 0; k < K; k++) madd4(acc[k], d, win[k]);
+#pragma unroll
+                for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+                int ix = ox + 1 - (int)s.pw + K - 1;
+                win[K - 1] = (ix >= 0 && ix < W) ? kt_cu_load4(x, xb + (int64_t)ix * C4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             }
         }
     }
@@ -791,17 +798,22 @@ template <typename X> static int bwd_w_run(kt_cuda_ctx *c, int kind, void *p) {
         const float4 *d4 = (const float4 *)a->dy;
         float4 *p4 = (float4 *)a->part;
         if (kind == KT_CUDA_DW_ROT4) {
-            if (k == 3) k_dw_bwd_w_rot4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
-            else if (k == 5) k_dw_bwd_w_rot4<5, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
-            else k_dw_bwd_w_rot4<7, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
-        } else if (k == 3) k_dw_bwd_w_v4<3, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
-        else if (k == 5) k_dw_bwd_w_v4<5, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
-        else k_dw_bwd_w_v4<7, X><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+            if (k == 3) k_dw_bwd_w_v4<3, X, true><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+            else if (k == 5) k_dw_bwd_w_v4<5, X, true><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+            else k_dw_bwd_w_v4<7, X, true><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+        } else if (k == 3) k_dw_bwd_w_v4<3, X, false><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+        else if (k == 5) k_dw_bwd_w_v4<5, X, false><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+        else k_dw_bwd_w_v4<7, X, false><<<grid, block, 0, c->stream>>>(*s, d4, a->x, p4, nb);
+    } else if (k && kind == KT_CUDA_DW_ROT1) {
+        dim3 grid((unsigned)cb, (unsigned)nb), block(32, (unsigned)k);
+        if (k == 3) k_dw_bwd_w_fast<3, X, true><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
+        else if (k == 5) k_dw_bwd_w_fast<5, X, true><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
+        else k_dw_bwd_w_fast<7, X, true><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
     } else if (k) {
         dim3 grid((unsigned)cb, (unsigned)nb), block(32, (unsigned)k);
-        if (k == 3) k_dw_bwd_w_fast<3, X><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
-        else if (k == 5) k_dw_bwd_w_fast<5, X><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
-        else k_dw_bwd_w_fast<7, X><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
+        if (k == 3) k_dw_bwd_w_fast<3, X, false><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
+        else if (k == 5) k_dw_bwd_w_fast<5, X, false><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
+        else k_dw_bwd_w_fast<7, X, false><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);
     } else {
         dim3 grid((unsigned)cb, (unsigned)nb, (unsigned)((khw + 7) / 8)), block(32, 8);
         k_dw_bwd_w<X><<<grid, block, 0, c->stream>>>(*s, a->dy, a->x, a->part, nb);

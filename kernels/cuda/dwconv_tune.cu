@@ -14,7 +14,7 @@ struct kt_cu_dwchoice {
     int pass, flavor, kind;
 };
 
-static const char *const NAMES[KT_CUDA_DW_KINDS] = {"auto", "scalar", "vec4", "tile4x4", "tile4x8", "taps", "rot4"};
+static const char *const NAMES[KT_CUDA_DW_KINDS] = {"auto", "scalar", "vec4", "tile4x4", "tile4x8", "taps", "rot4", "rot1"};
 
 extern "C" const char *kt_cuda_dwkind_name(kt_cuda_dwkind k) { return k >= 0 && k < KT_CUDA_DW_KINDS ? NAMES[k] : "?"; }
 

@@ -79,10 +79,10 @@ void kt_cuda_ctx_set_gemm_half(kt_cuda_ctx *c, kt_cuda_dtype t);
  * channels (float4) per thread, 4 outputs (each pass; C a multiple of 4, 16-byte aligned buffers);
  * TILE4X4 / TILE4X8: a channel per thread, a 4-row tile of 4 or 8 columns with the 49 weights in
  * registers (7x7 forward and data gradient); TAPS: a channel and row block per thread summing all
- * 49 taps (7x7 weight gradient); ROT4: VEC4's weight gradient with the input window rotating
- * through registers instead of shifting (where VEC4 runs). A kind a call cannot take falls back to
- * VEC4 or SCALAR. Set at creation by the environment variable
- * KT_CUDA_DWCONV=auto|scalar|vec4|tile4x4|tile4x8|taps|rot4 (KT_CUDA_DWCONV_LOG=1 prints each
+ * 49 taps (7x7 weight gradient); ROT4 / ROT1: VEC4's / SCALAR's weight gradient with the input
+ * window rotating through registers instead of shifting (where those run). A kind a call cannot
+ * take falls back to VEC4 or SCALAR. Set at creation by the environment variable
+ * KT_CUDA_DWCONV=auto|scalar|vec4|tile4x4|tile4x8|taps|rot4|rot1 (KT_CUDA_DWCONV_LOG=1 prints each
  * timing and choice to stderr). */
 typedef enum {
     KT_CUDA_DW_AUTO = 0,
@@ -92,10 +92,11 @@ typedef enum {
     KT_CUDA_DW_TILE4X8,
     KT_CUDA_DW_TAPS,
     KT_CUDA_DW_ROT4,
+    KT_CUDA_DW_ROT1,
     KT_CUDA_DW_KINDS
 } kt_cuda_dwkind;
 void kt_cuda_ctx_set_dwconv_kernels(kt_cuda_ctx *c, kt_cuda_dwkind k);
-/* "auto", "scalar", "vec4", "tile4x4", "tile4x8", "taps", "rot4"; parse returns 0, or 1 for an unknown name */
+/* "auto", "scalar", "vec4", "tile4x4", "tile4x8", "taps", "rot4", "rot1"; parse returns 0, or 1 for an unknown name */
 const char *kt_cuda_dwkind_name(kt_cuda_dwkind k);
 int kt_cuda_dwkind_parse(const char *name, kt_cuda_dwkind *k);
 /* The kind AUTO chose for one of a geometry's three passes (0 forward, 1 data gradient, 2 weight
