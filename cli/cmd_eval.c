@@ -324,7 +324,7 @@ int kt_cmd_eval(int argc, char **argv) {
     }
     ec.progress = stderr;
     kt_backend *be;
-    int brc = kt_cli_backend("eval", device, precision,
+    int brc = kt_cli_backend("eval", &dev, precision,
                              "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
     if (brc) return brc;
     ec.backend = be;

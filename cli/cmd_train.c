@@ -251,7 +251,7 @@ int kt_cmd_train(int argc, char **argv) {
     c.threads = threads > 0 ? threads : omp_get_max_threads();
     c.device = device;
     kt_backend *be;
-    int brc = kt_cli_backend("train", device, precision,
+    int brc = kt_cli_backend("train", &dev, precision,
                              "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
     if (brc) return brc;
     c.backend = be;

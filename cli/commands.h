@@ -27,10 +27,11 @@ typedef struct kt_device_spec kt_device_spec;
 int kt_cli_device(const char *cmd, const char *text, int allow_auto, kt_device_spec *out);
 
 typedef struct kt_backend kt_backend;
-/* The backend of --device and --precision: *be = NULL (the CPU) for "cpu"; for "cuda" or "cuda:N" a CUDA backend
- * computing in precision (NULL: bf16; free it with (*be)->destroy). Otherwise prints why (with hint
+/* The backend of --device (parsed by kt_cli_device) and --precision: *be = NULL (the CPU) for
+ * "cpu"; for "cuda" or "cuda:N" a CUDA backend on that GPU computing in precision (NULL: bf16; free
+ * it with (*be)->destroy). Otherwise prints why (with hint
  * when this build has no CUDA backend; pointing at --device cpu and `keratrack info` when it has)
  * and returns the exit status: 1 no usable GPU, 2 a precision this device does not offer. */
-int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be);
+int kt_cli_backend(const char *cmd, const kt_device_spec *dev, const char *precision, const char *hint, kt_backend **be);
 
 #endif

@@ -33,24 +33,21 @@ int kt_cli_device(const char *cmd, const char *text, int allow_auto, kt_device_s
     return 2;
 }
 
-int kt_cli_backend(const char *cmd, const char *device, const char *precision, const char *hint, kt_backend **be) {
+int kt_cli_backend(const char *cmd, const kt_device_spec *dev, const char *precision, const char *hint, kt_backend **be) {
     *be = NULL;
     if (precision && strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16") && strcmp(precision, "fp16")) {
         fprintf(stderr, "keratrack %s: unknown precision '%s'\n  use bf16, fp16, tf32 or fp32 (see keratrack %s --help)\n", cmd,
                 precision, cmd);
         return 2;
     }
-    kt_device_spec d;
-    int rc = kt_cli_device(cmd, device, 0, &d);
-    if (rc) return rc;
-    if (d.device != KT_CUDA) {
+    if (dev->device != KT_CUDA) {
         if (!precision || !strcmp(precision, "fp32")) return 0;
         fprintf(stderr, "keratrack %s: --precision %s needs --device cuda\n  the CPU computes in fp32 (leave --precision out)\n",
                 cmd, precision);
         return 2;
     }
     kt_err e = {0};
-    kt_status s = kt_backend_cuda_create(be, d.index, &e);
+    kt_status s = kt_backend_cuda_create(be, dev->index, &e);
     /* a build without CUDA: the caller's hint (how to build it); with CUDA, the GPU or driver is missing */
     if (s) return kt_cli_fail(cmd, e.msg, s == KT_ERR_UNSUPPORTED ? hint : "--device cpu (the default) runs on the CPU; keratrack info shows the GPU and driver this build sees");
     if (kt_backend_cuda_set_precision(*be, precision ? precision : "bf16", &e)) {
