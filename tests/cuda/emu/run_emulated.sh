@@ -5,8 +5,10 @@
 # cuBLASLt and cuDNN's convolution API are emulated from their documented semantics (emu_cublas.cpp,
 # emu_cudnn.cpp: layouts, argument, workspace and alignment rules, TF32 rounding), so gemm.cu's and
 # conv_cudnn.cu's calls are checked. It finds index, coverage (NaN poison), reduction-order,
-# vector-alignment and glue bugs; it says nothing about real-GPU speed, precision of CUDA's math
-# functions, what the real libraries do beyond their documentation, or memory-model races between blocks.
+# vector-alignment and glue bugs, and (KT_EMU_DEVICES=N GPUs, which tests set) a thread touching one
+# GPU's buffers or library handles while another GPU is its current device; it says nothing about
+# real-GPU speed, precision of CUDA's math functions, what the real libraries do beyond their
+# documentation, or memory-model races between blocks.
 #   bash tests/cuda/emu/run_emulated.sh BUILD_DIR [TEST_NAME...]
 # BUILD_DIR: a built CUDA configuration (cmake -S . -B build-cuda && cmake --build build-cuda), whose
 # libkeratrack.a (compiled with KT_HAVE_CUDA) is linked with the emulated kernels. Without test names
@@ -23,7 +25,7 @@
 set -eu
 EMU=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$EMU/../../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,19p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,24p' "$0"; exit 2; }
 BUILD=$(cd "$1" && pwd)
 shift
 [ -f "$BUILD/libkeratrack.a" ] && grep -q 'KT_HAVE_CUDA' "$BUILD/CMakeFiles/keratrack.dir/flags.make" ||
