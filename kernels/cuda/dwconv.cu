@@ -764,17 +764,20 @@ template <typename X> __global__ void k_dw_bwd_w(kt_conv_shape s, const float *d
 __global__ void k_dw_bwd_w_final(float *dw, const float *part, int64_t nb, int64_t khw, int64_t C) {
     __shared__ double lane_sum[32][33];
     int tx = threadIdx.x, l = threadIdx.y;
-    int64_t c = (int64_t)blockIdx.x * 32 + tx, k = blockIdx.y;
-    double acc = 0;
-    if (c < C)
-        for (int64_t b = l; b < nb; b += 32) acc += part[(b * khw + k) * C + c];
-    lane_sum[l][tx] = acc;
-    __syncthreads();
-    for (int o = 16; o > 0; o >>= 1) {
-        if (l < o) lane_sum[l][tx] = lane_sum[l][tx] + lane_sum[l + o][tx];
+    int64_t c = (int64_t)blockIdx.x * 32 + tx;
+    for (int64_t k = blockIdx.y; k < khw; k += gridDim.y) { /* taps past the grid's 65535 rows: again */
+        double acc = 0;
+        if (c < C)
+            for (int64_t b = l; b < nb; b += 32) acc += part[(b * khw + k) * C + c];
+        lane_sum[l][tx] = acc;
         __syncthreads();
+        for (int o = 16; o > 0; o >>= 1) {
+            if (l < o) lane_sum[l][tx] = lane_sum[l][tx] + lane_sum[l + o][tx];
+            __syncthreads();
+        }
+        if (l == 0 && c < C) dw[c * khw + k] = (float)lane_sum[0][tx];
+        __syncthreads(); /* lane_sum is written again for the next tap */
     }
-    if (l == 0 && c < C) dw[c * khw + k] = (float)lane_sum[0][tx];
 }
 
 template <typename X> struct bwd_w_args {
@@ -843,7 +846,7 @@ extern "C" int kt_cuda_dwconv_bwd_weight_x16(kt_cuda_ctx *c, const kt_conv_shape
 
 extern "C" int kt_cuda_dwconv_bwd_weight_sum(kt_cuda_ctx *c, const kt_conv_shape *s, const void *scratch, float *dw) {
     int64_t nb = wblocks(c, s), khw = s->kh * s->kw;
-    dim3 grid((unsigned)((s->Ci + 31) / 32), (unsigned)khw), block(32, 32);
+    dim3 grid((unsigned)((s->Ci + 31) / 32), (unsigned)(khw < 65535 ? khw : 65535)), block(32, 32);
     k_dw_bwd_w_final<<<grid, block, 0, c->stream>>>(dw, (const float *)scratch, nb, khw, s->Ci);
     return kt_cu_launched(c, "depthwise conv weight gradient (sum)");
 }
