@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "kt_build_info.h"
 #ifdef KT_HAVE_CUDA
+#include "engine/cuda_arch.h"
 #include "kernels/cuda/kt_cuda.h"
 #endif
 
@@ -26,6 +27,31 @@ static void help(void) {
          "and every metadata key. The file is validated first; a malformed one is reported, not read.\n\n"
          "Threads follow OMP_NUM_THREADS (our kernels and OpenBLAS share one OpenMP pool).");
 }
+
+#ifdef KT_HAVE_CUDA
+/* How this build runs a GPU: its own machine code, PTX the driver compiles first (a slower first
+ * start), or not at all, and why. */
+static void print_gpu_fit(int ma, int mi) {
+    int used = 0;
+    if (!kt_cuda_cc_supported(ma, mi)) {
+        printf("                      not usable: the CUDA backend needs compute %d.%d or newer (--device cpu)\n", KT_CUDA_MIN_CC_MAJOR,
+               KT_CUDA_MIN_CC_MINOR);
+        return;
+    }
+    switch (kt_cuda_arch_fit(kt_cuda_build_archs(), ma, mi, &used)) {
+    case KT_CUDA_FIT_NATIVE: printf("                      runs this build's sm_%d machine code\n", used); break;
+    case KT_CUDA_FIT_PTX:
+        printf("                      runs this build's compute_%d PTX, which the driver compiles on first use and caches\n"
+               "                      (-DKT_CUDA_ARCHS=\"%d%d-real;80-virtual\" builds machine code for it)\n",
+               used, ma, mi);
+        break;
+    case KT_CUDA_FIT_NONE:
+        printf("                      not usable: no code for it in this build; rebuild with -DKT_CUDA_ARCHS=\"%d%d-real;80-virtual\"\n", ma, mi);
+        break;
+    case KT_CUDA_FIT_UNKNOWN: break; /* a list we cannot read ("native", "all"): creating the backend tells */
+    }
+}
+#endif
 
 static void print_build_facts(void) {
     printf("keratrack %s (git %s)\n", KT_VERSION, KT_GIT_REV);
@@ -54,17 +80,24 @@ static void print_build_facts(void) {
            (ci.driver_version % 1000) / 10);
     printf("  cuDNN             %d.%d.%d\n", ci.cudnn_version / 10000, (ci.cudnn_version / 100) % 100,
            ci.cudnn_version % 100);
+    char archs[128];
+    snprintf(archs, sizeof archs, "%s", kt_cuda_build_archs());
+    for (char *q = archs; *q; q++)
+        if (*q == ',') *q = ';'; /* as -DKT_CUDA_ARCHS takes it */
+    printf("  CUDA code         architectures %s (-DKT_CUDA_ARCHS)\n", archs);
     if (ci.device_count > 0) {
         printf("  cuBLAS            %d\n", ci.cublas_version);
         printf("  GPU               %s (compute %d.%d, %d SMs, %.1f GiB, %.1f GiB free)%s\n", ci.name, ci.cc_major,
                ci.cc_minor, ci.sm_count, ci.total_mem / 1073741824.0, ci.free_mem / 1073741824.0,
                ci.device_count > 1 ? ": --device cuda or cuda:0" : "");
+        print_gpu_fit(ci.cc_major, ci.cc_minor);
         for (int d = 1; d < ci.device_count; d++) { /* the others, by the name --device takes */
             char name[256];
             int ma = 0, mi = 0, sms = 0;
             size_t mem = 0;
             if (kt_cuda_device_props(d, name, sizeof name, &ma, &mi, &sms, &mem)) continue;
             printf("                    %s (compute %d.%d, %d SMs, %.1f GiB): --device cuda:%d\n", name, ma, mi, sms, mem / 1073741824.0, d);
+            print_gpu_fit(ma, mi);
         }
     } else {
         printf("  GPU               none present (%s)\n", ci.error);

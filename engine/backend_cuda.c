@@ -9,6 +9,7 @@
 
 #ifdef KT_HAVE_CUDA
 
+#include "engine/cuda_arch.h"
 #include "engine/node_geometry.h"
 #include "kernels/cuda/kt_cuda.h"
 
@@ -904,6 +905,16 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     unsigned without = 0;
     kt_err ferr;
     if (kt_fusions_parse(getenv("KT_CUDA_WITHOUT"), &without, &ferr)) return kt_err_set(err, KT_ERR_ARG, "KT_CUDA_WITHOUT: %s", ferr.msg);
+    /* a GPU below the floor is refused by what it is, before any code is loaded (no such GPU: the
+     * context says so below) */
+    char name[256];
+    int ma = 0, mi = 0, sms = 0;
+    size_t mem = 0;
+    if (device >= 0 && !kt_cuda_device_props(device, name, sizeof name, &ma, &mi, &sms, &mem) && !kt_cuda_cc_supported(ma, mi))
+        return kt_err_set(err, KT_ERR_CUDA,
+                          "cuda backend: GPU %d (%s, compute %d.%d) is older than the CUDA backend supports: it needs compute "
+                          "capability %d.%d or newer (bf16 and TF32 tensor cores: A100, RTX 30xx and newer); --device cpu runs on the CPU",
+                          device, name, ma, mi, KT_CUDA_MIN_CC_MAJOR, KT_CUDA_MIN_CC_MINOR);
     kt_cuda_ctx *c = NULL;
     if (kt_cuda_ctx_create(&c, device, msg, sizeof msg)) return kt_err_set(err, KT_ERR_CUDA, "cuda backend: %s", msg);
     kt_backend *be = calloc(1, sizeof *be);
@@ -969,7 +980,16 @@ kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *e
     return KT_OK;
 }
 
-int kt_backend_cuda_available(void) { return kt_cuda_available(); }
+/* GPU 0 present, at or above the floor, and (as far as the build's list tells) running this build's
+ * code: what "auto" picks; a GPU it passes over still says why under --device cuda */
+int kt_backend_cuda_available(void) {
+    if (!kt_cuda_available()) return 0;
+    char name[256];
+    int ma = 0, mi = 0, sms = 0;
+    size_t mem = 0;
+    if (kt_cuda_device_props(0, name, sizeof name, &ma, &mi, &sms, &mem)) return 0;
+    return kt_cuda_cc_supported(ma, mi) && kt_cuda_arch_fit(kt_cuda_build_archs(), ma, mi, NULL) != KT_CUDA_FIT_NONE;
+}
 
 #else /* a build without CUDA: the backend is absent, and says so */
 

@@ -30,7 +30,8 @@ kt_status kt_backend_cuda_set_precision(kt_backend *be, const char *precision, k
 kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *err);
 /* 1 when be runs on a CUDA device. */
 int kt_backend_is_cuda(const kt_backend *be);
-/* 1 when this build has the CUDA backend and a usable device is present. */
+/* 1 when this build has the CUDA backend and GPU 0 is one it runs: present, compute 8.0 or newer,
+ * and code for it in the build's architectures (what --device auto picks). */
 int kt_backend_cuda_available(void);
 
 #endif

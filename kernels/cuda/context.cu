@@ -47,20 +47,33 @@ static void say(char *msg, size_t n, const char *fmt, ...) {
 #endif
 
 /* An empty kernel: asking for its attributes loads this build's code for the device, which fails
- * when none of the architectures built (-DKT_CUDA_ARCHS) runs there. Said at creation, with the
- * fix, instead of "no kernel image is available" at the first launch. */
+ * when none of the architectures built (-DKT_CUDA_ARCHS) runs there, or when the driver cannot
+ * compile the build's PTX for it. Said at creation, with the fix, instead of "no kernel image is
+ * available" at the first launch. */
 __global__ void k_probe() {}
+
+extern "C" const char *kt_cuda_build_archs(void) { return KT_CUDA_ARCHS_STR; }
 
 static int code_runs_here(int device, char *msg, size_t ml) {
     cudaFuncAttributes fa;
     cudaError_t e = cudaFuncGetAttributes(&fa, k_probe);
     if (e == cudaSuccess) return 1;
     cudaGetLastError();
-    if (e != cudaErrorNoKernelImageForDevice && e != cudaErrorInvalidDeviceFunction) return 1; /* not about our code: later calls say */
+    int jit = e == cudaErrorUnsupportedPtxVersion || e == cudaErrorInvalidPtx || e == cudaErrorJitCompilerNotFound;
+    if (e != cudaErrorNoKernelImageForDevice && e != cudaErrorInvalidDeviceFunction && !jit) return 1; /* not about our code: later calls say */
     cudaDeviceProp p;
     if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
         cudaGetLastError();
         say(msg, ml, "this build's CUDA code (architectures %s) cannot run on GPU %d: %s", KT_CUDA_ARCHS_STR, device, cudaGetErrorString(e));
+        return 0;
+    }
+    if (jit) { /* PTX from a newer toolkit than the driver knows: machine code for the card needs no JIT */
+        int drv = 0;
+        cudaDriverGetVersion(&drv);
+        say(msg, ml, "the driver (CUDA %d.%d) cannot compile this build's PTX (architectures %s, CUDA %d.%d) for GPU %d (%s, compute %d.%d): "
+                     "update the NVIDIA driver, or rebuild with machine code for this card, -DKT_CUDA_ARCHS=\"%d%d-real\" (%s)",
+            drv / 1000, drv % 1000 / 10, KT_CUDA_ARCHS_STR, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10, device, p.name, p.major,
+            p.minor, p.major, p.minor, cudaGetErrorString(e));
         return 0;
     }
     say(msg, ml, "this build's CUDA code is for architectures %s, which GPU %d (%s, compute %d.%d) cannot run; rebuild with "

@@ -36,6 +36,9 @@ void kt_cuda_query(kt_cuda_info *info);
 int kt_cuda_device_props(int device, char *name, size_t name_len, int *cc_major, int *cc_minor, int *sm_count, size_t *total_mem);
 /* 1 when a usable device is present. */
 int kt_cuda_available(void);
+/* The architectures this build's CUDA code was compiled for, as configured (-DKT_CUDA_ARCHS, with
+ * ',' for ';'): "90-real,80-virtual" by default. */
+const char *kt_cuda_build_archs(void);
 
 int kt_cuda_malloc(void **ptr, size_t bytes, char *msg, size_t msg_len);
 void kt_cuda_free(void *ptr);

@@ -10,6 +10,7 @@
 
 #include "cuda_twin.h"
 #include "engine/backend_cuda.h"
+#include "engine/cuda_arch.h"
 #include "engine/graph_internal.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/elementwise.h"
@@ -48,28 +49,56 @@ KT_TEST(test_cuda_backend_create_says_why) {
     KT_CHECK(kt_backend_cuda_set_precision(kt_backend_cpu(), "bf16", &err) != KT_OK, "bf16 is no CPU setting");
 }
 
-/* A GPU none of the built architectures runs on (an A100 or an RTX card with the default sm_90 build)
- * is refused at creation, naming the build's architectures, the card's compute capability and the
- * -DKT_CUDA_ARCHS to rebuild with, instead of "no kernel image" at the first launch. Only the host
- * emulator can fake such a GPU (KT_EMU_NO_KERNEL_IMAGE, KT_EMU_CC); on a real card it skips (every
- * other cuda test shows the build runs there). */
+/* GPUs the backend cannot use are refused at creation with what to do, instead of "no kernel image"
+ * at the first launch: one below compute 8.0 (a T4) by what it is, whatever the build; one the
+ * build has no code for (an RTX 30xx under -DKT_CUDA_ARCHS=90-real) naming the architectures and
+ * the value to rebuild with; one whose driver cannot compile the build's PTX naming both fixes.
+ * "auto" passes over the first kind. Only the host emulator can fake such GPUs (KT_EMU_CC,
+ * KT_EMU_NO_KERNEL_IMAGE); on a real card it skips (every other cuda test shows the build runs there). */
+#ifdef KT_HAVE_CUDA
+static kt_status create_as(const char *cc, const char *no_image, kt_err *err) {
+    KT_CHECK(setenv("KT_EMU_CC", cc, 1) == 0, "setenv");
+    if (no_image) KT_CHECK(setenv("KT_EMU_NO_KERNEL_IMAGE", no_image, 1) == 0, "setenv");
+    kt_backend *be = NULL;
+    kt_status s = kt_backend_cuda_create(&be, 0, err);
+    unsetenv("KT_EMU_NO_KERNEL_IMAGE");
+    unsetenv("KT_EMU_CC");
+    KT_CHECK((s == KT_OK) == (be != NULL), "a backend exactly when created (status %d)", (int)s);
+    if (be) be->destroy(be);
+    return s;
+}
+#endif
+
 KT_TEST(test_cuda_backend_refuses_a_gpu_the_build_cannot_run) {
     kt_twin_backend(); /* skips without a GPU */
 #ifdef KT_HAVE_CUDA
     kt_cuda_info ci;
     kt_cuda_query(&ci);
     if (strcmp(ci.name, "host emulator")) kt_test_skip("needs a GPU this build cannot run, which only the host emulator fakes");
-    KT_REQUIRE(setenv("KT_EMU_NO_KERNEL_IMAGE", "1", 1) == 0 && setenv("KT_EMU_CC", "8.0", 1) == 0, "setenv");
-    kt_backend *be = NULL;
     kt_err err;
-    kt_status s = kt_backend_cuda_create(&be, 0, &err);
-    unsetenv("KT_EMU_NO_KERNEL_IMAGE");
-    unsetenv("KT_EMU_CC");
-    KT_CHECK(s == KT_ERR_CUDA && !be && strstr(err.msg, "compute 8.0") && strstr(err.msg, "-DKT_CUDA_ARCHS=\"80-real;80-virtual\"") &&
-                 strstr(err.msg, "architectures 90") && strstr(err.msg, "no kernel image"),
-             "status %d: %s", (int)s, err.msg);
+    kt_status s = create_as("7.5", NULL, &err);
+    KT_CHECK(s == KT_ERR_CUDA && strstr(err.msg, "compute 7.5") && strstr(err.msg, "8.0 or newer") && strstr(err.msg, "--device cpu"),
+             "compute 7.5: status %d: %s", (int)s, err.msg);
     printf("  %s\n", err.msg);
-    if (be) be->destroy(be);
+    KT_REQUIRE(setenv("KT_EMU_CC", "7.5", 1) == 0, "setenv");
+    int avail = kt_backend_cuda_available();
+    unsetenv("KT_EMU_CC");
+    KT_CHECK(!avail && kt_backend_cuda_available(), "auto passes over a compute 7.5 GPU only");
+    s = create_as("8.6", "1", &err);
+    KT_CHECK(s == KT_ERR_CUDA && strstr(err.msg, "compute 8.6") && strstr(err.msg, "-DKT_CUDA_ARCHS=\"86-real;86-virtual\"") &&
+                 strstr(err.msg, kt_cuda_build_archs()) && strstr(err.msg, "no kernel image"),
+             "no code for compute 8.6: status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    s = create_as("8.6", "ptx", &err);
+    KT_CHECK(s == KT_ERR_CUDA && strstr(err.msg, "cannot compile this build's PTX") && strstr(err.msg, "update the NVIDIA driver") &&
+                 strstr(err.msg, "-DKT_CUDA_ARCHS=\"86-real\"") && strstr(err.msg, "CUDA 12.8") && strstr(err.msg, "compute 8.6"),
+             "a driver older than the PTX: status %d: %s", (int)s, err.msg);
+    printf("  %s\n", err.msg);
+    /* the default build (90-real;80-virtual) runs an RTX 30xx through its PTX */
+    if (kt_cuda_arch_fit(kt_cuda_build_archs(), 8, 6, NULL) != KT_CUDA_FIT_NONE) {
+        s = create_as("8.6", NULL, &err);
+        KT_CHECK(s == KT_OK, "compute 8.6 under %s: %s", kt_cuda_build_archs(), err.msg);
+    }
 #endif
 }
 

@@ -236,8 +236,11 @@ void emu_check_handle_device(int dev, const char *what) {
 
 cudaError_t cudaGetLastError() { return 0; }
 const char *cudaGetErrorString(cudaError_t e) {
-    return e == cudaErrorNoKernelImageForDevice ? "no kernel image is available for execution on the device" : e ? "emu error" : "no error";
+    if (e == cudaErrorNoKernelImageForDevice) return "no kernel image is available for execution on the device";
+    if (e == cudaErrorUnsupportedPtxVersion) return "the provided PTX was compiled with an unsupported toolchain.";
+    return e ? "emu error" : "no error";
 }
+cudaError_t cudaDriverGetVersion(int *v) { *v = 12080; return 0; } /* with KT_EMU_NO_KERNEL_IMAGE=ptx: older than the build */
 const char *cudaGetErrorName(cudaError_t e) { return e ? "emuError" : "cudaSuccess"; }
 cudaError_t cudaMalloc(void **p, size_t n) {
     /* 256-byte aligned as cudaMalloc's are (cuBLAS's workspace requires it); the exact size, so that

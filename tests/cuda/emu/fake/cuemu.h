@@ -51,8 +51,12 @@ enum {
     cudaErrorInvalidValue = 1,
     cudaErrorInvalidDevice = 101,
     cudaErrorInvalidDeviceFunction = 98,
-    cudaErrorNoKernelImageForDevice = 209
+    cudaErrorNoKernelImageForDevice = 209,
+    cudaErrorInvalidPtx = 218,
+    cudaErrorJitCompilerNotFound = 221,
+    cudaErrorUnsupportedPtxVersion = 222
 };
+#define CUDART_VERSION 13000
 typedef void *cudaStream_t;
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
@@ -74,11 +78,14 @@ cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev);
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev);
+cudaError_t cudaDriverGetVersion(int *v);
 /* A kernel's attributes: this build's code loads on the device. KT_EMU_NO_KERNEL_IMAGE=1 emulates a GPU
- * none of the built architectures runs on (with KT_EMU_CC=8.0, say, for its compute capability). */
+ * none of the built architectures runs on (with KT_EMU_CC=8.6, say, for its compute capability);
+ * KT_EMU_NO_KERNEL_IMAGE=ptx a driver too old to compile the build's PTX. */
 struct cudaFuncAttributes { int numRegs, maxThreadsPerBlock, binaryVersion, ptxVersion; };
 template <typename F> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F) {
     const char *v = getenv("KT_EMU_NO_KERNEL_IMAGE");
+    if (v && !strcmp(v, "ptx")) return cudaErrorUnsupportedPtxVersion;
     if (v && *v && strcmp(v, "0")) return cudaErrorNoKernelImageForDevice;
     *a = {32, 1024, 90, 90};
     return cudaSuccess;
