@@ -7,6 +7,10 @@
 #include "engine/backend_cuda.h"
 #include "engine/device_spec.h"
 #include "kt_build_info.h"
+#ifdef KT_HAVE_CUDA
+#include "engine/cuda_arch.h"
+#include "kernels/cuda/kt_cuda.h"
+#endif
 
 static const kt_command commands[] = {
     {"info", "build facts (backends, BLAS, threads, GPU), or a checkpoint's contents", kt_cmd_info},
@@ -48,6 +52,19 @@ int kt_cli_backend(const char *cmd, const kt_device_spec *dev, const char *preci
     }
     kt_err e = {0};
     kt_status s = kt_backend_cuda_create(be, dev->index, &e);
+#ifdef KT_HAVE_CUDA
+    char name[256];
+    int ma = 0, mi = 0, sms = 0, used = 0;
+    size_t mem = 0;
+    /* a GPU without machine code in the build: why the first steps stall, once */
+    if (!s && !kt_cuda_device_props(dev->index, name, sizeof name, &ma, &mi, &sms, &mem) &&
+        kt_cuda_arch_fit(kt_cuda_build_archs(), ma, mi, &used) == KT_CUDA_FIT_PTX)
+        fprintf(stderr,
+                "keratrack %s: GPU %d (%s, compute %d.%d) runs this build's compute_%d PTX: the driver compiles each kernel on its "
+                "first use, so the first steps are slow once (it caches them); -DKT_CUDA_ARCHS=\"%d%d-real;80-virtual\" builds "
+                "machine code for it\n",
+                cmd, dev->index, name, ma, mi, used, ma, mi);
+#endif
     /* a build without CUDA: the caller's hint (how to build it); with CUDA, the GPU or driver is missing */
     if (s) return kt_cli_fail(cmd, e.msg, s == KT_ERR_UNSUPPORTED ? hint : "--device cpu (the default) runs on the CPU; keratrack info shows the GPU and driver this build sees");
     if (kt_backend_cuda_set_precision(*be, precision ? precision : "bf16", &e)) {
