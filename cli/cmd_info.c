@@ -18,8 +18,10 @@
 static void help(void) {
     puts("usage: keratrack info [FILE.safetensors]\n\n"
          "Without a file: prints the version, build type, backends built, the BLAS library with its\n"
-         "core type and thread count, OpenMP threads, CUDA/cuBLAS/cuDNN versions when built with\n"
-         "CUDA, and whether a GPU is present.\n"
+         "core type and thread count, OpenMP threads, and when built with CUDA: the CUDA/cuBLAS/cuDNN\n"
+         "versions, the GPU architectures compiled (-DKT_CUDA_ARCHS), and every GPU present with the\n"
+         "name --device takes and how this build runs it (its machine code, PTX the driver compiles on\n"
+         "first use, or not usable and why).\n"
          "With a checkpoint (a .safetensors file written by keratrack or by timm/PyTorch): prints its\n"
          "architecture (from our metadata, or inferred from timm's parameter names and shapes: ConvNeXt\n"
          "atto, femto, pico, nano, tiny, small, base, large, xlarge), parameter count and dtypes, classes\n"
