@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "base/fileio.h"
+#include "bench/gemm_bench.h"
 #include "bench/loader.h"
 #include "bench/model_bench.h"
 #include "cJSON.h"
@@ -302,6 +303,82 @@ static int case_model(int argc, char **argv) {
     return rc;
 }
 
+/* ---- case: gemm ------------------------------------------------------------------------------ */
+
+static struct {
+    const char *rows, *channels;
+    int threads, reps;
+} G;
+
+static const bench_opt gemm_opts[] = {
+    {"--rows", OPT_STR, &G.rows, 0, 0, "LIST", "rows of the products (default 3136,12544,50176: stage 1 at batch 1, 4, 16)"},
+    {"--channels", OPT_STR, &G.channels, 0, 0, "LIST", "layer widths C: fc1 is C -> 4C, fc2 4C -> C (default 40,96,128,192,384)"},
+    {"--threads", OPT_INT, &G.threads, 0, 256, "N", "OpenMP + OpenBLAS threads (default: OMP_NUM_THREADS or all)"},
+    {"--reps", OPT_INT, &G.reps, 1, 1000, "N", "timed runs each way, alternating; the best counts (default 5)"},
+};
+static const int n_gemm_opts = (int)(sizeof gemm_opts / sizeof gemm_opts[0]);
+
+static void gemm_help(void) {
+    puts("usage: keratrack bench gemm [--rows LIST] [--channels LIST] [--threads N] [--reps N]\n\n"
+         "GFLOP/s of the engine's CPU GEMM, which splits products of 16384+ rows with a small weight into\n"
+         "512-row pieces (one thread each, so each piece of the output stays in cache), against one\n"
+         "OpenBLAS call, on the products of ConvNeXt's linear layers (rows x C -> 4C and rows x 4C -> C).\n"
+         "Products over 20 GFLOP are left out.\n");
+    print_opts(stdout, gemm_opts, n_gemm_opts);
+    puts("\nExample: keratrack bench gemm --rows 50176 --channels 96 --threads 2\n"
+         "Exit status: 0 ok, 1 out of memory, 2 usage error.");
+}
+
+/* "a,b,c" into up to max positive numbers; 0 when the list is not that */
+static int parse_list(const char *s, int64_t *out, int max) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 1 || v > 100000000 || n == max || (*end && *end != ',')) return 0;
+        out[n++] = v;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static int case_gemm(int argc, char **argv) {
+    memset(&G, 0, sizeof G);
+    G.reps = 5;
+    int pr = parse_opts("gemm", argc, argv, gemm_opts, n_gemm_opts, gemm_help);
+    if (pr) return pr == 1 ? 0 : 2;
+    int64_t rows[16], ch[16];
+    int nr = parse_list(G.rows ? G.rows : "3136,12544,50176", rows, 16);
+    int nc = parse_list(G.channels ? G.channels : "40,96,128,192,384", ch, 16);
+    if (!nr || !nc) {
+        fprintf(stderr, "keratrack bench gemm: %s '%s': need up to 16 comma-separated whole numbers in 1..100000000\n",
+                !nr ? "--rows" : "--channels", !nr ? G.rows : G.channels);
+        return 2;
+    }
+    if (G.threads > 0) {
+        omp_set_num_threads(G.threads);
+        openblas_set_num_threads(G.threads);
+    }
+    printf("keratrack GEMM benchmark: %d threads (OpenBLAS core %s), best of %d runs each way\n", omp_get_max_threads(),
+           openblas_get_corename(), G.reps);
+    printf("| rows | K | N | pieces | engine GFLOP/s | one call GFLOP/s | engine / one call |\n|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++)
+            for (int f = 0; f < 2; f++) { /* fc1: C -> 4C; fc2: 4C -> C */
+                int64_t K = f ? 4 * ch[j] : ch[j], N = f ? ch[j] : 4 * ch[j];
+                if (2.0 * rows[i] * K * N > 2e10) continue;
+                kt_bench_gemm_row r;
+                kt_err err;
+                if (kt_bench_gemm_run(rows[i], N, K, G.reps, &r, &err)) return kt_cli_fail("bench gemm", err.msg, "pass smaller --rows");
+                printf("| %lld | %lld | %lld | %s | %.0f | %.0f | %.2f |\n", (long long)r.M, (long long)r.K, (long long)r.N,
+                       r.pieces && omp_get_max_threads() > 1 ? "yes" : "no", r.gflops_engine, r.gflops_whole,
+                       r.gflops_engine / r.gflops_whole);
+                fflush(stdout);
+            }
+    print_command(argc, argv);
+    return 0;
+}
+
 /* ---- the case table -------------------------------------------------------------------------- */
 
 typedef struct bench_case {
@@ -313,6 +390,7 @@ typedef struct bench_case {
 static const bench_case cases[] = {
     {"loader", "images/s of the data loader alone (decode + augment + normalise)", case_loader},
     {"model", "ConvNeXt inference and training-step time, GFLOP/s, peak RSS (vs PyTorch)", case_model},
+    {"gemm", "GFLOP/s of the CPU GEMM (tall products in row pieces) against one OpenBLAS call", case_gemm},
 };
 static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
 

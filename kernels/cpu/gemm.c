@@ -8,9 +8,9 @@
  * OpenBLAS call splits M over the threads but streams all of C through memory twice (its beta pass,
  * then the product: 77 MB each at ConvNeXt's first stage, batch 16); in CHUNK_ROWS-row pieces, one
  * thread each, a piece of C stays in L2 between the two. On this 2-core machine those calls went
- * from 101-111 to 133-140 GFLOP/s inside a convnext_tiny training step; at 3136 rows pieces were
- * 0.8x of one call, hence the bounds (bench/README.md section 1). The pieces and their order are
- * fixed by the shape, so a thread count still gives one result. */
+ * from 101-111 to 133-140 GFLOP/s inside a convnext_tiny training step; forced at 3136 rows, pieces
+ * ran at 0.8x of one call, hence the bounds (`keratrack bench gemm`; bench/README.md section 1).
+ * The pieces and their order are fixed by the shape, so a thread count still gives one result. */
 #define TALL_ROWS 16384
 #define TALL_B 262144
 #define CHUNK_ROWS 512
@@ -21,10 +21,18 @@ static void sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, 
                 (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
+int kt_cpu_gemm_in_pieces(int64_t M, int64_t N, int64_t K) { return M >= TALL_ROWS && N * K <= TALL_B; }
+
+void kt_cpu_gemm_whole(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                       int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void kt_cpu_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                  int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
-    if (M >= TALL_ROWS && N * K <= TALL_B && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+    if (kt_cpu_gemm_in_pieces(M, N, K) && omp_get_max_threads() > 1 && !omp_in_parallel()) {
         int64_t pieces = (M + CHUNK_ROWS - 1) / CHUNK_ROWS;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < pieces; i++) {
