@@ -9,7 +9,7 @@
 
 typedef struct kt_bench_gemm_row {
     int64_t M, N, K;     /* C = A (M x K) B^T (B: N x K), as a linear layer's forward */
-    int pieces;          /* kt_cpu_gemm splits this one */
+    int pieces;          /* kt_cpu_gemm splits this one (at the thread count it ran with) */
     double gflops_engine; /* best of the repetitions */
     double gflops_whole;
 } kt_bench_gemm_row;

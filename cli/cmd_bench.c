@@ -371,7 +371,7 @@ static int case_gemm(int argc, char **argv) {
                 kt_err err;
                 if (kt_bench_gemm_run(rows[i], N, K, G.reps, &r, &err)) return kt_cli_fail("bench gemm", err.msg, "pass smaller --rows");
                 printf("| %lld | %lld | %lld | %s | %.0f | %.0f | %.2f |\n", (long long)r.M, (long long)r.K, (long long)r.N,
-                       r.pieces && omp_get_max_threads() > 1 ? "yes" : "no", r.gflops_engine, r.gflops_whole,
+                       r.pieces ? "yes" : "no", r.gflops_engine, r.gflops_whole,
                        r.gflops_engine / r.gflops_whole);
                 fflush(stdout);
             }

@@ -898,6 +898,13 @@ static void cuda_destroy(kt_backend *be) {
     free(be);
 }
 
+/* GPU device's name and compute capability; nonzero when there is no such GPU */
+static int gpu_cc(int device, char *name, size_t len, int *major, int *minor) {
+    int sms = 0;
+    size_t mem = 0;
+    return kt_cuda_device_props(device, name, len, major, minor, &sms, &mem);
+}
+
 kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     *out = NULL;
     char msg[512];
@@ -908,9 +915,8 @@ kt_status kt_backend_cuda_create(kt_backend **out, int device, kt_err *err) {
     /* a GPU below the floor is refused by what it is, before any code is loaded (no such GPU: the
      * context says so below) */
     char name[256];
-    int ma = 0, mi = 0, sms = 0;
-    size_t mem = 0;
-    if (device >= 0 && !kt_cuda_device_props(device, name, sizeof name, &ma, &mi, &sms, &mem) && !kt_cuda_cc_supported(ma, mi))
+    int ma = 0, mi = 0;
+    if (device >= 0 && !gpu_cc(device, name, sizeof name, &ma, &mi) && !kt_cuda_cc_supported(ma, mi))
         return kt_err_set(err, KT_ERR_CUDA,
                           "cuda backend: GPU %d (%s, compute %d.%d) is older than the CUDA backend supports: it needs compute "
                           "capability %d.%d or newer (bf16 and TF32 tensor cores: A100, RTX 30xx and newer); --device cpu runs on the CPU",
@@ -985,9 +991,8 @@ kt_status kt_backend_cuda_set_memory_limit(kt_backend *be, size_t mib, kt_err *e
 int kt_backend_cuda_available(void) {
     if (!kt_cuda_available()) return 0;
     char name[256];
-    int ma = 0, mi = 0, sms = 0;
-    size_t mem = 0;
-    if (kt_cuda_device_props(0, name, sizeof name, &ma, &mi, &sms, &mem)) return 0;
+    int ma = 0, mi = 0;
+    if (gpu_cc(0, name, sizeof name, &ma, &mi)) return 0;
     return kt_cuda_cc_supported(ma, mi) && kt_cuda_arch_fit(kt_cuda_build_archs(), ma, mi, NULL) != KT_CUDA_FIT_NONE;
 }
 

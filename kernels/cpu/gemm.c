@@ -21,7 +21,10 @@ static void sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, 
                 (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
-int kt_cpu_gemm_in_pieces(int64_t M, int64_t N, int64_t K) { return M >= TALL_ROWS && N * K <= TALL_B; }
+int kt_cpu_gemm_in_pieces(int64_t M, int64_t N, int64_t K) {
+    /* pieces need a second thread, and inside a parallel region the caller already splits the work */
+    return M >= TALL_ROWS && N * K <= TALL_B && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
 
 void kt_cpu_gemm_whole(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                        int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -32,7 +35,7 @@ void kt_cpu_gemm_whole(int ta, int tb, int64_t M, int64_t N, int64_t K, float al
 void kt_cpu_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                  int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
-    if (kt_cpu_gemm_in_pieces(M, N, K) && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+    if (kt_cpu_gemm_in_pieces(M, N, K)) {
         int64_t pieces = (M + CHUNK_ROWS - 1) / CHUNK_ROWS;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < pieces; i++) {
