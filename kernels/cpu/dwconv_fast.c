@@ -1,8 +1,16 @@
-/* Stride-1 depthwise convolution with register blocking. The input (or, for the data gradient,
- * the output gradient) is copied once into a zero-padded buffer so the inner loops have no bounds
- * checks; the data gradient is the forward pass of the padded gradient with flipped taps. */
+/* Stride-1 depthwise convolution (the ConvNeXt 7x7 case), channel-blocked.
+ *
+ * In NHWC neighbouring pixels lie C floats apart. A kernel that walks pixels in NHWC touches lines
+ * 1-4 KiB apart at C = 256..1024, all in one L1 set, so its tap loads went to L2: 3-13 GFLOP/s at
+ * 14x14 and 7x7, where ConvNeXt spends most of its blocks. Here each task takes one image, one band
+ * of output rows and VW channels, copies that slab zero-padded into a dense (rows, Wp, VW) tile
+ * that stays in L1/L2, and runs T output pixels per pass over it with the taps in registers. Tasks
+ * are images x bands x channel blocks, so a 7x7 image still gives both cores work. The data
+ * gradient is the same forward with rotated taps over dy. Bands and blocks depend on the shape
+ * only, and every output sums its taps in one fixed order, so a thread count gives the same bits. */
 #include "kernels/cpu/dwconv_fast.h"
 
+#include <omp.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
@@ -11,7 +19,8 @@
 #define VW 8
 #endif
 #define T 4 /* output pixels per pass */
-#define WB 64 /* weight-gradient partial blocks (fixed: results do not depend on the thread count) */
+#define TILE_BYTES 65536 /* a tile's target size: an L2 share with room for dy and the partials */
+#define MAX_TILES 256 /* tiles the scratch holds: threads beyond this wait (none on real machines) */
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 
@@ -27,153 +36,209 @@ int kt_dw_fast_ok(const kt_conv_shape *s) {
     return s->sh == 1 && s->sw == 1 && s->Ci % VW == 0 && s->kw <= 7 && s->kh <= 7 && s->ph < s->kh && s->pw < s->kw;
 }
 
-static int64_t nblocks(const kt_conv_shape *s) {
-    int64_t rows = s->N * s->Ho;
-    return rows < WB ? rows : WB;
+/* One forward-shaped pass: source (N, Hs, Ws, C) padded by (pt, pl) into output (N, Ho, Wo, C). */
+typedef struct {
+    int64_t N, Hs, Ws, C, pt, pl, Ho, Wo;
+    int kh, kw;
+    int64_t Wp, band, nbands, CB, tasks, tile; /* tile: floats per tile */
+} dw_plan;
+
+static dw_plan make_plan(int64_t N, int64_t Hs, int64_t Ws, int64_t C, int64_t pt, int64_t pl, int64_t Ho, int64_t Wo, int kh,
+                         int kw) {
+    dw_plan p = {N, Hs, Ws, C, pt, pl, Ho, Wo, kh, kw, 0, 0, 0, 0, 0, 0};
+    p.Wp = Wo + kw - 1;
+    int64_t row_bytes = p.Wp * VW * (int64_t)sizeof(float);
+    p.band = TILE_BYTES / row_bytes - (kh - 1); /* output rows whose input rows fill one tile */
+    if (p.band < 4) p.band = 4;
+    if (p.band > Ho) p.band = Ho;
+    if (p.band < 1) p.band = 1;
+    p.nbands = (Ho + p.band - 1) / p.band;
+    p.band = (Ho + p.nbands - 1) / p.nbands; /* even bands */
+    p.CB = C / VW;
+    p.tasks = N * p.nbands * p.CB;
+    p.tile = (p.band + kh - 1) * p.Wp * VW;
+    return p;
+}
+
+static int64_t plan_tiles(const dw_plan *p) { return p->tasks < MAX_TILES ? p->tasks : MAX_TILES; }
+
+/* threads of a pass: no more than it has tiles (a tile per thread) */
+static int tile_threads(const dw_plan *p) {
+    int64_t t = plan_tiles(p), m = omp_get_max_threads();
+    return (int)(m < t ? m : (t > 1 ? t : 1));
+}
+
+static dw_plan fwd_plan(const kt_conv_shape *s) {
+    return make_plan(s->N, s->H, s->W, s->Ci, s->ph, s->pw, s->Ho, s->Wo, (int)s->kh, (int)s->kw);
+}
+
+/* the data gradient: dy (N, Ho, Wo) padded by k-1-p gives dx (N, H, W) */
+static dw_plan data_plan(const kt_conv_shape *s) {
+    return make_plan(s->N, s->Ho, s->Wo, s->Ci, s->kh - 1 - s->ph, s->kw - 1 - s->pw, s->H, s->W, (int)s->kh, (int)s->kw);
 }
 
 size_t kt_dw_fast_scratch(const kt_conv_shape *s, int weight_grad) {
-    int64_t C = s->Ci, khw = s->kh * s->kw;
-    /* padded copy large enough for both the input (forward, weight grad) and dy (data grad) */
-    int64_t hp = s->H + 2 * s->ph, wp = s->W + 2 * s->pw;
-    int64_t hq = s->Ho + 2 * (s->kh - 1 - s->ph), wq = s->Wo + 2 * (s->kw - 1 - s->pw);
-    int64_t pad = s->N * (hp * wp > hq * wq ? hp * wp : hq * wq) * C;
-    return (size_t)(pad + khw * C + (weight_grad ? nblocks(s) * khw * C : 0)) * sizeof(float);
+    int64_t khw = s->kh * s->kw;
+    dw_plan f = fwd_plan(s), d = data_plan(s);
+    int64_t tiles = plan_tiles(&f) * f.tile, td = plan_tiles(&d) * d.tile;
+    if (td > tiles) tiles = td;
+    /* taps, tiles, and for the weight gradient one partial (kh, kw, VW) per task */
+    return (size_t)(khw * s->Ci + tiles + (weight_grad ? f.tasks * khw * VW : 0)) * sizeof(float);
 }
 
-/* dst (N, H+2ph, W+2pw, C) = src (N, H, W, C) with zero borders */
-static void pad_copy(float *dst, const float *src, int64_t N, int64_t H, int64_t W, int64_t C, int64_t ph, int64_t pw) {
-    int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t y = 0; y < Hp; y++) {
-            float *d = dst + (n * Hp + y) * Wp * C;
-            int64_t sy = y - ph;
-            if (sy < 0 || sy >= H) {
-                memset(d, 0, (size_t)(Wp * C) * sizeof(float));
-                continue;
-            }
-            memset(d, 0, (size_t)(pw * C) * sizeof(float));
-            memcpy(d + pw * C, src + (n * H + sy) * W * C, (size_t)(W * C) * sizeof(float));
-            memset(d + (pw + W) * C, 0, (size_t)(pw * C) * sizeof(float));
+/* task -> image, band, channel block; band rows [*oy0, *oy1) */
+static void task_of(const dw_plan *p, int64_t i, int64_t *n, int64_t *cb, int64_t *oy0, int64_t *oy1) {
+    *cb = i % p->CB;
+    int64_t nb = i / p->CB, b = nb % p->nbands;
+    *n = nb / p->nbands;
+    *oy0 = b * p->band;
+    *oy1 = *oy0 + p->band < p->Ho ? *oy0 + p->band : p->Ho;
+}
+
+/* tile (oy1 - oy0 + kh - 1, Wp, VW) = channels cb*VW.. of source rows oy0 - pt.., zero outside */
+static void fill_tile(const dw_plan *p, const float *src, float *t, int64_t n, int64_t cb, int64_t oy0, int64_t oy1) {
+    for (int64_t py = 0; py < oy1 - oy0 + p->kh - 1; py++) {
+        int64_t sy = oy0 + py - p->pt;
+        float *tr = t + py * p->Wp * VW;
+        if (sy < 0 || sy >= p->Hs) {
+            memset(tr, 0, (size_t)(p->Wp * VW) * sizeof(float));
+            continue;
         }
-}
-
-/* y (N, Ho, Wo, C) = depthwise correlation of padded xp (N, Ho+kh-1, Wo+kw-1, C) with wt (kh, kw, C). */
-static inline void fwd_core(const float *xp, const float *wt, const float *b, float *y, int64_t N, int64_t Ho, int64_t Wo,
-                            int64_t C, const int kh, const int kw) {
-    int64_t Hp = Ho + kh - 1, Wp = Wo + kw - 1;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t oy = 0; oy < Ho; oy++) {
-            for (int64_t c0 = 0; c0 < C; c0 += VW) {
-                vf bias = b ? ld(b + c0) : (vf){0};
-                float *yr = y + ((n * Ho + oy) * Wo) * C + c0;
-                int64_t ox = 0;
-                for (; ox + T <= Wo; ox += T) {
-                    vf acc[T];
-                    for (int t = 0; t < T; t++) acc[t] = bias;
-                    for (int ky = 0; ky < kh; ky++) {
-                        const float *row = xp + ((n * Hp + oy + ky) * Wp + ox) * C + c0;
-                        vf xv[T + 6] = {0};
-#pragma GCC unroll 10
-                        for (int j = 0; j < T + kw - 1; j++) xv[j] = ld(row + j * C);
-#pragma GCC unroll 7
-                        for (int kx = 0; kx < kw; kx++) {
-                            vf wv = ld(wt + (ky * kw + kx) * C + c0);
-#pragma GCC unroll 4
-                            for (int t = 0; t < T; t++) acc[t] += xv[t + kx] * wv;
-                        }
-                    }
-                    for (int t = 0; t < T; t++) st(yr + (ox + t) * C, acc[t]);
-                }
-                for (; ox < Wo; ox++) {
-                    vf acc = bias;
-                    for (int ky = 0; ky < kh; ky++) {
-                        const float *row = xp + ((n * Hp + oy + ky) * Wp + ox) * C + c0;
-                        for (int kx = 0; kx < kw; kx++) acc += ld(row + kx * C) * ld(wt + (ky * kw + kx) * C + c0);
-                    }
-                    st(yr + ox * C, acc);
-                }
-            }
-        }
-}
-
-/* Dispatch with compile-time kernel sizes so the tap loops unroll fully into registers. */
-static void fwd_dispatch(const float *xp, const float *wt, const float *b, float *y, int64_t N, int64_t Ho, int64_t Wo,
-                         int64_t C, int kh, int kw) {
-    if (kh == 7 && kw == 7) fwd_core(xp, wt, b, y, N, Ho, Wo, C, 7, 7);
-    else if (kh == 5 && kw == 5) fwd_core(xp, wt, b, y, N, Ho, Wo, C, 5, 5);
-    else if (kh == 3 && kw == 3) fwd_core(xp, wt, b, y, N, Ho, Wo, C, 3, 3);
-    else fwd_core(xp, wt, b, y, N, Ho, Wo, C, kh, kw);
-}
-
-void kt_dw_fast_fwd(const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y, void *scratch) {
-    int64_t C = s->Ci, khw = s->kh * s->kw;
-    float *wt = scratch, *xp = wt + khw * C;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t k = 0; k < khw; k++) wt[k * C + c] = w[c * khw + k];
-    pad_copy(xp, x, s->N, s->H, s->W, C, s->ph, s->pw);
-    fwd_dispatch(xp, wt, b, y, s->N, s->Ho, s->Wo, C, (int)s->kh, (int)s->kw);
-}
-
-void kt_dw_fast_bwd_data(const kt_conv_shape *s, const float *dy, const float *w, float *dx, void *scratch) {
-    int64_t C = s->Ci, khw = s->kh * s->kw;
-    float *wt = scratch, *dyp = wt + khw * C;
-    /* flipped taps: wt[ky][kx] = w[kh-1-ky][kw-1-kx] */
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t ky = 0; ky < s->kh; ky++)
-            for (int64_t kx = 0; kx < s->kw; kx++)
-                wt[(ky * s->kw + kx) * C + c] = w[c * khw + (s->kh - 1 - ky) * s->kw + (s->kw - 1 - kx)];
-    pad_copy(dyp, dy, s->N, s->Ho, s->Wo, C, s->kh - 1 - s->ph, s->kw - 1 - s->pw);
-    fwd_dispatch(dyp, wt, NULL, dx, s->N, s->H, s->W, C, (int)s->kh, (int)s->kw);
-}
-
-static inline void wgrad_core(const float *xp, const float *dy, float *part, int64_t N, int64_t Ho, int64_t Wo, int64_t C,
-                              int64_t nb, const int kh, const int kw) {
-    int64_t Hp = Ho + kh - 1, Wp = Wo + kw - 1, rows = N * Ho;
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        float *p = part + blk * kh * kw * C;
-        memset(p, 0, (size_t)(kh * kw * C) * sizeof(float));
-        for (int64_t r = rows * blk / nb; r < rows * (blk + 1) / nb; r++) {
-            int64_t n = r / Ho, oy = r % Ho;
-            const float *dr = dy + (n * Ho + oy) * Wo * C;
-            for (int64_t c0 = 0; c0 < C; c0 += VW)
-                for (int ky = 0; ky < kh; ky++) {
-                    const float *row = xp + ((n * Hp + oy + ky) * Wp) * C + c0;
-                    vf acc[7] = {0};
-#pragma GCC unroll 2
-                    for (int64_t ox = 0; ox < Wo; ox++) {
-                        vf d = ld(dr + ox * C + c0);
-#pragma GCC unroll 7
-                        for (int kx = 0; kx < kw; kx++) acc[kx] += d * ld(row + (ox + kx) * C);
-                    }
-                    for (int kx = 0; kx < kw; kx++) {
-                        float *pr = p + (ky * kw + kx) * C + c0;
-                        st(pr, ld(pr) + acc[kx]);
-                    }
-                }
+        const float *sr = src + ((n * p->Hs + sy) * p->Ws) * p->C + cb * VW;
+        for (int64_t px = 0; px < p->Wp; px++) {
+            int64_t sx = px - p->pl;
+            st(tr + px * VW, sx >= 0 && sx < p->Ws ? ld(sr + sx * p->C) : (vf){0});
         }
     }
 }
 
-void kt_dw_fast_bwd_weight(const kt_conv_shape *s, const float *dy, const float *x, float *dw, void *scratch) {
-    int64_t C = s->Ci, khw = s->kh * s->kw, nb = nblocks(s);
-    float *xp = (float *)scratch + khw * C;
-    int64_t hp = s->H + 2 * s->ph, wp = s->W + 2 * s->pw;
-    int64_t hq = s->Ho + 2 * (s->kh - 1 - s->ph), wq = s->Wo + 2 * (s->kw - 1 - s->pw);
-    float *part = xp + s->N * (hp * wp > hq * wq ? hp * wp : hq * wq) * C;
-    pad_copy(xp, x, s->N, s->H, s->W, C, s->ph, s->pw);
-    int kh = (int)s->kh, kw = (int)s->kw;
-    if (kh == 7 && kw == 7) wgrad_core(xp, dy, part, s->N, s->Ho, s->Wo, C, nb, 7, 7);
-    else if (kh == 3 && kw == 3) wgrad_core(xp, dy, part, s->N, s->Ho, s->Wo, C, nb, 3, 3);
-    else wgrad_core(xp, dy, part, s->N, s->Ho, s->Wo, C, nb, kh, kw);
-    /* fixed-order sum of the blocks (double), back to (C, 1, kh, kw) */
-    for (int64_t k = 0; k < khw; k++)
-        for (int64_t c = 0; c < C; c++) {
-            double acc = 0;
-            for (int64_t blk = 0; blk < nb; blk++) acc += part[(blk * khw + k) * C + c];
-            dw[c * khw + k] = (float)acc;
+/* tq output pixels of one row (pixel stride C) from a tile (pixel stride VW): bias, then every tap
+ * in (ky, kx) order */
+static inline __attribute__((always_inline)) void fwd_pass(const float *row0, const float *w, vf bias, float *y, int64_t Wp,
+                                                           int64_t C, const int kh, const int kw, const int tq) {
+    vf acc[T];
+    for (int q = 0; q < tq; q++) acc[q] = bias;
+    for (int ky = 0; ky < kh; ky++) {
+        const float *row = row0 + ky * Wp * VW;
+        vf xv[T + 6] = {0};
+#pragma GCC unroll 10
+        for (int j = 0; j < tq + kw - 1; j++) xv[j] = ld(row + j * VW);
+#pragma GCC unroll 7
+        for (int kx = 0; kx < kw; kx++) {
+            vf wv = ld(w + (ky * kw + kx) * VW);
+#pragma GCC unroll 4
+            for (int q = 0; q < tq; q++) acc[q] += xv[q + kx] * wv;
         }
+    }
+    for (int q = 0; q < tq; q++) st(y + q * C, acc[q]);
+}
+
+/* wt: taps per channel block (CB, kh, kw, VW) */
+static inline __attribute__((always_inline)) void fwd_core(const dw_plan *p, const float *src, const float *wt, const float *b,
+                                                           float *y, float *tiles, const int kh, const int kw) {
+    int nt = tile_threads(p);
+    /* a tile per thread, reused task after task, so it stays in cache (a tile per task would
+     * stream a padded copy of the whole input through memory) */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < p->tasks; i++) {
+        int64_t n, cb, oy0, oy1;
+        task_of(p, i, &n, &cb, &oy0, &oy1);
+        float *t = tiles + (int64_t)omp_get_thread_num() * p->tile;
+        fill_tile(p, src, t, n, cb, oy0, oy1);
+        const float *w = wt + cb * kh * kw * VW;
+        vf bias = b ? ld(b + cb * VW) : (vf){0};
+        int64_t Wo = p->Wo, Wp = p->Wp, C = p->C;
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            const float *rows = t + (oy - oy0) * Wp * VW;
+            float *yr = y + ((n * p->Ho + oy) * Wo) * C + cb * VW;
+            int64_t ox = 0;
+            for (; ox + T <= Wo; ox += T) fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, T);
+            /* the last 1-3 pixels in one pass as well: one accumulator chain each is latency-bound */
+            switch (Wo - ox) {
+            case 3: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 3); break;
+            case 2: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 2); break;
+            case 1: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 1); break;
+            default: break;
+            }
+        }
+    }
+}
+
+/* compile-time kernel sizes for ConvNeXt's 7x7 and the common 3x3/5x5, so the tap loops unroll */
+static void fwd_dispatch(const dw_plan *p, const float *src, const float *wt, const float *b, float *y, float *tiles) {
+    if (p->kh == 7 && p->kw == 7) fwd_core(p, src, wt, b, y, tiles, 7, 7);
+    else if (p->kh == 5 && p->kw == 5) fwd_core(p, src, wt, b, y, tiles, 5, 5);
+    else if (p->kh == 3 && p->kw == 3) fwd_core(p, src, wt, b, y, tiles, 3, 3);
+    else fwd_core(p, src, wt, b, y, tiles, p->kh, p->kw);
+}
+
+/* w (C, 1, kh, kw) -> (C/VW, kh, kw, VW); rotated by 180 degrees for the data gradient */
+static void block_taps(const kt_conv_shape *s, const float *w, float *wt, int rotate) {
+    int64_t kh = s->kh, kw = s->kw, khw = kh * kw;
+    for (int64_t c = 0; c < s->Ci; c++) {
+        float *dst = wt + (c / VW) * khw * VW + c % VW;
+        for (int64_t k = 0; k < khw; k++) dst[k * VW] = w[c * khw + (rotate ? khw - 1 - k : k)];
+    }
+}
+
+void kt_dw_fast_fwd(const kt_conv_shape *s, const float *x, const float *w, const float *b, float *y, void *scratch) {
+    dw_plan p = fwd_plan(s);
+    float *wt = scratch, *tiles = wt + s->kh * s->kw * s->Ci;
+    block_taps(s, w, wt, 0);
+    fwd_dispatch(&p, x, wt, b, y, tiles);
+}
+
+void kt_dw_fast_bwd_data(const kt_conv_shape *s, const float *dy, const float *w, float *dx, void *scratch) {
+    dw_plan p = data_plan(s);
+    float *wt = scratch, *tiles = wt + s->kh * s->kw * s->Ci;
+    block_taps(s, w, wt, 1);
+    fwd_dispatch(&p, dy, wt, NULL, dx, tiles);
+}
+
+/* Each task sums dy x x over its band into its own (kh, kw, VW) partial; dw is then the sum of the
+ * partials over images and bands in order (double), per channel block. */
+static inline __attribute__((always_inline)) void wgrad_core(const dw_plan *p, const float *x, const float *dy, float *tiles,
+                                                             float *part, float *dw, const int kh, const int kw) {
+    int nt = tile_threads(p);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < p->tasks; i++) {
+        int64_t n, cb, oy0, oy1;
+        task_of(p, i, &n, &cb, &oy0, &oy1);
+        float *t = tiles + (int64_t)omp_get_thread_num() * p->tile, *pp = part + i * kh * kw * VW;
+        fill_tile(p, x, t, n, cb, oy0, oy1);
+        for (int k = 0; k < kh * kw; k++) st(pp + k * VW, (vf){0});
+        int64_t Wo = p->Wo, Wp = p->Wp, C = p->C;
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            const float *dr = dy + ((n * p->Ho + oy) * Wo) * C + cb * VW;
+            for (int ky = 0; ky < kh; ky++) {
+                const float *row = t + ((oy - oy0 + ky) * Wp) * VW;
+                vf acc[7] = {0};
+#pragma GCC unroll 2
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    vf d = ld(dr + ox * C);
+#pragma GCC unroll 7
+                    for (int kx = 0; kx < kw; kx++) acc[kx] += d * ld(row + (ox + kx) * VW);
+                }
+                for (int kx = 0; kx < kw; kx++) st(pp + (ky * kw + kx) * VW, ld(pp + (ky * kw + kx) * VW) + acc[kx]);
+            }
+        }
+    }
+    int64_t CB = p->CB, khw = kh * kw, parts = p->N * p->nbands;
+#pragma omp parallel for schedule(static) if (parts * CB * khw * VW > 65536)
+    for (int64_t cb = 0; cb < CB; cb++)
+        for (int v = 0; v < VW; v++)
+            for (int64_t k = 0; k < khw; k++) {
+                double acc = 0;
+                for (int64_t j = 0; j < parts; j++) acc += part[((j * CB + cb) * khw + k) * VW + v];
+                dw[(cb * VW + v) * khw + k] = (float)acc;
+            }
+}
+
+void kt_dw_fast_bwd_weight(const kt_conv_shape *s, const float *dy, const float *x, float *dw, void *scratch) {
+    dw_plan p = fwd_plan(s), d = data_plan(s);
+    int64_t khw = s->kh * s->kw, tiles = plan_tiles(&p) * p.tile, td = plan_tiles(&d) * d.tile;
+    float *t = (float *)scratch + khw * s->Ci, *part = t + (tiles > td ? tiles : td);
+    if (p.kh == 7 && p.kw == 7) wgrad_core(&p, x, dy, t, part, dw, 7, 7);
+    else if (p.kh == 3 && p.kw == 3) wgrad_core(&p, x, dy, t, part, dw, 3, 3);
+    else wgrad_core(&p, x, dy, t, part, dw, p.kh, p.kw);
 }

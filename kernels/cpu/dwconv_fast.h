@@ -1,5 +1,5 @@
-/* Register-blocked stride-1 depthwise convolution (the ConvNeXt 7x7 case): input padded once,
- * channel vectors of the machine's SIMD width, several output pixels per pass sharing the taps. */
+/* Stride-1 depthwise convolution (the ConvNeXt 7x7 case) on dense per-thread tiles of one image,
+ * one band of rows and one SIMD-width channel block, several output pixels per pass sharing the taps. */
 #ifndef KT_CPU_DWCONV_FAST_H
 #define KT_CPU_DWCONV_FAST_H
 
