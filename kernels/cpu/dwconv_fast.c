@@ -133,6 +133,56 @@ static inline __attribute__((always_inline)) void fwd_pass(const float *row0, co
     for (int q = 0; q < tq; q++) st(y + q * C, acc[q]);
 }
 
+/* The same for two neighbouring output rows (row stride ys) at once: input row j is tap row j of
+ * the first and j - 1 of the second, so each load feeds two sums and the 2 x tq sums are
+ * independent (with tq alone each add waited on the one before it). Same taps, same order. */
+static inline __attribute__((always_inline)) void fwd_pass2(const float *row0, const float *w, vf bias, float *y, int64_t ys,
+                                                            int64_t Wp, int64_t C, const int kh, const int kw, const int tq) {
+    vf a0[T], a1[T];
+    for (int q = 0; q < tq; q++) a0[q] = a1[q] = bias;
+    for (int kx = 0; kx < kw; kx++) {
+        vf w0 = ld(w + kx * VW);
+#pragma GCC unroll 4
+        for (int q = 0; q < tq; q++) a0[q] += ld(row0 + (q + kx) * VW) * w0;
+    }
+    for (int j = 1; j < kh; j++) {
+        const float *row = row0 + j * Wp * VW;
+        for (int kx = 0; kx < kw; kx++) {
+            vf w0 = ld(w + (j * kw + kx) * VW), w1 = ld(w + ((j - 1) * kw + kx) * VW);
+#pragma GCC unroll 4
+            for (int q = 0; q < tq; q++) {
+                vf xq = ld(row + (q + kx) * VW);
+                a0[q] += xq * w0;
+                a1[q] += xq * w1;
+            }
+        }
+    }
+    const float *last = row0 + kh * Wp * VW;
+    for (int kx = 0; kx < kw; kx++) {
+        vf w1 = ld(w + ((kh - 1) * kw + kx) * VW);
+#pragma GCC unroll 4
+        for (int q = 0; q < tq; q++) a1[q] += ld(last + (q + kx) * VW) * w1;
+    }
+    for (int q = 0; q < tq; q++) st(y + q * C, a0[q]), st(y + ys + q * C, a1[q]);
+}
+
+/* one row (nr = 1) or two (nr = 2): 4-pixel passes, then one pass for the last 1-3 pixels */
+#define KT_DW_ROW_PASS(tq)                                                                                              \
+    (nr == 2 ? fwd_pass2(rows + ox * VW, w, bias, yr + ox * C, Wo * C, Wp, C, kh, kw, tq)                               \
+             : fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, tq))
+static inline __attribute__((always_inline)) void fwd_rows(const float *rows, const float *w, vf bias, float *yr, int64_t Wo,
+                                                           int64_t Wp, int64_t C, const int kh, const int kw, const int nr) {
+    int64_t ox = 0;
+    for (; ox + T <= Wo; ox += T) KT_DW_ROW_PASS(T);
+    switch (Wo - ox) { /* one accumulator chain per pixel alone is latency-bound */
+    case 3: KT_DW_ROW_PASS(3); break;
+    case 2: KT_DW_ROW_PASS(2); break;
+    case 1: KT_DW_ROW_PASS(1); break;
+    default: break;
+    }
+}
+#undef KT_DW_ROW_PASS
+
 /* wt: taps per channel block (CB, kh, kw, VW) */
 static inline __attribute__((always_inline)) void fwd_core(const dw_plan *p, const float *src, const float *wt, const float *b,
                                                            float *y, float *tiles, const int kh, const int kw) {
@@ -147,20 +197,10 @@ static inline __attribute__((always_inline)) void fwd_core(const dw_plan *p, con
         fill_tile(p, src, t, n, cb, oy0, oy1);
         const float *w = wt + cb * kh * kw * VW;
         vf bias = b ? ld(b + cb * VW) : (vf){0};
-        int64_t Wo = p->Wo, Wp = p->Wp, C = p->C;
-        for (int64_t oy = oy0; oy < oy1; oy++) {
-            const float *rows = t + (oy - oy0) * Wp * VW;
-            float *yr = y + ((n * p->Ho + oy) * Wo) * C + cb * VW;
-            int64_t ox = 0;
-            for (; ox + T <= Wo; ox += T) fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, T);
-            /* the last 1-3 pixels in one pass as well: one accumulator chain each is latency-bound */
-            switch (Wo - ox) {
-            case 3: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 3); break;
-            case 2: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 2); break;
-            case 1: fwd_pass(rows + ox * VW, w, bias, yr + ox * C, Wp, C, kh, kw, 1); break;
-            default: break;
-            }
-        }
+        int64_t Wo = p->Wo, Wp = p->Wp, C = p->C, oy = oy0;
+        for (; oy + 1 < oy1; oy += 2)
+            fwd_rows(t + (oy - oy0) * Wp * VW, w, bias, y + ((n * p->Ho + oy) * Wo) * C + cb * VW, Wo, Wp, C, kh, kw, 2);
+        if (oy < oy1) fwd_rows(t + (oy - oy0) * Wp * VW, w, bias, y + ((n * p->Ho + oy) * Wo) * C + cb * VW, Wo, Wp, C, kh, kw, 1);
     }
 }
 
