@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "base/fileio.h"
+#include "bench/dwconv_bench.h"
 #include "bench/gemm_bench.h"
 #include "bench/loader.h"
 #include "bench/model_bench.h"
@@ -379,6 +380,136 @@ static int case_gemm(int argc, char **argv) {
     return 0;
 }
 
+/* ---- case: dwconv ---------------------------------------------------------------------------- */
+
+static struct {
+    const char *shapes, *compare;
+    int threads, reps, kernel;
+} D;
+
+#define DEFAULT_DW_SHAPES                                                                                          \
+    "1x56x96,1x14x384,1x7x768,1x56x128,1x14x512,1x7x1024,16x56x96,16x28x192,16x14x384,16x7x768,16x14x512,16x7x1024"
+
+static const bench_opt dwconv_opts[] = {
+    {"--shapes", OPT_STR, &D.shapes, 0, 0, "LIST", "NxHxC or NxHxWxC inputs, comma-separated (default above)"},
+    {"--kernel", OPT_INT, &D.kernel, 1, 7, "K", "kernel side, stride 1, padding K/2 (default 7, ConvNeXt's)"},
+    {"--threads", OPT_INT, &D.threads, 0, 256, "N", "OpenMP threads (default: OMP_NUM_THREADS or all)"},
+    {"--reps", OPT_INT, &D.reps, 1, 1000, "N", "timed runs of each pass after one untimed; the best counts (default 10)"},
+    {"--compare", OPT_STR, &D.compare, 0, 0, "FILE", "PyTorch's times (bench/pytorch_dwconv.py --json) for ratio columns"},
+};
+static const int n_dwconv_opts = (int)(sizeof dwconv_opts / sizeof dwconv_opts[0]);
+
+static void dwconv_help(void) {
+    puts("usage: keratrack bench dwconv [--shapes LIST] [--kernel K] [--threads N] [--reps N] [--compare FILE]\n\n"
+         "Time and GFLOP/s of the CPU depthwise convolution (ConvNeXt's 7x7 by default), forward, data\n"
+         "gradient and weight gradient, on NHWC input shapes. With --compare, PyTorch's times for the\n"
+         "same shapes (channels_last, from bench/pytorch_dwconv.py --json) and the ratios ours/PyTorch\n"
+         "(lower is better). Default shapes: convnext_tiny's and convnext_base's stages at 224 px,\n"
+         "batch 1 and 16:\n  " DEFAULT_DW_SHAPES "\n");
+    print_opts(stdout, dwconv_opts, n_dwconv_opts);
+    puts("\nExample: keratrack bench dwconv --shapes 1x7x1024,16x56x96 --threads 2\n"
+         "Exit status: 0 ok, 1 out of memory or an unreadable --compare file, 2 usage error.");
+}
+
+/* "NxHxC" or "NxHxWxC" into dims (N, H, W, C); 0 when it is not that */
+static int parse_dw_shape(const char *s, int64_t d[4]) {
+    int64_t v[4];
+    int n = 0;
+    for (;;) {
+        char *end;
+        long long x = strtoll(s, &end, 10);
+        if (end == s || x < 1 || x > 100000 || n == 4) return 0;
+        v[n++] = x;
+        if (!*end) break;
+        if (*end != 'x') return 0;
+        s = end + 1;
+    }
+    if (n == 3) d[0] = v[0], d[1] = v[1], d[2] = v[1], d[3] = v[2];
+    else if (n == 4) d[0] = v[0], d[1] = v[1], d[2] = v[2], d[3] = v[3];
+    else return 0;
+    return (double)d[0] * (double)d[1] * (double)d[2] * (double)d[3] <= 2e9; /* elements of one buffer */
+}
+
+/* PyTorch's best time for (shape, pass) in a pytorch_dwconv.py document; 0 when absent */
+static double torch_dw_time(cJSON *doc, const char *shape, int64_t k, const char *pass) {
+    cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(doc, "results")) {
+        cJSON *sh = cJSON_GetObjectItem(r, "shape"), *kk = cJSON_GetObjectItem(r, "kernel"), *t = cJSON_GetObjectItem(r, pass);
+        if (cJSON_IsString(sh) && !strcmp(sh->valuestring, shape) && cJSON_IsNumber(kk) && kk->valueint == k && cJSON_IsNumber(t))
+            return t->valuedouble;
+    }
+    return 0;
+}
+
+static int case_dwconv(int argc, char **argv) {
+    memset(&D, 0, sizeof D);
+    D.reps = 10, D.kernel = 7;
+    int pr = parse_opts("dwconv", argc, argv, dwconv_opts, n_dwconv_opts, dwconv_help);
+    if (pr) return pr == 1 ? 0 : 2;
+    const char *given = D.shapes ? D.shapes : DEFAULT_DW_SHAPES;
+    size_t glen = strlen(given);
+    if (!glen || given[0] == ',' || given[glen - 1] == ',' || strstr(given, ",,")) {
+        fprintf(stderr, "keratrack bench dwconv: --shapes '%s': an empty shape in the list\n", given);
+        return 2;
+    }
+    char *list = strdup(given);
+    int64_t shapes[32][4];
+    int ns = 0;
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (ns == 32 || !parse_dw_shape(tok, shapes[ns])) {
+            fprintf(stderr, "keratrack bench dwconv: --shapes '%s': '%s' is not NxHxC or NxHxWxC (whole numbers 1..100000, at most 2e9 elements, up to 32 shapes)\n",
+                    D.shapes, tok);
+            free(list);
+            return 2;
+        }
+        ns++;
+    }
+    free(list);
+    cJSON *torch = NULL;
+    if (D.compare) {
+        char *txt;
+        size_t len;
+        kt_err err;
+        if (kt_file_read(D.compare, &txt, &len, &err)) return kt_cli_fail("bench dwconv", err.msg, "make it with bench/pytorch_dwconv.py --json FILE");
+        torch = cJSON_Parse(txt);
+        free(txt);
+        if (!torch || !cJSON_IsArray(cJSON_GetObjectItem(torch, "results"))) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "--compare %s: not a pytorch_dwconv.py JSON document (no \"results\" list)", D.compare);
+            cJSON_Delete(torch);
+            return kt_cli_fail("bench dwconv", msg, "make it with bench/pytorch_dwconv.py --json FILE");
+        }
+    }
+    if (D.threads > 0) omp_set_num_threads(D.threads);
+    printf("keratrack depthwise convolution benchmark: %dx%d, stride 1, %d threads, best of %d runs\n", D.kernel, D.kernel,
+           omp_get_max_threads(), D.reps);
+    printf("| input N x H x W x C | pass | time | GFLOP/s |%s\n|---|---|---|---|%s\n",
+           torch ? " PyTorch time | time ratio |" : "", torch ? "---|---|" : "");
+    static const char *pass_name[3] = {"forward", "data grad", "weight grad"};
+    static const char *pass_key[3] = {"forward_s", "data_grad_s", "weight_grad_s"};
+    for (int i = 0; i < ns; i++) {
+        kt_bench_dwconv_row r;
+        kt_err err;
+        if (kt_bench_dwconv_run(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], D.kernel, D.reps, &r, &err)) {
+            cJSON_Delete(torch);
+            return kt_cli_fail("bench dwconv", err.msg, "pass smaller --shapes");
+        }
+        char shape[96];
+        snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)r.N, (long long)r.H, (long long)r.W, (long long)r.C);
+        for (int p = 0; p < 3; p++) {
+            printf("| %s | %s | %.3f ms | %.1f |", shape, pass_name[p], r.best_s[p] * 1e3, r.gflops[p]);
+            double tt = torch ? torch_dw_time(torch, shape, r.k, pass_key[p]) : 0;
+            if (tt > 0) printf(" %.3f ms | %.2f |", tt * 1e3, r.best_s[p] / tt);
+            else if (torch) printf(" - | - |");
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    cJSON_Delete(torch);
+    print_command(argc, argv);
+    return 0;
+}
+
 /* ---- the case table -------------------------------------------------------------------------- */
 
 typedef struct bench_case {
@@ -391,6 +522,7 @@ static const bench_case cases[] = {
     {"loader", "images/s of the data loader alone (decode + augment + normalise)", case_loader},
     {"model", "ConvNeXt inference and training-step time, GFLOP/s, peak RSS (vs PyTorch)", case_model},
     {"gemm", "GFLOP/s of the CPU GEMM (tall products in row pieces) against one OpenBLAS call", case_gemm},
+    {"dwconv", "time of the CPU depthwise convolution (forward and both gradients) per shape (vs PyTorch)", case_dwconv},
 };
 static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
 
