@@ -5,7 +5,6 @@
 #include "kernels/cpu/kt_par.h"
 
 #define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
 
 void kt_cpu_act_fwd(kt_act a, float *y, const float *x, int64_t n) {
     switch (a) {
@@ -39,10 +38,7 @@ void kt_cpu_act_bwd(kt_act a, float *dx, const float *dy, const float *v, int64_
     case KT_ACT_GELU:
 #pragma omp parallel for simd schedule(static) if (n > KT_PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float x = v[i];
-            float cdf = 0.5f * (1.0f + kt_erff(x * INV_SQRT2));
-            float pdf = INV_SQRT_2PI * kt_expf(-0.5f * x * x);
-            dx[i] = dy[i] * (cdf + x * pdf);
+            dx[i] = dy[i] * kt_gelu_grad(v[i]);
         }
         break;
     case KT_ACT_RELU:

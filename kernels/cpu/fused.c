@@ -10,18 +10,13 @@
 #include "kernels/cpu/kt_par.h"
 #include "kernels/cpu/row_stats.h"
 
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
 
 size_t kt_cpu_colsum_scratch(int64_t rows, int64_t ncols) { return (size_t)(kt_red_blocks(rows) * ncols) * sizeof(float); }
 
 
 static inline float act_grad(kt_act a, float x) {
     switch (a) {
-    case KT_ACT_GELU: {
-        float cdf = 0.5f * (1.0f + kt_erff(x * INV_SQRT2));
-        return cdf + x * INV_SQRT_2PI * kt_expf(-0.5f * x * x);
-    }
+    case KT_ACT_GELU: return kt_gelu_grad(x);
     case KT_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
     case KT_ACT_SILU: {
         float s = 1.0f / (1.0f + kt_expf(-x));

@@ -27,8 +27,8 @@ static inline float kt_expf(float x) {
     return p * scale;
 }
 
-/* erf with |error| < 2e-7: for |x| < 1 an odd polynomial, else 1 - poly(t) exp(-x^2). */
-static inline float kt_erff(float x) {
+/* erf(x) with |error| < 2e-7, given e = exp(-x^2): for |x| < 1 an odd polynomial, else 1 - poly(t) e. */
+static inline float kt_erf_given_exp(float x, float e) {
     float ax = x < 0 ? -x : x;
     /* small |x|: erf(x) = x * P(x^2), least-squares fit on [0, 1] (error ~1e-9 before rounding) */
     float x2 = x * x;
@@ -47,9 +47,18 @@ static inline float kt_erff(float x) {
     q = q * t + 1.421413741f;
     q = q * t - 0.284496736f;
     q = q * t + 0.254829592f;
-    float big = 1.0f - q * t * kt_expf(-ax * ax);
+    float big = 1.0f - q * t * e;
     big = x < 0 ? -big : big;
     return ax < 1.0f ? small : big;
+}
+
+static inline float kt_erff(float x) { return kt_erf_given_exp(x, kt_expf(-x * x)); }
+
+/* d/dx of x * Phi(x) (exact GELU): Phi(x) + x phi(x). erf(x / sqrt 2) above 1 needs exp(-x^2 / 2),
+ * which is phi's own exponential: one exp serves both (the gradient pass was compute-bound). */
+static inline float kt_gelu_grad(float x) {
+    float a = x * 0.70710678118654752f, e = kt_expf(-a * a); /* e = exp(-x^2 / 2) */
+    return 0.5f * (1.0f + kt_erf_given_exp(a, e)) + x * 0.39894228040143268f * e;
 }
 
 #endif
