@@ -52,7 +52,7 @@ static dw_plan make_plan(int64_t N, int64_t Hs, int64_t Ws, int64_t C, int64_t p
     if (p.band < 4) p.band = 4;
     if (p.band > Ho) p.band = Ho;
     if (p.band < 1) p.band = 1;
-    p.nbands = (Ho + p.band - 1) / p.band;
+    p.nbands = Ho > 0 ? (Ho + p.band - 1) / p.band : 1; /* an empty output still gets a well-formed plan */
     p.band = (Ho + p.nbands - 1) / p.nbands; /* even bands */
     p.CB = C / VW;
     p.tasks = N * p.nbands * p.CB;

@@ -2,8 +2,9 @@
  * shapes that take the channel-blocked tile kernels and on ones that do not: ConvNeXt's 7x7 at the
  * small late-stage sizes, an image tall and wide enough to be cut into several row bands, widths
  * that leave 1-3 pixels after the 4-pixel passes, 3x3/5x5 and an uneven kernel with uneven padding,
- * an image smaller than its kernel. Outputs and scratch start as NaN, so an element not written or
- * a scratch value read before it is set shows; 1, 2 and 3 threads must give the same bits. */
+ * an image smaller than its kernel, one with no output at all. Outputs and scratch start as NaN, so
+ * an element not written or a scratch value read before it is set shows; 1, 2 and 3 threads must
+ * give the same bits. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ static const dw_case CASES[] = {
     {1, 3, 2, 32, 7, 7, 3, 3, "a 3x2 image under a 7x7 kernel"},
     {2, 6, 7, 24, 7, 7, 3, 3, "24 channels (not a multiple of 16)"},
     {1, 5, 5, 5, 3, 3, 1, 1, "5 channels (the generic kernel)"},
+    {2, 6, 6, 16, 7, 7, 0, 0, "a 6x6 image under an unpadded 7x7 kernel: no output"},
 };
 
 static float frand(unsigned *s) {
