@@ -4,7 +4,7 @@
  * 1-4 KiB apart at C = 256..1024, all in one L1 set, so its tap loads went to L2: 3-13 GFLOP/s at
  * 14x14 and 7x7, where ConvNeXt spends most of its blocks. Here each task takes one image, one band
  * of output rows and VW channels, copies that slab zero-padded into a dense (rows, Wp, VW) tile
- * that stays in L1/L2, and runs T output pixels per pass over it with the taps in registers. Tasks
+ * that stays in L1/L2, and runs passes of T output pixels of two rows over it. Tasks
  * are images x bands x channel blocks, so a 7x7 image still gives both cores work. The data
  * gradient is the same forward with rotated taps over dy. Bands and blocks depend on the shape
  * only, and every output sums its taps in one fixed order, so a thread count gives the same bits. */
