@@ -276,13 +276,7 @@ static int out_scratch_ok(const kt_graph *g, const kt_node *n) {
     if (n->op != KT_OP_LINEAR || n->n_src < 3 || !n->fuse_next || n->fuse_next->op != KT_OP_GELU || !(n->flags & KT_NODE_AUTOCAST) ||
         (n->flags & (KT_NODE_STORED_BF16 | KT_NODE_KEEP | KT_NODE_KEEP_GRAD)) || n->dtype != KT_F32)
         return 0;
-    for (int j = n->id + 1; j < g->n_nodes; j++) {
-        const kt_node *r = g->nodes[j];
-        if (r->view_of == n) return 0;
-        for (int k = 0; k < r->n_src; k++)
-            if (r->src[k] == n && r != n->fuse_next) return 0;
-    }
-    return 1;
+    return kt_node_read_only_by(g, n, n->fuse_next);
 }
 
 /* n stored in h16 from here on, and the views of it with it (they share its storage) */

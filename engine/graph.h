@@ -195,6 +195,9 @@ const char *kt_node_shape_str(const kt_node *n, char *buf, int len);
 
 /* Prints the graph (id, op, shape, sources) for debugging and `keratrack info --graph`. */
 void kt_graph_print(const kt_graph *g, FILE *f);
+/* 1 when reader is the only node after n that reads n (directly; a view of n counts as another
+ * reader): then a kernel computing both may leave n's own output unwritten. */
+int kt_node_read_only_by(const kt_graph *g, const kt_node *n, const kt_node *reader);
 /* Prints per-op-type time of profiled runs, sorted. */
 void kt_graph_print_profile(const kt_graph *g, FILE *f);
 

@@ -115,9 +115,7 @@ static int only_forward_reader(const kt_graph *g, const kt_node *n, const kt_nod
 
 static int is_bcast_mul(const kt_node *n) { return n->op == KT_OP_MUL && n->src[1]->ndim == 1 && n->ndim > 1; }
 
-/* reader is the only node that reads n (or a view of it): then a kernel computing both need not
- * write n at all */
-static int only_reader(const kt_graph *g, const kt_node *n, const kt_node *reader) {
+int kt_node_read_only_by(const kt_graph *g, const kt_node *n, const kt_node *reader) {
     for (int j = n->id + 1; j < g->n_nodes; j++) {
         const kt_node *r = g->nodes[j];
         if (r->view_of == n) return 0;
@@ -156,9 +154,9 @@ static void choose_fusions(kt_graph *g, unsigned fusions) {
             (n->flags & KT_NODE_BACKWARD) && n->dtype == KT_F32)
             pair = 1;
         if ((fusions & KT_FUSE_SCALE_ADD) && is_bcast_mul(n) && !(n->flags & KT_NODE_BACKWARD) && n->dtype == KT_F32 && adds(nx, n) &&
-            only_reader(g, n, nx))
+            kt_node_read_only_by(g, n, nx))
             pair = 1;
-        if ((fusions & KT_FUSE_DWCONV_BWD_ADD) && is_depthwise_bwd_data(n) && n->dtype == KT_F32 && adds(nx, n) && only_reader(g, n, nx))
+        if ((fusions & KT_FUSE_DWCONV_BWD_ADD) && is_depthwise_bwd_data(n) && n->dtype == KT_F32 && adds(nx, n) && kt_node_read_only_by(g, n, nx))
             pair = 1;
         if (pair && !nx->view_of && !(n->flags & KT_NODE_KEEP)) {
             n->fuse_next = nx;

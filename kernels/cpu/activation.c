@@ -60,15 +60,19 @@ void kt_cpu_act_bwd(kt_act a, float *dx, const float *dy, const float *v, int64_
     }
 }
 
-void kt_cpu_bias_gelu(float *z, float *y, const float *b, int64_t rows, int64_t C) {
+static inline void bias_gelu(float *z, float *y, const float *b, int64_t rows, int64_t C, const int store_z) {
 #pragma omp parallel for schedule(static) if (rows * C > KT_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         float *zr = z + r * C, *yr = y + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
             float v = zr[c] + (b ? b[c] : 0.0f);
-            zr[c] = v;
+            if (store_z) zr[c] = v;
             yr[c] = 0.5f * v * (1.0f + kt_erff(v * INV_SQRT2));
         }
     }
 }
+
+void kt_cpu_bias_gelu(float *z, float *y, const float *b, int64_t rows, int64_t C) { bias_gelu(z, y, b, rows, C, 1); }
+
+void kt_cpu_bias_gelu_out(float *z, float *y, const float *b, int64_t rows, int64_t C) { bias_gelu(z, y, b, rows, C, 0); }

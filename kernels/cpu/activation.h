@@ -13,5 +13,8 @@ void kt_cpu_act_bwd(kt_act a, float *dx, const float *dy, const float *v, int64_
 
 /* z (rows, C) += b (C) (b may be NULL); y = GELU(z). y may alias z (then z ends as GELU(z + b)). */
 void kt_cpu_bias_gelu(float *z, float *y, const float *b, int64_t rows, int64_t C);
+/* y = GELU(z + b) and z left as it is: when nothing reads z + b later (inference), its write-back is
+ * a pass over memory saved. y may alias z. */
+void kt_cpu_bias_gelu_out(float *z, float *y, const float *b, int64_t rows, int64_t C);
 
 #endif

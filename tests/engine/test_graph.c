@@ -436,3 +436,56 @@ KT_TEST(test_small_cnn_learns_toy_task) {
     free(mom);
     kt_graph_free(&m.g);
 }
+
+/* Inference: a linear computing its GELU whose pre-activation nobody else reads is marked
+ * KT_NODE_OUT_SCRATCH on the CPU (its bias + GELU pass skips writing z + b back) and gives the same
+ * output bits as the plan without the fusion; with a backward, or a second reader, it is not marked. */
+static kt_node *linear_gelu_graph(kt_graph *g, int second_reader, kt_node **lin) {
+    kt_err err;
+    kt_graph_init(g, &err);
+    kt_node *x = kt_input(g, "x", KT_F32, 2, (int64_t[]){5, 12});
+    kt_node *w = kt_param(g, "w", 2, (int64_t[]){16, 12}, 0), *b = kt_param(g, "b", 1, (int64_t[]){16}, 0);
+    *lin = kt_linear(g, x, w, b);
+    kt_node *y = kt_gelu(g, *lin);
+    if (second_reader) y = kt_add(g, y, *lin);
+    kt_keep(y);
+    return y;
+}
+
+static void fill_linear_gelu(kt_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kt_node *n = g->nodes[i];
+        if (n->op != KT_OP_INPUT && n->op != KT_OP_PARAM) continue;
+        float *d = kt_node_f32(n);
+        for (int64_t k = 0; k < kt_node_numel(n); k++) d[k] = sinf((float)(k * 7 + i * 3) * 0.37f) * (n->op == KT_OP_PARAM ? 0.5f : 2.0f);
+    }
+}
+
+KT_TEST(test_cpu_inference_linear_gelu_skips_its_pre_activation) {
+    kt_err err;
+    kt_backend plain = *kt_backend_cpu();
+    plain.fusions = 0;
+    float out[2][5 * 16];
+    for (int k = 0; k < 2; k++) {
+        kt_graph g;
+        kt_node *lin, *y = linear_gelu_graph(&g, 0, &lin);
+        KT_REQUIRE_OK(kt_graph_plan(&g, k ? &plain : NULL, NULL, &err), &err);
+        KT_CHECK(!!(lin->flags & KT_NODE_OUT_SCRATCH) == (k == 0), "plan %d: pre-activation %s", k,
+                 lin->flags & KT_NODE_OUT_SCRATCH ? "marked" : "not marked");
+        fill_linear_gelu(&g);
+        KT_REQUIRE_OK(kt_graph_forward(&g, &err), &err);
+        memcpy(out[k], kt_node_f32(y), sizeof out[k]);
+        kt_graph_free(&g);
+    }
+    KT_CHECK(!memcmp(out[0], out[1], sizeof out[0]), "GELU output differs from the unfused plan");
+    /* a second reader of the pre-activation, or a backward (GELU's gradient reads it): not marked */
+    for (int k = 0; k < 2; k++) {
+        kt_graph g;
+        kt_node *lin, *y = linear_gelu_graph(&g, k == 0, &lin);
+        if (k == 1) KT_REQUIRE_OK(kt_graph_backward(&g, kt_sum(&g, y, 1.0f), &err), &err);
+        KT_REQUIRE_OK(kt_graph_plan(&g, NULL, NULL, &err), &err);
+        KT_CHECK(!(lin->flags & KT_NODE_OUT_SCRATCH), "%s: pre-activation marked", k ? "with a backward" : "with a second reader");
+        if (k == 1) KT_CHECK(lin->fuse_next != NULL, "with a backward: GELU not fused into the linear");
+        kt_graph_free(&g);
+    }
+}
