@@ -173,6 +173,24 @@ static int case_loader(int argc, char **argv) {
     return rc;
 }
 
+/* A PyTorch results file for --compare (a JSON document with a "results" list, as
+ * bench/pytorch_bench.py and bench/pytorch_dwconv.py write): 0 and *doc, or 1 with the failure
+ * printed, naming the file. */
+static int load_compare(const char *what, const char *path, const char *script, cJSON **doc) {
+    char *txt, hint[160], msg[700];
+    size_t len;
+    kt_err err;
+    snprintf(hint, sizeof hint, "make it with %s --json FILE", script);
+    if (kt_file_read(path, &txt, &len, &err)) return kt_cli_fail(what, err.msg, hint);
+    *doc = cJSON_Parse(txt);
+    free(txt);
+    if (*doc && cJSON_IsArray(cJSON_GetObjectItem(*doc, "results"))) return 0;
+    cJSON_Delete(*doc);
+    *doc = NULL;
+    snprintf(msg, sizeof msg, "--compare %s: not a %s JSON document (no \"results\" list)", path, script);
+    return kt_cli_fail(what, msg, hint);
+}
+
 /* ---- case: model ----------------------------------------------------------------------------- */
 
 static struct {
@@ -232,15 +250,7 @@ static int case_model(int argc, char **argv) {
         openblas_set_num_threads(M.threads);
     }
     cJSON *torch = NULL;
-    if (M.compare) {
-        char *txt;
-        size_t len;
-        kt_err err;
-        if (kt_file_read(M.compare, &txt, &len, &err)) return kt_cli_fail("bench model", err.msg, "make it with bench/pytorch_bench.py --json FILE");
-        torch = cJSON_Parse(txt);
-        free(txt);
-        if (!torch) return kt_cli_fail("bench model", "the --compare file is not JSON", "make it with bench/pytorch_bench.py --json FILE");
-    }
+    if (M.compare && load_compare("bench model", M.compare, "bench/pytorch_bench.py", &torch)) return 1;
     char *list = strdup(M.cases ? M.cases : DEFAULT_MODEL_CASES);
     cJSON *out = cJSON_CreateArray();
     printf("keratrack model benchmark: %d threads (OpenBLAS core %s), %ld CPUs online\n", omp_get_max_threads(),
@@ -466,20 +476,7 @@ static int case_dwconv(int argc, char **argv) {
     }
     free(list);
     cJSON *torch = NULL;
-    if (D.compare) {
-        char *txt;
-        size_t len;
-        kt_err err;
-        if (kt_file_read(D.compare, &txt, &len, &err)) return kt_cli_fail("bench dwconv", err.msg, "make it with bench/pytorch_dwconv.py --json FILE");
-        torch = cJSON_Parse(txt);
-        free(txt);
-        if (!torch || !cJSON_IsArray(cJSON_GetObjectItem(torch, "results"))) {
-            char msg[600];
-            snprintf(msg, sizeof msg, "--compare %s: not a pytorch_dwconv.py JSON document (no \"results\" list)", D.compare);
-            cJSON_Delete(torch);
-            return kt_cli_fail("bench dwconv", msg, "make it with bench/pytorch_dwconv.py --json FILE");
-        }
-    }
+    if (D.compare && load_compare("bench dwconv", D.compare, "bench/pytorch_dwconv.py", &torch)) return 1;
     if (D.threads > 0) omp_set_num_threads(D.threads);
     printf("keratrack depthwise convolution benchmark: %dx%d, stride 1, %d threads, best of %d runs\n", D.kernel, D.kernel,
            omp_get_max_threads(), D.reps);

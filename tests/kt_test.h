@@ -46,6 +46,12 @@ const char *kt_test_tmpdir(void);
                          #b, kt_b_, fabs(kt_a_ - kt_b_), (double)(tol));                           \
     } while (0)
 
+/* A fixed pseudo-random sequence for test data: uniform in [-1, 1), from seed *s (updated). */
+static inline float kt_test_frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
 /* Checks a kt_status call succeeded; prints the error buffer otherwise. */
 #define KT_CHECK_OK(call, errp)                                                                    \
     do {                                                                                           \

@@ -33,11 +33,6 @@ static const dw_case CASES[] = {
     {2, 6, 6, 16, 7, 7, 0, 0, "a 6x6 image under an unpadded 7x7 kernel: no output"},
 };
 
-static float frand(unsigned *s) {
-    *s = *s * 1664525u + 1013904223u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 static float *nan_buf(size_t n) {
     float *p = malloc(n * sizeof(float) + 64);
     for (size_t i = 0; i < n + 16; i++) p[i] = NAN;
@@ -82,10 +77,10 @@ KT_TEST(test_cpu_dwconv_matches_a_double_loop) {
         float *x = malloc(sizeof(float) * nin), *dy = malloc(sizeof(float) * nout), *w = malloc(sizeof(float) * C * khw);
         float *b = malloc(sizeof(float) * C);
         unsigned seed = 11 + (unsigned)ci;
-        for (int64_t i = 0; i < nin; i++) x[i] = frand(&seed);
-        for (int64_t i = 0; i < nout; i++) dy[i] = frand(&seed);
-        for (int64_t i = 0; i < C * khw; i++) w[i] = frand(&seed);
-        for (int64_t i = 0; i < C; i++) b[i] = frand(&seed);
+        for (int64_t i = 0; i < nin; i++) x[i] = kt_test_frand(&seed);
+        for (int64_t i = 0; i < nout; i++) dy[i] = kt_test_frand(&seed);
+        for (int64_t i = 0; i < C * khw; i++) w[i] = kt_test_frand(&seed);
+        for (int64_t i = 0; i < C; i++) b[i] = kt_test_frand(&seed);
         double *dw_ref = calloc((size_t)(C * khw), sizeof(double));
         dw_out o = run(&s, x, w, b, dy, 2);
         double ey = 0, edx = 0, edw = 0;

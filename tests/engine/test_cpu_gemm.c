@@ -9,11 +9,6 @@
 #include "kernels/cpu/gemm.h"
 #include "kt_test.h"
 
-static float frand(unsigned *s) {
-    *s = *s * 1664525u + 1013904223u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 /* every step-th row, then the last one, then done (M) */
 static int64_t next_row(int64_t i, int64_t M, int64_t step) {
     if (i == M - 1) return M;
@@ -27,9 +22,9 @@ static double gemm_error(int ta, int tb, int64_t M, int64_t N, int64_t K, float 
     float *A = malloc(sizeof(float) * ra * lda), *B = malloc(sizeof(float) * rb * ldb), *C = malloc(sizeof(float) * M * ldc);
     float *C0 = malloc(sizeof(float) * M * ldc);
     unsigned s = 7;
-    for (int64_t i = 0; i < ra * lda; i++) A[i] = frand(&s);
-    for (int64_t i = 0; i < rb * ldb; i++) B[i] = frand(&s);
-    for (int64_t i = 0; i < M * ldc; i++) C[i] = C0[i] = frand(&s);
+    for (int64_t i = 0; i < ra * lda; i++) A[i] = kt_test_frand(&s);
+    for (int64_t i = 0; i < rb * ldb; i++) B[i] = kt_test_frand(&s);
+    for (int64_t i = 0; i < M * ldc; i++) C[i] = C0[i] = kt_test_frand(&s);
     kt_cpu_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     double worst = 0;
     for (int64_t i = 0; i < M; i = next_row(i, M, row_step))
