@@ -336,11 +336,21 @@ static kt_status png_open(const uint8_t *data, size_t len, const kt_decode_opts 
     return KT_OK;
 }
 
-static int png_orientation(spng_ctx *ctx, const kt_decode_opts *o) {
+/* Orientation from the first eXIf chunk, wherever it lies. The chunks are walked here rather than
+ * asked of libspng, which reports an eXIf that follows the image data only once the pixels are
+ * decoded: the probe would then give the stored size while the decoder turns the image (PIL's
+ * exif_transpose honours the chunk in either place). */
+static int png_orientation(const uint8_t *data, size_t len, const kt_decode_opts *o) {
     if (o && o->ignore_exif) return 1;
-    struct spng_exif ex;
-    if (spng_get_exif(ctx, &ex) != 0) return 1;
-    return exif_orientation_tiff((const uint8_t *)ex.data, ex.length);
+    size_t pos = 8; /* after the signature: length (4, big-endian), type (4), data, CRC (4) */
+    while (len >= 12 && pos <= len - 12) {
+        size_t n = ((size_t)data[pos] << 24) | ((size_t)data[pos + 1] << 16) | ((size_t)data[pos + 2] << 8) | data[pos + 3];
+        if (n > len - pos - 12) return 1;
+        if (memcmp(data + pos + 4, "eXIf", 4) == 0) return exif_orientation_tiff(data + pos + 8, n);
+        if (memcmp(data + pos + 4, "IEND", 4) == 0) return 1;
+        pos += 12 + n;
+    }
+    return 1;
 }
 
 static kt_status decode_png(kt_decoder *d, const uint8_t *data, size_t len, const kt_decode_opts *o, kt_image *out,
@@ -363,8 +373,8 @@ static kt_status decode_png(kt_decoder *d, const uint8_t *data, size_t len, cons
         spng_ctx_free(ctx);
         return kt_err_set(err, KT_ERR_FORMAT, "corrupt or truncated PNG (%zu bytes): %s", len, spng_strerror(r));
     }
-    int orient = png_orientation(ctx, o);
     spng_ctx_free(ctx);
+    int orient = png_orientation(data, len, o);
     if (orient != 1) {
         if (!grow_bytes(&d->tmp, &d->tmp_cap, size))
             return kt_err_set(err, KT_ERR_NOMEM, "no memory to orient a %dx%d PNG", w, h);
@@ -419,8 +429,8 @@ kt_status kt_image_probe(kt_decoder *d, const uint8_t *data, size_t len, const k
         spng_ctx *ctx;
         struct spng_ihdr ihdr;
         if ((st = png_open(data, len, opts, &ctx, &ihdr, err)) != KT_OK) return st;
-        hdr->orientation = png_orientation(ctx, opts);
         spng_ctx_free(ctx);
+        hdr->orientation = png_orientation(data, len, opts);
         int w = (int)ihdr.width, h = (int)ihdr.height;
         hdr->w = hdr->orientation >= 5 ? h : w;
         hdr->h = hdr->orientation >= 5 ? w : h;

@@ -73,6 +73,23 @@ exif[0x0112] = 6
 base.save(p, exif=exif.tobytes())
 emit("png_orient6", p)
 
+# The same file with its eXIf chunk moved after the image data (the PNG spec allows either place;
+# Pillow honours it there too, and a header-only reader must look past IDAT to find it).
+with open(p, "rb") as f:
+    png = f.read()
+chunks, pos = [], 8
+while pos < len(png):
+    n = int.from_bytes(png[pos:pos + 4], "big")
+    chunks.append(png[pos:pos + 12 + n])
+    pos += 12 + n
+exif_chunk = [c for c in chunks if c[4:8] == b"eXIf"]
+others = [c for c in chunks if c[4:8] not in (b"eXIf", b"IEND")]
+iend = [c for c in chunks if c[4:8] == b"IEND"]
+p = os.path.join(OUT, "pil_orient6_late.png")
+with open(p, "wb") as f:
+    f.write(png[:8] + b"".join(others + exif_chunk + iend))
+emit("png_orient6_late", p)
+
 with open(os.path.join(OUT, "pil_cases.txt"), "w") as f:
     for c in cases:
         f.write("%s %s %d %d\n" % c)
