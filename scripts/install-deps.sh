@@ -2,14 +2,18 @@
 # Installs the Debian 12 packages Keratrack needs, only those that are missing.
 #   scripts/install-deps.sh           build and run dependencies
 #   scripts/install-deps.sh --tests   plus what the test suite drives (headless Chromium, wrk)
+#   scripts/install-deps.sh --fuzz    plus clang and its libFuzzer runtime (tests/fuzz/run_libfuzzer.sh)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git
       libopenblas-openmp-dev libturbojpeg0-dev libspng-dev zlib1g-dev libsqlite3-dev
       libmicrohttpd-dev libsodium-dev libcjson-dev libcairo2-dev libexif-dev)
-if [[ "${1:-}" == "--tests" ]]; then
-  pkgs+=(chromium chromium-driver python3-selenium wrk curl valgrind)
-fi
+case "${1:-}" in
+  "") ;;
+  --tests) pkgs+=(chromium chromium-driver python3-selenium wrk curl valgrind) ;;
+  --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+  *) echo "install-deps: unknown option '$1' (use --tests or --fuzz)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,6 +2,7 @@
 #include "http_client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -31,11 +32,23 @@ static int send_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return -1;
         p += n;
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* poll for input, resumed when a signal interrupts it (a profiler's or libFuzzer's timer ticks
+ * during slow requests, such as a password check under the sanitizers). */
+static int wait_readable(int fd, int timeout_ms) {
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, timeout_ms);
+        if (r < 0 && errno == EINTR) continue;
+        return r;
+    }
 }
 
 /* Reads until the peer closes (or 30 s of silence). */
@@ -44,8 +57,7 @@ static char *read_all(int fd, size_t *len) {
     char *buf = malloc(cap);
     if (!buf) return NULL;
     for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, kt_test_http_timeout_ms) <= 0) break;
+        if (wait_readable(fd, kt_test_http_timeout_ms) <= 0) break;
         if (n + 4096 > cap) {
             cap *= 2;
             char *nb = realloc(buf, cap);
@@ -53,6 +65,7 @@ static char *read_all(int fd, size_t *len) {
             buf = nb;
         }
         ssize_t k = recv(fd, buf + n, cap - n - 1, 0);
+        if (k < 0 && errno == EINTR) continue;
         if (k <= 0) break;
         n += (size_t)k;
     }
@@ -124,8 +137,7 @@ int kt_test_http(int port, const char *method, const char *path, const char *ext
     if (expect_continue) {
         /* Wait for the interim or final answer before sending the body. */
         char peek[64];
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 30000) > 0) {
+        if (wait_readable(fd, 30000) > 0) {
             ssize_t k = recv(fd, peek, sizeof peek - 1, MSG_PEEK);
             if (k > 0) {
                 peek[k] = '\0';

@@ -1,0 +1,344 @@
+/* Fuzz entry points: see fuzz_targets.h. */
+#include "fuzz_targets.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "checkpoints/ckpt_inspect.h"
+#include "checkpoints/ckpt_meta.h"
+#include "checkpoints/safetensors.h"
+#include "datasets/csv.h"
+#include "datasets/image.h"
+#include "serve/diet.h"
+#include "serve/diet_json.h"
+#include "serve/diet_library.h"
+#include "serve/http.h"
+#include "serve/http_client.h"
+
+/* A broken invariant: say which, then abort so that the fuzzer (or ctest) records the input. */
+__attribute__((format(printf, 2, 3), noreturn)) static void broken(const char *target, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz %s: ", target);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+/* ---- safetensors: kt_st_open maps a path, so the bytes go to an anonymous in-memory file ---- */
+int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
+    int fd = memfd_create("kt_fuzz.safetensors", 0);
+    if (fd < 0) return 0;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w <= 0) {
+            close(fd);
+            return 0;
+        }
+        off += (size_t)w;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    kt_st_file f;
+    kt_err err = {0};
+    if (kt_st_open(&f, path, &err) == KT_OK) {
+        if (f.map_len != len || f.header_len > len - 8)
+            broken("safetensors", "accepted a header of %llu bytes in a %zu-byte file", (unsigned long long)f.header_len,
+                   len);
+        const uint8_t *lo = (const uint8_t *)f.map + 8 + f.header_len, *hi = (const uint8_t *)f.map + f.map_len;
+        float *buf = NULL;
+        for (int i = 0; i < f.n_tensors; i++) {
+            const kt_st_tensor *t = &f.tensors[i];
+            if (t->nbytes != (uint64_t)t->numel * (uint64_t)kt_st_dtype_size(t->dtype))
+                broken("safetensors", "tensor %s: %llu bytes for %lld elements", t->name, (unsigned long long)t->nbytes,
+                       (long long)t->numel);
+            if (t->nbytes && (t->data < lo || t->data > hi || t->nbytes > (uint64_t)(hi - t->data)))
+                broken("safetensors", "tensor %s lies outside the data section", t->name);
+            if (kt_st_find(&f, t->name) != t) broken("safetensors", "kt_st_find(%s) finds another tensor", t->name);
+            if (t->numel <= (1 << 16) && kt_st_dtype_is_float(t->dtype)) {
+                float *b = realloc(buf, sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+                if (!b) break;
+                buf = b;
+                kt_st_read_f32(&f, t, buf, t->numel, &err); /* a wrong count or dtype is an error, not a crash */
+            }
+        }
+        free(buf);
+        kt_ckpt_summary s;
+        kt_ckpt_inspect(&f, &s);
+        kt_ckpt_meta m;
+        kt_ckpt_meta_init(&m);
+        if (kt_ckpt_meta_from_file(&f, &m, &err) == KT_OK) {
+            if (m.n_classes < 0 || m.n_classes > KT_CKPT_MAX_CLASSES)
+                broken("safetensors", "metadata accepted %d classes", m.n_classes);
+            for (int i = 0; m.class_names && i < m.n_classes; i++)
+                if (!m.class_names[i]) broken("safetensors", "class name %d missing", i);
+        }
+        kt_ckpt_meta_free(&m);
+        kt_st_close(&f);
+    } else if (!err.msg[0]) {
+        broken("safetensors", "refused a file without saying why");
+    }
+    close(fd);
+    return 0;
+}
+
+/* ---- CSV ------------------------------------------------------------------------------------- */
+int kt_fuzz_csv(const uint8_t *data, size_t len) {
+    kt_csv c;
+    kt_csv_init(&c, (const char *)data, len);
+    kt_err err = {0};
+    int line = 0, prev = 0, r;
+    while ((r = kt_csv_next(&c, &line, "fuzz.csv", &err)) == 1) {
+        if (line < prev) broken("csv", "record on line %d after one on line %d", line, prev);
+        prev = line;
+        size_t total = 0;
+        for (int i = 0; i < c.n_fields; i++) total += strlen(c.fields[i]); /* every field NUL-terminated */
+        if (total > len) broken("csv", "fields of %zu bytes from %zu bytes of text", total, len);
+    }
+    if (r == -1 && !err.msg[0]) broken("csv", "an error without a message");
+    kt_csv_free(&c);
+    return 0;
+}
+
+/* ---- JPEG / PNG ------------------------------------------------------------------------------ */
+int kt_fuzz_image(const uint8_t *data, size_t len) {
+    static kt_decoder dec;
+    static int ready;
+    kt_err err = {0};
+    if (!ready) {
+        if (kt_decoder_init(&dec, &err) != KT_OK) return 0;
+        ready = 1;
+    }
+    /* 0.26 Mpx keeps each run fast (the limit is the decompression-bomb guard, itself under test) */
+    kt_decode_opts o = {.max_pixels = 1 << 18};
+    kt_image_header hdr;
+    kt_status ps = kt_image_probe(&dec, data, len, &o, &hdr, &err);
+    kt_image im;
+    kt_image_init(&im);
+    kt_status ds = kt_image_decode(&dec, data, len, &o, &im, &err);
+    if (ds == KT_OK) {
+        if (ps != KT_OK) broken("image", "decoded a %dx%d image whose header the probe refused", im.w, im.h);
+        if (im.w != hdr.w || im.h != hdr.h)
+            broken("image", "the probe says %dx%d (orientation %d), the decoder gives %dx%d", hdr.w, hdr.h,
+                   hdr.orientation, im.w, im.h);
+        if (!im.px || im.cap < (size_t)im.w * im.h * 3) broken("image", "a %dx%d image in %zu bytes", im.w, im.h, im.cap);
+        unsigned sum = 0; /* read every pixel: uninitialised or freed bytes show under the sanitizers */
+        for (size_t i = 0; i < (size_t)im.w * im.h * 3; i++) sum += im.px[i];
+        if (sum == 0xFFFFFFFFu) fputc(' ', stderr);
+        /* The scaled decode (training's fast path) keeps the orientation and at least the asked size. */
+        kt_decode_opts so = o;
+        so.min_w = so.min_h = 8;
+        kt_image small;
+        kt_image_init(&small);
+        if (kt_image_decode(&dec, data, len, &so, &small, &err) == KT_OK) {
+            int full = im.w < 8 || im.h < 8; /* nothing smaller would keep 8x8: the full size */
+            if (small.w > im.w || small.h > im.h || (full && (small.w != im.w || small.h != im.h)) ||
+                (!full && (small.w < 8 || small.h < 8)) || (im.w > im.h && small.w < small.h) ||
+                (im.w < im.h && small.w > small.h))
+                broken("image", "scaled decode %dx%d of a %dx%d image", small.w, small.h, im.w, im.h);
+        }
+        kt_image_free(&small);
+    } else if (!err.msg[0]) {
+        broken("image", "refused without saying why");
+    }
+    kt_image_free(&im);
+    return 0;
+}
+
+/* ---- the diet engine ------------------------------------------------------------------------ */
+static const kt_meal_lib *default_meals(void) {
+    static kt_meal_lib lib;
+    static int state; /* 0 not loaded, 1 loaded, -1 failed */
+    kt_err err;
+    if (!state) state = kt_meal_lib_load_default(&lib, &err) == KT_OK ? 1 : -1;
+    if (state < 0) broken("diet", "the embedded meal library does not load");
+    return &lib;
+}
+
+static const kt_diet_facts *default_facts(void) {
+    static kt_diet_facts facts;
+    static int state;
+    kt_err err;
+    if (!state) state = kt_diet_facts_load_default(&facts, &err) == KT_OK ? 1 : -1;
+    if (state < 0) broken("diet", "the embedded nutrient facts do not load");
+    return &facts;
+}
+
+int kt_fuzz_diet(const uint8_t *data, size_t len) {
+    const uint8_t *nul = memchr(data, 0, len);
+    size_t jlen = nul ? (size_t)(nul - data) : len;
+    const char *csv = nul ? (const char *)nul + 1 : "";
+    size_t clen = nul ? len - jlen - 1 : 0;
+    kt_err err = {0};
+    char field[32] = "";
+    cJSON *aj = cJSON_ParseWithLength((const char *)data, jlen);
+    kt_diet_assessment as;
+    int as_ok = aj && kt_diet_assessment_parse(aj, &as, field, &err) == KT_OK;
+    if (aj && !as_ok && !err.msg[0]) broken("diet", "assessment refused without a message");
+    cJSON_Delete(aj);
+    kt_diet_obs *obs = NULL;
+    int n = 0;
+    err.msg[0] = '\0';
+    int h_ok = kt_diet_history_parse_csv(csv, clen, "fuzz_history.csv", &obs, &n, &err) == KT_OK;
+    if (!h_ok && !err.msg[0]) broken("diet", "history refused without a message");
+    for (int i = 0; h_ok && i < n; i++)
+        if (!(obs[i].severity >= 0.0 && obs[i].severity <= 1.0))
+            broken("diet", "history line %d accepted with severity %g", i, obs[i].severity);
+    if (as_ok && h_ok) {
+        if (as.age < KT_DIET_AGE_MIN || as.age > KT_DIET_AGE_MAX || !(as.weight_kg >= KT_DIET_WEIGHT_MIN) ||
+            !(as.weight_kg <= KT_DIET_WEIGHT_MAX) || !(as.height_cm >= KT_DIET_HEIGHT_MIN) ||
+            !(as.height_cm <= KT_DIET_HEIGHT_MAX))
+            broken("diet", "assessment accepted age %d, weight %g, height %g", as.age, as.weight_kg, as.height_cm);
+        kt_diet_plan *plan = calloc(1, sizeof *plan);
+        if (plan && kt_diet_plan_make(plan, &as, obs, n, default_meals(), default_facts(), 1700000000000000LL, &err) == KT_OK) {
+            if (!(plan->confidence >= 0.7 && plan->confidence <= 0.95))
+                broken("diet", "confidence %g outside [0.7, 0.95]", plan->confidence);
+            for (int k = 0; k < KT_NUT_COUNT; k++) {
+                const kt_nutrient_target *t = &plan->targets[k];
+                if (!isfinite(t->target) || t->target < 0 || !isfinite(t->recommended) || t->recommended > t->target)
+                    broken("diet", "nutrient %d: target %g, recommended %g", k, t->target, t->recommended);
+            }
+            cJSON *o = kt_diet_plan_to_json(plan, default_facts());
+            char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+            free(s);
+            cJSON_Delete(o);
+        }
+        free(plan);
+    }
+    free(obs);
+    return 0;
+}
+
+int kt_fuzz_meals(const uint8_t *data, size_t len) {
+    kt_meal_lib lib = {0};
+    kt_err err = {0};
+    if (kt_meal_lib_parse(&lib, (const char *)data, len, "fuzz_meals.json", &err) == KT_OK) {
+        if (lib.n_meals <= 0) broken("meals", "accepted a library of %d meals", lib.n_meals);
+        for (int i = 0; i < lib.n_meals; i++)
+            if (!lib.meals[i].name) broken("meals", "meal %d has no name", i);
+    } else if (!err.msg[0]) {
+        broken("meals", "refused without a message");
+    }
+    kt_meal_lib_free(&lib);
+    return 0;
+}
+
+/* ---- the HTTP API: one server for the process, requests built from the input -------------------- */
+static kt_http_server *http_srv;
+static char http_dir[64], http_token[512];
+
+void kt_fuzz_http_stop(void) {
+    if (!http_srv) return;
+    kt_http_stop(http_srv);
+    http_srv = NULL;
+    char p[128];
+    static const char *const files[] = {"fuzz.db", "fuzz.db-wal", "fuzz.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", http_dir, files[i]);
+        unlink(p);
+    }
+    rmdir(http_dir);
+}
+
+static void http_log(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "fuzz http server: %s\n", line);
+}
+
+static int http_port(void) {
+    static int state; /* 0 not started, 1 up, -1 failed */
+    if (state) return state > 0 ? kt_http_port(http_srv) : -1;
+    state = -1;
+    snprintf(http_dir, sizeof http_dir, "/tmp/kt_fuzz_http.XXXXXX");
+    if (!mkdtemp(http_dir)) return -1;
+    char db[128];
+    snprintf(db, sizeof db, "%s/fuzz.db", http_dir);
+    /* error lines only: a failing handler or database says why beside the input that made it fail */
+    kt_http_config cfg = {.host = "127.0.0.1", .threads = 2, .db_path = db, .log = http_log, .no_access_log = 1};
+    kt_err err = {0};
+    if (kt_http_start(&http_srv, &cfg, &err) != KT_OK) broken("http", "the server does not start: %s", err.msg);
+    atexit(kt_fuzz_http_stop);
+    int port = kt_http_port(http_srv);
+    kt_test_resp r;
+    kt_test_post_json(port, "/register", NULL, "{\"name\": \"Fuzz\", \"email\": \"fuzz@example.com\", \"password\": \"fuzz-pass-1\"}", &r);
+    kt_test_resp_free(&r);
+    const char form[] = "username=fuzz@example.com&password=fuzz-pass-1";
+    kt_test_http(port, "POST", "/token", "Content-Type: application/x-www-form-urlencoded\r\n", form, sizeof form - 1, 0, &r);
+    const cJSON *t = cJSON_GetObjectItem(r.json, "access_token");
+    if (r.status != 200 || !cJSON_IsString(t)) broken("http", "cannot sign in: %d %s", r.status, r.body ? r.body : "");
+    snprintf(http_token, sizeof http_token, "%s", t->valuestring);
+    kt_test_resp_free(&r);
+    state = 1;
+    return port;
+}
+
+int kt_fuzz_http(const uint8_t *data, size_t len) {
+    static const char *const paths[] = {"/register", "/token", "/predict", "/history", "/history/1", "/history/0",
+                                        "/history/-3", "/history/99999999999999999999", "/history/x",
+                                        "/diet/assessment", "/diet/recommendations", "/diet/lifestyle",
+                                        "/diet/lifestyle/history", "/diet/food-log", "/diet/progress-analysis",
+                                        "/health", "/metrics", "/", "/app.js", "/nowhere", "/history/1/x"};
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    static const char *const types[] = {"application/json", "application/x-www-form-urlencoded",
+                                        "multipart/form-data; boundary=B", "text/plain"};
+    if (len < 2) return 0;
+    int port = http_port();
+    if (port < 0) return 0;
+    const char *path = paths[data[0] % (sizeof paths / sizeof paths[0])];
+    const char *method = methods[data[1] & 3];
+    int auth = (data[1] >> 2) & 3; /* 0, 1: the valid token; 2: none; 3: a forged one */
+    const char *type = types[(data[1] >> 4) & 3];
+    data += 2, len -= 2;
+    const uint8_t *nul = memchr(data, 0, len);
+    size_t qlen = nul ? (size_t)(nul - data) : 0; /* no NUL: all of it is the body */
+    const uint8_t *body = nul ? nul + 1 : data;
+    size_t blen = nul ? len - qlen - 1 : len;
+    /* the query, percent-encoded where a raw byte would end the request line */
+    char *target = malloc(strlen(path) + 2 + 3 * qlen + 1);
+    if (!target) return 0;
+    size_t n = (size_t)sprintf(target, "%s", path);
+    if (qlen) target[n++] = '?';
+    for (size_t i = 0; i < qlen; i++) {
+        uint8_t c = data[i];
+        if (c <= 0x20 || c >= 0x7F || c == '#') n += (size_t)sprintf(target + n, "%%%02X", c);
+        else target[n++] = (char)c;
+    }
+    target[n] = '\0';
+    char headers[700];
+    int hn = snprintf(headers, sizeof headers, "Content-Type: %s\r\n", type);
+    if (auth < 2) snprintf(headers + hn, sizeof headers - (size_t)hn, "Authorization: Bearer %s\r\n", http_token);
+    else if (auth == 3) snprintf(headers + hn, sizeof headers - (size_t)hn, "Authorization: Bearer eyJ.forged.x\r\n");
+    kt_test_resp r;
+    kt_test_http(port, method, target, headers, body, blen, 0, &r);
+    if (getenv("KT_FUZZ_VERBOSE")) fprintf(stderr, "fuzz http: %s %s -> %d\n", method, target, r.status);
+    if (r.status == 0) broken("http", "no answer to %s %s (%d bytes of body)", method, target, (int)blen);
+    /* 503 is POST /predict without a model; any other 5xx is a handler or database failure */
+    if (r.status >= 500 && !(r.status == 503 && !strcmp(path, "/predict")))
+        broken("http", "%s %s (%s): %d %.300s", method, target, type, r.status, r.body ? r.body : "");
+    int page = !strcmp(path, "/") || !strcmp(path, "/app.js");
+    if (!page && r.status >= 400 && !cJSON_IsObject(r.json))
+        broken("http", "%s %s: %d without a JSON error body: %.200s", method, target, r.status, r.body ? r.body : "");
+    kt_test_resp_free(&r);
+    free(target);
+    return 0;
+}
+
+const kt_fuzz_target kt_fuzz_targets[] = {
+    {"safetensors", kt_fuzz_safetensors}, {"csv", kt_fuzz_csv},     {"image", kt_fuzz_image},
+    {"diet", kt_fuzz_diet},               {"meals", kt_fuzz_meals}, {"http", kt_fuzz_http},
+    {NULL, NULL},
+};
+
+const kt_fuzz_target *kt_fuzz_find(const char *name) {
+    for (const kt_fuzz_target *t = kt_fuzz_targets; t->name; t++)
+        if (!strcmp(t->name, name)) return t;
+    return NULL;
+}

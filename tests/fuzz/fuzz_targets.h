@@ -1,0 +1,39 @@
+/* Entry points that feed arbitrary bytes to the parsers a user's file or an upload reaches: the
+ * safetensors reader (+ checkpoint metadata and inspection), the CSV reader, the JPEG/PNG decoder
+ * (+ header probe), the diet engine's assessment JSON, history CSV and meal library, and requests to
+ * the HTTP API. Each returns
+ * normally on any input, good or bad; a broken invariant (a probe and a decode that disagree, an
+ * accepted file whose tensors leave the mapping) prints what broke and aborts.
+ * Used by test_fuzz_corpus.c (every stored input plus deterministic mutations, in every CI run)
+ * and by libfuzzer/fuzz_main.c (coverage-guided runs with clang: tests/fuzz/run_libfuzzer.sh). */
+#ifndef KT_FUZZ_TARGETS_H
+#define KT_FUZZ_TARGETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int (*kt_fuzz_fn)(const uint8_t *data, size_t len);
+
+int kt_fuzz_safetensors(const uint8_t *data, size_t len);
+int kt_fuzz_csv(const uint8_t *data, size_t len);
+int kt_fuzz_image(const uint8_t *data, size_t len);
+/* assessment JSON, a NUL byte, history CSV: both parsed, and when both are valid a whole plan. */
+int kt_fuzz_diet(const uint8_t *data, size_t len);
+int kt_fuzz_meals(const uint8_t *data, size_t len);
+/* A request to the HTTP API (one server per process, a signed-in user): byte 0 picks the path,
+ * byte 1 the method, Authorization and Content-Type; then the query string, a NUL, the body. No
+ * answer, a 5xx (but /predict's 503 without a model) or an API error that is not JSON breaks it.
+ * KT_FUZZ_VERBOSE=1 prints each request's status. */
+int kt_fuzz_http(const uint8_t *data, size_t len);
+void kt_fuzz_http_stop(void); /* stops that server and removes its database (also at exit) */
+
+typedef struct kt_fuzz_target {
+    const char *name; /* the corpus folder tests/fuzz/corpus/<name>/ */
+    kt_fuzz_fn fn;
+} kt_fuzz_target;
+
+/* Every target, NULL-terminated; kt_fuzz_find returns NULL for an unknown name. */
+extern const kt_fuzz_target kt_fuzz_targets[];
+const kt_fuzz_target *kt_fuzz_find(const char *name);
+
+#endif

@@ -1,0 +1,177 @@
+/* Every stored fuzz input (tests/fuzz/corpus/<target>/: seeds and the inputs that once crashed or
+ * broke an invariant) through its target, then deterministic mutations of each: bit flips, bytes set
+ * to edge values, 32/64-bit integers overwritten, truncations, insertions and repeated slices. This is
+ * the part of fuzzing CI runs on every build, sanitized too; tests/fuzz/run_libfuzzer.sh runs the
+ * same targets coverage-guided, and its merged corpora are what tests/fuzz/corpus/ holds. Each
+ * target gets 40000 mutated runs shared among its inputs (3000 for HTTP, where every run is a
+ * request to a live server); KT_FUZZ_MUTATIONS=N runs N per input instead. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fileio.h"
+#include "fuzz_targets.h"
+#include "kt_test.h"
+
+typedef struct {
+    char **paths;
+    int n, cap;
+} path_list;
+
+static void add_path(path_list *l, const char *p) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->paths = realloc(l->paths, sizeof(char *) * (size_t)l->cap);
+        if (!l->paths) abort();
+    }
+    l->paths[l->n++] = strdup(p);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Files of dir (relative to the repository) whose names end with suffix ("" = any), sorted. */
+static void add_dir(path_list *l, const char *dir, const char *suffix) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", kt_test_root(), dir);
+    DIR *d = opendir(full);
+    if (!d) return;
+    int first = l->n;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t nl = strlen(e->d_name), sl = strlen(suffix);
+        if (e->d_name[0] == '.' || nl < sl || strcmp(e->d_name + nl - sl, suffix)) continue;
+        char p[4096 + 256];
+        snprintf(p, sizeof p, "%s/%s", full, e->d_name);
+        add_path(l, p);
+    }
+    closedir(d);
+    qsort(l->paths + first, (size_t)(l->n - first), sizeof(char *), by_name);
+}
+
+static uint64_t next(uint64_t *s) { /* splitmix64: a fixed sequence, so a failure repeats */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* One mutation of src (n bytes) into dst (room for n + 64); returns the new length. */
+static size_t mutate(const uint8_t *src, size_t n, uint8_t *dst, uint64_t *s) {
+    static const uint64_t edges[] = {0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000u, 0xFFFFFFFFu,
+                                     0x7FFFFFFFFFFFFFFFull, 0xFFFFFFFFFFFFFFFFull};
+    memcpy(dst, src, n);
+    size_t len = n;
+    int rounds = 1 + (int)(next(s) % 3);
+    for (int r = 0; r < rounds; r++) {
+        size_t at = len ? (size_t)(next(s) % len) : 0;
+        switch (next(s) % 7) {
+        case 0: if (len) dst[at] ^= (uint8_t)(1u << (next(s) % 8)); break;
+        case 1: if (len) dst[at] = (uint8_t)edges[next(s) % 5]; break;
+        case 2: { /* a 2-, 4- or 8-byte integer, either byte order */
+            int w = 2 << (next(s) % 3);
+            uint64_t v = edges[next(s) % 12] + (next(s) % 3) - 1;
+            int be = (int)(next(s) & 1);
+            for (int i = 0; i < w && at + (size_t)i < len; i++)
+                dst[at + (size_t)i] = (uint8_t)(v >> (8 * (be ? w - 1 - i : i)));
+            break;
+        }
+        case 3: len = at; break; /* truncate */
+        case 4: { /* insert up to 16 random bytes */
+            size_t k = 1 + next(s) % 16;
+            if (len + k > n + 64) break;
+            memmove(dst + at + k, dst + at, len - at);
+            for (size_t i = 0; i < k; i++) dst[at + i] = (uint8_t)next(s);
+            len += k;
+            break;
+        }
+        case 5: { /* delete a slice */
+            size_t k = 1 + next(s) % 16;
+            if (at + k > len) k = len - at;
+            memmove(dst + at, dst + at + k, len - at - k);
+            len -= k;
+            break;
+        }
+        default: { /* copy a slice over another place */
+            if (!len) break;
+            size_t from = (size_t)(next(s) % len), k = 1 + next(s) % 32;
+            if (from + k > len) k = len - from;
+            if (at + k > len) k = len - at;
+            memmove(dst + at, dst + from, k);
+            break;
+        }
+        }
+    }
+    return len;
+}
+
+/* budget: mutated runs in all, shared among the inputs (KT_FUZZ_MUTATIONS: that many per input instead) */
+static void run_target(const char *name, const path_list *seeds, int min_seeds, int budget) {
+    const kt_fuzz_target *t = kt_fuzz_find(name);
+    KT_REQUIRE(t, "no fuzz target %s", name);
+    KT_REQUIRE(seeds->n >= min_seeds, "%s: %d inputs found, expected at least %d (tests/fuzz/corpus/%s)", name, seeds->n,
+               min_seeds, name);
+    const char *env = getenv("KT_FUZZ_MUTATIONS");
+    int muts = env ? atoi(env) : (budget + seeds->n - 1) / seeds->n;
+    long runs = 0;
+    for (int i = 0; i < seeds->n; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        kt_err err = {0};
+        KT_REQUIRE_OK(kt_file_read(seeds->paths[i], &data, &len, &err), &err);
+        /* an exact-size copy, so that the sanitizers see a read one past the end */
+        uint8_t *exact = malloc(len ? len : 1);
+        memcpy(exact, data, len);
+        t->fn(exact, len);
+        free(exact);
+        uint8_t *buf = malloc(len + 64);
+        uint64_t s = 0x4B54465A00000000ull ^ (uint64_t)i; /* "KTFZ" */
+        for (int m = 0; m < muts; m++) {
+            size_t ml = mutate((const uint8_t *)data, len, buf, &s);
+            uint8_t *ex = malloc(ml ? ml : 1);
+            memcpy(ex, buf, ml);
+            t->fn(ex, ml);
+            free(ex);
+        }
+        runs += 1 + muts;
+        free(buf);
+        free(data);
+    }
+    printf("fuzz %s: %d stored inputs, %ld runs, no crash and no broken invariant\n", name, seeds->n, runs);
+}
+
+/* Target name's stored inputs (tests/fuzz/corpus/<name>/) plus extra seed folders given as
+ * (folder, file-name suffix) pairs, NULL-terminated. */
+static void fuzz_stored(const char *name, const char *const *extra, int min_seeds, int budget) {
+    path_list l = {0};
+    char dir[128];
+    snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", name);
+    add_dir(&l, dir, "");
+    for (int i = 0; extra && extra[i]; i += 2) add_dir(&l, extra[i], extra[i + 1]);
+    run_target(name, &l, min_seeds, budget);
+    for (int i = 0; i < l.n; i++) free(l.paths[i]);
+    free(l.paths);
+}
+
+KT_TEST(test_fuzz_safetensors_inputs_and_mutations) {
+    fuzz_stored("safetensors", (const char *const[]){"tests/golden/checkpoints", ".safetensors", NULL}, 3, 40000);
+}
+
+KT_TEST(test_fuzz_csv_inputs_and_mutations) {
+    fuzz_stored("csv", (const char *const[]){"tests/serve/fixtures", ".csv", NULL}, 3, 40000);
+}
+
+KT_TEST(test_fuzz_image_inputs_and_mutations) {
+    fuzz_stored("image", (const char *const[]){"tests/golden/datasets", ".png", "tests/golden/datasets", ".jpg", NULL}, 8,
+                40000);
+}
+
+KT_TEST(test_fuzz_diet_inputs_and_mutations) { fuzz_stored("diet", NULL, 2, 40000); }
+
+KT_TEST(test_fuzz_meals_inputs_and_mutations) { fuzz_stored("meals", NULL, 1, 40000); }
+
+KT_TEST(test_fuzz_http_inputs_and_mutations) {
+    fuzz_stored("http", NULL, 8, 3000);
+    kt_fuzz_http_stop();
+}
