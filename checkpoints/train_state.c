@@ -263,6 +263,9 @@ static kt_status load_validated(const kt_st_file *f, const kt_param_ref *params,
                                 f->path, t->name);
         }
     }
+    /* the config is the last check: the moments are copied only once nothing can fail */
+    const char *cfg = kt_st_meta(f, "config");
+    if (st == KT_OK && cfg && (st = kt_train_state_set_config(s, cfg, err)) != KT_OK) kt_err_prefix(err, "%s: ", f->path);
     if (st == KT_OK)
         for (int i = 0; i < n; i++) {
             kt_st_to_f32(KT_ST_F32, tm[i]->data, m[i], tm[i]->numel);
@@ -270,10 +273,6 @@ static kt_status load_validated(const kt_st_file *f, const kt_param_ref *params,
         }
     free(tm);
     free(tv);
-    if (st == KT_OK) {
-        const char *cfg = kt_st_meta(f, "config");
-        if (cfg && (st = kt_train_state_set_config(s, cfg, err)) != KT_OK) return kt_err_prefix(err, "%s: ", f->path);
-    }
     return st;
 }
 

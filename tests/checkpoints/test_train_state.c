@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "checkpoints/safetensors.h"
 #include "checkpoints/train_state.h"
 #include "ckpt_testutil.h"
@@ -132,6 +133,28 @@ KT_TEST(test_train_state_rejects_mismatches) {
     KT_REQUIRE_OK(kt_model_save(wpath, a.m.p, a.m.n, KT_ST_F32, NULL, &err), &err);
     KT_CHECK(kt_train_state_load(wpath, b.m.p, b.m.n, b.mom, b.vel, 0, &r, &err) == KT_ERR_FORMAT &&
                  strstr(err.msg, "not a training state"), "%s", err.msg);
+    /* a config that is not JSON, found after the moments were checked: still nothing copied */
+    {
+        char *bytes = NULL;
+        size_t len = 0;
+        KT_REQUIRE_OK(kt_file_read(path, &bytes, &len, &err), &err);
+        char *at = memmem(bytes, len, "0.0003}", 7);
+        KT_REQUIRE(at, "the config's text in the header");
+        at[6] = ','; /* same length: the header stays valid, the config does not */
+        char cpath[4096];
+        snprintf(cpath, sizeof cpath, "%s/badconfig.state.safetensors", kt_test_tmpdir());
+        FILE *f = fopen(cpath, "wb");
+        KT_REQUIRE(f && fwrite(bytes, 1, len, f) == len && fclose(f) == 0, "writing %s", cpath);
+        free(bytes);
+        int64_t total = kt_params_count(b.m.p, b.m.n);
+        float *before = malloc((size_t)total * 2 * sizeof(float));
+        memcpy(before, b.store, (size_t)total * 2 * sizeof(float));
+        KT_CHECK(kt_train_state_load(cpath, b.m.p, b.m.n, b.mom, b.vel, 0, &r, &err) != KT_OK &&
+                     strstr(err.msg, "config"), "%s", err.msg);
+        KT_CHECK(memcmp(before, b.store, (size_t)total * 2 * sizeof(float)) == 0,
+                 "a state refused for its config leaves the moments untouched");
+        free(before);
+    }
     /* without the hash check the right-shaped state loads */
     KT_CHECK_OK(kt_train_state_load(path, b.m.p, b.m.n, b.mom, b.vel, 0, &r, &err), &err);
     kt_train_state_free(&r);
