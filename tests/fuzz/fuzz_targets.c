@@ -8,13 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoints/ckpt_inspect.h"
 #include "checkpoints/ckpt_meta.h"
+#include "checkpoints/model_io.h"
 #include "checkpoints/safetensors.h"
+#include "checkpoints/train_state.h"
 #include "datasets/csv.h"
 #include "datasets/image.h"
+#include "datasets/roboflow.h"
 #include "serve/diet.h"
 #include "serve/diet_json.h"
 #include "serve/diet_library.h"
@@ -32,21 +36,27 @@ __attribute__((format(printf, 2, 3), noreturn)) static void broken(const char *t
     abort();
 }
 
-/* ---- safetensors: kt_st_open maps a path, so the bytes go to an anonymous in-memory file ---- */
-int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
+/* ---- safetensors files: the readers map a path, so the bytes go to an anonymous in-memory file ---- */
+/* Returns the file's descriptor (close it) and its path in path[64], or -1. */
+static int to_memfd(const uint8_t *data, size_t len, char *path) {
     int fd = memfd_create("kt_fuzz.safetensors", 0);
-    if (fd < 0) return 0;
-    size_t off = 0;
-    while (off < len) {
+    if (fd < 0) return -1;
+    for (size_t off = 0; off < len;) {
         ssize_t w = write(fd, data + off, len - off);
         if (w <= 0) {
             close(fd);
-            return 0;
+            return -1;
         }
         off += (size_t)w;
     }
+    snprintf(path, 64, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = to_memfd(data, len, path);
+    if (fd < 0) return 0;
     kt_st_file f;
     kt_err err = {0};
     if (kt_st_open(&f, path, &err) == KT_OK) {
@@ -88,6 +98,103 @@ int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
     }
     close(fd);
     return 0;
+}
+
+/* Two parameters as a model lists them: a 1x1-conv weight stored 4-D by timm, and a head bias. */
+enum { FZ_W = 6, FZ_B = 3 };
+static float fz_w[FZ_W], fz_b[FZ_B];
+static const kt_param_ref fz_params[2] = {
+    {.name = "mlp.fc1.weight", .ndim = 2, .shape = {3, 2}, .file_ndim = 4, .file_shape = {3, 2, 1, 1}, .data = fz_w},
+    {.name = "head.fc.bias", .ndim = 1, .shape = {3}, .data = fz_b, .is_head = 1},
+};
+
+static void fz_fill(float *a, int n, float base) {
+    for (int i = 0; i < n; i++) a[i] = base + (float)i;
+}
+
+static int fz_same(const float *a, int n, float base) {
+    for (int i = 0; i < n; i++)
+        if (a[i] != base + (float)i) return 0;
+    return 1;
+}
+
+/* Weights into a model's parameters (byte 0: strict or fine-tuning load; the rest is the file).
+ * A failed load must leave every parameter as it was. */
+int kt_fuzz_weights(const uint8_t *data, size_t len) {
+    if (len < 1) return 0;
+    kt_load_mode mode = data[0] & 1 ? KT_LOAD_FINETUNE : KT_LOAD_STRICT;
+    char path[64];
+    int fd = to_memfd(data + 1, len - 1, path);
+    if (fd < 0) return 0;
+    fz_fill(fz_w, FZ_W, 100.0f);
+    fz_fill(fz_b, FZ_B, 200.0f);
+    kt_load_report rep;
+    kt_err err = {0};
+    if (kt_model_load(path, NULL, fz_params, 2, mode, &rep, &err) != KT_OK) {
+        if (!err.msg[0]) broken("weights", "refused without a message");
+        if (!fz_same(fz_w, FZ_W, 100.0f) || !fz_same(fz_b, FZ_B, 200.0f))
+            broken("weights", "a failed load changed the parameters (%s)", err.msg);
+    } else if (rep.n_loaded + rep.n_kept != 2 || (mode == KT_LOAD_STRICT && rep.n_kept)) {
+        broken("weights", "loaded %d and kept %d of 2 parameters", rep.n_loaded, rep.n_kept);
+    }
+    close(fd);
+    return 0;
+}
+
+/* A resume file for the same two parameters (byte 0: check the parameters' hash). A failed load
+ * must leave the moments as they were. */
+int kt_fuzz_train_state(const uint8_t *data, size_t len) {
+    if (len < 1) return 0;
+    int check_hash = data[0] & 1;
+    char path[64];
+    int fd = to_memfd(data + 1, len - 1, path);
+    if (fd < 0) return 0;
+    fz_fill(fz_w, FZ_W, 1.0f);
+    fz_fill(fz_b, FZ_B, 2.0f);
+    float m0[FZ_W], v0[FZ_W], m1[FZ_B], v1[FZ_B];
+    fz_fill(m0, FZ_W, 10.0f), fz_fill(v0, FZ_W, 20.0f), fz_fill(m1, FZ_B, 30.0f), fz_fill(v1, FZ_B, 40.0f);
+    float *m[2] = {m0, m1}, *v[2] = {v0, v1};
+    kt_train_state st;
+    kt_err err = {0};
+    if (kt_train_state_load(path, fz_params, 2, m, v, check_hash, &st, &err) == KT_OK) {
+        if (st.n_rng < 0 || st.n_rng > KT_TS_MAX_RNG || st.n_arrays < 0 || st.n_arrays > KT_TS_MAX_ARRAYS)
+            broken("train_state", "%d rng streams, %d arrays", st.n_rng, st.n_arrays);
+        for (int i = 0; i < st.n_arrays; i++)
+            if (st.arrays[i].n < 0 || (st.arrays[i].n > 0 && !st.arrays[i].data))
+                broken("train_state", "array %s of %lld without data", st.arrays[i].name, (long long)st.arrays[i].n);
+        kt_train_state_free(&st);
+    } else {
+        if (!err.msg[0]) broken("train_state", "refused without a message");
+        if (!fz_same(m0, FZ_W, 10.0f) || !fz_same(v0, FZ_W, 20.0f) || !fz_same(m1, FZ_B, 30.0f) || !fz_same(v1, FZ_B, 40.0f))
+            broken("train_state", "a failed load changed the moments (%s)", err.msg);
+    }
+    close(fd);
+    return 0;
+}
+
+/* The seeds of the two targets above: a valid weights file and a valid state for fz_params. */
+int kt_fuzz_write_seeds(const char *weights_path, const char *state_path) {
+    fz_fill(fz_w, FZ_W, 1.0f);
+    fz_fill(fz_b, FZ_B, 2.0f);
+    kt_err err = {0};
+    if (kt_model_save(weights_path, fz_params, 2, KT_ST_F32, NULL, &err) != KT_OK) return -1;
+    float m0[FZ_W], v0[FZ_W], m1[FZ_B], v1[FZ_B];
+    fz_fill(m0, FZ_W, 0.5f), fz_fill(v0, FZ_W, 0.25f), fz_fill(m1, FZ_B, 0.125f), fz_fill(v1, FZ_B, 1.0f);
+    float *const m[2] = {m0, m1}, *const v[2] = {v0, v1};
+    kt_train_state st;
+    kt_train_state_init(&st);
+    st.step = 12, st.epoch = 1, st.fold = 0, st.loss_scale = 65536.0;
+    kt_rng r;
+    kt_rng_seed(&r, 7);
+    int64_t order[5] = {4, 0, 3, 1, 2};
+    int rc = kt_train_state_set_rng(&st, "data", &r, &err) == KT_OK &&
+                     kt_train_state_set_array(&st, "order", order, 5, &err) == KT_OK &&
+                     kt_train_state_set_config(&st, "{\"lr\": 0.001}", &err) == KT_OK &&
+                     kt_train_state_save(state_path, fz_params, 2, m, v, &st, &err) == KT_OK
+                 ? 0
+                 : -1;
+    kt_train_state_free(&st);
+    return rc;
 }
 
 /* ---- CSV ------------------------------------------------------------------------------------- */
@@ -150,6 +257,92 @@ int kt_fuzz_image(const uint8_t *data, size_t len) {
         broken("image", "refused without saying why");
     }
     kt_image_free(&im);
+    return 0;
+}
+
+/* ---- a Roboflow export: the input becomes train/_classes.csv [NUL valid/_classes.csv] ------------ */
+static int write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+int kt_fuzz_dataset(const uint8_t *data, size_t len) {
+    static char root[64];
+    char p[160];
+    if (!root[0]) { /* a folder for the process: a.jpg, b.jpg and c.png exist in train/ and valid/ */
+        snprintf(root, sizeof root, "/tmp/kt_fuzz_dataset.XXXXXX");
+        if (!mkdtemp(root)) broken("dataset", "cannot make a temporary folder");
+        static const char *const splits[] = {"train", "valid"}, *const files[] = {"a.jpg", "b.jpg", "c.png"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(p, sizeof p, "%s/%s", root, splits[i]);
+            mkdir(p, 0755);
+            for (int j = 0; j < 3; j++) {
+                snprintf(p, sizeof p, "%s/%s/%s", root, splits[i], files[j]);
+                write_file(p, "x", 1);
+            }
+        }
+    }
+    if (len < 1) return 0;
+    kt_dataset_opts o;
+    kt_dataset_opts_default(&o);
+    o.strict = data[0] & 1;
+    o.labels = (kt_label_kind)((data[0] >> 1) % 3);
+    o.verify = KT_VERIFY_EXISTS;
+    o.max_messages = 4;
+    data++, len--;
+    const uint8_t *nul = memchr(data, 0, len);
+    size_t tlen = nul ? (size_t)(nul - data) : len;
+    snprintf(p, sizeof p, "%s/train/_classes.csv", root);
+    if (!write_file(p, data, tlen)) return 0;
+    snprintf(p, sizeof p, "%s/valid/_classes.csv", root);
+    if (nul) {
+        if (!write_file(p, nul + 1, len - tlen - 1)) return 0;
+    } else {
+        unlink(p);
+    }
+    kt_dataset ds;
+    kt_err err = {0};
+    kt_status st = kt_dataset_open(&ds, root, &o, &err);
+    if (getenv("KT_FUZZ_VERBOSE"))
+        fprintf(stderr, "fuzz dataset: %s\n", st == KT_OK ? "opened" : err.msg);
+    if (st == KT_OK) {
+        if (getenv("KT_FUZZ_VERBOSE"))
+            fprintf(stderr, "  %d classes, %lld items, %lld bad rows\n", ds.n_classes, (long long)ds.n_items,
+                    (long long)ds.n_bad_rows);
+        if (ds.n_classes < 1) broken("dataset", "opened with %d classes", ds.n_classes);
+        for (int c = 0; c < ds.n_classes; c++) {
+            if (!ds.class_names[c]) broken("dataset", "class %d has no name", c);
+            for (int d = 0; d < c; d++)
+                if (!strcmp(ds.class_names[c], ds.class_names[d])) broken("dataset", "class %s twice", ds.class_names[c]);
+        }
+        int64_t total = 0;
+        for (int sp = 0; sp < KT_SPLIT_COUNT; sp++) {
+            if (ds.split_count[sp] && ds.split_first[sp] != total)
+                broken("dataset", "split %d starts at %lld, not %lld", sp, (long long)ds.split_first[sp], (long long)total);
+            total += ds.split_count[sp];
+        }
+        if (total != ds.n_items) broken("dataset", "splits hold %lld items of %lld", (long long)total, (long long)ds.n_items);
+        if (ds.n_messages > o.max_messages) broken("dataset", "%d messages kept, limit %d", ds.n_messages, o.max_messages);
+        for (int64_t i = 0; i < ds.n_items; i++) {
+            const kt_ds_item *it = &ds.items[i];
+            const float *t = kt_dataset_target(&ds, i);
+            int ones = 0;
+            for (int c = 0; c < ds.n_classes; c++) {
+                if (t[c] != 0.0f && t[c] != 1.0f) broken("dataset", "item %lld: target %g", (long long)i, t[c]);
+                ones += t[c] == 1.0f;
+            }
+            if (ds.kind == KT_LABELS_SINGLE && (ones != 1 || it->label < 0 || it->label >= ds.n_classes || t[it->label] != 1.0f))
+                broken("dataset", "single-label item %lld: label %d with %d ones", (long long)i, it->label, ones);
+            if (ds.kind == KT_LABELS_MULTI && it->label != -1)
+                broken("dataset", "multi-label item %lld has label %d", (long long)i, it->label);
+            if (kt_dataset_find(&ds, it->path) != i) broken("dataset", "item %s listed twice", it->path);
+        }
+        kt_dataset_close(&ds);
+    } else if (!err.msg[0]) {
+        broken("dataset", "refused without a message");
+    }
     return 0;
 }
 
@@ -334,6 +527,7 @@ int kt_fuzz_http(const uint8_t *data, size_t len) {
 const kt_fuzz_target kt_fuzz_targets[] = {
     {"safetensors", kt_fuzz_safetensors}, {"csv", kt_fuzz_csv},     {"image", kt_fuzz_image},
     {"diet", kt_fuzz_diet},               {"meals", kt_fuzz_meals}, {"http", kt_fuzz_http},
+    {"dataset", kt_fuzz_dataset},         {"weights", kt_fuzz_weights}, {"train_state", kt_fuzz_train_state},
     {NULL, NULL},
 };
 

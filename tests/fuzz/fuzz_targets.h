@@ -1,7 +1,8 @@
 /* Entry points that feed arbitrary bytes to the parsers a user's file or an upload reaches: the
- * safetensors reader (+ checkpoint metadata and inspection), the CSV reader, the JPEG/PNG decoder
- * (+ header probe), the diet engine's assessment JSON, history CSV and meal library, and requests to
- * the HTTP API. Each returns
+ * safetensors reader (+ checkpoint metadata and inspection, weights loading, training-state resume
+ * files), the CSV reader, the JPEG/PNG decoder
+ * (+ header probe), Roboflow exports' _classes.csv, the diet engine's assessment JSON, history CSV and
+ * meal library, and requests to the HTTP API. Each returns
  * normally on any input, good or bad; a broken invariant (a probe and a decode that disagree, an
  * accepted file whose tensors leave the mapping) prints what broke and aborts.
  * Used by test_fuzz_corpus.c (every stored input plus deterministic mutations, in every CI run)
@@ -15,11 +16,22 @@
 typedef int (*kt_fuzz_fn)(const uint8_t *data, size_t len);
 
 int kt_fuzz_safetensors(const uint8_t *data, size_t len);
+/* byte 0: strict or fine-tuning load (weights) / check the parameters' hash (train_state); then a
+ * safetensors file loaded into two small parameters (a 4-D-stored 1x1 conv weight, a head bias).
+ * A failed load that changes a parameter or a moment breaks the invariant. */
+int kt_fuzz_weights(const uint8_t *data, size_t len);
+int kt_fuzz_train_state(const uint8_t *data, size_t len);
+/* Writes a valid weights file and training state for those parameters (the targets' seeds). */
+int kt_fuzz_write_seeds(const char *weights_path, const char *state_path);
 int kt_fuzz_csv(const uint8_t *data, size_t len);
 int kt_fuzz_image(const uint8_t *data, size_t len);
 /* assessment JSON, a NUL byte, history CSV: both parsed, and when both are valid a whole plan. */
 int kt_fuzz_diet(const uint8_t *data, size_t len);
 int kt_fuzz_meals(const uint8_t *data, size_t len);
+/* A Roboflow export: byte 0 sets strict and the label kind; then train/_classes.csv, a NUL,
+ * valid/_classes.csv (a.jpg, b.jpg, c.png exist in both). Invariants: unique class names, splits
+ * that add up, 0/1 targets (one-hot when single-label), no item twice. */
+int kt_fuzz_dataset(const uint8_t *data, size_t len);
 /* A request to the HTTP API (one server per process, a signed-in user): byte 0 picks the path,
  * byte 1 the method, Authorization and Content-Type; then the query string, a NUL, the body. No
  * answer, a 5xx (but /predict's 503 without a model) or an API error that is not JSON breaks it.

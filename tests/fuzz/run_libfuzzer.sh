@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
-targets=${2:-safetensors,csv,image,diet,meals}
+targets=${2:-safetensors,weights,train_state,csv,image,dataset,diet,meals,http}
 case $secs in ''|*[!0-9]*) echo "run_libfuzzer.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2;; esac
 command -v clang >/dev/null || { echo "run_libfuzzer.sh: clang is not installed (scripts/install-deps.sh --fuzz)" >&2; exit 2; }
 b=build-fuzz

@@ -31,10 +31,11 @@ static void add_path(path_list *l, const char *p) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Files of dir (relative to the repository) whose names end with suffix ("" = any), sorted. */
+/* Files of dir (relative to the repository, or absolute) whose names end with suffix ("" = any), sorted. */
 static void add_dir(path_list *l, const char *dir, const char *suffix) {
     char full[4096];
-    snprintf(full, sizeof full, "%s/%s", kt_test_root(), dir);
+    if (dir[0] == '/') snprintf(full, sizeof full, "%s", dir);
+    else snprintf(full, sizeof full, "%s/%s", kt_test_root(), dir);
     DIR *d = opendir(full);
     if (!d) return;
     int first = l->n;
@@ -158,6 +159,37 @@ KT_TEST(test_fuzz_safetensors_inputs_and_mutations) {
     fuzz_stored("safetensors", (const char *const[]){"tests/golden/checkpoints", ".safetensors", NULL}, 3, 40000);
 }
 
+/* Stored inputs plus fresh seeds written by this build (byte 0 picks the load mode: both). */
+static void fuzz_loader(const char *name, int which) {
+    char w[4096], st[4096];
+    snprintf(w, sizeof w, "%s/seed.safetensors", kt_test_tmpdir());
+    snprintf(st, sizeof st, "%s/seed.state.safetensors", kt_test_tmpdir());
+    KT_REQUIRE(kt_fuzz_write_seeds(w, st) == 0, "cannot write the seed files in %s", kt_test_tmpdir());
+    char *data = NULL;
+    size_t len = 0;
+    kt_err err = {0};
+    KT_REQUIRE_OK(kt_file_read(which ? st : w, &data, &len, &err), &err);
+    /* the seed as a stored input would be: mode byte, file. KT_FUZZ_SEED_DIR=tests/fuzz/corpus/<name>
+     * writes them there instead (how the stored ones were made, for libFuzzer to start from) */
+    const char *keep = getenv("KT_FUZZ_SEED_DIR");
+    for (int mode = 0; mode < 2; mode++) {
+        char p[4096 + 16];
+        snprintf(p, sizeof p, "%s/seed_mode%d.bin", keep ? keep : kt_test_tmpdir(), mode);
+        FILE *f = fopen(p, "wb");
+        KT_REQUIRE(f, "cannot write %s", p);
+        fputc(mode, f);
+        fwrite(data, 1, len, f);
+        fclose(f);
+    }
+    free(data);
+    const char *const extra[] = {keep ? keep : kt_test_tmpdir(), ".bin", NULL};
+    fuzz_stored(name, extra, 2, 20000);
+}
+
+KT_TEST(test_fuzz_weights_inputs_and_mutations) { fuzz_loader("weights", 0); }
+
+KT_TEST(test_fuzz_train_state_inputs_and_mutations) { fuzz_loader("train_state", 1); }
+
 KT_TEST(test_fuzz_csv_inputs_and_mutations) {
     fuzz_stored("csv", (const char *const[]){"tests/serve/fixtures", ".csv", NULL}, 3, 40000);
 }
@@ -166,6 +198,8 @@ KT_TEST(test_fuzz_image_inputs_and_mutations) {
     fuzz_stored("image", (const char *const[]){"tests/golden/datasets", ".png", "tests/golden/datasets", ".jpg", NULL}, 8,
                 40000);
 }
+
+KT_TEST(test_fuzz_dataset_inputs_and_mutations) { fuzz_stored("dataset", NULL, 3, 8000); }
 
 KT_TEST(test_fuzz_diet_inputs_and_mutations) { fuzz_stored("diet", NULL, 2, 40000); }
 
