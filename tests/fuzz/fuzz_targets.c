@@ -24,6 +24,8 @@
 #include "serve/diet_library.h"
 #include "serve/http.h"
 #include "serve/http_client.h"
+#include "serve/predict.h"
+#include "nets/model.h"
 
 /* A broken invariant: say which, then abort so that the fuzzer (or ctest) records the input. */
 __attribute__((format(printf, 2, 3), noreturn)) static void broken(const char *target, const char *fmt, ...) {
@@ -346,6 +348,76 @@ int kt_fuzz_dataset(const uint8_t *data, size_t len) {
     return 0;
 }
 
+/* ---- prediction on uploaded bytes: decode, EXIF, resize and crop, a small CNN's forward -------- */
+static kt_predictor *pred;
+static char pred_dir[64];
+
+static void pred_stop(void) {
+    kt_predictor_free(pred);
+    pred = NULL;
+    char p[128];
+    snprintf(p, sizeof p, "%s/model.safetensors", pred_dir);
+    unlink(p);
+    rmdir(pred_dir);
+}
+
+/* A 4-class smallcnn at 32 px, initialised (not trained) and saved as a checkpoint, then opened as
+ * the server opens one. */
+static kt_predictor *predictor(void) {
+    static int state;
+    if (state) return pred;
+    state = 1;
+    snprintf(pred_dir, sizeof pred_dir, "/tmp/kt_fuzz_predict.XXXXXX");
+    if (!mkdtemp(pred_dir)) broken("predict", "cannot make a temporary folder");
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", pred_dir);
+    kt_model m;
+    kt_model_opts o = {.arch = "smallcnn", .num_classes = 4, .batch = 1, .img_h = 32, .img_w = 32};
+    kt_err err = {0};
+    kt_ckpt_meta meta;
+    kt_ckpt_meta_init(&meta);
+    static const char *const names[] = {"LEVEL_2", "LEVEL_3", "LEVEL_4", "LEVEL_5"};
+    meta.img_h = meta.img_w = 32;
+    if (kt_model_create(&m, &o, NULL, &err) || kt_model_init_weights(&m, 1, &err) ||
+        kt_ckpt_meta_set_classes(&meta, names, 4, &err) || kt_model_save_weights(&m, path, &meta, &err))
+        broken("predict", "cannot make the model: %s", err.msg);
+    kt_model_free(&m);
+    kt_ckpt_meta_free(&meta);
+    const char *paths[1] = {path};
+    if (kt_predictor_open(&pred, paths, 1, "cpu", 1, &err)) broken("predict", "cannot open the model: %s", err.msg);
+    atexit(pred_stop);
+    return pred;
+}
+
+int kt_fuzz_predict(const uint8_t *data, size_t len) {
+    kt_predictor *p = predictor();
+    /* images over 1 Mpx are left out: the decoder's own limit (100 Mpx) is a guard, not a fuzz target */
+    static kt_decoder dec;
+    static int ready;
+    kt_err err = {0};
+    if (!ready) {
+        if (kt_decoder_init(&dec, &err) != KT_OK) return 0;
+        ready = 1;
+    }
+    kt_decode_opts small = {.max_pixels = 1 << 20};
+    kt_image_header hdr;
+    if (kt_image_probe(&dec, data, len, &small, &hdr, &err) != KT_OK) return 0;
+    float probs[4] = {-1, -1, -1, -1};
+    if (kt_predictor_run_bytes(p, data, len, probs, &err) == KT_OK) {
+        double sum = 0;
+        for (int i = 0; i < 4; i++) {
+            if (!(probs[i] >= 0.0f && probs[i] <= 1.0f)) broken("predict", "a %dx%d image: probability %g", hdr.w, hdr.h, probs[i]);
+            sum += probs[i];
+        }
+        if (fabs(sum - 1.0) > 1e-4) broken("predict", "a %dx%d image: probabilities sum to %.6f", hdr.w, hdr.h, sum);
+        if (getenv("KT_FUZZ_VERBOSE"))
+            fprintf(stderr, "fuzz predict: %dx%d -> %.3f %.3f %.3f %.3f\n", hdr.w, hdr.h, probs[0], probs[1], probs[2], probs[3]);
+    } else if (!err.msg[0]) {
+        broken("predict", "refused without a message");
+    }
+    return 0;
+}
+
 /* ---- the diet engine ------------------------------------------------------------------------ */
 static const kt_meal_lib *default_meals(void) {
     static kt_meal_lib lib;
@@ -527,7 +599,7 @@ int kt_fuzz_http(const uint8_t *data, size_t len) {
 const kt_fuzz_target kt_fuzz_targets[] = {
     {"safetensors", kt_fuzz_safetensors}, {"csv", kt_fuzz_csv},     {"image", kt_fuzz_image},
     {"diet", kt_fuzz_diet},               {"meals", kt_fuzz_meals}, {"http", kt_fuzz_http},
-    {"dataset", kt_fuzz_dataset},         {"weights", kt_fuzz_weights}, {"train_state", kt_fuzz_train_state},
+    {"dataset", kt_fuzz_dataset},         {"predict", kt_fuzz_predict},         {"weights", kt_fuzz_weights}, {"train_state", kt_fuzz_train_state},
     {NULL, NULL},
 };
 

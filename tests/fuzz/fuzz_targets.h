@@ -25,6 +25,9 @@ int kt_fuzz_train_state(const uint8_t *data, size_t len);
 int kt_fuzz_write_seeds(const char *weights_path, const char *state_path);
 int kt_fuzz_csv(const uint8_t *data, size_t len);
 int kt_fuzz_image(const uint8_t *data, size_t len);
+/* JPEG/PNG bytes (up to 1 Mpx) through a predictor, as POST /predict runs them: decode, EXIF,
+ * resize and crop, an untrained 4-class smallcnn at 32 px; the probabilities must be a distribution. */
+int kt_fuzz_predict(const uint8_t *data, size_t len);
 /* assessment JSON, a NUL byte, history CSV: both parsed, and when both are valid a whole plan. */
 int kt_fuzz_diet(const uint8_t *data, size_t len);
 int kt_fuzz_meals(const uint8_t *data, size_t len);

@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
-targets=${2:-safetensors,weights,train_state,csv,image,dataset,diet,meals,http}
+targets=${2:-safetensors,weights,train_state,csv,image,predict,dataset,diet,meals,http}
 case $secs in ''|*[!0-9]*) echo "run_libfuzzer.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2;; esac
 command -v clang >/dev/null || { echo "run_libfuzzer.sh: clang is not installed (scripts/install-deps.sh --fuzz)" >&2; exit 2; }
 b=build-fuzz
@@ -27,11 +27,14 @@ for t in ${targets//,/ }; do
     safetensors) seeds+=(tests/golden/checkpoints);;
     csv) seeds+=(tests/serve/fixtures);;
     image) seeds+=(tests/golden/datasets);;
+    predict) seeds+=(tests/fuzz/corpus/image tests/golden/datasets);;
   esac
+  have=()
+  for d in "${seeds[@]}"; do [ -d "$d" ] && have+=("$d"); done
   mkdir -p "$b/corpus/$t" "$b/crashes/$t"
   echo "== fuzz_$t: ${secs} s" >&2
   "$b/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -dict=tests/fuzz/json.dict \
-    -artifact_prefix="$b/crashes/$t/" -print_final_stats=1 "$b/corpus/$t" "${seeds[@]}" > "$b/fuzz_$t.log" 2>&1
+    -artifact_prefix="$b/crashes/$t/" -print_final_stats=1 "$b/corpus/$t" "${have[@]}" > "$b/fuzz_$t.log" 2>&1
   rc=$?
   runs=$(grep -o "stat::number_of_executed_units: *[0-9]*" "$b/fuzz_$t.log" | grep -o "[0-9]*$")
   cov=$(grep -o "cov: [0-9]*" "$b/fuzz_$t.log" | tail -1)

@@ -199,6 +199,12 @@ KT_TEST(test_fuzz_image_inputs_and_mutations) {
                 40000);
 }
 
+KT_TEST(test_fuzz_predict_inputs_and_mutations) {
+    fuzz_stored("predict", (const char *const[]){"tests/fuzz/corpus/image", "", "tests/golden/datasets", ".png",
+                                                  "tests/golden/datasets", ".jpg", NULL},
+                8, 4000);
+}
+
 KT_TEST(test_fuzz_dataset_inputs_and_mutations) { fuzz_stored("dataset", NULL, 3, 8000); }
 
 KT_TEST(test_fuzz_diet_inputs_and_mutations) { fuzz_stored("diet", NULL, 2, 40000); }
