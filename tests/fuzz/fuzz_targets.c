@@ -218,21 +218,26 @@ int kt_fuzz_csv(const uint8_t *data, size_t len) {
 }
 
 /* ---- JPEG / PNG ------------------------------------------------------------------------------ */
-int kt_fuzz_image(const uint8_t *data, size_t len) {
+/* One decoder for the process, as each loader thread keeps one (NULL if it cannot be made). */
+static kt_decoder *decoder(void) {
     static kt_decoder dec;
-    static int ready;
+    static int state; /* 0 not made, 1 ready, -1 failed */
+    kt_err err;
+    if (!state) state = kt_decoder_init(&dec, &err) == KT_OK ? 1 : -1;
+    return state > 0 ? &dec : NULL;
+}
+
+int kt_fuzz_image(const uint8_t *data, size_t len) {
+    kt_decoder *dec = decoder();
+    if (!dec) return 0;
     kt_err err = {0};
-    if (!ready) {
-        if (kt_decoder_init(&dec, &err) != KT_OK) return 0;
-        ready = 1;
-    }
     /* 0.26 Mpx keeps each run fast (the limit is the decompression-bomb guard, itself under test) */
     kt_decode_opts o = {.max_pixels = 1 << 18};
     kt_image_header hdr;
-    kt_status ps = kt_image_probe(&dec, data, len, &o, &hdr, &err);
+    kt_status ps = kt_image_probe(dec, data, len, &o, &hdr, &err);
     kt_image im;
     kt_image_init(&im);
-    kt_status ds = kt_image_decode(&dec, data, len, &o, &im, &err);
+    kt_status ds = kt_image_decode(dec, data, len, &o, &im, &err);
     if (ds == KT_OK) {
         if (ps != KT_OK) broken("image", "decoded a %dx%d image whose header the probe refused", im.w, im.h);
         if (im.w != hdr.w || im.h != hdr.h)
@@ -247,7 +252,7 @@ int kt_fuzz_image(const uint8_t *data, size_t len) {
         so.min_w = so.min_h = 8;
         kt_image small;
         kt_image_init(&small);
-        if (kt_image_decode(&dec, data, len, &so, &small, &err) == KT_OK) {
+        if (kt_image_decode(dec, data, len, &so, &small, &err) == KT_OK) {
             int full = im.w < 8 || im.h < 8; /* nothing smaller would keep 8x8: the full size */
             if (small.w > im.w || small.h > im.h || (full && (small.w != im.w || small.h != im.h)) ||
                 (!full && (small.w < 8 || small.h < 8)) || (im.w > im.h && small.w < small.h) ||
@@ -391,17 +396,13 @@ static kt_predictor *predictor(void) {
 
 int kt_fuzz_predict(const uint8_t *data, size_t len) {
     kt_predictor *p = predictor();
-    /* images over 1 Mpx are left out: the decoder's own limit (100 Mpx) is a guard, not a fuzz target */
-    static kt_decoder dec;
-    static int ready;
+    kt_decoder *dec = decoder();
+    if (!dec) return 0;
     kt_err err = {0};
-    if (!ready) {
-        if (kt_decoder_init(&dec, &err) != KT_OK) return 0;
-        ready = 1;
-    }
+    /* images over 1 Mpx are left out: the decoder's own limit (100 Mpx) is a guard, not a fuzz target */
     kt_decode_opts small = {.max_pixels = 1 << 20};
     kt_image_header hdr;
-    if (kt_image_probe(&dec, data, len, &small, &hdr, &err) != KT_OK) return 0;
+    if (kt_image_probe(dec, data, len, &small, &hdr, &err) != KT_OK) return 0;
     float probs[4] = {-1, -1, -1, -1};
     if (kt_predictor_run_bytes(p, data, len, probs, &err) == KT_OK) {
         double sum = 0;
