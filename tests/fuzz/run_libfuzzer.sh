@@ -6,8 +6,10 @@
 # build-fuzz/crashes/<target>/: copy a failure into tests/fuzz/corpus/<target>/ once fixed, so that
 # every later ctest run replays it.
 #   tests/fuzz/run_libfuzzer.sh [SECONDS per target, default 60] [TARGETS, default all, comma-separated]
+# Targets: safetensors weights train_state csv image predict dataset diet meals http.
 # Exit status: 0 nothing found, 1 a target crashed or broke an invariant, 2 build or usage error.
 set -uo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
 targets=${2:-safetensors,weights,train_state,csv,image,predict,dataset,diet,meals,http}
