@@ -528,7 +528,8 @@ static int http_port(void) {
     char db[128];
     snprintf(db, sizeof db, "%s/fuzz.db", http_dir);
     /* error lines only: a failing handler or database says why beside the input that made it fail */
-    kt_http_config cfg = {.host = "127.0.0.1", .threads = 2, .db_path = db, .log = http_log, .no_access_log = 1};
+    kt_http_config cfg = {.host = "127.0.0.1", .threads = 2, .db_path = db, .log = http_log, .no_access_log = 1,
+                          .predictor = predictor()}; /* the predict target's model: uploads run all the way */
     kt_err err = {0};
     if (kt_http_start(&http_srv, &cfg, &err) != KT_OK) broken("http", "the server does not start: %s", err.msg);
     atexit(kt_fuzz_http_stop);
@@ -554,7 +555,7 @@ int kt_fuzz_http(const uint8_t *data, size_t len) {
                                         "/health", "/metrics", "/", "/app.js", "/nowhere", "/history/1/x"};
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     static const char *const types[] = {"application/json", "application/x-www-form-urlencoded",
-                                        "multipart/form-data; boundary=B", "text/plain"};
+                                        "multipart/form-data; boundary=kt-fuzz", "text/plain"};
     if (len < 2) return 0;
     int port = http_port();
     if (port < 0) return 0;
@@ -584,10 +585,11 @@ int kt_fuzz_http(const uint8_t *data, size_t len) {
     else if (auth == 3) snprintf(headers + hn, sizeof headers - (size_t)hn, "Authorization: Bearer eyJ.forged.x\r\n");
     kt_test_resp r;
     kt_test_http(port, method, target, headers, body, blen, 0, &r);
-    if (getenv("KT_FUZZ_VERBOSE")) fprintf(stderr, "fuzz http: %s %s -> %d\n", method, target, r.status);
+    if (getenv("KT_FUZZ_VERBOSE"))
+        fprintf(stderr, "fuzz http: %s %s -> %d %.120s\n", method, target, r.status, r.body ? r.body : "");
     if (r.status == 0) broken("http", "no answer to %s %s (%d bytes of body)", method, target, (int)blen);
-    /* 503 is POST /predict without a model; any other 5xx is a handler or database failure */
-    if (r.status >= 500 && !(r.status == 503 && !strcmp(path, "/predict")))
+    /* with a model loaded, any 5xx is a handler, model or database failure */
+    if (r.status >= 500)
         broken("http", "%s %s (%s): %d %.300s", method, target, type, r.status, r.body ? r.body : "");
     int page = !strcmp(path, "/") || !strcmp(path, "/app.js");
     if (!page && r.status >= 400 && !cJSON_IsObject(r.json))

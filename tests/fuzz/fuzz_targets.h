@@ -35,9 +35,9 @@ int kt_fuzz_meals(const uint8_t *data, size_t len);
  * valid/_classes.csv (a.jpg, b.jpg, c.png exist in both). Invariants: unique class names, splits
  * that add up, 0/1 targets (one-hot when single-label), no item twice. */
 int kt_fuzz_dataset(const uint8_t *data, size_t len);
-/* A request to the HTTP API (one server per process, a signed-in user): byte 0 picks the path,
- * byte 1 the method, Authorization and Content-Type; then the query string, a NUL, the body. No
- * answer, a 5xx (but /predict's 503 without a model) or an API error that is not JSON breaks it.
+/* A request to the HTTP API (one server per process with kt_fuzz_predict's model, a signed-in user):
+ * byte 0 picks the path, byte 1 the method, Authorization and Content-Type; then the query string,
+ * a NUL, the body. No answer, a 5xx or an API error that is not JSON breaks it.
  * KT_FUZZ_VERBOSE=1 prints each request's status. */
 int kt_fuzz_http(const uint8_t *data, size_t len);
 void kt_fuzz_http_stop(void); /* stops that server and removes its database (also at exit) */
