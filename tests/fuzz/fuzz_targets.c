@@ -275,18 +275,34 @@ static int write_file(const char *path, const void *data, size_t len) {
     return fclose(f) == 0 && ok;
 }
 
-int kt_fuzz_dataset(const uint8_t *data, size_t len) {
-    static char root[64];
+static char ds_root[64];
+static const char *const ds_splits[] = {"train", "valid"}, *const ds_files[] = {"a.jpg", "b.jpg", "c.png", "_classes.csv"};
+
+static void ds_remove(void) { /* at exit: the folder and everything in it */
     char p[160];
-    if (!root[0]) { /* a folder for the process: a.jpg, b.jpg and c.png exist in train/ and valid/ */
-        snprintf(root, sizeof root, "/tmp/kt_fuzz_dataset.XXXXXX");
-        if (!mkdtemp(root)) broken("dataset", "cannot make a temporary folder");
-        static const char *const splits[] = {"train", "valid"}, *const files[] = {"a.jpg", "b.jpg", "c.png"};
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 4; j++) {
+            snprintf(p, sizeof p, "%s/%s/%s", ds_root, ds_splits[i], ds_files[j]);
+            unlink(p);
+        }
+        snprintf(p, sizeof p, "%s/%s", ds_root, ds_splits[i]);
+        rmdir(p);
+    }
+    rmdir(ds_root);
+}
+
+int kt_fuzz_dataset(const uint8_t *data, size_t len) {
+    const char *root = ds_root;
+    char p[160];
+    if (!ds_root[0]) { /* a folder for the process: a.jpg, b.jpg and c.png exist in train/ and valid/ */
+        snprintf(ds_root, sizeof ds_root, "/tmp/kt_fuzz_dataset.XXXXXX");
+        if (!mkdtemp(ds_root)) broken("dataset", "cannot make a temporary folder");
+        atexit(ds_remove);
         for (int i = 0; i < 2; i++) {
-            snprintf(p, sizeof p, "%s/%s", root, splits[i]);
+            snprintf(p, sizeof p, "%s/%s", root, ds_splits[i]);
             mkdir(p, 0755);
             for (int j = 0; j < 3; j++) {
-                snprintf(p, sizeof p, "%s/%s/%s", root, splits[i], files[j]);
+                snprintf(p, sizeof p, "%s/%s/%s", root, ds_splits[i], ds_files[j]);
                 write_file(p, "x", 1);
             }
         }

@@ -6,10 +6,13 @@
  * target gets 40000 mutated runs shared among its inputs (3000 for HTTP, where every run is a
  * request to a live server); KT_FUZZ_MUTATIONS=N runs N per input instead. */
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "fuzz_targets.h"
@@ -107,6 +110,38 @@ static size_t mutate(const uint8_t *src, size_t n, uint8_t *dst, uint64_t *s) {
     return len;
 }
 
+/* The input being run, so that an abort (a broken invariant) says which one and leaves its bytes
+ * in fuzz_failure.bin (in the build folder) to copy into tests/fuzz/corpus/<target>/ once fixed. */
+static const char *cur_path;
+static int cur_mutation;
+static const uint8_t *cur_bytes;
+static size_t cur_len;
+
+static void on_abort(int sig) {
+    char msg[4200];
+    int n = snprintf(msg, sizeof msg, "fuzz: the failing input is %s, mutation %d (-1: as stored); its bytes are in "
+                     "fuzz_failure.bin\n", cur_path ? cur_path : "?", cur_mutation);
+    if (write(2, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1)) < 0) { /* nothing more to do */ }
+    int fd = open("fuzz_failure.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        if (write(fd, cur_bytes, cur_len) < 0) { /* best effort */ }
+        close(fd);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Runs t on an exact-size copy of bytes, so that the sanitizers see a read one past the end. */
+static void run_one(const kt_fuzz_target *t, const uint8_t *bytes, size_t len) {
+    uint8_t *exact = malloc(len ? len : 1);
+    if (!exact) abort();
+    memcpy(exact, bytes, len);
+    cur_bytes = exact, cur_len = len;
+    t->fn(exact, len);
+    cur_bytes = NULL, cur_len = 0;
+    free(exact);
+}
+
 /* budget: mutated runs in all, shared among the inputs (KT_FUZZ_MUTATIONS: that many per input instead) */
 static void run_target(const char *name, const path_list *seeds, int min_seeds, int budget) {
     const kt_fuzz_target *t = kt_fuzz_find(name);
@@ -116,29 +151,28 @@ static void run_target(const char *name, const path_list *seeds, int min_seeds, 
     const char *env = getenv("KT_FUZZ_MUTATIONS");
     int muts = env ? atoi(env) : (budget + seeds->n - 1) / seeds->n;
     long runs = 0;
+    signal(SIGABRT, on_abort);
     for (int i = 0; i < seeds->n; i++) {
         char *data = NULL;
         size_t len = 0;
         kt_err err = {0};
         KT_REQUIRE_OK(kt_file_read(seeds->paths[i], &data, &len, &err), &err);
-        /* an exact-size copy, so that the sanitizers see a read one past the end */
-        uint8_t *exact = malloc(len ? len : 1);
-        memcpy(exact, data, len);
-        t->fn(exact, len);
-        free(exact);
+        cur_path = seeds->paths[i];
+        cur_mutation = -1;
+        run_one(t, (const uint8_t *)data, len);
         uint8_t *buf = malloc(len + 64);
+        KT_REQUIRE(buf, "no memory");
         uint64_t s = 0x4B54465A00000000ull ^ (uint64_t)i; /* "KTFZ" */
         for (int m = 0; m < muts; m++) {
-            size_t ml = mutate((const uint8_t *)data, len, buf, &s);
-            uint8_t *ex = malloc(ml ? ml : 1);
-            memcpy(ex, buf, ml);
-            t->fn(ex, ml);
-            free(ex);
+            cur_mutation = m;
+            run_one(t, buf, mutate((const uint8_t *)data, len, buf, &s));
         }
         runs += 1 + muts;
         free(buf);
         free(data);
     }
+    signal(SIGABRT, SIG_DFL);
+    cur_path = NULL;
     printf("fuzz %s: %d stored inputs, %ld runs, no crash and no broken invariant\n", name, seeds->n, runs);
 }
 
