@@ -103,7 +103,8 @@ void kt_csv_free(kt_csv *c) {
 
 void kt_csv_write_field(FILE *f, const char *s) {
     size_t n = strlen(s);
-    int quote = n && (s[0] == ' ' || s[n - 1] == ' ' || s[0] == '\t' || s[n - 1] == '\t');
+    /* edge spaces would be trimmed, and a leading UTF-8 BOM taken for the file's own at its start */
+    int quote = n && (s[0] == ' ' || s[n - 1] == ' ' || s[0] == '\t' || s[n - 1] == '\t' || !strncmp(s, "\xEF\xBB\xBF", 3));
     for (const char *p = s; *p && !quote; p++) quote = *p == ',' || *p == '"' || *p == '\n' || *p == '\r';
     if (!quote) {
         fputs(s, f);

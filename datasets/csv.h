@@ -25,7 +25,8 @@ void kt_csv_free(kt_csv *c);
  * on), 0 at the end, or -1 with err set (name labels the message: "name:line: ..."). Unquoted
  * fields are trimmed of spaces and tabs; blank lines are skipped. */
 int kt_csv_next(kt_csv *c, int *line, const char *name, kt_err *err);
-/* Writes s to f as one CSV field, quoted when it holds a comma, quote, line break or edge space. */
+/* Writes s to f as one CSV field, quoted when it holds a comma, quote, line break or edge space, or
+ * starts with a UTF-8 BOM: kt_csv_next reads it back as s. */
 void kt_csv_write_field(FILE *f, const char *s);
 
 #endif
