@@ -55,6 +55,76 @@ static int to_memfd(const uint8_t *data, size_t len, char *path) {
     return fd;
 }
 
+/* An accepted file written again by our writer (same names, dtypes, shapes, bytes, metadata) must
+ * read back equal: names and metadata go through the writer's JSON escaping. Written to /dev/shm
+ * (the writer renames a temporary file into place, which an in-memory file cannot do). */
+static void st_roundtrip(const kt_st_file *f) {
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_roundtrip.%d.safetensors", (int)getpid());
+    kt_st_writer w;
+    kt_st_writer_init(&w);
+    kt_err err = {0};
+    int ok = 1;
+    for (int i = 0; ok && i < f->n_tensors; i++) {
+        const kt_st_tensor *t = &f->tensors[i];
+        ok = kt_st_writer_add(&w, t->name, t->dtype, t->ndim, t->shape, t->dtype, t->data, &err) == KT_OK;
+    }
+    for (int i = 0; ok && i < f->n_meta; i++) ok = kt_st_writer_meta(&w, f->meta_keys[i], f->meta_vals[i], &err) == KT_OK;
+    /* names the reader takes and the writer refuses (empty, "__metadata__") are not a round trip */
+    if (ok && kt_st_writer_save(&w, path, &err) != KT_OK) broken("safetensors", "cannot write it again: %s", err.msg);
+    kt_st_writer_free(&w);
+    if (!ok) return;
+    kt_st_file g;
+    if (kt_st_open(&g, path, &err) != KT_OK) broken("safetensors", "our own rewrite does not read back: %s", err.msg);
+    if (g.n_tensors != f->n_tensors || g.n_meta != f->n_meta)
+        broken("safetensors", "rewrite has %d tensors and %d metadata keys, the file %d and %d", g.n_tensors, g.n_meta,
+               f->n_tensors, f->n_meta);
+    for (int i = 0; i < f->n_tensors; i++) {
+        const kt_st_tensor *a = &f->tensors[i], *b = kt_st_find(&g, a->name);
+        if (!b || b->dtype != a->dtype || b->ndim != a->ndim || memcmp(b->shape, a->shape, sizeof(int64_t) * (size_t)a->ndim) ||
+            b->nbytes != a->nbytes || (a->nbytes && memcmp(b->data, a->data, a->nbytes)))
+            broken("safetensors", "tensor [%s] differs after a rewrite", a->name);
+    }
+    for (int i = 0; i < f->n_meta; i++) {
+        const char *v = kt_st_meta(&g, f->meta_keys[i]);
+        if (!v || strcmp(v, f->meta_vals[i])) broken("safetensors", "metadata [%s] differs after a rewrite", f->meta_keys[i]);
+    }
+    kt_st_close(&g);
+    unlink(path);
+}
+
+/* Checkpoint metadata read from a file, written by kt_ckpt_meta_to_writer and read again, must
+ * give the same fields: class names and metrics go through our JSON writing. */
+static void meta_roundtrip(const kt_ckpt_meta *m) {
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_meta.%d.safetensors", (int)getpid());
+    kt_st_writer w;
+    kt_st_writer_init(&w);
+    kt_err err = {0};
+    if (kt_ckpt_meta_to_writer(m, &w, &err) != KT_OK || kt_st_writer_save(&w, path, &err) != KT_OK)
+        broken("safetensors", "metadata read from a file cannot be written again: %s", err.msg);
+    kt_st_writer_free(&w);
+    kt_st_file g;
+    kt_ckpt_meta b;
+    if (kt_st_open(&g, path, &err) != KT_OK) broken("safetensors", "rewritten metadata does not open: %s", err.msg);
+    if (kt_ckpt_meta_from_file(&g, &b, &err) != KT_OK) broken("safetensors", "rewritten metadata does not read: %s", err.msg);
+    int same = (!m->arch) == (!b.arch) && (!m->arch || !strcmp(m->arch, b.arch)) && m->n_classes == b.n_classes &&
+               (!m->class_names) == (!b.class_names) && m->img_h == b.img_h && m->img_w == b.img_w &&
+               m->has_norm == b.has_norm && m->epoch == b.epoch && (!m->metrics_json) == (!b.metrics_json) &&
+               m->n_extra == b.n_extra;
+    if (same && m->metrics_json) same = !strcmp(m->metrics_json, b.metrics_json);
+    for (int i = 0; same && m->class_names && i < m->n_classes; i++) same = !strcmp(m->class_names[i], b.class_names[i]);
+    for (int i = 0; same && m->has_norm && i < 3; i++) same = m->mean[i] == b.mean[i] && m->std[i] == b.std[i];
+    for (int i = 0; same && i < m->n_extra; i++) {
+        const char *v = kt_ckpt_meta_get_extra(&b, m->extra_keys[i]);
+        same = v && !strcmp(v, m->extra_vals[i]);
+    }
+    if (!same) broken("safetensors", "checkpoint metadata differs after a rewrite (arch %s, %d classes)", m->arch ? m->arch : "-", m->n_classes);
+    kt_ckpt_meta_free(&b);
+    kt_st_close(&g);
+    unlink(path);
+}
+
 int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
     char path[64];
     int fd = to_memfd(data, len, path);
@@ -92,8 +162,10 @@ int kt_fuzz_safetensors(const uint8_t *data, size_t len) {
                 broken("safetensors", "metadata accepted %d classes", m.n_classes);
             for (int i = 0; m.class_names && i < m.n_classes; i++)
                 if (!m.class_names[i]) broken("safetensors", "class name %d missing", i);
+            meta_roundtrip(&m);
         }
         kt_ckpt_meta_free(&m);
+        st_roundtrip(&f);
         kt_st_close(&f);
     } else if (!err.msg[0]) {
         broken("safetensors", "refused a file without saying why");
