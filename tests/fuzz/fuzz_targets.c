@@ -217,6 +217,39 @@ int kt_fuzz_weights(const uint8_t *data, size_t len) {
 
 /* A resume file for the same two parameters (byte 0: check the parameters' hash). A failed load
  * must leave the moments as they were. */
+/* A state that loaded, saved again with its moments and loaded once more, must give the same
+ * counters, scale, streams, arrays, config and moments (what --resume relies on after a resume). */
+static void state_roundtrip(const kt_train_state *a, float *const *m, float *const *v) {
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_state.%d.safetensors", (int)getpid());
+    kt_err err = {0};
+    if (kt_train_state_save(path, fz_params, 2, m, v, a, &err) != KT_OK)
+        broken("train_state", "a state that loaded cannot be saved again: %s", err.msg);
+    float m0[FZ_W], v0[FZ_W], m1[FZ_B], v1[FZ_B];
+    float *m2[2] = {m0, m1}, *v2[2] = {v0, v1};
+    kt_train_state b;
+    if (kt_train_state_load(path, fz_params, 2, m2, v2, 1, &b, &err) != KT_OK)
+        broken("train_state", "a state saved again does not load: %s", err.msg);
+    int same = a->step == b.step && a->epoch == b.epoch && a->batch == b.batch && a->fold == b.fold &&
+               a->sched_step == b.sched_step && a->sched_total == b.sched_total &&
+               a->loss_scale_good_steps == b.loss_scale_good_steps && a->n_rng == b.n_rng && a->n_arrays == b.n_arrays &&
+               !memcmp(&a->loss_scale, &b.loss_scale, sizeof(double)) && !memcmp(&a->best_metric, &b.best_metric, sizeof(double)) &&
+               (!a->config_json) == (!b.config_json) && (!a->config_json || !strcmp(a->config_json, b.config_json)) &&
+               !memcmp(m0, m[0], sizeof m0) && !memcmp(v0, v[0], sizeof v0) && !memcmp(m1, m[1], sizeof m1) &&
+               !memcmp(v1, v[1], sizeof v1);
+    for (int i = 0; same && i < a->n_rng; i++) {
+        const kt_rng *r = kt_train_state_get_rng(&b, a->rng_names[i]);
+        same = r && !memcmp(r, &a->rng[i], sizeof *r);
+    }
+    for (int i = 0; same && i < a->n_arrays; i++) {
+        const kt_ts_array *x = kt_train_state_get_array(&b, a->arrays[i].name);
+        same = x && x->n == a->arrays[i].n && (!x->n || !memcmp(x->data, a->arrays[i].data, sizeof(int64_t) * (size_t)x->n));
+    }
+    if (!same) broken("train_state", "a state saved again loads differently (step %lld)", (long long)a->step);
+    kt_train_state_free(&b);
+    unlink(path);
+}
+
 int kt_fuzz_train_state(const uint8_t *data, size_t len) {
     if (len < 1) return 0;
     int check_hash = data[0] & 1;
@@ -236,6 +269,7 @@ int kt_fuzz_train_state(const uint8_t *data, size_t len) {
         for (int i = 0; i < st.n_arrays; i++)
             if (st.arrays[i].n < 0 || (st.arrays[i].n > 0 && !st.arrays[i].data))
                 broken("train_state", "array %s of %lld without data", st.arrays[i].name, (long long)st.arrays[i].n);
+        state_roundtrip(&st, m, v);
         kt_train_state_free(&st);
     } else {
         if (!err.msg[0]) broken("train_state", "refused without a message");
