@@ -1,10 +1,11 @@
-/* Entry points that feed arbitrary bytes to the parsers a user's file or an upload reaches: the
- * safetensors reader (+ checkpoint metadata and inspection, weights loading, training-state resume
- * files), the CSV reader, the JPEG/PNG decoder
- * (+ header probe), Roboflow exports' _classes.csv, the diet engine's assessment JSON, history CSV and
- * meal library, and requests to the HTTP API. Each returns
- * normally on any input, good or bad; a broken invariant (a probe and a decode that disagree, an
- * accepted file whose tensors leave the mapping) prints what broke and aborts.
+/* Entry points that feed arbitrary bytes to the parsers a user's file or an upload reaches:
+ * safetensors files (+ checkpoint metadata, inspection and rewrites), weights loading and --resume
+ * training states (fuzz_checkpoints.c); CSV records and Roboflow _classes.csv exports
+ * (fuzz_datasets.c); JPEG/PNG decoding and a prediction on the decoded upload (fuzz_images.c); the
+ * diet engine's assessment JSON, history CSV and meal library, and requests to the HTTP API
+ * (fuzz_serve.c). Each returns normally on any input, good or bad; a broken invariant (a probe and
+ * a decode that disagree, an accepted file whose tensors leave the mapping, a rewrite that reads
+ * back differently) prints what broke and aborts.
  * Used by test_fuzz_corpus.c (every stored input plus deterministic mutations, in every CI run)
  * and by libfuzzer/fuzz_main.c (coverage-guided runs with clang: tests/fuzz/run_libfuzzer.sh). */
 #ifndef KT_FUZZ_TARGETS_H

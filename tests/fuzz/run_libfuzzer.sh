@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the parsers in tests/fuzz/fuzz_targets.c with clang's libFuzzer, under
+# Coverage-guided fuzzing of the parsers in tests/fuzz/fuzz_targets.h with clang's libFuzzer, under
 # AddressSanitizer + UBSan. Builds build-fuzz/ (clang, -DKT_FUZZ=ON, no CUDA), then runs each target
 # for SECONDS, starting from its stored inputs (tests/fuzz/corpus/<target>/ and the golden files the
 # ctest test also uses). New inputs go to build-fuzz/corpus/<target>/, failures to

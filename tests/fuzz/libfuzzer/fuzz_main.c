@@ -1,4 +1,4 @@
-/* libFuzzer entry point for one target of fuzz_targets.c, chosen at build time (KT_FUZZ_TARGET, set
+/* libFuzzer entry point for one target of fuzz_targets.h, chosen at build time (KT_FUZZ_TARGET, set
  * by CMake per executable fuzz_<target>). Built only with -DKT_FUZZ=ON and clang. */
 #include <stddef.h>
 #include <stdint.h>
