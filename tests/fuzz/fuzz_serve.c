@@ -183,6 +183,13 @@ int kt_fuzz_http(const uint8_t *data, size_t len) {
     else if (auth == 3) snprintf(headers + hn, sizeof headers - (size_t)hn, "Authorization: Bearer eyJ.forged.x\r\n");
     kt_test_resp r;
     kt_test_http(port, method, target, headers, body, blen, 0, &r);
+    /* No answer was seen 3 times in ~160k fuzz requests and never again when the same input ran alone
+     * (a client-side transport error): ask once more, so only a server that is down or hung fails. */
+    if (r.status == 0) {
+        kt_test_resp_free(&r);
+        fprintf(stderr, "fuzz http: no answer to %s %s, asking again\n", method, target);
+        kt_test_http(port, method, target, headers, body, blen, 0, &r);
+    }
     if (getenv("KT_FUZZ_VERBOSE"))
         fprintf(stderr, "fuzz http: %s %s -> %d %.120s\n", method, target, r.status, r.body ? r.body : "");
     if (r.status == 0) kt_fuzz_broken("http", "no answer to %s %s (%d bytes of body)", method, target, (int)blen);

@@ -15,17 +15,19 @@
 int kt_test_http_timeout_ms = 30000;
 
 static int connect_local(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) return -1;
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
+        int e = errno;
         close(fd);
-        return -1;
+        if (e != EINTR) return -1; /* a signal cut the handshake short: start a fresh connection */
     }
-    return fd;
+    return -1;
 }
 
 static int send_all(int fd, const void *buf, size_t len) {
