@@ -36,6 +36,29 @@ static const kt_diet_facts *default_facts(void) {
     return &facts;
 }
 
+/* T_n = b_n m_n (1 + s) u, with s the newest prediction's severity and u = 1.2 when it got worse:
+ * the same history with a worse newest prediction may not lower any target. */
+static void worse_newest_needs_more(const kt_diet_plan *plan, const kt_diet_assessment *as, const kt_diet_obs *obs, int n) {
+    if (n < 1) return;
+    int newest = 0; /* the latest time; the first listed among equal times, as the engine takes it */
+    for (int i = 1; i < n; i++)
+        if (obs[i].time_us > obs[newest].time_us) newest = i;
+    kt_diet_obs *worse = malloc(sizeof *worse * (size_t)n);
+    kt_diet_plan *p2 = calloc(1, sizeof *p2);
+    kt_err err = {0};
+    if (!worse || !p2) kt_fuzz_broken("diet", "no memory");
+    memcpy(worse, obs, sizeof *worse * (size_t)n);
+    worse[newest].severity = worse[newest].severity + 0.25 > 1.0 ? 1.0 : worse[newest].severity + 0.25;
+    if (kt_diet_plan_make(p2, as, worse, n, default_meals(), default_facts(), 1700000000000000LL, &err) != KT_OK)
+        kt_fuzz_broken("diet", "a worse newest severity makes the plan fail: %s", err.msg);
+    for (int k = 0; k < KT_NUT_COUNT; k++)
+        if (p2->targets[k].target < plan->targets[k].target * (1 - 1e-12))
+            kt_fuzz_broken("diet", "nutrient %d: target %g with newest severity %g, %g with %g", k, plan->targets[k].target,
+                           obs[newest].severity, p2->targets[k].target, worse[newest].severity);
+    free(worse);
+    free(p2);
+}
+
 int kt_fuzz_diet(const uint8_t *data, size_t len) {
     const uint8_t *nul = memchr(data, 0, len);
     size_t jlen = nul ? (size_t)(nul - data) : len;
@@ -74,6 +97,7 @@ int kt_fuzz_diet(const uint8_t *data, size_t len) {
             char *s = o ? cJSON_PrintUnformatted(o) : NULL;
             free(s);
             cJSON_Delete(o);
+            worse_newest_needs_more(plan, &as, obs, n);
         }
         free(plan);
     }
