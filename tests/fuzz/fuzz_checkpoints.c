@@ -33,12 +33,17 @@ static int to_memfd(const uint8_t *data, size_t len, char *path) {
     return fd;
 }
 
+/* Where a rewrite goes: /dev/shm, since the writers rename a temporary file into place, which an
+ * in-memory file cannot do; one file per process and kind. */
+static void rewrite_path(char *path, size_t n, const char *kind) {
+    snprintf(path, n, "/dev/shm/kt_fuzz_%s.%d.safetensors", kind, (int)getpid());
+}
+
 /* An accepted file written again by our writer (same names, dtypes, shapes, bytes, metadata) must
- * read back equal: names and metadata go through the writer's JSON escaping. Written to /dev/shm
- * (the writer renames a temporary file into place, which an in-memory file cannot do). */
+ * read back equal: names and metadata go through the writer's JSON escaping. */
 static void st_roundtrip(const kt_st_file *f) {
     char path[96];
-    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_roundtrip.%d.safetensors", (int)getpid());
+    rewrite_path(path, sizeof path, "roundtrip");
     kt_st_writer w;
     kt_st_writer_init(&w);
     kt_err err = {0};
@@ -75,7 +80,7 @@ static void st_roundtrip(const kt_st_file *f) {
  * give the same fields: class names and metrics go through our JSON writing. */
 static void meta_roundtrip(const kt_ckpt_meta *m) {
     char path[96];
-    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_meta.%d.safetensors", (int)getpid());
+    rewrite_path(path, sizeof path, "meta");
     kt_st_writer w;
     kt_st_writer_init(&w);
     kt_err err = {0};
@@ -199,7 +204,7 @@ int kt_fuzz_weights(const uint8_t *data, size_t len) {
  * counters, scale, streams, arrays, config and moments (what --resume relies on after a resume). */
 static void state_roundtrip(const kt_train_state *a, float *const *m, float *const *v) {
     char path[96];
-    snprintf(path, sizeof path, "/dev/shm/kt_fuzz_state.%d.safetensors", (int)getpid());
+    rewrite_path(path, sizeof path, "state");
     kt_err err = {0};
     if (kt_train_state_save(path, fz_params, 2, m, v, a, &err) != KT_OK)
         kt_fuzz_broken("train_state", "a state that loaded cannot be saved again: %s", err.msg);
