@@ -1,5 +1,8 @@
 /* The predictor: checkpoints -> inference models (same forward graph as training), the training
- * evaluation preprocessing, softmax averaged over an ensemble, a mutex for concurrent callers. */
+ * evaluation preprocessing, softmax averaged over an ensemble, a mutex for concurrent callers.
+ * Decoding runs outside that mutex and in parallel: a 12-megapixel photo takes ~40 ms to decode
+ * and resize on one core, several times convnext_atto's forward on the CPU and ~10x a GPU's, so a
+ * decode under the lock (or one image after another) left the other cores and the GPU waiting. */
 #include "serve/predict.h"
 
 #include <math.h>
@@ -28,7 +31,9 @@ struct kt_predictor {
     kt_backend *be; /* NULL: CPU; else a CUDA backend this predictor owns */
     char **class_names; /* (classes) */
     kt_aug_config eval;
-    kt_aug_ctx aug;
+    pthread_mutex_t dec_mu; /* guards the free decoders below */
+    kt_aug_ctx **dec_free;  /* decoders not in use, kept for the next image (their buffers stay sized) */
+    int n_free, cap_free;
     float *x;      /* (batch, size, size, 3) */
     float *logits; /* (batch, classes) */
 };
@@ -65,7 +70,12 @@ void kt_predictor_free(kt_predictor *p) {
     for (int i = 0; i < p->n; i++) kt_model_free(&p->models[i]);
     free(p->models);
     free_names(p->class_names, p->classes);
-    kt_aug_ctx_free(&p->aug);
+    for (int i = 0; i < p->n_free; i++) {
+        kt_aug_ctx_free(p->dec_free[i]);
+        free(p->dec_free[i]);
+    }
+    free(p->dec_free);
+    pthread_mutex_destroy(&p->dec_mu);
     if (p->be && p->be->destroy) p->be->destroy(p->be);
     free(p->x);
     free(p->logits);
@@ -101,10 +111,11 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
     kt_predictor *p = calloc(1, sizeof *p);
     if (!p) return kt_err_set(err, KT_ERR_NOMEM, "no memory for a predictor");
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->dec_mu, NULL);
     p->models = calloc((size_t)n, sizeof *p->models);
-    kt_status s = p->models ? kt_aug_ctx_init(&p->aug, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory for models");
+    kt_status s = p->models ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory for models");
     if (s) {
-        free(p->models);
+        pthread_mutex_destroy(&p->dec_mu);
         pthread_mutex_destroy(&p->mu);
         free(p);
         return s;
@@ -201,6 +212,70 @@ static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) 
     return KT_OK;
 }
 
+/* A decoder for one image at a time: a kept one when free, else a new one (kept when given back). */
+static kt_status decoder_take(kt_predictor *p, kt_aug_ctx **out, kt_err *err) {
+    kt_aug_ctx *c = NULL;
+    pthread_mutex_lock(&p->dec_mu);
+    if (p->n_free > 0) c = p->dec_free[--p->n_free];
+    pthread_mutex_unlock(&p->dec_mu);
+    if (!c) {
+        c = malloc(sizeof *c);
+        if (!c) return kt_err_set(err, KT_ERR_NOMEM, "no memory for an image decoder");
+        kt_status s = kt_aug_ctx_init(c, err);
+        if (s) {
+            free(c);
+            return s;
+        }
+    }
+    *out = c;
+    return KT_OK;
+}
+
+static void decoder_give(kt_predictor *p, kt_aug_ctx *c) {
+    pthread_mutex_lock(&p->dec_mu);
+    if (p->n_free == p->cap_free) {
+        int cap = p->cap_free ? 2 * p->cap_free : 8;
+        kt_aug_ctx **a = realloc(p->dec_free, sizeof *a * (size_t)cap);
+        if (a) p->dec_free = a, p->cap_free = cap;
+    }
+    int kept = p->n_free < p->cap_free;
+    if (kept) p->dec_free[p->n_free++] = c;
+    pthread_mutex_unlock(&p->dec_mu);
+    if (!kept) { /* no memory to keep it: let it go */
+        kt_aug_ctx_free(c);
+        free(c);
+    }
+}
+
+/* One image, from bytes (path NULL) or a file, decoded and preprocessed into x (size, size, 3). */
+static kt_status decode_one(kt_predictor *p, const char *path, const void *bytes, size_t len, float *x, kt_err *err) {
+    kt_aug_ctx *dec = NULL;
+    kt_status s = decoder_take(p, &dec, err);
+    if (s) return s;
+    s = path ? kt_aug_run_file(dec, &p->eval, 0, path, x, err) : kt_aug_run(dec, &p->eval, 0, bytes, len, x, err);
+    decoder_give(p, dec);
+    return s;
+}
+
+/* k files into x (k, size, size, 3) on the calling thread's OpenMP threads; the error reported is
+ * that of the first file in the list that failed, whatever the order they finished in. */
+static kt_status decode_files(kt_predictor *p, const char *const *paths, int k, float *x, kt_err *err) {
+    size_t img = (size_t)p->size * p->size * 3;
+    kt_err *errs = malloc(sizeof *errs * (size_t)k);
+    kt_status *st = malloc(sizeof *st * (size_t)k);
+    if (!errs || !st) {
+        free(errs), free(st);
+        return kt_err_set(err, KT_ERR_NOMEM, "no memory to decode %d images", k);
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (k > 1)
+    for (int j = 0; j < k; j++) st[j] = decode_one(p, paths[j], NULL, 0, x + img * (size_t)j, &errs[j]);
+    kt_status s = KT_OK;
+    for (int j = 0; j < k && !s; j++)
+        if ((s = st[j]) && err) *err = errs[j];
+    free(errs), free(st);
+    return s;
+}
+
 /* omp_set_num_threads sets the calling thread's own team size, and runs come from the server's
  * worker threads, not the thread that opened the predictor: set it in each (--model-threads was
  * otherwise ignored, and every worker started a team of all cores). */
@@ -209,39 +284,48 @@ static void use_threads(const kt_predictor *p) {
 }
 
 kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err) {
+    size_t img = (size_t)p->size * p->size * 3;
+    /* decoded before taking the lock, beside other callers' forwards */
+    float *x = malloc(sizeof(float) * img);
+    kt_status s = x ? decode_one(p, NULL, bytes, len, x, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory for an input image");
+    if (s) {
+        free(x);
+        return s;
+    }
     pthread_mutex_lock(&p->mu);
     use_threads(p);
-    size_t img = (size_t)p->size * p->size * 3;
-    kt_status s = kt_aug_run(&p->aug, &p->eval, 0, bytes, len, p->x, err);
-    if (!s) {
-        if (p->batch > 1) memset(p->x + img, 0, sizeof(float) * img * (size_t)(p->batch - 1));
-        float *all = p->batch > 1 ? malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes) : probs;
-        s = all ? forward_all(p, p->batch, all, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory");
-        if (all && all != probs) {
-            memcpy(probs, all, sizeof(float) * (size_t)p->classes);
-            free(all);
-        }
+    memcpy(p->x, x, sizeof(float) * img);
+    if (p->batch > 1) memset(p->x + img, 0, sizeof(float) * img * (size_t)(p->batch - 1));
+    float *all = p->batch > 1 ? malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes) : probs;
+    s = all ? forward_all(p, p->batch, all, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+    if (all && all != probs) {
+        memcpy(probs, all, sizeof(float) * (size_t)p->classes);
+        free(all);
     }
     pthread_mutex_unlock(&p->mu);
+    free(x);
     return s;
 }
 
 kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err) {
-    pthread_mutex_lock(&p->mu);
     use_threads(p);
     size_t img = (size_t)p->size * p->size * 3;
-    float *tmp = malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes);
-    kt_status s = tmp ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory");
+    /* each batch decoded in parallel into x, then run under the lock */
+    float *x = malloc(sizeof(float) * img * (size_t)p->batch), *tmp = malloc(sizeof(float) * (size_t)p->batch * (size_t)p->classes);
+    kt_status s = x && tmp ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory for a batch of %d images", p->batch);
     for (int i0 = 0; i0 < n && !s; i0 += p->batch) {
         int k = n - i0 < p->batch ? n - i0 : p->batch;
-        for (int j = 0; j < k && !s; j++) s = kt_aug_run_file(&p->aug, &p->eval, 0, paths[i0 + j], p->x + img * (size_t)j, err);
-        if (s) break;
+        if ((s = decode_files(p, paths + i0, k, x, err))) break;
+        pthread_mutex_lock(&p->mu);
+        use_threads(p);
+        memcpy(p->x, x, sizeof(float) * img * (size_t)k);
         if (k < p->batch) memset(p->x + img * (size_t)k, 0, sizeof(float) * img * (size_t)(p->batch - k));
         s = forward_all(p, p->batch, tmp, err);
+        pthread_mutex_unlock(&p->mu);
         if (!s) memcpy(probs + (size_t)i0 * p->classes, tmp, sizeof(float) * (size_t)k * (size_t)p->classes);
     }
+    free(x);
     free(tmp);
-    pthread_mutex_unlock(&p->mu);
     return s;
 }
 
@@ -264,7 +348,7 @@ kt_status kt_predictor_gradcam(kt_predictor *p, const char *path, int cls, const
     float *x = s ? NULL : malloc(sizeof(float) * npx * 3);
     float *onehot = s ? NULL : calloc((size_t)p->classes, sizeof(float));
     if (!s && (!x || !onehot)) s = kt_err_set(err, KT_ERR_NOMEM, "no memory for Grad-CAM");
-    if (!s) s = kt_aug_run_file(&p->aug, &p->eval, 0, path, x, err);
+    if (!s) s = decode_one(p, path, NULL, 0, x, err);
     if (!s) s = kt_model_set_input(m, x, err);
     if (!s && cls < 0) { /* explain the predicted class */
         float *z = malloc(sizeof(float) * (size_t)p->classes);

@@ -190,3 +190,130 @@ KT_TEST(test_predict_model_threads_apply_in_the_calling_thread) {
     KT_CHECK(a.after == 1, "the worker thread ran with %d OpenMP threads, not the predictor's 1", a.after);
     kt_predictor_free(p);
 }
+
+/* the seed-7 checkpoint and up to max JPEGs of the fixture's synthetic dataset (all splits), in
+ * `ls` order; returns how many (0: no fixture) */
+static int fixture_images(char *ckpt, char paths[][4096], int max) {
+    char img[4096], cmd[4200];
+    if (!make_fixture(ckpt, img, 4096, 7, 3)) return 0;
+    snprintf(cmd, sizeof cmd, "ls %s/synth/*/*.jpg | head -n %d", kt_test_tmpdir(), max);
+    FILE *f = popen(cmd, "r");
+    int n = 0;
+    while (f && n < max && fgets(paths[n], 4096, f)) paths[n][strcspn(paths[n], "\n")] = 0, n++;
+    if (f) pclose(f);
+    return n;
+}
+
+/* Files are decoded in parallel, a batch at a time: every image's probabilities must still be its
+ * own (a swap of two decoded images would put one image's answer on another's name), whatever the
+ * batch size and the thread count. The reference is each image alone through the bytes path. */
+KT_TEST(test_predict_parallel_decoding_keeps_each_images_answer) {
+    char ckpt[4096], paths[8][4096];
+    int n = fixture_images(ckpt, paths, 8);
+    KT_REQUIRE(n >= 6, "only %d fixture images", n);
+    const char *list[11];
+    for (int i = 0; i < 11; i++) list[i] = paths[(i * 5) % n]; /* repeats, out of order, 11 = 2 full batches of 4 + 3 */
+    kt_err err;
+    kt_predictor *one;
+    KT_REQUIRE_OK(kt_predictor_open(&one, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    float ref[8][3];
+    for (int i = 0; i < n; i++) {
+        char *bytes;
+        size_t len;
+        KT_REQUIRE_OK(kt_file_read(paths[i], &bytes, &len, &err), &err);
+        KT_CHECK_OK(kt_predictor_run_bytes(one, bytes, len, ref[i], &err), &err);
+        free(bytes);
+    }
+    double spread = 0; /* the images must be told apart for a swap to show */
+    for (int i = 1; i < n; i++) spread = fmax(spread, fabs(ref[i][0] - ref[0][0]));
+    KT_CHECK(spread > 1e-3, "the fixture images give nearly the same answer (spread %.3g): a swap would not show", spread);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        kt_predictor *p;
+        KT_REQUIRE_OK(kt_predictor_open_batched(&p, (const char *[]){ckpt}, 1, "cpu", threads, 4, &err), &err);
+        float probs[11 * 3];
+        KT_CHECK_OK(kt_predictor_run_files(p, list, 11, probs, &err), &err);
+        for (int i = 0; i < 11; i++) {
+            const float *want = ref[(i * 5) % n];
+            for (int c = 0; c < 3; c++)
+                KT_CHECK(fabsf(probs[i * 3 + c] - want[c]) < 1e-5f, "%d threads, image %d (%s) class %d: %.7g, alone %.7g", threads, i,
+                         list[i], c, probs[i * 3 + c], want[c]);
+        }
+        kt_predictor_free(p);
+    }
+    kt_predictor_free(one);
+}
+
+/* Of several files that cannot be read, the error names the first in the list, although the batch
+ * is decoded in parallel and a later one may fail first. */
+KT_TEST(test_predict_parallel_decoding_names_the_first_bad_file) {
+    char ckpt[4096], img[4096], bad[4096];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    snprintf(bad, sizeof bad, "%s/not_an_image.jpg", kt_test_tmpdir());
+    kt_err err;
+    KT_REQUIRE_OK(kt_file_write_atomic(bad, "plain text, not a JPEG", 22, &err), &err);
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open_batched(&p, (const char *[]){ckpt}, 1, "cpu", 3, 4, &err), &err);
+    float probs[8 * 3];
+    for (int rep = 0; rep < 5; rep++) {
+        KT_CHECK(kt_predictor_run_files(p, (const char *[]){img, img, bad, "/nonexistent/x.jpg", img, img}, 6, probs, &err) != KT_OK &&
+                     strstr(err.msg, bad) && !strstr(err.msg, "/nonexistent"),
+                 "error of the first bad file: %s", err.msg);
+        KT_CHECK(kt_predictor_run_files(p, (const char *[]){img, img, img, img, img, "/nonexistent/x.jpg"}, 6, probs, &err) != KT_OK &&
+                     strstr(err.msg, "/nonexistent/x.jpg"),
+                 "a bad file in the second batch: %s", err.msg);
+    }
+    /* and the predictor still answers afterwards */
+    KT_CHECK_OK(kt_predictor_run_files(p, (const char *[]){img}, 1, probs, &err), &err);
+    kt_predictor_free(p);
+}
+
+/* The server's workers call run_bytes at once: each decodes beside the others' forwards (outside the
+ * predictor's lock), and each must get its own image's answer, bit for bit the answer it gets alone. */
+typedef struct {
+    kt_predictor *p;
+    char *bytes[8];
+    size_t len[8];
+    int n, start;
+    float probs[24][3];
+    kt_status st;
+} bytes_worker;
+
+static void *bytes_run(void *a_) {
+    bytes_worker *a = a_;
+    kt_err err;
+    for (int r = 0; r < 24 && !a->st; r++) {
+        int i = (a->start + r) % a->n;
+        a->st = kt_predictor_run_bytes(a->p, a->bytes[i], a->len[i], a->probs[r], &err);
+    }
+    return NULL;
+}
+
+KT_TEST(test_predict_concurrent_callers_get_their_own_answers) {
+    char ckpt[4096], paths[8][4096];
+    int n = fixture_images(ckpt, paths, 8);
+    KT_REQUIRE(n >= 6, "only %d fixture images", n);
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    bytes_worker w[4];
+    memset(w, 0, sizeof w);
+    for (int t = 0; t < 4; t++) {
+        w[t].p = p, w[t].n = n, w[t].start = t;
+        for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_file_read(paths[i], &w[t].bytes[i], &w[t].len[i], &err), &err);
+    }
+    float alone[8][3];
+    for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_predictor_run_bytes(p, w[0].bytes[i], w[0].len[i], alone[i], &err), &err);
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+    for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        KT_CHECK(w[t].st == KT_OK, "worker %d failed with status %d", t, (int)w[t].st);
+        for (int r = 0; r < 24 && w[t].st == KT_OK; r++) {
+            int i = (t + r) % n;
+            KT_CHECK(!memcmp(w[t].probs[r], alone[i], sizeof alone[0]), "worker %d, call %d (image %d): %.7g %.7g %.7g, alone %.7g %.7g %.7g", t,
+                     r, i, w[t].probs[r][0], w[t].probs[r][1], w[t].probs[r][2], alone[i][0], alone[i][1], alone[i][2]);
+        }
+        for (int i = 0; i < n; i++) free(w[t].bytes[i]);
+    }
+    kt_predictor_free(p);
+}
