@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "cli/commands.h"
 #include "engine/device_spec.h"
+#include "datasets/loader.h"
 #include "datasets/roboflow.h"
 #include "train/calibration.h"
 #include "train/evaluate.h"
@@ -38,7 +40,7 @@ static void help(void) {
            "                        the models did not see (e.g. train with --holdout-valid)\n"
            "  --out DIR             report folder (default eval_<split>)\n"
            "  --batch N             images per forward pass (default 32)\n"
-           "  --workers N           decoding threads (default 2)\n"
+           "  --workers N           decoding threads (default 2; on cuda all cores but one, 2..16)\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores)\n"
            "  --device D            cpu (default), cuda (the first GPU) or cuda:N (GPU N)\n"
            "  --precision P         on cuda: bf16 (default), fp16, tf32 or fp32, as keratrack train --precision\n"
@@ -249,7 +251,7 @@ done:
 
 int kt_cmd_eval(int argc, char **argv) {
     const char *ckpts[MAX_CKPTS];
-    int n_ckpt = 0, threads = 0, no_plots = 0, strict = 0;
+    int n_ckpt = 0, threads = 0, no_plots = 0, strict = 0, workers_given = 0;
     const char *data = NULL, *split = "test", *temp = "none", *calib = "valid", *out = NULL, *device = "cpu",
                *precision = NULL;
     kt_eval_config ec;
@@ -296,7 +298,7 @@ int kt_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--batch")) ec.batch = (int)x;
-        else if (!strcmp(a, "--workers")) ec.workers = (int)x;
+        else if (!strcmp(a, "--workers")) ec.workers = (int)x, workers_given = 1;
         else if (!strcmp(a, "--threads")) threads = (int)x;
         else return usage_error("unknown option", a);
     }
@@ -328,6 +330,7 @@ int kt_cmd_eval(int argc, char **argv) {
                              "use --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
     if (brc) return brc;
     ec.backend = be;
+    if (!workers_given) ec.workers = kt_loader_auto_workers(be != NULL, (int)sysconf(_SC_NPROCESSORS_ONLN));
     int rc = run(ckpts, n_ckpt, data, split, temp, calib, out, &ec, no_plots, strict);
     if (be) be->destroy(be);
     return rc;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "datasets/loader.h"
 #include "engine/device_spec.h"
 #include "nets/model.h"
 #include "train/trainer.h"
@@ -52,7 +53,8 @@ static void help(void) {
            "running:\n"
            "  --threads N           compute threads (default: OMP_NUM_THREADS or all cores); the same seed and\n"
            "                        thread count give the same run\n"
-           "  --workers N           image decoding threads (default 2)\n"
+           "  --workers N           image decoding threads (default 2; on cuda all cores but one, 2..16);\n"
+           "                        the epoch line shows 'data wait N%%' when the model waited on them\n"
            "  --eval-batch N        evaluation batch (default 2 x --batch)\n"
            "  --device D            where to train: cpu (default), cuda (the first GPU) or cuda:N (GPU N, in\n"
            "                        CUDA's numbering, which CUDA_VISIBLE_DEVICES may change); cuda needs a build\n"
@@ -133,7 +135,7 @@ int kt_cmd_train(int argc, char **argv) {
     kt_train_config c;
     kt_train_config_default(&c);
     const char *models[MAX_MODELS];
-    int n_models = 0, threads = 0, quiet = 0;
+    int n_models = 0, threads = 0, quiet = 0, workers_given = 0;
     const char *device = "cpu", *precision = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -197,6 +199,7 @@ int kt_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--workers")) {
             if (!parse_long(v, 1, 64, &x)) return usage_error("--workers must be 1..64, not", v);
             c.workers = (int)x;
+            workers_given = 1;
         } else if (!strcmp(a, "--stop-after-steps")) {
             if (!parse_long(v, 1, 1L << 40, &x)) return usage_error("--stop-after-steps must be >= 1, not", v);
             c.stop_after_steps = x;
@@ -255,6 +258,7 @@ int kt_cmd_train(int argc, char **argv) {
                              "train with --device cpu (the default), or build with -DKT_CUDA=ON on a GPU machine", &be);
     if (brc) return brc;
     c.backend = be;
+    if (!workers_given) c.workers = kt_loader_auto_workers(be != NULL, (int)sysconf(_SC_NPROCESSORS_ONLN));
     c.loss_scaling = be && precision && !strcmp(precision, "fp16");
     char device_name[48], canon[24];
     kt_device_spec_name(&dev, canon, sizeof canon);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/timer.h"
 
 typedef struct slot {
     kt_batch b;           /* views into the ring storage */
@@ -52,6 +53,7 @@ struct kt_loader {
     int64_t cur;           /* next batch to hand out */
     int64_t free_from;     /* first batch whose slot the consumer has not released */
     int64_t n_bad;
+    double wait_s;         /* seconds kt_loader_next waited for batches not yet decoded */
     char last_err[KT_ERR_MSG_MAX];
 };
 
@@ -326,7 +328,11 @@ kt_status kt_loader_next(kt_loader *ld, const kt_batch **batch, kt_err *err) {
         return KT_OK;
     }
     slot *s = &ld->slots[ld->cur % ld->R];
-    while (s->done < s->want) pthread_cond_wait(&ld->cv_done, &ld->mu);
+    if (s->done < s->want) { /* the consumer is ahead of the decoding: time it, so a caller can say so */
+        double t0 = kt_now();
+        while (s->done < s->want) pthread_cond_wait(&ld->cv_done, &ld->mu);
+        ld->wait_s += kt_now() - t0;
+    }
     s->b.n = s->want;
     s->b.epoch = ld->epoch;
     s->b.index = ld->cur;
@@ -338,6 +344,20 @@ kt_status kt_loader_next(kt_loader *ld, const kt_batch **batch, kt_err *err) {
     pthread_mutex_unlock(&ld->mu);
     if (st == KT_OK) *batch = &s->b;
     return st;
+}
+
+double kt_loader_wait_seconds(const kt_loader *ld) {
+    pthread_mutex_t *mu = (pthread_mutex_t *)&ld->mu;
+    pthread_mutex_lock(mu);
+    double w = ld->wait_s;
+    pthread_mutex_unlock(mu);
+    return w;
+}
+
+int kt_loader_auto_workers(int feeds_gpu, int cpus) {
+    if (!feeds_gpu) return 2;
+    int w = cpus - 1;
+    return w < 2 ? 2 : w > 16 ? 16 : w;
 }
 
 int64_t kt_loader_bad_images(const kt_loader *ld) {

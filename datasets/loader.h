@@ -85,6 +85,17 @@ kt_status kt_loader_start(kt_loader *ld, int64_t epoch, int64_t first_batch, kt_
  * stays valid until the next call of kt_loader_next / kt_loader_start / kt_loader_close. */
 kt_status kt_loader_next(kt_loader *ld, const kt_batch **batch, kt_err *err);
 
+/* Seconds kt_loader_next has spent waiting for a batch still being decoded, since the loader was
+ * opened: the consumer's time lost to decoding (more workers shorten it, if there are cores). */
+double kt_loader_wait_seconds(const kt_loader *ld);
+
+/* Workers for a loader when the user gave none, on a machine of `cpus` online CPUs. On the CPU, 2:
+ * the model's threads need the cores, and 1-2 workers keep a CPU training step fed (bench/README
+ * section 3). Feeding a GPU (feeds_gpu), all cores but one (for the thread driving the GPU), at least
+ * 2 and at most 16: a GPU trains convnext_base at ~1800 images/s, about 4 workers' worth of 640 px
+ * JPEGs, and tiny or atto 2-10x that. */
+int kt_loader_auto_workers(int feeds_gpu, int cpus);
+
 /* Distinct items that failed to decode so far, and the message of the latest failure ("" if none). */
 int64_t kt_loader_bad_images(const kt_loader *ld);
 void kt_loader_last_error(const kt_loader *ld, char *buf, int n);

@@ -37,6 +37,7 @@ typedef struct fold_ctx {
     double best;              /* best validation score so far (-1: none) */
     int best_epoch;
     double loss_sum, seconds; /* this epoch so far */
+    double wait0;             /* the training loader's wait count when this epoch started */
     kt_hits hits;
 } fold_ctx;
 
@@ -283,9 +284,18 @@ static kt_status end_epoch(fold_ctx *x, int e, double t_start, kt_err *err) {
     if (s) return s;
     if (c->log) {
         const char *metric = r->multilabel ? "micro-F1" : "acc";
-        fprintf(c->log, "fold %d/%d epoch %2d/%d  train loss %.4f %s %.4f  val loss %.4f %s %.4f  lr %.2e  %.1fs  %.0f img/s%s\n",
+        /* the share of the epoch the model sat waiting for the loader to decode images */
+        double wait = kt_loader_wait_seconds(x->train_ld) - x->wait0, share = secs > 0 ? wait / secs : 0;
+        char wait_txt[32] = "";
+        if (share >= 0.05) snprintf(wait_txt, sizeof wait_txt, "  data wait %.0f%%", 100 * share);
+        fprintf(c->log, "fold %d/%d epoch %2d/%d  train loss %.4f %s %.4f  val loss %.4f %s %.4f  lr %.2e  %.1fs  %.0f img/s%s%s\n",
                 x->f + 1, r->folds.k, e + 1, c->epochs, rec.train_loss, metric, rec.train_acc, val_loss, metric, val_score,
-                rec.lr, secs, (double)x->hits.n / (secs > 0 ? secs : 1), better ? "  * best, saved" : "");
+                rec.lr, secs, (double)x->hits.n / (secs > 0 ? secs : 1), wait_txt, better ? "  * best, saved" : "");
+        if (share >= 0.2 && !r->wait_hinted) {
+            r->wait_hinted = 1;
+            fprintf(c->log, "  the model waited for decoded images %.0f%% of this epoch: more --workers (now %d) decode on more "
+                    "cores%s\n", 100 * share, c->workers, c->backend ? "" : ", which on the CPU the model's threads also use");
+        }
         if (c->loss_scaling)
             fprintf(c->log, "  fp16 loss scale %g; %lld steps of this fold skipped for inf/NaN gradients\n", x->scaler.scale,
                     (long long)x->scaler.skipped);
@@ -310,6 +320,7 @@ kt_status kt_run_fold(kt_run *r, int f, kt_err *err) {
     if (!s) s = start_fold(&x, &e0, &b0, err);
     for (int e = e0; e < c->epochs && !s; e++) {
         s = kt_loader_start(x.train_ld, e, b0, err);
+        x.wait0 = kt_loader_wait_seconds(x.train_ld);
         char label[64];
         snprintf(label, sizeof label, "fold %d/%d epoch %d/%d", f + 1, r->folds.k, e + 1, c->epochs);
         kt_progress pr;

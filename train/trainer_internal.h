@@ -49,6 +49,7 @@ typedef struct kt_run {
     int64_t steps;             /* optimizer steps run by this call (for stop_after_steps) */
     uint64_t final_hash;       /* parameters' hash after the latest fold finished in this call */
     int folds_done;
+    int wait_hinted;           /* the log has said once that the model waits on the loader */
 } kt_run;
 
 /* Seeds derived from the run's seed for fold f (0-based): model init, data order/augmentation,

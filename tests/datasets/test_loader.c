@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/timer.h"
 #include "datasets/loader.h"
 #include "datasets/synth.h"
 #include "dstest.h"
@@ -314,4 +315,51 @@ KT_TEST(test_loader_pins_its_batches_once) {
     }
     free(items);
     kt_dataset_close(&ds);
+}
+
+/* The consumer's wait for batches still being decoded is counted (so the trainer can say when the
+ * model waits on the decoding): nothing before the first kt_loader_next, something over an epoch
+ * consumed as fast as it comes (one worker, a ring of two batches: the consumer must outrun it),
+ * never more than the time the consumer spent in kt_loader_next. */
+KT_TEST(test_loader_counts_the_consumers_wait) {
+    kt_dataset ds;
+    if (!open_synth(&ds, "ds_wait", 0, 8)) return;
+    int64_t n;
+    int64_t *items = split_items(&ds, KT_SPLIT_TRAIN, &n);
+    kt_loader_config cfg;
+    kt_loader_config_default(&cfg, 32);
+    cfg.batch_size = 2;
+    cfg.workers = 1;
+    cfg.prefetch = 2;
+    kt_err err = {0};
+    kt_loader *ld;
+    KT_REQUIRE_OK(kt_loader_open(&ld, &ds, items, n, &cfg, &err), &err);
+    KT_REQUIRE_OK(kt_loader_start(ld, 0, 0, &err), &err);
+    KT_CHECK(kt_loader_wait_seconds(ld) == 0, "waited %g s before asking for a batch", kt_loader_wait_seconds(ld));
+    double in_next = 0, last = 0;
+    int batches = 0;
+    const kt_batch *b;
+    for (;;) {
+        double t0 = kt_now();
+        kt_status st = kt_loader_next(ld, &b, &err);
+        in_next += kt_now() - t0;
+        if (st != KT_OK || !b) break;
+        double w = kt_loader_wait_seconds(ld);
+        KT_CHECK(w >= last, "the wait went down: %g after %g", w, last);
+        last = w;
+        batches++;
+    }
+    KT_CHECK(batches == kt_loader_num_batches(ld) && batches >= 6, "batches %d", batches);
+    KT_CHECK(last > 0, "an epoch consumed as fast as it came never waited on one worker");
+    KT_CHECK(last <= in_next, "counted %g s of waiting in %g s of kt_loader_next", last, in_next);
+    kt_loader_close(ld);
+    free(items);
+    kt_dataset_close(&ds);
+}
+
+KT_TEST(test_loader_auto_workers) {
+    KT_CHECK(kt_loader_auto_workers(0, 64) == 2 && kt_loader_auto_workers(0, 1) == 2, "CPU training: 2 workers");
+    KT_CHECK(kt_loader_auto_workers(1, 1) == 2 && kt_loader_auto_workers(1, 2) == 2, "a GPU on 1-2 cores: 2");
+    KT_CHECK(kt_loader_auto_workers(1, 8) == 7 && kt_loader_auto_workers(1, 16) == 15, "a GPU: all cores but one");
+    KT_CHECK(kt_loader_auto_workers(1, 128) == 16, "a GPU on 128 cores: capped at 16, got %d", kt_loader_auto_workers(1, 128));
 }
