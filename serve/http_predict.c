@@ -92,9 +92,10 @@ void kt_h_predict(kt_http_req *r) {
     }
     kt_err err = {0};
     kt_http_server *s = r->srv;
-    /* The predictor serialises concurrent calls itself; the time includes any wait for it. */
+    /* The predictor serialises the forwards itself; the time includes any wait for it. */
     double t0 = kt_now();
-    kt_status st = kt_predictor_run_bytes(p, r->file, r->file_len, probs, &err);
+    kt_predict_times tm;
+    kt_status st = kt_predictor_run_bytes_timed(p, r->file, r->file_len, probs, &tm, &err);
     double dt = kt_now() - t0;
     if (st) {
         free(probs);
@@ -108,6 +109,7 @@ void kt_h_predict(kt_http_req *r) {
         return;
     }
     kt_metrics_inference(s->metrics, dt);
+    kt_metrics_predict_stages(s->metrics, tm.decode, tm.wait, tm.forward);
     int best = 0;
     for (int i = 1; i < nc; i++)
         if (probs[i] > probs[best]) best = i;

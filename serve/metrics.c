@@ -32,7 +32,10 @@ struct kt_metrics {
     series *req[MAX_SERIES];
     int n_series;
     series infer;
+    series stage[3]; /* a prediction's decode, wait and forward */
 };
+
+static const char *const STAGE_NAMES[3] = {"decode", "wait", "forward"};
 
 kt_metrics *kt_metrics_new(void) {
     kt_metrics *m = calloc(1, sizeof *m);
@@ -78,6 +81,14 @@ void kt_metrics_inference(kt_metrics *m, double seconds) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void kt_metrics_predict_stages(kt_metrics *m, double decode, double wait, double forward) {
+    pthread_mutex_lock(&m->mu);
+    add(&m->stage[0], decode);
+    add(&m->stage[1], wait);
+    add(&m->stage[2], forward);
+    pthread_mutex_unlock(&m->mu);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -98,14 +109,24 @@ static void quantiles(const series *s, const double *qs, int nq, double *out, do
     }
 }
 
-double kt_metrics_inference_quantile(kt_metrics *m, double q, long long *count) {
+static double series_quantile(kt_metrics *m, const series *s, double q, long long *count) {
     double *sorted = malloc(KT_METRICS_WINDOW * sizeof *sorted), v = NAN;
     pthread_mutex_lock(&m->mu);
-    if (sorted) quantiles(&m->infer, &q, 1, &v, sorted);
-    if (count) *count = m->infer.count;
+    if (sorted) quantiles(s, &q, 1, &v, sorted);
+    if (count) *count = s->count;
     pthread_mutex_unlock(&m->mu);
     free(sorted);
     return v;
+}
+
+double kt_metrics_inference_quantile(kt_metrics *m, double q, long long *count) { return series_quantile(m, &m->infer, q, count); }
+
+double kt_metrics_stage_quantile(kt_metrics *m, int stage, double q, long long *count) {
+    if (stage < 0 || stage > 2) {
+        if (count) *count = 0;
+        return NAN;
+    }
+    return series_quantile(m, &m->stage[stage], q, count);
 }
 
 typedef struct {
@@ -163,10 +184,21 @@ char *kt_metrics_render(kt_metrics *m, size_t *len) {
         snprintf(labels, sizeof labels, "endpoint=\"%s\"", m->series_name[i]);
         put_summary(&b, "keratrack_request_seconds", labels, m->req[i], scratch);
     }
-    put(&b, "# HELP keratrack_inference_seconds Model forward latency per image (latest %d).\n"
+    put(&b, "# HELP keratrack_inference_seconds Prediction latency per image: decode, wait for the model, forward "
+            "(latest %d).\n"
             "# TYPE keratrack_inference_seconds summary\n",
         KT_METRICS_WINDOW);
     put_summary(&b, "keratrack_inference_seconds", "", &m->infer, scratch);
+    /* which stage bounds the throughput: decoding (more --threads), the model (a GPU), or the queue */
+    put(&b, "# HELP keratrack_predict_stage_seconds A prediction's stages: decode (image to input, beside other "
+            "requests), wait (for other requests' forwards), forward (the model) (latest %d each).\n"
+            "# TYPE keratrack_predict_stage_seconds summary\n",
+        KT_METRICS_WINDOW);
+    for (int k = 0; k < 3; k++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "stage=\"%s\"", STAGE_NAMES[k]);
+        put_summary(&b, "keratrack_predict_stage_seconds", labels, &m->stage[k], scratch);
+    }
     pthread_mutex_unlock(&m->mu);
     free(scratch);
     if (len) *len = b.len;

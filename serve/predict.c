@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/timer.h"
 #include "checkpoints/ckpt_inspect.h"
 #include "checkpoints/ckpt_meta.h"
 #include "checkpoints/safetensors.h"
@@ -283,16 +284,24 @@ static void use_threads(const kt_predictor *p) {
     if (p->threads > 0 && omp_get_max_threads() != p->threads) omp_set_num_threads(p->threads);
 }
 
-kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err) {
+kt_status kt_predictor_run_bytes_timed(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_predict_times *t,
+                                       kt_err *err) {
+    kt_predict_times tm = {0};
     size_t img = (size_t)p->size * p->size * 3;
     /* decoded before taking the lock, beside other callers' forwards */
+    double t0 = kt_now();
     float *x = malloc(sizeof(float) * img);
     kt_status s = x ? decode_one(p, NULL, bytes, len, x, err) : kt_err_set(err, KT_ERR_NOMEM, "no memory for an input image");
+    double t1 = kt_now();
+    tm.decode = t1 - t0;
     if (s) {
         free(x);
+        if (t) *t = tm;
         return s;
     }
     pthread_mutex_lock(&p->mu);
+    double t2 = kt_now();
+    tm.wait = t2 - t1;
     use_threads(p);
     memcpy(p->x, x, sizeof(float) * img);
     if (p->batch > 1) memset(p->x + img, 0, sizeof(float) * img * (size_t)(p->batch - 1));
@@ -302,9 +311,15 @@ kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len,
         memcpy(probs, all, sizeof(float) * (size_t)p->classes);
         free(all);
     }
+    tm.forward = kt_now() - t2;
     pthread_mutex_unlock(&p->mu);
     free(x);
+    if (t) *t = tm;
     return s;
+}
+
+kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err) {
+    return kt_predictor_run_bytes_timed(p, bytes, len, probs, NULL, err);
 }
 
 kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err) {

@@ -27,8 +27,20 @@ const char *kt_predictor_device(const kt_predictor *p);
 int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixels */
 
 /* Decodes JPEG/PNG bytes, preprocesses as in training, runs the (ensemble) forward; probs has
- * num_classes floats (softmax, averaged over the ensemble). Thread-safe (calls are serialised). */
+ * num_classes floats (softmax, averaged over the ensemble). Thread-safe: concurrent calls decode at
+ * once and take turns for the forward. */
 kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err);
+
+/* Where the time of one kt_predictor_run_bytes_timed call went, in seconds. */
+typedef struct kt_predict_times {
+    double decode;  /* decoding and preprocessing the image (beside other calls) */
+    double wait;    /* waiting for other calls' forwards to finish */
+    double forward; /* the (ensemble) forward and softmax */
+} kt_predict_times;
+
+/* kt_predictor_run_bytes that also fills *t (t may be NULL); on an error the stages not reached are 0. */
+kt_status kt_predictor_run_bytes_timed(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_predict_times *t,
+                                       kt_err *err);
 /* Files in batches of the predictor's batch size; probs is (n, num_classes). A file that cannot
  * be decoded fails the call with its path named. */
 kt_status kt_predictor_run_files(kt_predictor *p, const char *const *paths, int n, float *probs, kt_err *err);

@@ -317,3 +317,27 @@ KT_TEST(test_predict_concurrent_callers_get_their_own_answers) {
     }
     kt_predictor_free(p);
 }
+
+/* The timed call's stages: a decode and a forward that took time, no wait when alone, and on a
+ * bad image only the decode (nothing after it ran). */
+KT_TEST(test_predict_timed_stages) {
+    char ckpt[4096], img[4096];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    char *bytes;
+    size_t n;
+    KT_REQUIRE_OK(kt_file_read(img, &bytes, &n, &err), &err);
+    float a[3], b[3];
+    kt_predict_times t;
+    KT_CHECK_OK(kt_predictor_run_bytes_timed(p, bytes, n, a, &t, &err), &err);
+    KT_CHECK(t.decode > 0 && t.forward > 0 && t.wait >= 0, "decode %g, wait %g, forward %g", t.decode, t.wait, t.forward);
+    KT_CHECK_OK(kt_predictor_run_bytes(p, bytes, n, b, &err), &err);
+    KT_CHECK(!memcmp(a, b, sizeof a), "the timed call answers as the plain one");
+    KT_CHECK(kt_predictor_run_bytes_timed(p, "not an image", 12, a, &t, &err) != KT_OK, "text accepted");
+    KT_CHECK(t.decode > 0 && t.wait == 0 && t.forward == 0, "a refused image: decode %g, wait %g, forward %g", t.decode, t.wait,
+             t.forward);
+    free(bytes);
+    kt_predictor_free(p);
+}

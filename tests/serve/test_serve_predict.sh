@@ -74,6 +74,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$base/history/$id" "${auth[@]}")
 [[ $code == 200 ]] || bad "history/$id: $code"
 curl -s "$base/metrics" >"$tmp/metrics"
 grep -q '^keratrack_inference_seconds_count 2$' "$tmp/metrics" || bad "metrics: $(grep inference "$tmp/metrics")"
+# each prediction's decode, wait and forward, the forward taking some time
+for st in decode wait forward; do
+  grep -q "^keratrack_predict_stage_seconds_count{stage=\"$st\"} 2$" "$tmp/metrics" || bad "stage $st: $(grep stage "$tmp/metrics")"
+done
+awk '/^keratrack_predict_stage_seconds_sum\{stage="forward"\}/ { ok = $2 > 0 } END { exit !ok }' "$tmp/metrics" ||
+  bad "no forward time: $(grep stage "$tmp/metrics")"
 grep -q 'keratrack_requests_total{endpoint="/predict",status="400"} 1' "$tmp/metrics" || bad "predict 400 not counted"
 
 # The diet plan follows the newest predicted stage.
