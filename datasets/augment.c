@@ -425,9 +425,10 @@ static kt_status aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, co
     kt_decode_opts dopt = {.max_pixels = c->max_pixels};
     kt_aug_params p;
     kt_status st;
-    if (c->train && c->fast_decode && kt_image_sniff(data, len) == KT_IMG_JPEG) {
+    if (c->fast_decode && kt_image_sniff(data, len) == KT_IMG_JPEG) {
         /* Draw the crop on the full-size geometry, then let TurboJPEG shrink by 1/2..1/8 only as
-         * far as the crop still covers at least the output size (no upsampling introduced). */
+         * far as the crop still covers at least the output size (no upsampling introduced). The
+         * evaluation's crop is the whole image (or its centre), so a phone photo decodes at 1/8. */
         kt_image_header hdr;
         if ((st = kt_image_probe(&x->dec, data, len, &dopt, &hdr, err)) != KT_OK) return st;
         kt_aug_sample(c, key, hdr.w, hdr.h, &p);

@@ -35,7 +35,9 @@ typedef struct kt_aug_config {
     float hs_p;
     float hue;            /* shift uniform in [-h, +h] turns, 0..0.5 */
     float saturation;     /* factor uniform in [1-s, 1+s], 0..1 */
-    int fast_decode;      /* 1: JPEGs may be decoded at 1/2..1/8 scale when the crop allows (train only) */
+    int fast_decode;      /* 1: JPEGs may be decoded at 1/2..1/8 scale when the crop allows (on by default
+                           * in training; opt-in for evaluation, as predict/serve --fast-decode: not
+                           * PIL's pixels, which the default evaluation path matches) */
 } kt_aug_config;
 
 /* Training defaults for a square model input of size pixels: random resized crop scale

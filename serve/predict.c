@@ -191,6 +191,7 @@ const char *kt_predictor_class_name(const kt_predictor *p, int i) { return i >= 
 const char *kt_predictor_arch(const kt_predictor *p) { return p->arch; }
 const char *kt_predictor_device(const kt_predictor *p) { return p->device; }
 int kt_predictor_image_size(const kt_predictor *p) { return p->size; }
+void kt_predictor_set_fast_decode(kt_predictor *p, int on) { p->eval.fast_decode = on != 0; }
 
 /* Runs every model on p->x (k images filled) and writes averaged softmax rows to probs (k, C). */
 static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) {

@@ -25,6 +25,10 @@ const char *kt_predictor_class_name(const kt_predictor *p, int i);
 const char *kt_predictor_arch(const kt_predictor *p);
 const char *kt_predictor_device(const kt_predictor *p);
 int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixels */
+/* on = 1: decode JPEGs at 1/2..1/8 scale when the image stays at least the model's input size (a
+ * phone photo ~4x faster), at the cost of pixels that are no longer exactly PIL's (probabilities
+ * move by ~1e-3; bench/README section 4). Default 0. Set before the predictor is shared. */
+void kt_predictor_set_fast_decode(kt_predictor *p, int on);
 
 /* Decodes JPEG/PNG bytes, preprocesses as in training, runs the (ensemble) forward; probs has
  * num_classes floats (softmax, averaged over the ensemble). Thread-safe: concurrent calls decode at

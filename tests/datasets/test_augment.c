@@ -205,9 +205,8 @@ KT_TEST(test_aug_random_resized_crop_within_ranges) {
     KT_CHECK(abs(rots - (int)(0.3 * N)) < N / 10, "rotation p 0.3 gave %d of %d", rots, N);
 }
 
-KT_TEST(test_aug_fast_decode_close_to_full_decode) {
-    /* A 640x480 photo-like JPEG, cropped whole to 64x64: DCT scaling (1/4 here) must stay close to
-     * decoding at full size (it is allowed for training only). */
+/* A 640x480 photo-like JPEG (waves and gradients, 4:2:0, quality 90) */
+static uint8_t *photo_jpeg(size_t *len) {
     const int W = 640, H = 480;
     uint8_t *px = malloc((size_t)W * H * 3);
     for (int y = 0; y < H; y++)
@@ -217,8 +216,17 @@ KT_TEST(test_aug_fast_decode_close_to_full_decode) {
             p[1] = (uint8_t)(x * 255 / W);
             p[2] = (uint8_t)(y * 255 / H);
         }
+    uint8_t *jpg = dst_jpeg(px, W, H, TJPF_RGB, TJSAMP_420, 90, len);
+    free(px);
+    return jpg;
+}
+
+KT_TEST(test_aug_fast_decode_close_to_full_decode) {
+    /* A 640x480 photo-like JPEG, cropped whole to 64x64: DCT scaling (1/4 here) must stay close to
+     * decoding at full size (on by default in training). */
+    const int W = 640;
     size_t len;
-    uint8_t *jpg = dst_jpeg(px, W, H, TJPF_RGB, TJSAMP_420, 90, &len);
+    uint8_t *jpg = photo_jpeg(&len);
     kt_aug_config c;
     kt_aug_default_train(&c, 64);
     c.rrc_p = c.hflip_p = c.rotate_p = c.bc_p = c.hs_p = 0;
@@ -235,7 +243,34 @@ KT_TEST(test_aug_fast_decode_close_to_full_decode) {
     for (int i = 0; i < 64 * 64 * 3; i++) mad += fabs(fast[i] - full[i]) * c.std[i % 3] * 255.0;
     mad /= 64 * 64 * 3;
     KT_CHECK(mad < 2.0, "fast vs full decode: mean |diff| %.3f on 0..255", mad);
-    free(fast), free(full), free(jpg), free(px);
+    free(fast), free(full), free(jpg);
+    kt_aug_ctx_free(&x);
+}
+
+/* The evaluation transform decodes at full size by default (PIL's pixels, which the parity tests
+ * pin) and at a reduced DCT scale only when asked (predict/serve --fast-decode): then as far as the
+ * whole image stays at least the output size, and close to the full decode. */
+KT_TEST(test_aug_eval_fast_decode_is_opt_in_and_close) {
+    const int W = 640, H = 480;
+    size_t len;
+    uint8_t *jpg = photo_jpeg(&len);
+    kt_aug_config c;
+    kt_aug_default_eval(&c, 100);
+    kt_err err = {0};
+    kt_aug_ctx x;
+    KT_REQUIRE_OK(kt_aug_ctx_init(&x, &err), &err);
+    float *fast = malloc(100 * 100 * 3 * sizeof(float)), *full = malloc(100 * 100 * 3 * sizeof(float));
+    KT_CHECK_OK(kt_aug_run(&x, &c, 0, jpg, len, full, &err), &err);
+    KT_CHECK(x.img.w == W && x.img.h == H, "default evaluation decoded %dx%d, not the full %dx%d", x.img.w, x.img.h, W, H);
+    c.fast_decode = 1;
+    KT_CHECK_OK(kt_aug_run(&x, &c, 0, jpg, len, fast, &err), &err);
+    /* 1/4 gives 160x120 >= 100x100; 1/8 (80x60) would be smaller than the output */
+    KT_CHECK(x.img.w == 160 && x.img.h == 120, "fast evaluation decode used %dx%d, want 1/4 = 160x120", x.img.w, x.img.h);
+    double mad = 0;
+    for (int i = 0; i < 100 * 100 * 3; i++) mad += fabs(fast[i] - full[i]) * c.std[i % 3] * 255.0;
+    mad /= 100 * 100 * 3;
+    KT_CHECK(mad < 2.0 && mad > 0, "fast vs full evaluation decode: mean |diff| %.3f on 0..255", mad);
+    free(fast), free(full), free(jpg);
     kt_aug_ctx_free(&x);
 }
 

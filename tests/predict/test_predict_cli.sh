@@ -50,6 +50,17 @@ paste <(echo "$jconf") <(echo "$cconf") | awk '{ d = $1 - $2; if (d < 0) d = -d;
 awk -F, 'NR > 1 { s = $4 + $5 + $6 + $7; if (s < 0.999 || s > 1.001) { print; exit 1 } }' "$tmp/out.csv" >"$tmp/sum" ||
   bad "CSV probabilities do not sum to 1: $(cat "$tmp/sum")"
 
+# --fast-decode: a 512 px JPEG decoded at a reduced scale answers close to the exact decode, not equal
+"$kt" synth --out "$tmp/big" --classes 2 --per-class 2 --size 512 --seed 4 >/dev/null 2>&1 || bad "synth 512 px"
+bigimg=$(ls "$tmp"/big/train/*.jpg | head -n 1)
+"$kt" predict --model "$ckpt" --device cpu --csv "$tmp/exact.csv" "$bigimg" >/dev/null 2>&1 || bad "exact decode"
+"$kt" predict --model "$ckpt" --device cpu --fast-decode --csv "$tmp/fast.csv" "$bigimg" >/dev/null 2>"$tmp/fast.err" ||
+  bad "--fast-decode: $(cat "$tmp/fast.err")"
+paste -d, <(tail -n 1 "$tmp/exact.csv" | cut -d, -f4-) <(tail -n 1 "$tmp/fast.csv" | cut -d, -f4-) |
+  awk -F, '{ n = NF / 2; m = 0; for (i = 1; i <= n; i++) { d = $i - $(i + n); if (d < 0) d = -d; if (d > m) m = d }
+             print m; exit !(m > 0 && m < 0.02) }' >"$tmp/fastdiff" ||
+  bad "--fast-decode moved the probabilities by $(cat "$tmp/fastdiff") (want 0 < d < 0.02)"
+
 # errors
 mkdir -p "$tmp/empty"
 "$kt" predict --model "$ckpt" --device cpu "$tmp/empty" >/dev/null 2>"$tmp/e1"; rc=$?
