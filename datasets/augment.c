@@ -413,6 +413,11 @@ static void trim_ctx(kt_aug_ctx *x) {
 static kt_status aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
                          float *dst, kt_err *err);
 
+void kt_aug_ctx_trim(kt_aug_ctx *x) {
+    trim_ctx(x);
+    trim((void **)&x->dec.file, &x->dec.file_cap);
+}
+
 kt_status kt_aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
                      float *dst, kt_err *err) {
     kt_status st = aug_run(x, c, key, data, len, dst, err);

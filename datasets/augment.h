@@ -82,6 +82,9 @@ void kt_aug_ctx_free(kt_aug_ctx *x);
  * key selects the random draws (ignored for eval). */
 kt_status kt_aug_run(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const uint8_t *data, size_t len,
                      float *dst, kt_err *err);
+/* Frees the context's buffers over 64 MB (a giant image's), including a file read through its
+ * decoder (kt_decoder_read_file); kt_aug_run does this itself except for the file. */
+void kt_aug_ctx_trim(kt_aug_ctx *x);
 /* The same from a file (errors name the path). */
 kt_status kt_aug_run_file(kt_aug_ctx *x, const kt_aug_config *c, uint64_t key, const char *path, float *dst,
                           kt_err *err);

@@ -32,9 +32,12 @@ struct kt_predictor {
     kt_backend *be; /* NULL: CPU; else a CUDA backend this predictor owns */
     char **class_names; /* (classes) */
     kt_aug_config eval;
-    pthread_mutex_t dec_mu; /* guards the free decoders below */
+    pthread_mutex_t dec_mu; /* guards the free decoders and the pixel budget below */
     kt_aug_ctx **dec_free;  /* decoders not in use, kept for the next image (their buffers stay sized) */
     int n_free, cap_free;
+    pthread_cond_t dec_cv;  /* a decode finished: its pixels are back in the budget */
+    int64_t px_budget;      /* source pixels decoded at once, at most (one image may exceed it alone) */
+    int64_t px_inflight, px_peak;
     float *x;      /* (batch, size, size, 3) */
     float *logits; /* (batch, classes) */
 };
@@ -76,6 +79,7 @@ void kt_predictor_free(kt_predictor *p) {
         free(p->dec_free[i]);
     }
     free(p->dec_free);
+    pthread_cond_destroy(&p->dec_cv);
     pthread_mutex_destroy(&p->dec_mu);
     if (p->be && p->be->destroy) p->be->destroy(p->be);
     free(p->x);
@@ -113,9 +117,12 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
     if (!p) return kt_err_set(err, KT_ERR_NOMEM, "no memory for a predictor");
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->dec_mu, NULL);
+    pthread_cond_init(&p->dec_cv, NULL);
+    p->px_budget = KT_IMAGE_MAX_PIXELS_DEFAULT;
     p->models = calloc((size_t)n, sizeof *p->models);
     kt_status s = p->models ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory for models");
     if (s) {
+        pthread_cond_destroy(&p->dec_cv);
         pthread_mutex_destroy(&p->dec_mu);
         pthread_mutex_destroy(&p->mu);
         free(p);
@@ -249,14 +256,59 @@ static void decoder_give(kt_predictor *p, kt_aug_ctx *c) {
     }
 }
 
+/* Decodes run side by side only while their source images add up to the pixel budget: a full
+ * decode holds 3 bytes a pixel (300 MB at the 100-megapixel limit), and one decode at a time had
+ * bounded that; now 4 concurrent uploads at the limit wait their turn instead of taking 1.2 GB. */
+static void budget_take(kt_predictor *p, int64_t px) {
+    pthread_mutex_lock(&p->dec_mu);
+    while (p->px_inflight > 0 && p->px_inflight + px > p->px_budget) pthread_cond_wait(&p->dec_cv, &p->dec_mu);
+    p->px_inflight += px;
+    if (p->px_inflight > p->px_peak) p->px_peak = p->px_inflight;
+    pthread_mutex_unlock(&p->dec_mu);
+}
+
+static void budget_give(kt_predictor *p, int64_t px) {
+    pthread_mutex_lock(&p->dec_mu);
+    p->px_inflight -= px;
+    pthread_cond_broadcast(&p->dec_cv);
+    pthread_mutex_unlock(&p->dec_mu);
+}
+
 /* One image, from bytes (path NULL) or a file, decoded and preprocessed into x (size, size, 3). */
 static kt_status decode_one(kt_predictor *p, const char *path, const void *bytes, size_t len, float *x, kt_err *err) {
     kt_aug_ctx *dec = NULL;
     kt_status s = decoder_take(p, &dec, err);
     if (s) return s;
-    s = path ? kt_aug_run_file(dec, &p->eval, 0, path, x, err) : kt_aug_run(dec, &p->eval, 0, bytes, len, x, err);
+    const uint8_t *data = bytes;
+    if (path) s = kt_decoder_read_file(&dec->dec, path, &data, &len, err);
+    if (!s) {
+        /* the header says how many pixels the decode will hold; a header that does not parse costs
+         * nothing here, and the decode reports why */
+        kt_decode_opts o = {.max_pixels = p->eval.max_pixels};
+        kt_image_header h;
+        int64_t px = kt_image_probe(&dec->dec, data, len, &o, &h, NULL) == KT_OK ? (int64_t)h.w * h.h : 0;
+        budget_take(p, px);
+        s = kt_aug_run(dec, &p->eval, 0, data, len, x, err);
+        budget_give(p, px);
+        if (s && path) kt_err_prefix(err, "%s: ", path);
+    }
+    kt_aug_ctx_trim(dec);
     decoder_give(p, dec);
     return s;
+}
+
+void kt_predictor_set_decode_budget(kt_predictor *p, int64_t pixels) {
+    pthread_mutex_lock(&p->dec_mu);
+    p->px_budget = pixels > 0 ? pixels : KT_IMAGE_MAX_PIXELS_DEFAULT;
+    pthread_cond_broadcast(&p->dec_cv);
+    pthread_mutex_unlock(&p->dec_mu);
+}
+
+int64_t kt_predictor_decode_peak(kt_predictor *p) {
+    pthread_mutex_lock(&p->dec_mu);
+    int64_t v = p->px_peak;
+    pthread_mutex_unlock(&p->dec_mu);
+    return v;
 }
 
 /* k files into x (k, size, size, 3) on the calling thread's OpenMP threads; the error reported is

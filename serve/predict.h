@@ -4,6 +4,7 @@
 #define KT_PREDICT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/status.h"
 
@@ -29,6 +30,12 @@ int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixel
  * phone photo ~4x faster), at the cost of pixels that are no longer exactly PIL's (probabilities
  * move by ~1e-3; bench/README section 4). Default 0. Set before the predictor is shared. */
 void kt_predictor_set_fast_decode(kt_predictor *p, int on);
+/* Images are decoded side by side (a batch's, concurrent callers') only while their source pixels
+ * add up to at most `pixels` (<= 0: the default, 100 megapixels, the decoder's own limit on one
+ * image, about 300 MB of RGB); an image over it alone still decodes, alone. */
+void kt_predictor_set_decode_budget(kt_predictor *p, int64_t pixels);
+/* The most source pixels that were being decoded at once so far (for tests and tuning). */
+int64_t kt_predictor_decode_peak(kt_predictor *p);
 
 /* Decodes JPEG/PNG bytes, preprocesses as in training, runs the (ensemble) forward; probs has
  * num_classes floats (softmax, averaged over the ensemble). Thread-safe: concurrent calls decode at

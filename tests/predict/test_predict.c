@@ -341,3 +341,38 @@ KT_TEST(test_predict_timed_stages) {
     free(bytes);
     kt_predictor_free(p);
 }
+
+/* Decodes side by side stay within the pixel budget (a full decode holds 3 bytes a pixel): with a
+ * budget under two fixture images (80x80 each), never two at once, from 4 threads and a parallel
+ * batch; a budget under one image still lets each decode, alone; the answers stay each image's. */
+KT_TEST(test_predict_decode_budget_bounds_concurrent_decodes) {
+    char ckpt[4096], paths[8][4096];
+    int n = fixture_images(ckpt, paths, 8);
+    KT_REQUIRE(n >= 6, "only %d fixture images", n);
+    kt_err err;
+    for (int budget = 1000; budget <= 10000; budget += 9000) {
+        kt_predictor *p;
+        KT_REQUIRE_OK(kt_predictor_open_batched(&p, (const char *[]){ckpt}, 1, "cpu", 2, 4, &err), &err);
+        kt_predictor_set_decode_budget(p, budget);
+        bytes_worker w[4];
+        memset(w, 0, sizeof w);
+        for (int t = 0; t < 4; t++) {
+            w[t].p = p, w[t].n = n, w[t].start = t;
+            for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_file_read(paths[i], &w[t].bytes[i], &w[t].len[i], &err), &err);
+        }
+        pthread_t th[4];
+        for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+        const char *list[8];
+        for (int i = 0; i < 8; i++) list[i] = paths[i % n];
+        float probs[8 * 3];
+        KT_CHECK_OK(kt_predictor_run_files(p, list, 8, probs, &err), &err);
+        for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < 4; t++) {
+            KT_CHECK(w[t].st == KT_OK, "budget %d: worker %d failed with status %d", budget, t, (int)w[t].st);
+            for (int i = 0; i < n; i++) free(w[t].bytes[i]);
+        }
+        KT_CHECK(kt_predictor_decode_peak(p) == 80 * 80, "budget %d: %lld pixels decoded at once, want one 80x80 image", budget,
+                 (long long)kt_predictor_decode_peak(p));
+        kt_predictor_free(p);
+    }
+}
