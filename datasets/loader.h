@@ -35,7 +35,8 @@
 typedef struct kt_loader_config {
     int batch_size;     /* images per batch (B), >= 1 */
     int workers;        /* decoding threads, >= 1 */
-    int prefetch;       /* batches in the ring (being filled or waiting); 0 = workers + 2 */
+    int prefetch;       /* batches in the ring (being filled or waiting); 0 = enough for the workers
+                         * (kt_loader_ring_batches: 3 for 1 worker, 4 for 2, up to workers + 2) */
     int shuffle;        /* 1: a fresh seeded order every epoch (training); 0: item order (evaluation) */
     int drop_last;      /* 1: leave out the last, partial batch */
     int strict;         /* 1: a bad image fails kt_loader_next; 0: it is replaced by the next good
@@ -75,6 +76,8 @@ kt_status kt_loader_open(kt_loader **out, const kt_dataset *ds, const int64_t *i
 /* Stops the workers and frees everything (batches returned earlier become invalid). */
 void kt_loader_close(kt_loader *ld);
 
+/* Batches the ring holds (cfg.prefetch, or the automatic size). */
+int kt_loader_ring_batches(const kt_loader *ld);
 /* Batches in an epoch (drop_last taken into account). */
 int64_t kt_loader_num_batches(const kt_loader *ld);
 /* Begins (or restarts) epoch `epoch` at batch first_batch (0 for a fresh epoch; a resumed run

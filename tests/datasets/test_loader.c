@@ -47,7 +47,7 @@ static void run_loader(const kt_dataset *ds, const int64_t *items, int64_t n_ite
     kt_loader_config_default(&cfg, 32);
     cfg.batch_size = 5;
     cfg.workers = workers;
-    cfg.prefetch = workers == 1 ? 2 : 4;
+    cfg.prefetch = workers == 1 ? 2 : workers > 4 ? 0 : 4; /* many workers: the automatic ring */
     cfg.seed = 77;
     cfg.aug.rotate_p = cfg.aug.bc_p = cfg.aug.hs_p = 0.5f;
     kt_err err = {0};
@@ -101,12 +101,14 @@ KT_TEST(test_loader_same_batches_with_1_and_3_workers) {
     if (!open_synth(&ds, "ds", 0, 8)) return;
     int64_t n;
     int64_t *items = split_items(&ds, KT_SPLIT_TRAIN, &n);
-    record one, three;
+    record one, three, twelve;
     run_loader(&ds, items, n, 1, 2, 0, &one);
     run_loader(&ds, items, n, 3, 2, 0, &three);
-    KT_REQUIRE(one.batches == 10 && three.batches == 10, "24 images in batches of 5 over 2 epochs: %d / %d", one.batches,
-               three.batches);
+    run_loader(&ds, items, n, 12, 2, 0, &twelve);
+    KT_REQUIRE(one.batches == 10 && three.batches == 10 && twelve.batches == 10, "24 images in batches of 5 over 2 epochs: %d / %d / %d",
+               one.batches, three.batches, twelve.batches);
     KT_CHECK(same_batches(&one, 0, &three, 0, 10), "1 and 3 workers must give identical batches");
+    KT_CHECK(same_batches(&one, 0, &twelve, 0, 10), "12 workers (more than a batch, the automatic ring) must give the same batches");
     KT_CHECK(one.n[4] == 4 && one.n[9] == 4, "last batch holds the remaining 4");
     /* Each epoch covers every item exactly once, in a different order each epoch. */
     int seen[2][64] = {{0}};
@@ -118,7 +120,7 @@ KT_TEST(test_loader_same_batches_with_1_and_3_workers) {
     for (int k = 0; k < 5; k++)
         for (int i = 0; i < one.n[k]; i++)
             KT_CHECK(one.labels[k * 5 + i] == ds.items[one.items[k * 5 + i]].label, "label of batch %d pos %d", k, i);
-    free_record(&one), free_record(&three), free(items);
+    free_record(&one), free_record(&three), free_record(&twelve), free(items);
     kt_dataset_close(&ds);
 }
 
@@ -362,4 +364,29 @@ KT_TEST(test_loader_auto_workers) {
     KT_CHECK(kt_loader_auto_workers(1, 1) == 2 && kt_loader_auto_workers(1, 2) == 2, "a GPU on 1-2 cores: 2");
     KT_CHECK(kt_loader_auto_workers(1, 8) == 7 && kt_loader_auto_workers(1, 16) == 15, "a GPU: all cores but one");
     KT_CHECK(kt_loader_auto_workers(1, 128) == 16, "a GPU on 128 cores: capped at 16, got %d", kt_loader_auto_workers(1, 128));
+}
+
+/* The ring's automatic size: as before for 1-2 workers (3 and 4 batches), two images of look-ahead
+ * per worker beyond two batches for many, at least 4 and at most workers + 2; an explicit prefetch
+ * wins. */
+KT_TEST(test_loader_ring_size) {
+    kt_dataset ds;
+    if (!open_synth(&ds, "ds_ring", 0, 4)) return;
+    int64_t n;
+    int64_t *items = split_items(&ds, KT_SPLIT_TRAIN, &n);
+    static const int cases[][4] = {/* workers, batch, prefetch, ring */
+                                   {1, 16, 0, 3}, {2, 16, 0, 4}, {15, 64, 0, 4}, {15, 4, 0, 10}, {8, 16, 0, 4}, {4, 2, 0, 6}, {15, 64, 7, 7}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        kt_loader_config cfg;
+        kt_loader_config_default(&cfg, 16);
+        cfg.workers = cases[k][0], cfg.batch_size = cases[k][1], cfg.prefetch = cases[k][2];
+        kt_err err = {0};
+        kt_loader *ld;
+        KT_REQUIRE_OK(kt_loader_open(&ld, &ds, items, n, &cfg, &err), &err);
+        KT_CHECK(kt_loader_ring_batches(ld) == cases[k][3], "%d workers, batch %d, prefetch %d: ring %d, want %d", cases[k][0],
+                 cases[k][1], cases[k][2], kt_loader_ring_batches(ld), cases[k][3]);
+        kt_loader_close(ld);
+    }
+    free(items);
+    kt_dataset_close(&ds);
 }
