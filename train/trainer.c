@@ -289,11 +289,11 @@ kt_status kt_train_run(const kt_train_config *cfg, kt_train_result *res, kt_err 
         int f0 = r.have_state ? (int)r.st.fold : 0;
         if (cfg->log) {
             fprintf(cfg->log, "%s %s: %d classes (%s), %lld images (train %lld, valid %lld, test %lld), %d folds%s, %d epochs, "
-                    "batch %d, %dx%d, %lld parameters\n",
+                    "batch %d, %dx%d, %lld parameters, %d loader workers\n",
                     r.have_state ? "resuming" : "training", r.train.arch, r.C, r.multilabel ? "multi-label, BCE" : "single-label",
                     (long long)r.ds.n_items, (long long)r.ds.split_count[0], (long long)r.ds.split_count[1],
                     (long long)r.ds.split_count[2], r.folds.k, cfg->holdout_valid ? " over TRAIN (VALID held out)" : " over TRAIN+VALID",
-                    cfg->epochs, cfg->batch, cfg->img_size, cfg->img_size, (long long)kt_model_param_count(&r.train));
+                    cfg->epochs, cfg->batch, cfg->img_size, cfg->img_size, (long long)kt_model_param_count(&r.train), cfg->workers);
             log_memory(&r, cfg->log);
             if (r.have_state && f0 < r.folds.k)
                 fprintf(cfg->log, "resuming at fold %d, epoch %lld, batch %lld (step %lld)\n", f0 + 1, (long long)r.st.epoch + 1,
