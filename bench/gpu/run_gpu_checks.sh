@@ -373,7 +373,7 @@ if [ "$(left)" -gt 100 ]; then
         for w in "--workers 2" ""; do
             echo "== train convnext_tiny bf16 224 px, batch 64, ${w:-default workers}"
             timeout "$(limit 60)" "$BUILD/keratrack" train --device cuda --data "$DD/d640" --out "$DD/run${w// /}" --model convnext_tiny \
-                --img-size 224 --folds 2 --epochs 2 --batch 64 --no-plots $w 2>&1 | grep -E 'epoch +[0-9]+/|waited|Error|error'
+                --img-size 224 --folds 2 --epochs 2 --batch 64 --no-plots $w 2>&1 | grep -E 'epoch +[0-9]+/|waited|loader workers|Error|error'
         done
         "$BUILD/keratrack" synth --out "$DD/d1024" --classes 2 --per-class 64 --size 1024 --seed 6 | tail -n 1
         ck=$(ls "$DD"/run/convnext_tiny_fold1_best.safetensors 2>/dev/null | head -n 1)
