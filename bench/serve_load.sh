@@ -5,10 +5,10 @@
 #
 #   bench/serve_load.sh build/keratrack [--model CKPT] [--image FILE] [--duration 10s]
 #                       [--connections 32] [--predict-connections 4] [--wrk-threads 2]
-#                       [--server-threads 4] [--device cpu] [--model-threads N] [--fast-decode]
+#                       [--server-threads 4] [--device cpu] [--model-threads N] [--fast-decode] [--max-batch N]
 set -euo pipefail
 kt=${1:?usage: bench/serve_load.sh KERATRACK [--model CKPT] [options]}; shift
-model="" image="" duration=10s conns=32 pconns=4 wthreads=2 sthreads=4 device=cpu mthreads="" history_rows=20 fast=
+model="" image="" duration=10s conns=32 pconns=4 wthreads=2 sthreads=4 device=cpu mthreads="" history_rows=20 fast="" maxb=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2;;
@@ -21,6 +21,7 @@ while [[ $# -gt 0 ]]; do
     --server-threads) sthreads=$2; shift 2;;
     --device) device=$2; shift 2;;
     --fast-decode) fast=--fast-decode; shift;;
+    --max-batch) maxb=$2; shift 2;;
     *) echo "serve_load: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -35,6 +36,7 @@ args=(serve --db "$tmp/load.db" --port 0 --threads "$sthreads" --quiet)
 [[ -n $model ]] && args+=(--model "$model" --device "$device")
 [[ -n $model && -n $mthreads ]] && args+=(--model-threads "$mthreads")
 [[ -n $model && -n $fast ]] && args+=("$fast")
+[[ -n $model && -n $maxb ]] && args+=(--max-batch "$maxb")
 "$kt" "${args[@]}" 2>"$tmp/server.log" & srv=$!
 for _ in $(seq 100); do grep -q "listening on" "$tmp/server.log" && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$tmp/server.log")
@@ -80,5 +82,5 @@ if [[ -n $model && -n $image ]]; then
 fi
 echo
 echo "## GET /metrics after the run (inference quantiles)"
-curl -sf "$base/metrics" | grep -E '^keratrack_inference_seconds|^keratrack_predict_stage_seconds|^keratrack_requests_total' || true
+curl -sf "$base/metrics" | grep -E '^keratrack_inference_seconds|^keratrack_predict_stage_seconds|^keratrack_predict_batch_size|^keratrack_requests_total' || true
 ps -o rss= -p "$srv" | awk '{printf "server RSS after the run: %.0f MB\n", $1 / 1024}'

@@ -34,6 +34,10 @@ static void help(void) {
          "                        cuda:N (GPU N); KT_CUDA_MEMORY_MIB=N caps what the models take of the\n"
          "                        GPU (sharing a card)\n"
          "  --model-threads N     CPU threads for one forward pass (default: all cores)\n"
+         "  --max-batch N         answer up to N concurrent predictions with one forward (default 1: one\n"
+         "                        each); pays on a GPU and for small models, costs a graph per size\n"
+         "                        2, 4, ..., N; a batched answer can differ from the lone one in the\n"
+         "                        last bits\n"
          "  --fast-decode         decode big JPEG uploads at 1/2..1/8 scale (never below the model's\n"
          "                        input): a phone photo ~4x faster, probabilities move by ~1e-3\n"
          "                        (default: full decode, PIL's exact pixels, as the FastAPI server)\n"
@@ -78,7 +82,7 @@ int kt_cmd_serve(int argc, char **argv) {
     const char *models[MAX_MODELS], *origins[MAX_ORIGINS];
     int n_models = 0, n_origins = 0, quiet = 0, fast_decode = 0;
     const char *device = "auto";
-    long port = 8000, threads = 4, model_threads = 0, upload_mb = 20, token_hours = 24;
+    long port = 8000, threads = 4, model_threads = 0, upload_mb = 20, token_hours = 24, max_batch = 1;
     kt_http_config cfg = {0};
     cfg.db_path = "keratrack.db";
     cfg.host = "127.0.0.1";
@@ -128,6 +132,7 @@ int kt_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--port")) { if (!parse_int(a, v, 0, 65535, &port)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!parse_int(a, v, 1, 256, &threads)) return 2; }
         else if (!strcmp(a, "--model-threads")) { if (!parse_int(a, v, 1, 1024, &model_threads)) return 2; }
+        else if (!strcmp(a, "--max-batch")) { if (!parse_int(a, v, 1, 64, &max_batch)) return 2; }
         else if (!strcmp(a, "--max-upload-mb")) { if (!parse_int(a, v, 1, 1024, &upload_mb)) return 2; }
         else if (!strcmp(a, "--token-hours")) { if (!parse_int(a, v, 1, 24 * 365, &token_hours)) return 2; }
         else {
@@ -157,13 +162,19 @@ int kt_cmd_serve(int argc, char **argv) {
                                kt_predictor_device_error(&err) ? "--device cpu serves from the CPU (keratrack info shows the GPU this build sees)"
                                                                : "check the --model path (a checkpoint written by keratrack train)");
         kt_predictor_set_fast_decode(pred, fast_decode);
+        if (kt_predictor_set_max_batch(pred, (int)max_batch, &err)) {
+            kt_predictor_free(pred);
+            return kt_cli_fail("serve", err.msg, "a smaller --max-batch needs less memory");
+        }
+        if (max_batch > 1)
+            fprintf(stderr, "keratrack serve: up to %ld concurrent predictions share a forward (--max-batch)\n", max_batch);
         cfg.predictor = (struct kt_predictor *)pred;
         model_device = kt_predictor_device(pred);
     } else {
         fprintf(stderr, "keratrack serve: no --model given: POST /predict will answer 503\n");
     }
 #else
-    (void)models, (void)model_threads, (void)fast_decode;
+    (void)models, (void)model_threads, (void)fast_decode, (void)max_batch;
     if (n_models)
         return kt_cli_fail("serve", "this build has no model runtime (serve/predict.h was missing when it was built)",
                            "rebuild keratrack from a tree that has serve/predict.h, or run without --model");

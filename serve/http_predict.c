@@ -109,7 +109,7 @@ void kt_h_predict(kt_http_req *r) {
         return;
     }
     kt_metrics_inference(s->metrics, dt);
-    kt_metrics_predict_stages(s->metrics, tm.decode, tm.wait, tm.forward);
+    kt_metrics_predict_stages(s->metrics, tm.decode, tm.wait, tm.forward, tm.batch);
     int best = 0;
     for (int i = 1; i < nc; i++)
         if (probs[i] > probs[best]) best = i;

@@ -32,7 +32,7 @@ struct kt_metrics {
     series *req[MAX_SERIES];
     int n_series;
     series infer;
-    series stage[3]; /* a prediction's decode, wait and forward */
+    series stage[4]; /* a prediction's decode, wait and forward (seconds), and its forward's batch */
 };
 
 static const char *const STAGE_NAMES[3] = {"decode", "wait", "forward"};
@@ -81,11 +81,12 @@ void kt_metrics_inference(kt_metrics *m, double seconds) {
     pthread_mutex_unlock(&m->mu);
 }
 
-void kt_metrics_predict_stages(kt_metrics *m, double decode, double wait, double forward) {
+void kt_metrics_predict_stages(kt_metrics *m, double decode, double wait, double forward, int batch) {
     pthread_mutex_lock(&m->mu);
     add(&m->stage[0], decode);
     add(&m->stage[1], wait);
     add(&m->stage[2], forward);
+    add(&m->stage[3], batch);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -122,7 +123,7 @@ static double series_quantile(kt_metrics *m, const series *s, double q, long lon
 double kt_metrics_inference_quantile(kt_metrics *m, double q, long long *count) { return series_quantile(m, &m->infer, q, count); }
 
 double kt_metrics_stage_quantile(kt_metrics *m, int stage, double q, long long *count) {
-    if (stage < 0 || stage > 2) {
+    if (stage < 0 || stage > 3) {
         if (count) *count = 0;
         return NAN;
     }
@@ -199,6 +200,11 @@ char *kt_metrics_render(kt_metrics *m, size_t *len) {
         snprintf(labels, sizeof labels, "stage=\"%s\"", STAGE_NAMES[k]);
         put_summary(&b, "keratrack_predict_stage_seconds", labels, &m->stage[k], scratch);
     }
+    put(&b, "# HELP keratrack_predict_batch_size Requests answered by the forward that answered a prediction "
+            "(1 unless serve --max-batch groups them; latest %d).\n"
+            "# TYPE keratrack_predict_batch_size summary\n",
+        KT_METRICS_WINDOW);
+    put_summary(&b, "keratrack_predict_batch_size", "", &m->stage[3], scratch);
     pthread_mutex_unlock(&m->mu);
     free(scratch);
     if (len) *len = b.len;

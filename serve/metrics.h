@@ -16,12 +16,13 @@ void kt_metrics_free(kt_metrics *m);
  * (route patterns are static strings). */
 void kt_metrics_request(kt_metrics *m, const char *endpoint, int status, double seconds);
 void kt_metrics_inference(kt_metrics *m, double seconds);
-/* One prediction's stages (kt_predict_times): decoding, waiting for the model, the forward. */
-void kt_metrics_predict_stages(kt_metrics *m, double decode, double wait, double forward);
+/* One prediction's stages (kt_predict_times): decoding, waiting for the model, the forward, and
+ * how many requests that forward answered (1 unless serve --max-batch groups them). */
+void kt_metrics_predict_stages(kt_metrics *m, double decode, double wait, double forward, int batch);
 
 /* The latest-window quantile q in [0,1] of the inference series (NAN when empty), and its count. */
 double kt_metrics_inference_quantile(kt_metrics *m, double q, long long *count);
-/* The same of a stage series: 0 decode, 1 wait, 2 forward. */
+/* The same of a stage series: 0 decode, 1 wait, 2 forward, 3 the batch sizes. */
 double kt_metrics_stage_quantile(kt_metrics *m, int stage, double q, long long *count);
 
 /* Prometheus text exposition; malloc'd, NUL-terminated, *len without the NUL. */

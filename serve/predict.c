@@ -40,7 +40,31 @@ struct kt_predictor {
     int64_t px_inflight, px_peak;
     float *x;      /* (batch, size, size, 3) */
     float *logits; /* (batch, classes) */
+
+    /* Request batching (kt_predictor_set_max_batch; serve --max-batch): callers that arrive while a
+     * forward runs queue up, and the next forward answers up to max_batch of them at once, through
+     * the smallest graph that holds them (models[] for one, then batch 2, 4, ..., max_batch). */
+    int max_batch;               /* 1: off */
+    int n_lv, lv_batch[8];       /* graphs beyond models[] and their batch sizes, ascending */
+    kt_model *lv_models;         /* (n_lv * n), sharing models[]'s parameters */
+    float *lv_x, *lv_logits, *lv_probs; /* (max_batch, size, size, 3), (max_batch, classes) x 2 */
+    pthread_mutex_t q_mu;        /* the queue, the leader flag, the counts */
+    pthread_cond_t q_cv;         /* a batch finished, or the lead is free */
+    struct pending *q_head, *q_tail;
+    int q_len, leader, held;
+    long long n_forwards, n_answered;
 };
+
+/* a request waiting for a batched forward */
+typedef struct pending {
+    const float *x;  /* (size, size, 3) decoded input */
+    float *probs;    /* (classes) answer */
+    kt_status st;
+    kt_err err;
+    int done, batch; /* batch: requests its forward answered */
+    double t_start, t_end;
+    struct pending *next;
+} pending;
 
 /* Reads what a checkpoint says about itself: architecture, classes, input size, normalisation. */
 static kt_status read_meta(const char *path, kt_ckpt_meta *meta, char *arch, size_t arch_len, kt_err *err) {
@@ -71,6 +95,11 @@ static void free_names(char **names, int n) {
 void kt_predictor_free(kt_predictor *p) {
     if (!p) return;
     if (p->cam_ready) kt_model_free(&p->cam);
+    for (int i = 0; i < p->n_lv * p->n; i++) kt_model_free(&p->lv_models[i]);
+    free(p->lv_models);
+    free(p->lv_x), free(p->lv_logits), free(p->lv_probs);
+    pthread_cond_destroy(&p->q_cv);
+    pthread_mutex_destroy(&p->q_mu);
     for (int i = 0; i < p->n; i++) kt_model_free(&p->models[i]);
     free(p->models);
     free_names(p->class_names, p->classes);
@@ -118,10 +147,15 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->dec_mu, NULL);
     pthread_cond_init(&p->dec_cv, NULL);
+    pthread_mutex_init(&p->q_mu, NULL);
+    pthread_cond_init(&p->q_cv, NULL);
+    p->max_batch = 1;
     p->px_budget = KT_IMAGE_MAX_PIXELS_DEFAULT;
     p->models = calloc((size_t)n, sizeof *p->models);
     kt_status s = p->models ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory for models");
     if (s) {
+        pthread_cond_destroy(&p->q_cv);
+        pthread_mutex_destroy(&p->q_mu);
         pthread_cond_destroy(&p->dec_cv);
         pthread_mutex_destroy(&p->dec_mu);
         pthread_mutex_destroy(&p->mu);
@@ -200,18 +234,19 @@ const char *kt_predictor_device(const kt_predictor *p) { return p->device; }
 int kt_predictor_image_size(const kt_predictor *p) { return p->size; }
 void kt_predictor_set_fast_decode(kt_predictor *p, int on) { p->eval.fast_decode = on != 0; }
 
-/* Runs every model on p->x (k images filled) and writes averaged softmax rows to probs (k, C). */
-static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) {
+/* Runs the n models of set (one graph per checkpoint, all of one batch size) on x and writes the
+ * averaged softmax of the first k rows to probs (k, C); logits is scratch of the set's batch. */
+static kt_status forward_set(kt_predictor *p, kt_model *set, const float *x, float *logits, int k, float *probs, kt_err *err) {
     int C = p->classes;
     memset(probs, 0, sizeof(float) * (size_t)k * (size_t)C);
     for (int i = 0; i < p->n; i++) {
-        kt_model *m = &p->models[i];
-        kt_status s = kt_model_set_input(m, p->x, err);
+        kt_model *m = &set[i];
+        kt_status s = kt_model_set_input(m, x, err);
         if (!s) s = kt_graph_forward(&m->g, err);
-        if (!s) s = kt_model_get_logits(m, p->logits, err);
+        if (!s) s = kt_model_get_logits(m, logits, err);
         if (s) return s;
         for (int r = 0; r < k; r++) {
-            const float *z = p->logits + (size_t)r * C;
+            const float *z = logits + (size_t)r * C;
             double mx = z[0], sum = 0;
             for (int c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
             for (int c = 0; c < C; c++) sum += exp(z[c] - mx);
@@ -219,6 +254,11 @@ static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) 
         }
     }
     return KT_OK;
+}
+
+/* every model on p->x (the predictor's own batch) */
+static kt_status forward_all(kt_predictor *p, int k, float *probs, kt_err *err) {
+    return forward_set(p, p->models, p->x, p->logits, k, probs, err);
 }
 
 /* A decoder for one image at a time: a kept one when free, else a new one (kept when given back). */
@@ -337,6 +377,125 @@ static void use_threads(const kt_predictor *p) {
     if (p->threads > 0 && omp_get_max_threads() != p->threads) omp_set_num_threads(p->threads);
 }
 
+kt_status kt_predictor_set_max_batch(kt_predictor *p, int max_batch, kt_err *err) {
+    if (max_batch < 1 || max_batch > KT_PREDICT_MAX_BATCH)
+        return kt_err_set(err, KT_ERR_ARG, "max batch %d must be 1..%d", max_batch, KT_PREDICT_MAX_BATCH);
+    if (p->n_lv || p->max_batch > 1) return kt_err_set(err, KT_ERR_STATE, "request batching is already set up");
+    if (max_batch == 1) return KT_OK;
+    if (p->batch != 1) return kt_err_set(err, KT_ERR_ARG, "request batching needs a predictor of batch 1, not %d", p->batch);
+    int sizes[8], n_lv = 0;
+    for (int b = 2; b < max_batch; b *= 2) sizes[n_lv++] = b;
+    sizes[n_lv++] = max_batch;
+    size_t img = (size_t)p->size * p->size * 3, C = (size_t)p->classes;
+    p->lv_models = calloc((size_t)(n_lv * p->n), sizeof *p->lv_models);
+    p->lv_x = calloc((size_t)max_batch * img, sizeof(float));
+    p->lv_logits = malloc(sizeof(float) * (size_t)max_batch * C);
+    p->lv_probs = malloc(sizeof(float) * (size_t)max_batch * C);
+    kt_status s = p->lv_models && p->lv_x && p->lv_logits && p->lv_probs ? KT_OK : kt_err_set(err, KT_ERR_NOMEM, "no memory for batching");
+    for (int l = 0; l < n_lv && !s; l++)
+        for (int i = 0; i < p->n && !s; i++) {
+            kt_model_opts o = p->models[i].o;
+            o.batch = sizes[l];
+            s = kt_model_create(&p->lv_models[p->n_lv * p->n + i], &o, &p->models[i], err);
+            if (!s && i == p->n - 1) p->lv_batch[p->n_lv++] = sizes[l]; /* a level counts once all its graphs exist */
+            else if (s) {
+                for (int j = 0; j < i; j++) kt_model_free(&p->lv_models[p->n_lv * p->n + j]);
+                kt_err_prefix(err, "graphs of batch %d for request batching: ", sizes[l]);
+            }
+        }
+    if (!s) p->max_batch = max_batch;
+    return s;
+}
+
+void kt_predictor_hold_batches(kt_predictor *p, int hold) {
+    pthread_mutex_lock(&p->q_mu);
+    p->held = hold != 0;
+    pthread_cond_broadcast(&p->q_cv);
+    pthread_mutex_unlock(&p->q_mu);
+}
+
+void kt_predictor_batch_stats(kt_predictor *p, long long *forwards, long long *answered, int *queued) {
+    pthread_mutex_lock(&p->q_mu);
+    if (forwards) *forwards = p->n_forwards;
+    if (answered) *answered = p->n_answered;
+    if (queued) *queued = p->q_len;
+    pthread_mutex_unlock(&p->q_mu);
+}
+
+/* Requests the next forward takes from a queue of q: the largest graph size that q fills (1, 2, 4,
+ * ..., max_batch), so no forward computes padding rows (3 waiting: 2 now, 1 next). */
+static int batch_take(const kt_predictor *p, int q) {
+    int k = 1;
+    for (int l = 0; l < p->n_lv; l++)
+        if (p->lv_batch[l] <= q) k = p->lv_batch[l];
+    return k;
+}
+
+/* One forward for the k requests b[] (under the model lock), k a graph size (batch_take); each
+ * gets its answer, or the forward's error. */
+static void forward_batch(kt_predictor *p, pending **b, int k) {
+    size_t img = (size_t)p->size * p->size * 3, C = (size_t)p->classes;
+    pthread_mutex_lock(&p->mu);
+    use_threads(p);
+    double t0 = kt_now();
+    kt_model *set = p->models;
+    for (int l = 0; k > 1 && l < p->n_lv; l++)
+        if (p->lv_batch[l] == k) set = p->lv_models + (size_t)l * p->n;
+    for (int i = 0; i < k; i++) memcpy(p->lv_x + img * (size_t)i, b[i]->x, sizeof(float) * img);
+    kt_err e = {0};
+    kt_status s = forward_set(p, set, p->lv_x, p->lv_logits, k, p->lv_probs, &e);
+    double t1 = kt_now();
+    for (int i = 0; i < k; i++) {
+        if (!s) memcpy(b[i]->probs, p->lv_probs + C * (size_t)i, sizeof(float) * C);
+        b[i]->st = s, b[i]->err = e, b[i]->batch = k, b[i]->t_start = t0, b[i]->t_end = t1;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The batched path of run_bytes: queue the decoded input; the caller that finds nobody leading
+ * takes the lead and runs batches off the front of the queue until its own request is answered,
+ * then hands the lead on. */
+static kt_status run_batched(kt_predictor *p, const float *x, float *probs, double t_ready, kt_predict_times *tm, kt_err *err) {
+    pending me = {.x = x, .probs = probs};
+    pthread_mutex_lock(&p->q_mu);
+    if (p->q_tail) p->q_tail->next = &me;
+    else p->q_head = &me;
+    p->q_tail = &me;
+    p->q_len++;
+    while (!me.done) {
+        if (p->leader || p->held) {
+            pthread_cond_wait(&p->q_cv, &p->q_mu);
+            continue;
+        }
+        p->leader = 1;
+        while (!me.done && !p->held) {
+            pending *b[KT_PREDICT_MAX_BATCH];
+            int k = 0, take = batch_take(p, p->q_len);
+            while (k < take && p->q_head) {
+                b[k++] = p->q_head;
+                p->q_head = p->q_head->next;
+                p->q_len--;
+            }
+            if (!p->q_head) p->q_tail = NULL;
+            pthread_mutex_unlock(&p->q_mu);
+            forward_batch(p, b, k);
+            pthread_mutex_lock(&p->q_mu);
+            for (int i = 0; i < k; i++) b[i]->done = 1;
+            p->n_forwards++;
+            p->n_answered += k;
+            pthread_cond_broadcast(&p->q_cv);
+        }
+        p->leader = 0;
+        pthread_cond_broadcast(&p->q_cv);
+    }
+    pthread_mutex_unlock(&p->q_mu);
+    tm->wait = me.t_start - t_ready;
+    tm->forward = me.t_end - me.t_start;
+    tm->batch = me.batch;
+    if (me.st && err) *err = me.err;
+    return me.st;
+}
+
 kt_status kt_predictor_run_bytes_timed(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_predict_times *t,
                                        kt_err *err) {
     kt_predict_times tm = {0};
@@ -352,6 +511,13 @@ kt_status kt_predictor_run_bytes_timed(kt_predictor *p, const void *bytes, size_
         if (t) *t = tm;
         return s;
     }
+    if (p->max_batch > 1) {
+        s = run_batched(p, x, probs, t1, &tm, err);
+        free(x);
+        if (t) *t = tm;
+        return s;
+    }
+    tm.batch = 1;
     pthread_mutex_lock(&p->mu);
     double t2 = kt_now();
     tm.wait = t2 - t1;

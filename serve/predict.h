@@ -47,7 +47,22 @@ typedef struct kt_predict_times {
     double decode;  /* decoding and preprocessing the image (beside other calls) */
     double wait;    /* waiting for other calls' forwards to finish */
     double forward; /* the (ensemble) forward and softmax */
+    int batch;      /* requests that forward answered (1 unless batching is on) */
 } kt_predict_times;
+
+#define KT_PREDICT_MAX_BATCH 64
+
+/* Request batching for concurrent kt_predictor_run_bytes callers (serve --max-batch): those that
+ * arrive while a forward runs queue up, and the next forward answers as many of them as the largest
+ * graph they fill (graphs of batch 2, 4, ..., max_batch sharing the parameters are built here; no
+ * padding rows are computed; a lone request still runs the batch-1 graph, as without batching). A batched answer can differ
+ * from the answer alone in the last bits (another GEMM blocking). Needs a predictor opened with
+ * batch 1; call before the predictor is shared. max_batch 1: off (the default). */
+kt_status kt_predictor_set_max_batch(kt_predictor *p, int max_batch, kt_err *err);
+/* Forwards run for batched requests and the requests they answered, and those queued now. */
+void kt_predictor_batch_stats(kt_predictor *p, long long *forwards, long long *answered, int *queued);
+/* Tests: hold = 1 keeps queued requests from starting a forward (they pile up), 0 lets them go. */
+void kt_predictor_hold_batches(kt_predictor *p, int hold);
 
 /* kt_predictor_run_bytes that also fills *t (t may be NULL); on an error the stages not reached are 0. */
 kt_status kt_predictor_run_bytes_timed(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_predict_times *t,

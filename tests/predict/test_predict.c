@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "checkpoints/ckpt_meta.h"
@@ -375,4 +376,111 @@ KT_TEST(test_predict_decode_budget_bounds_concurrent_decodes) {
                  (long long)kt_predictor_decode_peak(p));
         kt_predictor_free(p);
     }
+}
+
+/* Request batching: with the forwards held, 6 callers queue up; let go, they are answered by two
+ * forwards (4 through the batch-4 graph, then 2), each with its own image's answer (to float
+ * noise: another batch size blocks the GEMMs otherwise) and its batch in the timings. */
+typedef struct {
+    kt_predictor *p;
+    const char *bytes;
+    size_t len;
+    float probs[3];
+    kt_predict_times t;
+    kt_status st;
+} one_call;
+
+static void *one_run(void *a_) {
+    one_call *a = a_;
+    kt_err err;
+    a->st = kt_predictor_run_bytes_timed(a->p, a->bytes, a->len, a->probs, &a->t, &err);
+    return NULL;
+}
+
+KT_TEST(test_predict_batching_groups_waiting_requests) {
+    char ckpt[4096], paths[8][4096];
+    int n = fixture_images(ckpt, paths, 8);
+    KT_REQUIRE(n >= 6, "only %d fixture images", n);
+    kt_err err;
+    kt_predictor *alone, *p;
+    KT_REQUIRE_OK(kt_predictor_open(&alone, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
+    KT_REQUIRE_OK(kt_predictor_set_max_batch(p, 4, &err), &err);
+    KT_CHECK(kt_predictor_set_max_batch(p, 8, &err) == KT_ERR_STATE, "batching set up twice");
+    char *bytes[6];
+    size_t len[6];
+    float ref[6][3];
+    for (int i = 0; i < 6; i++) {
+        KT_REQUIRE_OK(kt_file_read(paths[i], &bytes[i], &len[i], &err), &err);
+        KT_REQUIRE_OK(kt_predictor_run_bytes(alone, bytes[i], len[i], ref[i], &err), &err);
+    }
+    /* alone through the batching predictor: the batch-1 graph, the same bits */
+    float solo[3];
+    KT_CHECK_OK(kt_predictor_run_bytes(p, bytes[0], len[0], solo, &err), &err);
+    KT_CHECK(!memcmp(solo, ref[0], sizeof solo), "a lone request must run the batch-1 graph");
+    kt_predictor_hold_batches(p, 1);
+    one_call c[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        c[i] = (one_call){.p = p, .bytes = bytes[i], .len = len[i]};
+        KT_REQUIRE(pthread_create(&th[i], NULL, one_run, &c[i]) == 0, "thread");
+    }
+    int queued = 0;
+    for (int spin = 0; spin < 3000 && queued < 6; spin++) { /* decoding runs first, then they queue */
+        kt_predictor_batch_stats(p, NULL, NULL, &queued);
+        if (queued < 6) usleep(1000);
+    }
+    KT_CHECK(queued == 6, "%d of 6 requests queued while held", queued);
+    long long f0, a0;
+    kt_predictor_batch_stats(p, &f0, &a0, NULL);
+    kt_predictor_hold_batches(p, 0);
+    for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+    long long f1, a1;
+    kt_predictor_batch_stats(p, &f1, &a1, &queued);
+    KT_CHECK(f1 - f0 == 2 && a1 - a0 == 6 && queued == 0, "6 queued requests took %lld forwards for %lld answers (%d left)", f1 - f0,
+             a1 - a0, queued);
+    int fours = 0, twos = 0;
+    for (int i = 0; i < 6; i++) {
+        KT_CHECK(c[i].st == KT_OK, "request %d: status %d", i, (int)c[i].st);
+        fours += c[i].t.batch == 4, twos += c[i].t.batch == 2;
+        KT_CHECK(c[i].t.forward > 0 && c[i].t.wait > 0, "request %d: wait %g, forward %g", i, c[i].t.wait, c[i].t.forward);
+        for (int k = 0; k < 3; k++)
+            KT_CHECK(fabsf(c[i].probs[k] - ref[i][k]) < 1e-5f, "request %d class %d: batched %.7g, alone %.7g", i, k, c[i].probs[k],
+                     ref[i][k]);
+    }
+    KT_CHECK(fours == 4 && twos == 2, "batches seen: %d requests in 4s, %d in 2s", fours, twos);
+    /* and under free-running load: 4 threads x 24 requests, every answer its image's */
+    bytes_worker w[4];
+    memset(w, 0, sizeof w);
+    for (int t = 0; t < 4; t++) {
+        w[t].p = p, w[t].n = 6, w[t].start = t;
+        for (int i = 0; i < 6; i++) w[t].bytes[i] = bytes[i], w[t].len[i] = len[i];
+    }
+    for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+    for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        KT_CHECK(w[t].st == KT_OK, "worker %d: status %d", t, (int)w[t].st);
+        for (int r = 0; r < 24 && w[t].st == KT_OK; r++) {
+            int i = (t + r) % 6;
+            for (int k = 0; k < 3; k++)
+                KT_CHECK(fabsf(w[t].probs[r][k] - ref[i][k]) < 1e-5f, "worker %d call %d (image %d) class %d: %.7g, alone %.7g", t, r, i,
+                         k, w[t].probs[r][k], ref[i][k]);
+        }
+    }
+    for (int i = 0; i < 6; i++) free(bytes[i]);
+    kt_predictor_free(p);
+    kt_predictor_free(alone);
+}
+
+KT_TEST(test_predict_batching_settings) {
+    char ckpt[4096], img[4096];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open_batched(&p, (const char *[]){ckpt}, 1, "cpu", 1, 4, &err), &err);
+    KT_CHECK(kt_predictor_set_max_batch(p, 4, &err) == KT_ERR_ARG && strstr(err.msg, "batch 1"), "a batch-4 predictor: %s", err.msg);
+    KT_CHECK(kt_predictor_set_max_batch(p, 0, &err) == KT_ERR_ARG, "max batch 0");
+    KT_CHECK(kt_predictor_set_max_batch(p, KT_PREDICT_MAX_BATCH + 1, &err) == KT_ERR_ARG, "max batch over the limit");
+    KT_CHECK_OK(kt_predictor_set_max_batch(p, 1, &err), &err); /* off: nothing to build */
+    kt_predictor_free(p);
 }

@@ -44,12 +44,14 @@ KT_TEST(test_metrics_predict_stages) {
     KT_REQUIRE(m);
     long long n = -1;
     KT_CHECK(isnan(kt_metrics_stage_quantile(m, 0, 0.5, &n)) && n == 0, "empty decode series");
-    for (int i = 1; i <= 10; i++) kt_metrics_predict_stages(m, 0.010 * i, 0.001 * i, 0.100 * i);
+    for (int i = 1; i <= 10; i++) kt_metrics_predict_stages(m, 0.010 * i, 0.001 * i, 0.100 * i, i <= 5 ? 1 : 4);
     KT_CHECK_NEAR(kt_metrics_stage_quantile(m, 0, 0.5, &n), 0.050, 1e-12);
     KT_CHECK(n == 10, "decode samples %lld", n);
     KT_CHECK_NEAR(kt_metrics_stage_quantile(m, 1, 0.9, NULL), 0.009, 1e-12);
     KT_CHECK_NEAR(kt_metrics_stage_quantile(m, 2, 1.0, NULL), 1.000, 1e-12);
-    KT_CHECK(isnan(kt_metrics_stage_quantile(m, 3, 0.5, &n)) && n == 0, "no fourth stage");
+    KT_CHECK_NEAR(kt_metrics_stage_quantile(m, 3, 0.5, NULL), 1.0, 0);
+    KT_CHECK_NEAR(kt_metrics_stage_quantile(m, 3, 0.9, NULL), 4.0, 0);
+    KT_CHECK(isnan(kt_metrics_stage_quantile(m, 4, 0.5, &n)) && n == 0, "no fifth series");
     long long ni = -1;
     kt_metrics_inference_quantile(m, 0.5, &ni);
     KT_CHECK(ni == 0, "stages are not inference samples (%lld)", ni);
@@ -60,6 +62,7 @@ KT_TEST(test_metrics_predict_stages) {
     KT_CHECK(strstr(text, "keratrack_predict_stage_seconds{stage=\"wait\",quantile=\"0.9\"} 0.009000\n"), "%s", text);
     KT_CHECK(strstr(text, "keratrack_predict_stage_seconds{stage=\"forward\",quantile=\"0.99\"} 1.000000\n"), "%s", text);
     KT_CHECK(strstr(text, "keratrack_predict_stage_seconds_count{stage=\"forward\"} 10\n"), "%s", text);
+    KT_CHECK(strstr(text, "keratrack_predict_batch_size{quantile=\"0.9\"} 4.000000\n"), "%s", text);
     free(text);
     kt_metrics_free(m);
 }

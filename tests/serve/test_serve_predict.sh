@@ -106,6 +106,34 @@ grep -q "\"hair_stage_at_time\":\"$last\"" <<<"$plan" || bad "plan stage (newest
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 [[ $rc -eq 0 ]] || bad "server exit status $rc after SIGTERM"
 grep -q "SIGTERM received, stopping" "$tmp/log" || bad "no clean stop in the log"
+# --max-batch: 8 concurrent uploads all answered, each counted with the size of the batch that
+# answered it; a bad --max-batch is a usage error naming it.
+"$kt" serve --model "$ckpt" --db "$tmp/kb.db" --port 0 --threads 8 --max-batch 4 2>"$tmp/logb" &
+pidb=$!
+for _ in $(seq 300); do grep -q "listening on" "$tmp/logb" && break; sleep 0.1; done
+portb=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$tmp/logb")
+baseb=http://127.0.0.1:$portb
+grep -q "up to 4 concurrent predictions share a forward" "$tmp/logb" || bad "--max-batch start line: $(cat "$tmp/logb")"
+curl -s -X POST "$baseb/register" -H 'Content-Type: application/json' \
+  -d '{"name": "Bo", "email": "bo@example.com", "password": "bo-secret-12"}' >/dev/null
+tokb=$(curl -s -X POST "$baseb/token" -d 'username=bo@example.com&password=bo-secret-12' |
+       sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+for i in $(seq 8); do
+  curl -s -o "$tmp/b$i" -w '%{http_code}\n' -X POST "$baseb/predict" -H "Authorization: Bearer $tokb" \
+    -F "file=@$img;type=image/jpeg" >"$tmp/bc$i" &
+done
+wait $(jobs -p | grep -v "^$pidb$")
+for i in $(seq 8); do
+  [[ $(cat "$tmp/bc$i") == 200 ]] && grep -q '"predicted_stage"' "$tmp/b$i" || bad "batched predict $i: $(cat "$tmp/bc$i") $(cat "$tmp/b$i")"
+done
+curl -s "$baseb/metrics" >"$tmp/metricsb"
+grep -q '^keratrack_predict_batch_size_count 8$' "$tmp/metricsb" || bad "batch sizes: $(grep batch_size "$tmp/metricsb")"
+awk '/^keratrack_predict_batch_size\{quantile="0.99"\}/ { ok = $2 >= 1 && $2 <= 4 } END { exit !ok }' "$tmp/metricsb" ||
+  bad "batch size quantiles: $(grep batch_size "$tmp/metricsb")"
+kill -TERM "$pidb"; wait "$pidb"
+"$kt" serve --model "$ckpt" --port 0 --max-batch 65 >/dev/null 2>"$tmp/e5"; rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--max-batch" "$tmp/e5" || bad "serve --max-batch 65 (exit $rc): $(cat "$tmp/e5")"
+
 [[ $fail -eq 0 ]] && echo "test_serve_predict: ok (stage $stage, confidence $conf)"
 [[ $fail -eq 0 ]] || { echo "server log (last 30 lines):"; tail -n 30 "$tmp/log"; }
 exit $fail
