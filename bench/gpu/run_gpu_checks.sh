@@ -365,7 +365,7 @@ fi
 # workers now default to the cores but one on cuda (the epoch line says 'data wait N%'), predict
 # decodes a batch on all its threads. Both measured here with the old settings beside the new ones.
 if [ "$(left)" -gt 100 ]; then
-    section "Decoding against the GPU: train on 640 px JPEGs with 2 workers and the default, predict 1024 px with 1 thread and all"
+    section "Decoding against the GPU: train on 640 px JPEGs with 2 workers and the default, predict 1024 px with 1 thread and all; serve --max-batch"
     DD=/tmp/kt_decode
     rm -rf "$DD"
     {
@@ -384,6 +384,19 @@ if [ "$(left)" -gt 100 ]; then
             rc=$?
             s1=$(date +%s.%N)
             echo "== predict 128 images of 1024 px, --threads $t: exit $rc, $(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f s, %.1f img/s", b - a, 128 / (b - a) }')"
+        done
+        # serve --max-batch: 16 client threads x 20 uploads of a 640 px image, one forward each vs batched
+        for mb in 1 16; do
+            [ "$(left)" -gt 30 ] || break
+            rm -f "$DD"/s.db*
+            "$BUILD/keratrack" serve --device cuda --model "$ck" --db "$DD/s.db" --port 0 --threads 16 --max-batch $mb --quiet \
+                2> "$DD/serve$mb.log" &
+            spid=$!
+            for _ in $(seq 100); do grep -q "listening on" "$DD/serve$mb.log" && break; sleep 0.2; done
+            sport=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$DD/serve$mb.log")
+            echo "== serve --device cuda --max-batch $mb, convnext_tiny 224: $(timeout "$(limit 40)" python3 "$ROOT/bench/gpu/serve_batch_load.py" \
+                "http://127.0.0.1:$sport" "$(ls "$DD"/d640/test/*.jpg | head -n 1)" 16 20 2>&1 | tail -n 1)"
+            kill "$spid"; wait "$spid" 2> /dev/null
         done
     } > "$LOGS/decode_gpu.log" 2>&1
     fence "$LOGS/decode_gpu.log"
