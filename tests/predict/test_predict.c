@@ -289,6 +289,29 @@ static void *bytes_run(void *a_) {
     return NULL;
 }
 
+/* Starts 4 bytes_run workers on p over the n images (bytes shared, read-only), worker t from image t. */
+static int start_workers(bytes_worker w[4], pthread_t th[4], kt_predictor *p, char *const *bytes, const size_t *len, int n) {
+    memset(w, 0, 4 * sizeof *w);
+    for (int t = 0; t < 4; t++) {
+        w[t].p = p, w[t].n = n, w[t].start = t;
+        for (int i = 0; i < n; i++) w[t].bytes[i] = bytes[i], w[t].len[i] = len[i];
+    }
+    for (int t = 0; t < 4; t++)
+        if (pthread_create(&th[t], NULL, bytes_run, &w[t])) return 0;
+    return 1;
+}
+
+/* the n fixture images' bytes */
+static int read_all(char paths[][4096], int n, char **bytes, size_t *len) {
+    kt_err err;
+    for (int i = 0; i < n; i++)
+        if (kt_file_read(paths[i], &bytes[i], &len[i], &err)) {
+            kt_test_fail(__FILE__, __LINE__, "%s", err.msg);
+            return 0;
+        }
+    return 1;
+}
+
 KT_TEST(test_predict_concurrent_callers_get_their_own_answers) {
     char ckpt[4096], paths[8][4096];
     int n = fixture_images(ckpt, paths, 8);
@@ -296,16 +319,14 @@ KT_TEST(test_predict_concurrent_callers_get_their_own_answers) {
     kt_err err;
     kt_predictor *p;
     KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ckpt}, 1, "cpu", 1, &err), &err);
-    bytes_worker w[4];
-    memset(w, 0, sizeof w);
-    for (int t = 0; t < 4; t++) {
-        w[t].p = p, w[t].n = n, w[t].start = t;
-        for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_file_read(paths[i], &w[t].bytes[i], &w[t].len[i], &err), &err);
-    }
+    char *bytes[8];
+    size_t len[8];
+    KT_REQUIRE(read_all(paths, n, bytes, len), "images");
     float alone[8][3];
-    for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_predictor_run_bytes(p, w[0].bytes[i], w[0].len[i], alone[i], &err), &err);
+    for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_predictor_run_bytes(p, bytes[i], len[i], alone[i], &err), &err);
+    bytes_worker w[4];
     pthread_t th[4];
-    for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+    KT_REQUIRE(start_workers(w, th, p, bytes, len, n), "threads");
     for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
     for (int t = 0; t < 4; t++) {
         KT_CHECK(w[t].st == KT_OK, "worker %d failed with status %d", t, (int)w[t].st);
@@ -314,8 +335,8 @@ KT_TEST(test_predict_concurrent_callers_get_their_own_answers) {
             KT_CHECK(!memcmp(w[t].probs[r], alone[i], sizeof alone[0]), "worker %d, call %d (image %d): %.7g %.7g %.7g, alone %.7g %.7g %.7g", t,
                      r, i, w[t].probs[r][0], w[t].probs[r][1], w[t].probs[r][2], alone[i][0], alone[i][1], alone[i][2]);
         }
-        for (int i = 0; i < n; i++) free(w[t].bytes[i]);
     }
+    for (int i = 0; i < n; i++) free(bytes[i]);
     kt_predictor_free(p);
 }
 
@@ -351,31 +372,27 @@ KT_TEST(test_predict_decode_budget_bounds_concurrent_decodes) {
     int n = fixture_images(ckpt, paths, 8);
     KT_REQUIRE(n >= 6, "only %d fixture images", n);
     kt_err err;
+    char *bytes[8];
+    size_t len[8];
+    KT_REQUIRE(read_all(paths, n, bytes, len), "images");
     for (int budget = 1000; budget <= 10000; budget += 9000) {
         kt_predictor *p;
         KT_REQUIRE_OK(kt_predictor_open_batched(&p, (const char *[]){ckpt}, 1, "cpu", 2, 4, &err), &err);
         kt_predictor_set_decode_budget(p, budget);
         bytes_worker w[4];
-        memset(w, 0, sizeof w);
-        for (int t = 0; t < 4; t++) {
-            w[t].p = p, w[t].n = n, w[t].start = t;
-            for (int i = 0; i < n; i++) KT_REQUIRE_OK(kt_file_read(paths[i], &w[t].bytes[i], &w[t].len[i], &err), &err);
-        }
         pthread_t th[4];
-        for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+        KT_REQUIRE(start_workers(w, th, p, bytes, len, n), "threads");
         const char *list[8];
         for (int i = 0; i < 8; i++) list[i] = paths[i % n];
         float probs[8 * 3];
         KT_CHECK_OK(kt_predictor_run_files(p, list, 8, probs, &err), &err);
         for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
-        for (int t = 0; t < 4; t++) {
-            KT_CHECK(w[t].st == KT_OK, "budget %d: worker %d failed with status %d", budget, t, (int)w[t].st);
-            for (int i = 0; i < n; i++) free(w[t].bytes[i]);
-        }
+        for (int t = 0; t < 4; t++) KT_CHECK(w[t].st == KT_OK, "budget %d: worker %d failed with status %d", budget, t, (int)w[t].st);
         KT_CHECK(kt_predictor_decode_peak(p) == 80 * 80, "budget %d: %lld pixels decoded at once, want one 80x80 image", budget,
                  (long long)kt_predictor_decode_peak(p));
         kt_predictor_free(p);
     }
+    for (int i = 0; i < n; i++) free(bytes[i]);
 }
 
 /* Request batching: with the forwards held, 6 callers queue up; let go, they are answered by two
@@ -451,12 +468,7 @@ KT_TEST(test_predict_batching_groups_waiting_requests) {
     KT_CHECK(fours == 4 && twos == 2, "batches seen: %d requests in 4s, %d in 2s", fours, twos);
     /* and under free-running load: 4 threads x 24 requests, every answer its image's */
     bytes_worker w[4];
-    memset(w, 0, sizeof w);
-    for (int t = 0; t < 4; t++) {
-        w[t].p = p, w[t].n = 6, w[t].start = t;
-        for (int i = 0; i < 6; i++) w[t].bytes[i] = bytes[i], w[t].len[i] = len[i];
-    }
-    for (int t = 0; t < 4; t++) KT_REQUIRE(pthread_create(&th[t], NULL, bytes_run, &w[t]) == 0, "thread");
+    KT_REQUIRE(start_workers(w, th, p, bytes, len, 6), "threads");
     for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
     for (int t = 0; t < 4; t++) {
         KT_CHECK(w[t].st == KT_OK, "worker %d: status %d", t, (int)w[t].st);
