@@ -27,8 +27,8 @@ const char *kt_predictor_arch(const kt_predictor *p);
 const char *kt_predictor_device(const kt_predictor *p);
 int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixels */
 /* on = 1: decode JPEGs at 1/2..1/8 scale when the image stays at least the model's input size (a
- * phone photo ~4x faster), at the cost of pixels that are no longer exactly PIL's (probabilities
- * move by ~1e-3; bench/README section 4). Default 0. Set before the predictor is shared. */
+ * 12 MP photo in ~15 ms instead of ~37), at the cost of pixels that are no longer exactly PIL's
+ * (probabilities move by ~1e-3; bench/README section 4). Default 0. Set before sharing it. */
 void kt_predictor_set_fast_decode(kt_predictor *p, int on);
 /* Images are decoded side by side (a batch's, concurrent callers') only while their source pixels
  * add up to at most `pixels` (<= 0: the default, 100 megapixels, the decoder's own limit on one
