@@ -195,8 +195,10 @@ int kt_cmd_serve(int argc, char **argv) {
     if (kt_http_start(&srv, &cfg, &err)) {
         rc = kt_cli_fail("serve", err.msg, "check --host and --port (is the port in use?), --db and its folder, and --meals");
     } else {
-        fprintf(stderr, "keratrack serve: listening on http://%s:%d (db %s, %d threads, model %s%s%s)\n", cfg.host,
-                kt_http_port(srv), cfg.db_path, cfg.threads, n_models ? models[0] : "none", model_device ? " on " : "",
+        char more[48] = ""; /* an ensemble: its first checkpoint and how many more */
+        if (n_models > 1) snprintf(more, sizeof more, " + %d more (ensemble)", n_models - 1);
+        fprintf(stderr, "keratrack serve: listening on http://%s:%d (db %s, %d threads, model %s%s%s%s)\n", cfg.host,
+                kt_http_port(srv), cfg.db_path, cfg.threads, n_models ? models[0] : "none", more, model_device ? " on " : "",
                 model_device ? model_device : "");
         fflush(stderr);
         int sig = 0;
