@@ -67,12 +67,13 @@ int kt_fuzz_image(const uint8_t *data, size_t len) {
 
 
 /* ---- prediction on uploaded bytes: decode, EXIF, resize and crop, a small CNN's forward -------- */
-static kt_predictor *pred;
+static kt_predictor *pred, *pred_batched;
 static char pred_dir[64];
 
 static void pred_stop(void) {
     kt_predictor_free(pred);
-    pred = NULL;
+    kt_predictor_free(pred_batched);
+    pred = pred_batched = NULL;
     char p[128];
     snprintf(p, sizeof p, "%s/model.safetensors", pred_dir);
     unlink(p);
@@ -103,6 +104,18 @@ kt_predictor *kt_fuzz_model(void) {
     if (kt_predictor_open(&pred, paths, 1, "cpu", 1, &err)) kt_fuzz_broken("predict", "cannot open the model: %s", err.msg);
     atexit(pred_stop);
     return pred;
+}
+
+kt_predictor *kt_fuzz_model_batched(void) {
+    if (pred_batched) return pred_batched;
+    kt_fuzz_model(); /* the checkpoint */
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", pred_dir);
+    const char *paths[1] = {path};
+    kt_err err = {0};
+    if (kt_predictor_open(&pred_batched, paths, 1, "cpu", 1, &err) || kt_predictor_set_max_batch(pred_batched, 4, &err))
+        kt_fuzz_broken("http", "cannot open the batching model: %s", err.msg);
+    return pred_batched;
 }
 
 int kt_fuzz_predict(const uint8_t *data, size_t len) {

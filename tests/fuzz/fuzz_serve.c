@@ -149,9 +149,10 @@ static int http_port(void) {
     if (!mkdtemp(http_dir)) return -1;
     char db[128];
     snprintf(db, sizeof db, "%s/fuzz.db", http_dir);
-    /* error lines only: a failing handler or database says why beside the input that made it fail */
+    /* error lines only: a failing handler or database says why beside the input that made it fail;
+     * uploads run all the way, through the --max-batch queue */
     kt_http_config cfg = {.host = "127.0.0.1", .threads = 2, .db_path = db, .log = http_log, .no_access_log = 1,
-                          .predictor = kt_fuzz_model()}; /* the predict target's model: uploads run all the way */
+                          .predictor = kt_fuzz_model_batched()};
     kt_err err = {0};
     if (kt_http_start(&http_srv, &cfg, &err) != KT_OK) kt_fuzz_broken("http", "the server does not start: %s", err.msg);
     atexit(kt_fuzz_http_stop);
