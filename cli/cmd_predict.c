@@ -28,8 +28,9 @@ static void help(void) {
          "                      safetensors file); may be repeated\n"
          "  --ensemble CKPT...  more checkpoints, up to the next option\n"
          "  --json              one JSON document: [{image, predicted_stage, confidence, probabilities}]\n"
-         "  --csv FILE          also write FILE: image, predicted_stage, confidence, then one column per\n"
-         "                      class (written whole or not at all)\n"
+         "                      (a multi-label model: per-class sigmoids, and predicted_labels, those >= 0.5)\n"
+         "  --csv FILE          also write FILE: image, predicted_stage, confidence (predicted_labels for a\n"
+         "                      multi-label model), then one column per class (written whole or not at all)\n"
          "  --top K             print only the K most likely classes per image (table output)\n"
          "  --batch N           images per forward pass, decoded in parallel (default: up to 16)\n"
          "  --device D          auto (the first GPU when present; default), cpu, cuda (the first GPU)\n"
@@ -114,12 +115,21 @@ static int parse_count(const char *opt, const char *v, int *out) {
     return 1;
 }
 
+/* A multi-label model's classes at p >= 0.5, joined by sep ("" when none). */
+static void present_labels(kt_predictor *p, const float *pr, const char *sep, char *buf, size_t len) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (int c = 0; c < kt_predictor_num_classes(p) && at < len; c++)
+        if (pr[c] >= 0.5f) at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? sep : "", kt_predictor_class_name(p, c));
+}
+
 /* The results as CSV into af (opened before the run, so a bad path fails at once), then renamed
  * into place: a failure leaves no partial file. */
 static kt_status write_csv(kt_atomic_file *af_, kt_predictor *p, char *const *images, int ni, const float *probs, kt_err *err) {
     kt_atomic_file af = *af_;
     int C = kt_predictor_num_classes(p);
-    fputs("image,predicted_stage,confidence", af.fp);
+    int ml = kt_predictor_multilabel(p);
+    fputs(ml ? "image,predicted_stage,confidence,predicted_labels" : "image,predicted_stage,confidence", af.fp);
     for (int c = 0; c < C; c++) fputc(',', af.fp), kt_csv_write_field(af.fp, kt_predictor_class_name(p, c));
     fputc('\n', af.fp);
     for (int i = 0; i < ni; i++) {
@@ -131,6 +141,11 @@ static kt_status write_csv(kt_atomic_file *af_, kt_predictor *p, char *const *im
         fputc(',', af.fp);
         kt_csv_write_field(af.fp, kt_predictor_class_name(p, best));
         fprintf(af.fp, ",%.9g", pr[best]);
+        if (ml) { /* the classes present, ';'-separated */
+            char labels[4096];
+            present_labels(p, pr, ";", labels, sizeof labels);
+            fputc(',', af.fp), kt_csv_write_field(af.fp, labels);
+        }
         for (int c = 0; c < C; c++) fprintf(af.fp, ",%.9g", pr[c]);
         fputc('\n', af.fp);
     }
@@ -250,9 +265,20 @@ int kt_cmd_predict(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "confidence", pr[best]);
             for (int c = 0; c < C; c++) cJSON_AddNumberToObject(pm, kt_predictor_class_name(p, c), pr[c]);
             cJSON_AddItemToObject(o, "probabilities", pm);
+            if (kt_predictor_multilabel(p)) { /* independent classes: each present at p >= 0.5 */
+                cJSON *pl = cJSON_CreateArray();
+                for (int c = 0; c < C; c++)
+                    if (pr[c] >= 0.5f) cJSON_AddItemToArray(pl, cJSON_CreateString(kt_predictor_class_name(p, c)));
+                cJSON_AddItemToObject(o, "predicted_labels", pl);
+            }
             cJSON_AddItemToArray(arr, o);
         } else {
             printf("\n%s\n  => %s (%.1f%%)\n", base_name(images[i]), kt_predictor_class_name(p, best), 100 * pr[best]);
+            if (kt_predictor_multilabel(p)) {
+                char labels[4096];
+                present_labels(p, pr, ", ", labels, sizeof labels);
+                printf("  present (p >= 0.5): %s\n", labels[0] ? labels : "none");
+            }
             int order[4096], n = C < 4096 ? C : 4096;
             for (int c = 0; c < n; c++) order[c] = c;
             for (int a = 0; a < n; a++)

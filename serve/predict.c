@@ -20,10 +20,12 @@
 #include "engine/device_spec.h"
 #include "nets/model.h"
 #include "serve/gradcam.h"
+#include "train/evaluate.h"
 
 struct kt_predictor {
     pthread_mutex_t mu;
     int n, batch, classes, size;
+    int multilabel;   /* the checkpoints were trained multi-label (BCE): per-class sigmoids, not a softmax */
     int threads;      /* OpenMP threads per run (0: the caller's); set in each calling thread, below */
     kt_model *models; /* (n) */
     kt_model cam;     /* Grad-CAM graph sharing models[0]'s parameters, built on first use */
@@ -173,11 +175,15 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
         kt_ckpt_meta_init(&meta);
         s = read_meta(paths[i], &meta, arch, sizeof arch, err);
         int size = meta.img_h > 0 ? meta.img_h : 224;
+        /* what `keratrack train` recorded; a checkpoint without it (timm's) is single-label */
+        const char *task = kt_ckpt_meta_get_extra(&meta, KT_META_TASK);
+        int ml = task && !strcmp(task, "multi_label");
         if (!s && meta.img_w > 0 && meta.img_w != size)
             s = kt_err_set(err, KT_ERR_UNSUPPORTED, "%s: non-square input %dx%d is not supported for prediction", paths[i], meta.img_h, meta.img_w);
         if (!s && i == 0) {
             p->classes = meta.n_classes;
             p->size = size;
+            p->multilabel = ml;
             snprintf(p->arch, sizeof p->arch, "%s", arch);
             kt_aug_default_eval(&p->eval, size);
             if (meta.has_norm) {
@@ -195,6 +201,9 @@ kt_status kt_predictor_open_batched(kt_predictor **out, const char *const *paths
             if (meta.n_classes != p->classes || size != p->size)
                 s = kt_err_set(err, KT_ERR_ARG, "%s: %d classes at %d px, but %s has %d classes at %d px: an ensemble needs one task",
                                paths[i], meta.n_classes, size, paths[0], p->classes, p->size);
+            if (!s && ml != p->multilabel)
+                s = kt_err_set(err, KT_ERR_ARG, "%s is a %s model but %s is %s: an ensemble needs one task", paths[i],
+                               ml ? "multi-label" : "single-label", paths[0], ml ? "single-label" : "multi-label");
             for (int c = 0; !s && meta.class_names && c < p->classes; c++)
                 if (strcmp(meta.class_names[c], p->class_names[c]))
                     s = kt_err_set(err, KT_ERR_ARG, "%s: class %d is '%s' but '%s' in %s", paths[i], c, meta.class_names[c],
@@ -232,27 +241,32 @@ const char *kt_predictor_class_name(const kt_predictor *p, int i) { return i >= 
 const char *kt_predictor_arch(const kt_predictor *p) { return p->arch; }
 const char *kt_predictor_device(const kt_predictor *p) { return p->device; }
 int kt_predictor_image_size(const kt_predictor *p) { return p->size; }
+int kt_predictor_multilabel(const kt_predictor *p) { return p->multilabel; }
 void kt_predictor_set_fast_decode(kt_predictor *p, int on) { p->eval.fast_decode = on != 0; }
 
 /* Runs the n models of set (one graph per checkpoint, all of one batch size) on x and writes the
- * averaged softmax of the first k rows to probs (k, C); logits is scratch of the set's batch. */
+ * ensemble's mean probabilities of the first k rows to probs (k, C): softmax, or per-class sigmoids
+ * for a multi-label model; logits is scratch of the set's batch. */
 static kt_status forward_set(kt_predictor *p, kt_model *set, const float *x, float *logits, int k, float *probs, kt_err *err) {
     int C = p->classes;
     memset(probs, 0, sizeof(float) * (size_t)k * (size_t)C);
+    float *one = malloc(sizeof(float) * (size_t)C);
+    if (!one) return kt_err_set(err, KT_ERR_NOMEM, "no memory for %d probabilities", C);
     for (int i = 0; i < p->n; i++) {
         kt_model *m = &set[i];
         kt_status s = kt_model_set_input(m, x, err);
         if (!s) s = kt_graph_forward(&m->g, err);
         if (!s) s = kt_model_get_logits(m, logits, err);
-        if (s) return s;
+        if (s) {
+            free(one);
+            return s;
+        }
         for (int r = 0; r < k; r++) {
-            const float *z = logits + (size_t)r * C;
-            double mx = z[0], sum = 0;
-            for (int c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
-            for (int c = 0; c < C; c++) sum += exp(z[c] - mx);
-            for (int c = 0; c < C; c++) probs[(size_t)r * C + c] += (float)(exp(z[c] - mx) / sum / p->n);
+            kt_logits_to_probs(logits + (size_t)r * C, 1, C, p->multilabel, one);
+            for (int c = 0; c < C; c++) probs[(size_t)r * C + c] += one[c] / (float)p->n;
         }
     }
+    free(one);
     return KT_OK;
 }
 

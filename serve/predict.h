@@ -26,6 +26,9 @@ const char *kt_predictor_class_name(const kt_predictor *p, int i);
 const char *kt_predictor_arch(const kt_predictor *p);
 const char *kt_predictor_device(const kt_predictor *p);
 int kt_predictor_image_size(const kt_predictor *p); /* model input side in pixels */
+/* 1: the checkpoints were trained multi-label (their "task" metadata), so each class probability is
+ * its own sigmoid and several classes can be present; 0: one softmax over the classes. */
+int kt_predictor_multilabel(const kt_predictor *p);
 /* on = 1: decode JPEGs at 1/2..1/8 scale when the image stays at least the model's input size (a
  * 12 MP photo in ~15 ms instead of ~37), at the cost of pixels that are no longer exactly PIL's
  * (probabilities move by ~1e-3; bench/README section 4). Default 0. Set before sharing it. */
@@ -38,7 +41,7 @@ void kt_predictor_set_decode_budget(kt_predictor *p, int64_t pixels);
 int64_t kt_predictor_decode_peak(kt_predictor *p);
 
 /* Decodes JPEG/PNG bytes, preprocesses as in training, runs the (ensemble) forward; probs has
- * num_classes floats (softmax, averaged over the ensemble). Thread-safe: concurrent calls decode at
+ * num_classes floats (softmax, or sigmoids for a multi-label model, averaged over the ensemble). Thread-safe: concurrent calls decode at
  * once and take turns for the forward. */
 kt_status kt_predictor_run_bytes(kt_predictor *p, const void *bytes, size_t len, float *probs, kt_err *err);
 

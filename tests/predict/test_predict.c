@@ -496,3 +496,65 @@ KT_TEST(test_predict_batching_settings) {
     KT_CHECK_OK(kt_predictor_set_max_batch(p, 1, &err), &err); /* off: nothing to build */
     kt_predictor_free(p);
 }
+
+/* A checkpoint of a multi-label run ("task": "multi_label" in its metadata, as keratrack train
+ * writes it) is answered with per-class sigmoids of the logits, not a softmax; an ensemble of a
+ * multi-label and a single-label model of the same classes is refused, naming both. */
+static int save_smallcnn(const char *path, const char *task, uint64_t seed) {
+    kt_model m;
+    kt_model_opts o = {.arch = "smallcnn", .num_classes = 3, .batch = 1, .img_h = 32, .img_w = 32};
+    kt_err err = {0};
+    kt_ckpt_meta meta;
+    kt_ckpt_meta_init(&meta);
+    meta.img_h = meta.img_w = 32;
+    int ok = !kt_model_create(&m, &o, NULL, &err) && !kt_model_init_weights(&m, seed, &err) &&
+             !kt_ckpt_meta_set_classes(&meta, names3, 3, &err) && !kt_ckpt_meta_set_extra(&meta, "task", task, &err) &&
+             !kt_model_save_weights(&m, path, &meta, &err);
+    if (!ok) kt_test_fail(__FILE__, __LINE__, "checkpoint %s: %s", path, err.msg);
+    kt_model_free(&m);
+    kt_ckpt_meta_free(&meta);
+    return ok;
+}
+
+KT_TEST(test_predict_multilabel_sigmoids) {
+    char ckpt[4096], img[4096], ml[4200], sl[4200];
+    KT_REQUIRE(make_fixture(ckpt, img, sizeof ckpt, 7, 3), "fixture");
+    snprintf(ml, sizeof ml, "%s/smallcnn_ml.safetensors", kt_test_tmpdir());
+    snprintf(sl, sizeof sl, "%s/smallcnn_sl.safetensors", kt_test_tmpdir());
+    KT_REQUIRE(save_smallcnn(ml, "multi_label", 5) && save_smallcnn(sl, "single_label", 6), "checkpoints");
+    kt_err err;
+    kt_predictor *p;
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){ml}, 1, "cpu", 1, &err), &err);
+    KT_CHECK(kt_predictor_multilabel(p) == 1, "the task metadata was not read");
+    char *bytes;
+    size_t n;
+    KT_REQUIRE_OK(kt_file_read(img, &bytes, &n, &err), &err);
+    float pr[3];
+    KT_CHECK_OK(kt_predictor_run_bytes(p, bytes, n, pr, &err), &err);
+    /* the same image through a model built by hand: eval preprocessing, forward, sigmoid per class */
+    kt_model m;
+    kt_model_opts o = {.arch = "smallcnn", .num_classes = 3, .batch = 1, .img_h = 32, .img_w = 32};
+    KT_REQUIRE_OK(kt_model_create(&m, &o, NULL, &err), &err);
+    KT_CHECK_OK(kt_model_load_weights(&m, ml, 0, NULL, &err), &err);
+    kt_aug_config cfg;
+    kt_aug_ctx ctx;
+    kt_aug_default_eval(&cfg, 32);
+    kt_aug_ctx_init(&ctx, &err);
+    KT_CHECK_OK(kt_aug_run(&ctx, &cfg, 0, (const uint8_t *)bytes, n, kt_node_f32(m.input), &err), &err);
+    KT_CHECK_OK(kt_graph_forward(&m.g, &err), &err);
+    const float *z = kt_node_f32(m.logits);
+    for (int c = 0; c < 3; c++) KT_CHECK_NEAR(pr[c], 1.0 / (1.0 + exp(-(double)z[c])), 1e-6);
+    kt_predictor_free(p);
+    /* the single-label twin: a softmax (sums to 1) */
+    KT_REQUIRE_OK(kt_predictor_open(&p, (const char *[]){sl}, 1, "cpu", 1, &err), &err);
+    KT_CHECK(kt_predictor_multilabel(p) == 0, "single-label read as multi-label");
+    KT_CHECK_OK(kt_predictor_run_bytes(p, bytes, n, pr, &err), &err);
+    KT_CHECK(fabsf(pr[0] + pr[1] + pr[2] - 1.0f) < 1e-5f, "softmax sums to %g", pr[0] + pr[1] + pr[2]);
+    kt_predictor_free(p);
+    KT_CHECK(kt_predictor_open(&p, (const char *[]){sl, ml}, 2, "cpu", 1, &err) == KT_ERR_ARG && strstr(err.msg, ml) &&
+                 strstr(err.msg, sl) && strstr(err.msg, "multi-label"),
+             "a mixed ensemble: %s", err.msg);
+    kt_aug_ctx_free(&ctx);
+    kt_model_free(&m);
+    free(bytes);
+}

@@ -61,6 +61,29 @@ paste -d, <(tail -n 1 "$tmp/exact.csv" | cut -d, -f4-) <(tail -n 1 "$tmp/fast.cs
              print m; exit !(m > 0 && m < 0.02) }' >"$tmp/fastdiff" ||
   bad "--fast-decode moved the probabilities by $(cat "$tmp/fastdiff") (want 0 < d < 0.02)"
 
+# a multi-label model (trained here, 2 folds x 1 epoch): predict's fold-ensemble probabilities are
+# per-class sigmoids, those the training run wrote for its test split (test_probs_*.csv), and the
+# classes at >= 0.5 are its predicted_labels
+"$kt" synth --out "$tmp/ml" --classes 3 --per-class 8 --size 48 --multilabel --seed 2 >/dev/null 2>&1 || bad "synth --multilabel"
+"$kt" train --data "$tmp/ml" --out "$tmp/mlrun" --model smallcnn --img-size 32 --folds 2 --epochs 1 --batch 4 --quiet --no-plots \
+  >/dev/null 2>"$tmp/mltrain.err" || bad "multi-label training: $(cat "$tmp/mltrain.err")"
+"$kt" predict --device cpu --model "$tmp/mlrun/smallcnn_fold1_best.safetensors" --model "$tmp/mlrun/smallcnn_fold2_best.safetensors" \
+  --csv "$tmp/ml.csv" "$tmp/ml/test" >/dev/null 2>"$tmp/mlpred.err" || bad "multi-label predict: $(cat "$tmp/mlpred.err")"
+head -n 1 "$tmp/ml.csv" | grep -q '^image,predicted_stage,confidence,predicted_labels,' || bad "multi-label CSV header: $(head -n 1 "$tmp/ml.csv")"
+# both files list the test images in name order: compare the probabilities row by row
+paste -d, <(tail -n +2 "$tmp/ml.csv" | awk -F, '{ print $(NF-2) "," $(NF-1) "," $NF "," $4 }') \
+          <(tail -n +2 "$tmp/mlrun/test_probs_smallcnn.csv" | awk -F, '{ print $(NF-2) "," $(NF-1) "," $NF }') |
+  awk -F, '{ for (i = 1; i <= 3; i++) { d = $i - $(i + 4); if (d < 0) d = -d; if (d > 1e-5) { print "row " NR ": " $0; exit 1 } }
+             n = 0; for (i = 1; i <= 3; i++) n += $i >= 0.5; m = split($4, l, ";"); if ($4 == "") m = 0
+             if (m != n) { print "row " NR " labels " $4 " for " n " classes >= 0.5"; exit 1 } rows++ }
+           END { if (rows < 4) { print rows " rows"; exit 1 } }' >"$tmp/mldiff" ||
+  bad "multi-label probabilities or labels: $(cat "$tmp/mldiff")"
+"$kt" predict --device cpu --model "$tmp/mlrun/smallcnn_fold1_best.safetensors" --json "$(ls "$tmp"/ml/test/*.jpg | head -n 1)" \
+  2>/dev/null | grep -q '"predicted_labels"' || bad "multi-label JSON has no predicted_labels"
+"$kt" predict --device cpu --model "$tmp/mlrun/smallcnn_fold1_best.safetensors" --model "$ckpt" "$(ls "$tmp"/ml/test/*.jpg | head -n 1)" \
+  >/dev/null 2>"$tmp/e6"; rc=$?
+[[ $rc -eq 1 ]] && grep -q "an ensemble needs one task" "$tmp/e6" || bad "a mixed ensemble (exit $rc): $(cat "$tmp/e6")"
+
 # errors
 mkdir -p "$tmp/empty"
 "$kt" predict --model "$ckpt" --device cpu "$tmp/empty" >/dev/null 2>"$tmp/e1"; rc=$?
