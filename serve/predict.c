@@ -1,5 +1,6 @@
 /* The predictor: checkpoints -> inference models (same forward graph as training), the training
- * evaluation preprocessing, softmax averaged over an ensemble, a mutex for concurrent callers.
+ * evaluation preprocessing, softmax (or per-class sigmoids for a multi-label run) averaged over an
+ * ensemble, a mutex for concurrent callers' forwards, optionally batched (--max-batch).
  * Decoding runs outside that mutex and in parallel: a 12-megapixel photo takes ~40 ms to decode
  * and resize on one core, several times convnext_atto's forward on the CPU and ~10x a GPU's, so a
  * decode under the lock (or one image after another) left the other cores and the GPU waiting. */
